@@ -1,0 +1,319 @@
+"""The catalog: the source of truth for per-video and per-clip state (SQLite or PostgreSQL)."""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from data_engine.catalog.models import (
+    Batch,
+    BatchItem,
+    Clip,
+    ClipEvent,
+    InboxFile,
+    Video,
+    VideoSource,
+    utcnow,
+)
+from data_engine.catalog.states import ClipState, VideoStatus, check_transition
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class CatalogError(RuntimeError):
+    """The catalog cannot be reached or used; the message says which setting to look at."""
+
+
+def clip_id_for(video_id: str, ordinal: int) -> str:
+    """Deterministic clip id, so a re-run after a crash finds the same clips."""
+    return f"{video_id[:16]}-{ordinal:05d}"
+
+
+class Catalog:
+    """Typed access to the catalog tables; every write is one short transaction."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as error:
+            raise CatalogError(f"DATA_ENGINE_CATALOG_URL is not a valid SQLAlchemy URL: {url!r}") from error
+        self.url = parsed.render_as_string(hide_password=True)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(parsed, pool_pre_ping=True)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            self.migrate()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (a no-op when it is current)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        try:
+            with self.engine.begin() as connection:
+                if MigrationContext.configure(connection).get_current_revision() == head:
+                    return
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as error:
+            raise CatalogError(f"cannot open the catalog at {self.url}: {error.orig}") from error
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # Inbox and batches
+
+    def inbox_index(self) -> dict[str, InboxFile]:
+        """Every inbox file seen so far, by URI."""
+        with self.session() as session:
+            return {row.source_uri: row for row in session.scalars(select(InboxFile))}
+
+    def remember_inbox_files(self, files: Sequence[dict[str, Any]]) -> None:
+        """Upsert what the watcher learned about inbox files (uri, size, mtime, hash, batch)."""
+        if not files:
+            return
+        with self.session() as session:
+            for values in files:
+                session.merge(InboxFile(**values))
+
+    def create_batch(self, key: str, origin: str, items: Sequence[tuple[str, str, int]]) -> bool:
+        """Record a batch of (source uri, content hash, size); False when it already existed."""
+        with self.session() as session:
+            if session.get(Batch, key) is not None:
+                return False
+            session.add(Batch(key=key, origin=origin))
+            session.flush()
+            session.execute(
+                insert(BatchItem),
+                [
+                    {"batch_key": key, "source_uri": uri, "content_hash": digest, "size_bytes": size}
+                    for uri, digest, size in items
+                ],
+            )
+            session.execute(
+                update(InboxFile).where(InboxFile.source_uri.in_([i[0] for i in items])).values(batch_key=key)
+            )
+        return True
+
+    def batch_items(self, key: str) -> list[BatchItem]:
+        with self.session() as session:
+            return list(
+                session.scalars(select(BatchItem).where(BatchItem.batch_key == key).order_by(BatchItem.source_uri))
+            )
+
+    def batch_keys(self) -> list[str]:
+        with self.session() as session:
+            return list(session.scalars(select(Batch.key).order_by(Batch.created_at, Batch.key)))
+
+    def incomplete_batches(self) -> list[str]:
+        """Batches with a video not yet clipped or quarantined (new, or interrupted by a crash)."""
+        query = (
+            select(BatchItem.batch_key)
+            .outerjoin(Video, Video.id == BatchItem.content_hash)
+            .where((Video.id.is_(None)) | (Video.status == VideoStatus.REGISTERED))
+            .distinct()
+            .order_by(BatchItem.batch_key)
+        )
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def batched_hashes(self, hashes: Iterable[str]) -> set[str]:
+        """The content hashes that already belong to a batch (so they are not batched twice)."""
+        wanted = list(set(hashes))
+        found: set[str] = set()
+        with self.session() as session:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(session.scalars(select(BatchItem.content_hash).where(BatchItem.content_hash.in_(chunk))))
+        return found
+
+    # Videos
+
+    def get_video(self, video_id: str) -> Video | None:
+        with self.session() as session:
+            return session.get(Video, video_id)
+
+    def register_video(self, video_id: str, source_uri: str, **fields: Any) -> tuple[Video, bool]:
+        """Insert a video (or add another source name to an existing one); True when it is new."""
+        with self.session() as session:
+            existing = session.get(Video, video_id)
+            if existing is None:
+                existing = Video(id=video_id, source_uri=source_uri, **fields)
+                session.add(existing)
+                created = True
+            else:
+                created = False
+            session.flush()
+            if session.get(VideoSource, (video_id, source_uri)) is None:
+                session.add(VideoSource(video_id=video_id, source_uri=source_uri))
+            return existing, created
+
+    def update_video(self, video_id: str, **fields: Any) -> None:
+        with self.session() as session:
+            session.execute(update(Video).where(Video.id == video_id).values(updated_at=utcnow(), **fields))
+
+    def video_sources(self, video_id: str) -> list[str]:
+        with self.session() as session:
+            query = select(VideoSource.source_uri).where(VideoSource.video_id == video_id)
+            return list(session.scalars(query.order_by(VideoSource.seen_at)))
+
+    def videos(self, batch_key: str | None = None, status: str | None = None) -> list[Video]:
+        query = select(Video).order_by(Video.created_at, Video.id)
+        if batch_key is not None:
+            query = query.where(Video.batch_key == batch_key)
+        if status is not None:
+            query = query.where(Video.status == status)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    # Clips
+
+    def add_clip(self, *, run_id: str | None = None, detail: dict[str, Any] | None = None, **fields: Any) -> Clip:
+        """Record a finished clip file and its creation event in one transaction (idempotent by clip id)."""
+        clip_id = clip_id_for(fields["video_id"], fields["ordinal"])
+        try:
+            with self.session() as session:
+                existing = session.get(Clip, clip_id)
+                if existing is not None:
+                    return existing
+                clip = Clip(id=clip_id, status=ClipState.EXTRACTED, attempts=0, **fields)
+                session.add(clip)
+                session.flush()
+                session.add(
+                    ClipEvent(
+                        clip_id=clip_id,
+                        stage="extract",
+                        from_state=None,
+                        to_state=ClipState.EXTRACTED,
+                        run_id=run_id,
+                        detail=detail or {},
+                    )
+                )
+                return clip
+        except IntegrityError:
+            existing = self.get_clip(clip_id)
+            if existing is None:
+                raise
+            return existing
+
+    def get_clip(self, clip_id: str) -> Clip | None:
+        with self.session() as session:
+            return session.get(Clip, clip_id)
+
+    def clips(self, video_id: str | None = None, batch_key: str | None = None, status: str | None = None) -> list[Clip]:
+        query = select(Clip).order_by(Clip.video_id, Clip.ordinal)
+        if video_id is not None:
+            query = query.where(Clip.video_id == video_id)
+        if batch_key is not None:
+            query = query.join(Video, Video.id == Clip.video_id).where(Video.batch_key == batch_key)
+        if status is not None:
+            query = query.where(Clip.status == status)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def transition(
+        self,
+        clip_ids: Sequence[str],
+        target: ClipState,
+        *,
+        stage: str,
+        run_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Move clips to `target`, appending one event each; clips already there are left alone."""
+        moved = 0
+        with self.session() as session:
+            for start in range(0, len(clip_ids), 500):
+                chunk = list(clip_ids[start : start + 500])
+                current = dict(session.execute(select(Clip.id, Clip.status).where(Clip.id.in_(chunk))).all())
+                missing = set(chunk) - current.keys()
+                if missing:
+                    raise KeyError(f"unknown clip ids: {sorted(missing)[:5]}")
+                to_move = [cid for cid in chunk if current[cid] != target]
+                for cid in to_move:
+                    check_transition(ClipState(current[cid]), target)
+                if not to_move:
+                    continue
+                values: dict[str, Any] = {"status": target, "updated_at": utcnow()}
+                if target is ClipState.FAILED:
+                    values["attempts"] = Clip.attempts + 1
+                session.execute(update(Clip).where(Clip.id.in_(to_move)).values(**values))
+                session.execute(
+                    insert(ClipEvent),
+                    [
+                        {
+                            "clip_id": cid,
+                            "stage": stage,
+                            "from_state": current[cid],
+                            "to_state": target,
+                            "run_id": run_id,
+                            "detail": detail or {},
+                            "created_at": utcnow(),
+                        }
+                        for cid in to_move
+                    ],
+                )
+                moved += len(to_move)
+        return moved
+
+    def history(self, clip_id: str) -> list[ClipEvent]:
+        with self.session() as session:
+            query = select(ClipEvent).where(ClipEvent.clip_id == clip_id).order_by(ClipEvent.id)
+            return list(session.scalars(query))
+
+    def derived_states(self) -> dict[str, str]:
+        """Each clip's state as derived from its newest event (for checking the event log)."""
+        newest = select(ClipEvent.clip_id, func.max(ClipEvent.id).label("last")).group_by(ClipEvent.clip_id).subquery()
+        query = select(ClipEvent.clip_id, ClipEvent.to_state).join(newest, ClipEvent.id == newest.c.last)
+        with self.session() as session:
+            return dict(session.execute(query).all())
+
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """Counts of videos and clips per status."""
+        with self.session() as session:
+            videos = Counter(dict(session.execute(select(Video.status, func.count()).group_by(Video.status)).all()))
+            clips = Counter(dict(session.execute(select(Clip.status, func.count()).group_by(Clip.status)).all()))
+        return {
+            "videos": {status.value: videos.get(status.value, 0) for status in VideoStatus},
+            "clips": {state.value: clips.get(state.value, 0) for state in ClipState},
+        }
+
+    def oldest_waiting(self) -> dict[str, datetime]:
+        """For each clip state, when the clip that has waited longest in it got there."""
+        with self.session() as session:
+            query = select(Clip.status, func.min(Clip.updated_at)).group_by(Clip.status)
+            return dict(session.execute(query).all())
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

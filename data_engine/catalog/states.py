@@ -1,0 +1,47 @@
+"""The clip and video state machines. Later stages extend the clip order; moves go forward only."""
+
+from enum import StrEnum
+
+
+class VideoStatus(StrEnum):
+    REGISTERED = "registered"
+    CLIPPED = "clipped"
+    QUARANTINED = "quarantined"
+
+
+class ClipState(StrEnum):
+    EXTRACTED = "extracted"
+    MINED = "mined"
+    SELECTED = "selected"
+    AUTOLABELLED = "autolabelled"
+    PUSHED = "pushed"
+    ANNOTATED = "annotated"
+    IN_DATASET = "in_dataset"
+    FAILED = "failed"
+
+
+PIPELINE_ORDER: tuple[ClipState, ...] = (
+    ClipState.EXTRACTED,
+    ClipState.MINED,
+    ClipState.SELECTED,
+    ClipState.AUTOLABELLED,
+    ClipState.PUSHED,
+    ClipState.ANNOTATED,
+    ClipState.IN_DATASET,
+)
+
+
+class TransitionError(ValueError):
+    """A clip was asked to move backwards or from a state it is not in."""
+
+
+def check_transition(current: ClipState | None, target: ClipState) -> None:
+    """New clips start `extracted`; moves go forward (stages may be skipped); failure and retry from anywhere."""
+    if current is None:
+        if target is not ClipState.EXTRACTED:
+            raise TransitionError(f"a new clip starts as {ClipState.EXTRACTED}, not {target}")
+        return
+    if target is ClipState.FAILED or current is ClipState.FAILED:
+        return
+    if PIPELINE_ORDER.index(target) <= PIPELINE_ORDER.index(current):
+        raise TransitionError(f"a clip cannot move from {current} back to {target}")

@@ -1,0 +1,121 @@
+"""The catalog on SQLite and on a real PostgreSQL server: schema, clips, state machine, history."""
+
+import pytest
+from sqlalchemy import text
+
+from data_engine.catalog import Catalog, ClipState, TransitionError, VideoStatus, clip_id_for
+
+VIDEO = "ab" * 32
+
+
+def _video(catalog: Catalog, video_id: str = VIDEO, frames: int = 30) -> None:
+    catalog.register_video(
+        video_id, f"/inbox/{video_id[:4]}.mp4", size_bytes=100, status=VideoStatus.REGISTERED, frames=frames, fps=25.0
+    )
+
+
+def _clip(catalog: Catalog, ordinal: int, video_id: str = VIDEO):
+    return catalog.add_clip(
+        video_id=video_id,
+        ordinal=ordinal,
+        first_frame=10 * ordinal,
+        last_frame=10 * ordinal + 9,
+        start_s=0.4 * ordinal,
+        end_s=0.4 * ordinal + 0.36,
+        path=f"clips/{video_id}/{ordinal:05d}/clip.mkv",
+        method="copy",
+        run_id="run-1",
+    )
+
+
+def test_migrations_bring_an_empty_database_to_head_and_are_idempotent(catalog_url: str) -> None:
+    first = Catalog(catalog_url)
+    assert first.schema_revision() == "0001"
+    first.dispose()
+    again = Catalog(catalog_url)
+    assert again.schema_revision() == "0001"
+    again.dispose()
+
+
+def test_sqlite_catalog_runs_in_wal_mode(sqlite_catalog: Catalog) -> None:
+    with sqlite_catalog.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_same_content_under_two_names_is_one_video_with_two_sources(catalog: Catalog) -> None:
+    _, created = catalog.register_video(VIDEO, "/inbox/a.mp4", size_bytes=1, status=VideoStatus.REGISTERED)
+    _, created_again = catalog.register_video(VIDEO, "/inbox/copy of a.mp4", size_bytes=1, status="registered")
+    assert (created, created_again) == (True, False)
+    assert len(catalog.videos()) == 1
+    assert catalog.video_sources(VIDEO) == ["/inbox/a.mp4", "/inbox/copy of a.mp4"]
+
+
+def test_adding_a_clip_twice_keeps_one_clip_and_one_creation_event(catalog: Catalog) -> None:
+    _video(catalog)
+    first = _clip(catalog, 0)
+    second = _clip(catalog, 0)
+    assert first.id == second.id == clip_id_for(VIDEO, 0)
+    assert len(catalog.clips()) == 1
+    assert [(e.from_state, e.to_state, e.run_id) for e in catalog.history(first.id)] == [(None, "extracted", "run-1")]
+
+
+def test_clip_moves_forward_and_its_state_is_derivable_from_events(catalog: Catalog) -> None:
+    _video(catalog)
+    clips = [_clip(catalog, ordinal).id for ordinal in range(3)]
+    assert catalog.transition(clips, ClipState.MINED, stage="mine", run_id="r2") == 3
+    assert catalog.transition(clips[:1], ClipState.SELECTED, stage="select", detail={"frames": [3]}) == 1
+    assert catalog.transition(clips[:1], ClipState.SELECTED, stage="select") == 0  # already there: no event
+    assert catalog.transition(clips[1:2], ClipState.FAILED, stage="autolabel", detail={"error": "boom"}) == 1
+    assert catalog.transition(clips[1:2], ClipState.MINED, stage="retry") == 1
+
+    with pytest.raises(TransitionError, match="back to"):
+        catalog.transition(clips[:1], ClipState.EXTRACTED, stage="oops")
+
+    current = {clip.id: clip.status for clip in catalog.clips()}
+    assert catalog.derived_states() == current
+    assert current == {clips[0]: "selected", clips[1]: "mined", clips[2]: "mined"}
+    assert catalog.get_clip(clips[1]).attempts == 1
+    assert [e.to_state for e in catalog.history(clips[1])] == ["extracted", "mined", "failed", "mined"]
+
+
+def test_transition_of_an_unknown_clip_is_refused_and_changes_nothing(catalog: Catalog) -> None:
+    _video(catalog)
+    clip = _clip(catalog, 0)
+    with pytest.raises(KeyError, match="unknown clip"):
+        catalog.transition([clip.id, "nope-00000"], ClipState.MINED, stage="mine")
+    assert catalog.get_clip(clip.id).status == "extracted"
+
+
+def test_status_counts_every_state(catalog: Catalog) -> None:
+    _video(catalog)
+    _video(catalog, "cd" * 32)
+    catalog.update_video("cd" * 32, status=VideoStatus.QUARANTINED, error="not a video")
+    _clip(catalog, 0)
+    counts = catalog.status_counts()
+    assert counts["videos"] == {"registered": 1, "clipped": 0, "quarantined": 1}
+    assert counts["clips"]["extracted"] == 1
+    assert sum(counts["clips"].values()) == 1
+
+
+def test_batches_are_recorded_once_and_incomplete_until_every_video_is_done(catalog: Catalog) -> None:
+    items = [("/inbox/a.mp4", VIDEO, 10), ("/inbox/b.mp4", "cd" * 32, 20)]
+    assert catalog.create_batch("b1", "test", items) is True
+    assert catalog.create_batch("b1", "test", items) is False
+    assert [item.source_uri for item in catalog.batch_items("b1")] == ["/inbox/a.mp4", "/inbox/b.mp4"]
+    assert catalog.batched_hashes([VIDEO, "ef" * 32]) == {VIDEO}
+    assert catalog.incomplete_batches() == ["b1"]
+    _video(catalog)
+    catalog.update_video(VIDEO, status=VideoStatus.CLIPPED)
+    assert catalog.incomplete_batches() == ["b1"]
+    _video(catalog, "cd" * 32)
+    catalog.update_video("cd" * 32, status=VideoStatus.QUARANTINED, error="bad")
+    assert catalog.incomplete_batches() == []
+
+
+def test_a_bad_catalog_url_is_a_clear_error() -> None:
+    from data_engine.catalog import CatalogError
+
+    with pytest.raises(CatalogError, match="not a valid SQLAlchemy URL"):
+        Catalog("not a url at all")
+    with pytest.raises(CatalogError, match="cannot open the catalog"):
+        Catalog("postgresql+psycopg2://nobody@127.0.0.1:1/none")

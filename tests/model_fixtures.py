@@ -1,0 +1,1 @@
+"""Session fixtures for tiny detectors trained by the test session (filled in by the autolabel work)."""
