@@ -3,7 +3,7 @@
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -259,7 +259,12 @@ class Catalog:
                     check_transition(ClipState(current[cid]), target)
                 if not to_move:
                     continue
-                values: dict[str, Any] = {"status": target, "updated_at": utcnow()}
+                values: dict[str, Any] = {
+                    "status": target,
+                    "updated_at": utcnow(),
+                    "claimed_by": None,
+                    "lease_until": None,
+                }
                 if target is ClipState.FAILED:
                     values["attempts"] = Clip.attempts + 1
                 session.execute(update(Clip).where(Clip.id.in_(to_move)).values(**values))
@@ -280,6 +285,40 @@ class Catalog:
                 )
                 moved += len(to_move)
         return moved
+
+    def claim(self, status: ClipState, worker: str, limit: int, lease_seconds: float = 600.0) -> list[Clip]:
+        """Lease up to `limit` clips in `status` that nobody holds (or whose lease expired) to `worker`.
+
+        PostgreSQL skips rows other transactions have locked (FOR UPDATE SKIP LOCKED); SQLite serialises
+        writers, so the single UPDATE ... RETURNING is already exclusive. Either way two workers never get
+        the same clip, and a crashed worker's clips come back when their lease runs out.
+        """
+        now = utcnow()
+        free = (
+            select(Clip.id)
+            .where(Clip.status == status, (Clip.lease_until.is_(None)) | (Clip.lease_until < now))
+            .order_by(Clip.id)
+            .limit(limit)
+        )
+        if not self.is_sqlite:
+            free = free.with_for_update(skip_locked=True)
+        claim = (
+            update(Clip)
+            .where(Clip.id.in_(free.scalar_subquery()))
+            .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease_seconds))
+            .returning(Clip)
+        )
+        with self.session() as session:
+            return sorted(session.scalars(claim, execution_options={"synchronize_session": False}), key=_by_id)
+
+    def release(self, clip_ids: Sequence[str], worker: str) -> None:
+        """Give back leases without a state change (work abandoned cleanly)."""
+        with self.session() as session:
+            session.execute(
+                update(Clip)
+                .where(Clip.id.in_(list(clip_ids)), Clip.claimed_by == worker)
+                .values(claimed_by=None, lease_until=None)
+            )
 
     def history(self, clip_id: str) -> list[ClipEvent]:
         with self.session() as session:
@@ -308,6 +347,10 @@ class Catalog:
         with self.session() as session:
             query = select(Clip.status, func.min(Clip.updated_at)).group_by(Clip.status)
             return dict(session.execute(query).all())
+
+
+def _by_id(clip: Clip) -> str:
+    return clip.id
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -119,3 +119,55 @@ def test_a_bad_catalog_url_is_a_clear_error() -> None:
         Catalog("not a url at all")
     with pytest.raises(CatalogError, match="cannot open the catalog"):
         Catalog("postgresql+psycopg2://nobody@127.0.0.1:1/none")
+
+
+def test_claims_never_overlap_and_expired_leases_come_back(catalog: Catalog) -> None:
+    _video(catalog, frames=100)
+    ids = [_clip(catalog, ordinal).id for ordinal in range(10)]
+    first = catalog.claim(ClipState.EXTRACTED, "worker-a", limit=4)
+    second = catalog.claim(ClipState.EXTRACTED, "worker-b", limit=10)
+    assert len(first) == 4 and len(second) == 6
+    assert {c.id for c in first}.isdisjoint({c.id for c in second})
+    assert catalog.claim(ClipState.EXTRACTED, "worker-c", limit=10) == []
+
+    catalog.transition([c.id for c in first], ClipState.MINED, stage="mine")
+    assert all(c.claimed_by is None for c in catalog.clips(status="mined")), "a finished clip is released"
+
+    catalog.release([c.id for c in second[:2]], "worker-b")
+    assert [c.id for c in catalog.claim(ClipState.EXTRACTED, "worker-c", limit=10)] == [c.id for c in second[:2]]
+
+    expired = catalog.claim(ClipState.EXTRACTED, "worker-d", limit=10, lease_seconds=-1)
+    assert expired == [], "everything left is leased"
+    crashed = catalog.claim(ClipState.MINED, "crashing", limit=2, lease_seconds=-1)
+    retaken = catalog.claim(ClipState.MINED, "worker-e", limit=10)
+    assert {c.id for c in crashed} <= {c.id for c in retaken}, "an expired lease is taken again"
+    assert len(ids) == 10
+
+
+def test_two_concurrent_workers_process_every_clip_exactly_once(catalog: Catalog, catalog_url: str) -> None:
+    import threading
+    from collections import Counter
+
+    _video(catalog, frames=1000)
+    for ordinal in range(60):
+        _clip(catalog, ordinal)
+    processed: list[str] = []
+    lock = threading.Lock()
+
+    def work(name: str) -> None:
+        own = Catalog(catalog_url, migrate=False)
+        while batch := own.claim(ClipState.EXTRACTED, name, limit=4):
+            with lock:
+                processed.extend(clip.id for clip in batch)
+            own.transition([clip.id for clip in batch], ClipState.MINED, stage="mine", run_id=name)
+        own.dispose()
+
+    workers = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    counts = Counter(processed)
+    assert len(counts) == 60 and set(counts.values()) == {1}
+    assert catalog.status_counts()["clips"]["mined"] == 60
+    assert all(len(catalog.history(clip_id)) == 2 for clip_id in counts)
