@@ -1,0 +1,364 @@
+"""Cut a probed video into clips at keyframes, frame-exactly: stream copy into Matroska, lossless re-encode fallback.
+
+Frame exactness: decoding all clips of a video one after another gives exactly the video's decodable frames, none
+lost or doubled. Clips start only at the probe's `cut_frames` (keyframes with no open-GOP leading pictures), so a
+stream copy of the packets between two cut points decodes to the same frames. Audio is dropped: clips feed vision
+models, and the sample AVIs' timestamps are too wrong to keep audio in sync anyway.
+
+Files appear atomically: each clip is written to a hidden temporary name in its folder, fsynced, checked, then
+renamed, so a clip file that exists is complete.
+"""
+
+import hashlib
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+
+from data_engine.video.frames import decode_video
+from data_engine.video.probe import VideoError, VideoProbe, first_video_stream
+
+Method = Literal["copy", "reencode"]
+Verify = Literal["auto", "full"]
+
+REENCODE_CODEC = "ffv1"
+"""Lossless, so a re-encoded clip decodes to the same pixels as the source."""
+
+
+@dataclass(frozen=True)
+class ClipSpan:
+    """Frames `first_frame`..`last_frame` (inclusive, presentation order) of a video, and their time range."""
+
+    ordinal: int
+    first_frame: int
+    last_frame: int
+    start_s: float
+    end_s: float
+
+    @property
+    def frames(self) -> int:
+        return self.last_frame - self.first_frame + 1
+
+
+@dataclass(frozen=True)
+class ExtractedClip:
+    """A clip file on disk: how it was made and how many frames it decodes to."""
+
+    span: ClipSpan
+    path: Path
+    method: Method
+    size_bytes: int
+    frames: int
+
+
+def plan_clips(probe: VideoProbe, clip_seconds: float = 10.0) -> list[ClipSpan]:
+    """Split the video at the first cut point at or after each multiple of `clip_seconds`.
+
+    Clips are about `clip_seconds` long; longer where cut points are sparse (a multiple with no cut point before
+    the next one is skipped). The spans tile frames 0..probe.frames-1 exactly.
+    """
+    if not clip_seconds > 0:
+        raise ValueError(f"clip_seconds must be positive, got {clip_seconds}")
+    frames_per_clip = clip_seconds * probe.fps
+    starts = [0]
+    next_multiple = 1
+    for cut in probe.cut_frames[1:]:
+        if cut >= next_multiple * frames_per_clip - 1e-6:
+            starts.append(cut)
+            next_multiple = math.floor(cut / frames_per_clip + 1e-6) + 1
+    ends = [start - 1 for start in starts[1:]] + [probe.frames - 1]
+    return [
+        ClipSpan(ordinal, first, last, first / probe.fps, (last + 1) / probe.fps)
+        for ordinal, (first, last) in enumerate(zip(starts, ends, strict=True))
+    ]
+
+
+def extract_clip(
+    src: str | Path,
+    span: ClipSpan,
+    dest: Path,
+    probe: VideoProbe,
+    *,
+    verify: Verify = "auto",
+    force_reencode: bool = False,
+) -> ExtractedClip:
+    """Write one clip to `dest` (a .mkv path), by stream copy when the span starts and ends at cut points.
+
+    See `extract_clips` for the verification policy; `force_reencode` skips the copy (lossless FFV1 instead).
+    """
+    if force_reencode:
+        return _reencode(src, span, Path(dest), probe)
+    return extract_clips(src, probe, [span], lambda _: Path(dest), verify=verify)[0]
+
+
+def extract_clips(
+    src: str | Path,
+    probe: VideoProbe,
+    spans: Sequence[ClipSpan],
+    dest_for: Callable[[ClipSpan], Path],
+    *,
+    verify: Verify = "auto",
+    on_clip: Callable[[ExtractedClip], None] | None = None,
+) -> list[ExtractedClip]:
+    """Write the clips for `spans` (e.g. `plan_clips(probe)`, or the ones still missing) reading `src` once.
+
+    Each clip goes to `dest_for(span)` (a .mkv path; folders are created); `on_clip` is called as soon as its
+    file is in place, so the caller can record it right away. A span whose file already exists and holds the
+    expected number of packets is not rewritten (its clip is still reported): re-running is cheap and safe.
+
+    Verification ("auto"): the probe already proved that no frame crosses a cut point; after writing, the clip is
+    demuxed to check that every packet landed, and its first frame is decoded to check the decoder starts cleanly
+    at the cut. "full" also decodes the whole clip and counts its frames. A clip that fails, or whose span does
+    not start and end at cut points, or that Matroska cannot hold, is re-encoded losslessly (method "reencode").
+    """
+    jobs = sorted((_plan_job(probe, span, Path(dest_for(span))) for span in spans), key=lambda job: job.packet_start)
+    done: dict[int, ExtractedClip] = {}
+    copy_jobs = []
+    for job in jobs:
+        existing = _existing_clip(job)
+        if existing is not None:
+            done[job.span.ordinal] = _report(existing, on_clip)
+        elif job.copyable:
+            copy_jobs.append(job)
+    for job, packets_written in _copy_all(src, copy_jobs):
+        clip = _finish_copy(job, packets_written, verify)
+        done[job.span.ordinal] = _report(clip or _reencode(src, job.span, job.dest, probe), on_clip)
+    for job in jobs:
+        if job.span.ordinal not in done:
+            done[job.span.ordinal] = _report(_reencode(src, job.span, job.dest, probe), on_clip)
+    return [done[span.ordinal] for span in spans]
+
+
+def frame_digests(path: str | Path) -> list[str]:
+    """MD5 of each decoded frame's pixels (all planes, without row padding), in presentation order."""
+    with av.open(str(path)) as container:
+        stream = first_video_stream(container)
+        stream.thread_type = "AUTO"
+        return [
+            hashlib.md5(decoded.frame.to_ndarray().tobytes()).hexdigest() for decoded in decode_video(container, stream)
+        ]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One clip to write: its span, destination, and the packet range a stream copy takes (if it can)."""
+
+    span: ClipSpan
+    dest: Path
+    packet_start: int
+    packet_end: int
+
+    @property
+    def copyable(self) -> bool:
+        return self.packet_end > self.packet_start
+
+    @property
+    def temp(self) -> Path:
+        return self.dest.with_name(f".{self.dest.name}.tmp-{os.getpid()}")
+
+
+def _plan_job(probe: VideoProbe, span: ClipSpan, dest: Path) -> _Job:
+    """The packets of a span when it starts and ends at cut points; an empty range (re-encode) otherwise."""
+    if not 0 <= span.first_frame <= span.last_frame < probe.frames:
+        raise ValueError(f"clip {span.ordinal} (frames {span.first_frame}-{span.last_frame}) is outside the video")
+    cut_packet = dict(zip(probe.cut_frames, probe.cut_packets, strict=True))
+    start = cut_packet.get(span.first_frame)
+    end = probe.packet_end if span.last_frame == probe.frames - 1 else cut_packet.get(span.last_frame + 1)
+    if start is None or end is None:
+        return _Job(span, dest, 0, 0)
+    return _Job(span, dest, start, end)
+
+
+def _existing_clip(job: _Job) -> ExtractedClip | None:
+    """The clip already at `job.dest` if it opens and has the packets a copy or a re-encode would have written."""
+    if not job.dest.is_file():
+        return None
+    try:
+        with av.open(str(job.dest)) as container:
+            stream = first_video_stream(container)
+            packets = sum(1 for packet in container.demux(stream) if packet.size)
+            method: Method = "reencode" if stream.codec_context.name == REENCODE_CODEC else "copy"
+    except (av.error.FFmpegError, VideoError):
+        return None
+    expected = job.span.frames if method == "reencode" else job.packet_end - job.packet_start
+    if packets != expected:
+        return None
+    return ExtractedClip(job.span, job.dest, method, job.dest.stat().st_size, job.span.frames)
+
+
+def _report(clip: ExtractedClip, on_clip: Callable[[ExtractedClip], None] | None) -> ExtractedClip:
+    if on_clip is not None:
+        on_clip(clip)
+    return clip
+
+
+def _copy_all(src: str | Path, jobs: list[_Job]) -> Iterator[tuple[_Job, int]]:
+    """Demux `src` once and stream-copy each job's packet range to its temporary file, yielding each when written.
+
+    Yields (job, packets written); a job whose copy failed (e.g. a codec Matroska cannot hold) yields 0 packets.
+    Packets are numbered exactly as `decode_video` numbers them (non-empty ones, stopping at a cut-short one).
+    """
+    if not jobs:
+        return
+    pending = iter(jobs)
+    job = next(pending, None)
+    writer: _ClipWriter | None = None
+    with av.open(str(src)) as container:
+        stream = first_video_stream(container)
+        for index, packet in enumerate(_numbered_packets(container, stream)):
+            while job is not None and index >= job.packet_end:
+                yield job, writer.close() if writer is not None else 0
+                writer = None
+                job = next(pending, None)
+            if job is None:
+                break
+            if index < job.packet_start:
+                continue
+            if writer is None:
+                writer = _ClipWriter(job.temp, stream)
+            writer.write(packet)
+    if job is not None:
+        yield job, writer.close() if writer is not None else 0
+    for job in pending:
+        yield job, 0
+
+
+def _numbered_packets(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[av.Packet]:
+    """The stream's non-empty packets up to the first cut-short or unreadable one, as `decode_video` counts them."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except (StopIteration, av.error.FFmpegError):
+            return
+        if packet.is_corrupt:
+            return
+        if packet.size:
+            yield packet
+
+
+class _ClipWriter:
+    """Stream-copies packets into a Matroska file, timestamps shifted so the clip starts at zero."""
+
+    def __init__(self, path: Path, template: av.VideoStream) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.output = av.open(str(path), "w", format="matroska")
+        self.stream = self.output.add_stream_from_template(template)
+        self.packets = 0
+        self.failed = False
+        self.shift: int | None = None
+        self.last_dts: int | None = None
+
+    def write(self, packet: av.Packet) -> None:
+        if self.failed:
+            return
+        self._fix_timestamps(packet)
+        packet.stream = self.stream
+        try:
+            self.output.mux(packet)
+        except av.error.FFmpegError:
+            self.failed = True
+            return
+        self.packets += 1
+
+    def close(self) -> int:
+        """Finish the file; the number of packets written, 0 if muxing failed (the file is then removed)."""
+        try:
+            self.output.close()
+        except av.error.FFmpegError:
+            self.failed = True
+        if self.failed:
+            self.path.unlink(missing_ok=True)
+            return 0
+        return self.packets
+
+    def _fix_timestamps(self, packet: av.Packet) -> None:
+        """Shift to start at 0; fill in missing or non-increasing decode timestamps, which a muxer refuses."""
+        dts = packet.dts if packet.dts is not None else packet.pts
+        if dts is None or (self.last_dts is not None and dts <= self.last_dts):
+            dts = 0 if self.last_dts is None else self.last_dts + max(1, packet.duration or 1)
+        pts = packet.pts if packet.pts is not None and packet.pts >= dts else dts
+        if self.shift is None:
+            self.shift = dts
+        self.last_dts = dts
+        packet.dts, packet.pts = dts - self.shift, pts - self.shift
+
+
+def _finish_copy(job: _Job, packets_written: int, verify: Verify) -> ExtractedClip | None:
+    """Check the temporary copy and move it into place; None (temp removed) when it is not frame-exact."""
+    expected = job.packet_end - job.packet_start
+    if packets_written == expected and _copy_is_exact(job.temp, expected, job.span.frames, verify):
+        return _publish(job.temp, job.dest, job.span, "copy")
+    job.temp.unlink(missing_ok=True)
+    return None
+
+
+def _copy_is_exact(path: Path, packets: int, frames: int, verify: Verify) -> bool:
+    """All packets readable back, the first decoded frame is the clip's first packet, and ("full") the frame count."""
+    try:
+        with av.open(str(path)) as container:
+            stream = first_video_stream(container)
+            if sum(1 for _ in _numbered_packets(container, stream)) != packets:
+                return False
+        with av.open(str(path)) as container:
+            stream = first_video_stream(container)
+            stream.thread_type = "AUTO" if verify == "full" else "SLICE"
+            decoded = decode_video(container, stream)
+            first = next(decoded, None)
+            if first is None or first.packet_index != 0:
+                return False
+            return verify != "full" or 1 + sum(1 for _ in decoded) == frames
+    except (av.error.FFmpegError, VideoError):
+        return False
+
+
+def _reencode(src: str | Path, span: ClipSpan, dest: Path, probe: VideoProbe) -> ExtractedClip:
+    """Decode the span's frames from the source and encode them losslessly (FFV1) so they decode identically."""
+    temp = _Job(span, dest, 0, 0).temp
+    temp.parent.mkdir(parents=True, exist_ok=True)
+    rate = Fraction(probe.fps).limit_denominator(1001)
+    written = 0
+    try:
+        with av.open(str(src)) as source, av.open(str(temp), "w", format="matroska") as output:
+            stream = first_video_stream(source)
+            stream.thread_type = "AUTO"
+            encoder = output.add_stream(REENCODE_CODEC, rate=rate)
+            encoder.width, encoder.height, encoder.pix_fmt = probe.width, probe.height, probe.pixel_format
+            for index, decoded in enumerate(decode_video(source, stream)):
+                if index > span.last_frame:
+                    break
+                if index >= span.first_frame:
+                    frame = decoded.frame
+                    frame.pts, frame.time_base = written, 1 / rate
+                    output.mux(encoder.encode(frame))
+                    written += 1
+            output.mux(encoder.encode(None))
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    if written != span.frames:
+        temp.unlink(missing_ok=True)
+        raise VideoError(f"clip {span.ordinal}: only {written} of its {span.frames} frames could be decoded")
+    return _publish(temp, dest, span, "reencode")
+
+
+def _publish(temp: Path, dest: Path, span: ClipSpan, method: Method) -> ExtractedClip:
+    """fsync the finished temporary file, rename it to `dest` atomically, and fsync the folder entry."""
+    descriptor = os.open(temp, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    os.replace(temp, dest)
+    folder = os.open(dest.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+    return ExtractedClip(span, dest, method, dest.stat().st_size, span.frames)
