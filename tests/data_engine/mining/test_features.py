@@ -1,0 +1,130 @@
+"""Per-frame features: real decoding of the sample videos, phash bit-exactness against imagehash, Parquet files."""
+
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from data_engine.mining.features import (
+    FEATURE_COLUMNS,
+    FeaturesError,
+    compute_features,
+    hamming,
+    phash_batch,
+    phash_thumbnail,
+    read_features,
+    write_features,
+)
+from data_engine.mining.triggers import run_triggers
+from data_engine.video.frames import iter_frames
+
+SAMPLE_FRAME_COUNTS = {"crowd_overhead_720p.avi": 341, "dancer_518x496.avi": 1571}
+
+
+@pytest.fixture(scope="session")
+def sample_features(sample_videos: Path) -> dict[str, pd.DataFrame]:
+    return {name: compute_features(sample_videos / name) for name in SAMPLE_FRAME_COUNTS}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_FRAME_COUNTS))
+def test_one_row_per_decodable_frame_in_time_order(sample_features: dict[str, pd.DataFrame], name: str) -> None:
+    features = sample_features[name]
+    assert list(features.columns) == list(FEATURE_COLUMNS)
+    assert len(features) == SAMPLE_FRAME_COUNTS[name]
+    assert features["frame_index"].tolist() == list(range(SAMPLE_FRAME_COUNTS[name]))
+    assert np.all(np.diff(features["pts_s"]) > 0)
+    assert features["phash"].dtype == np.uint64
+    assert features[["brightness_mean", "diff_prev", "sharpness"]].notna().all().all()
+    assert features["brightness_mean"].between(1, 254).all()
+    assert features["diff_prev"].iloc[0] == 0 and features["diff_prev"].iloc[1:].gt(0).any()
+
+
+def test_real_footage_triggers_no_cut_or_glitch(sample_features: dict[str, pd.DataFrame]) -> None:
+    for features in sample_features.values():
+        assert [hit for hit in run_triggers(features) if hit.trigger in ("cut", "glitch")] == []
+
+
+def test_phash_is_bit_for_bit_imagehash_on_real_frames(sample_videos: Path) -> None:
+    lumas = [
+        frame.image
+        for name in SAMPLE_FRAME_COUNTS
+        for frame in iter_frames(sample_videos / name, pixel_format="gray", width=160)
+        if frame.index % 7 == 0
+    ]
+    lumas += [np.zeros_like(lumas[0]), np.full_like(lumas[0], 200), np.tile(np.arange(160, dtype=np.uint8), (90, 1))]
+    ours = phash_batch(np.stack([phash_thumbnail(luma) for luma in lumas]))
+    theirs = np.array([int(str(imagehash.phash(Image.fromarray(luma))), 16) for luma in lumas], dtype=np.uint64)
+    assert len(lumas) > 250
+    assert np.array_equal(ours, theirs)
+    assert len(np.unique(ours)) > 50
+
+
+def test_hamming_counts_differing_bits() -> None:
+    a = np.array([0, 0b1011, 2**64 - 1], dtype=np.uint64)
+    b = np.array([0, 0b0001, 0], dtype=np.uint64)
+    assert hamming(a, b).tolist() == [0, 2, 64]
+
+
+def test_parquet_round_trip_keeps_values_and_types(sample_features: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    features = sample_features["crowd_overhead_720p.avi"]
+    path = write_features(features, tmp_path / "clip" / "features.parquet")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["features.parquet"]
+    pd.testing.assert_frame_equal(read_features(path), features)
+
+
+def test_clip_with_injected_events_has_telltale_features(event_clip) -> None:
+    features = compute_features(event_clip.path, width=96)
+    assert len(features) == event_clip.frame_count
+    brightness = features["brightness_mean"]
+    assert brightness[event_clip.flicker[0]] - brightness[event_clip.flicker[0] - 1] > 25
+    assert features["diff_prev"][event_clip.frozen[0] + 1 : event_clip.frozen[1] + 1].max() < 0.5
+    assert features["texture_diff_prev"][event_clip.glitch] > 0.9
+    assert features["sharpness"][event_clip.glitch] > 50 * features["sharpness"].median()
+
+
+def test_progress_reports_frames_done(event_clip) -> None:
+    seen: list[int] = []
+    compute_features(event_clip.path, progress=seen.append)
+    assert seen == [100, event_clip.frame_count]
+
+
+def test_missing_clip_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FeaturesError, match="does not exist"):
+        compute_features(tmp_path / "absent.mp4")
+
+
+def test_non_video_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.mp4"
+    path.write_text("not a video")
+    with pytest.raises(FeaturesError, match="cannot decode"):
+        compute_features(path)
+
+
+def test_too_small_width_is_rejected(event_clip) -> None:
+    with pytest.raises(FeaturesError, match="at least 32"):
+        compute_features(event_clip.path, width=16)
+
+
+def test_table_without_feature_columns_cannot_be_written(tmp_path: Path) -> None:
+    with pytest.raises(FeaturesError, match="lacks columns"):
+        write_features(pd.DataFrame({"frame_index": [0]}), tmp_path / "f.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FeaturesError, match="does not exist"):
+        read_features(tmp_path / "absent.parquet")
+    (tmp_path / "garbage.parquet").write_bytes(b"garbage")
+    with pytest.raises(FeaturesError, match="not readable Parquet"):
+        read_features(tmp_path / "garbage.parquet")
+    pd.DataFrame({"frame_index": [0, 1]}).to_parquet(tmp_path / "other.parquet")
+    with pytest.raises(FeaturesError, match="expected"):
+        read_features(tmp_path / "other.parquet")
+
+
+def test_phash_batch_rejects_wrong_shape() -> None:
+    with pytest.raises(FeaturesError, match=r"\(n, 32, 32\)"):
+        phash_batch(np.zeros((2, 16, 16), dtype=np.uint8))
