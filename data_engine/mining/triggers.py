@@ -107,11 +107,11 @@ def trigger_spec(name: str) -> TriggerSpec:
 
 def validate_features(features: pd.DataFrame, required_columns: Sequence[str] = ()) -> None:
     """Raise `TriggerError` if columns are missing, values are NaN/infinite/out of range or frames are unordered."""
-    needed = ["frame_index", *required_columns]
+    needed = list(dict.fromkeys(["frame_index", *required_columns]))
     missing = [column for column in needed if column not in features.columns]
     if missing:
-        raise TriggerError(f"features lack columns {missing}; compute them with data_engine.mining.compute_features")
-    for column in dict.fromkeys(needed):
+        raise TriggerError(f"features lack columns {missing}; compute them with data_engine.mining.features.compute_features")
+    for column in needed:
         if column == "phash":
             if features[column].dtype != np.uint64:
                 raise TriggerError(f"column phash must be uint64, got {features[column].dtype}")

@@ -1,15 +1,14 @@
 """Fixtures of the mining tests: a small H.264 clip with known injected events, encoded once per session."""
 
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
 
-FPS = 25
+from tests.data_engine.mining.clips import encode
+
 WIDTH, HEIGHT = 192, 128
 
 
@@ -29,20 +28,6 @@ def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     noise = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     blurred = cv2.GaussianBlur(noise, (0, 0), 4)
     return cv2.normalize(blurred, None, 40, 200, cv2.NORM_MINMAX)
-
-
-def encode(path: Path, frames: list[np.ndarray]) -> Path:
-    """Encode BGR frames as near-lossless H.264 at 25 fps."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS, options={"crf": "12", "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        stream.time_base = Fraction(1, FPS)
-        for index, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
 
 
 @pytest.fixture(scope="session")
