@@ -1,0 +1,44 @@
+"""What the engine needs from a detector: batched frames in, one `Detections` per frame out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from data_engine.detections import Detections
+
+
+class DetectorError(RuntimeError):
+    """A detector that cannot be loaded or used as configured."""
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A frame detector. `model_id` identifies the weights (it goes into box provenance and label files), `names`
+    maps class ids to names, `params` records how it was run."""
+
+    model_id: str
+    names: dict[int, str]
+
+    def predict(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """One `Detections` per BGR uint8 frame, in order."""
+        ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+
+def check_same_classes(detectors: Sequence[Detector]) -> dict[int, str]:
+    """The class-name map the detectors share; a clear error when they differ (boxes could not be compared)."""
+    if not detectors:
+        raise DetectorError("no detector given; configure at least one (DATA_ENGINE_DETECTORS)")
+    first = detectors[0]
+    for other in detectors[1:]:
+        if other.names != first.names:
+            raise DetectorError(
+                f"models {first.model_id} and {other.model_id} have different classes ({first.names} vs "
+                f"{other.names}); give a class_map to map one onto the other's class names"
+            )
+    return dict(first.names)

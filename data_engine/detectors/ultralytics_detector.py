@@ -1,0 +1,168 @@
+"""Any Ultralytics detection checkpoint (YOLO of any size, RT-DETR) as a batched `Detector`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_engine.detections import Detections, from_ultralytics
+from data_engine.detectors.base import DetectorError
+from data_engine.detectors.device import pick_device
+
+_SETTING = "DATA_ENGINE_DETECTORS"
+
+
+class UltralyticsDetector:
+    """Batched inference with Ultralytics weights.
+
+    `weights`: a local checkpoint, or an official name such as "yolo11n.pt" which Ultralytics downloads only when
+    online and YOLO_OFFLINE is unset (otherwise this fails at once instead of hanging on a download).
+    `device` None picks CUDA (with half precision) when available, else CPU. `class_map` renames the model's classes
+    (model name -> engine name) and `names` fixes the engine's class ids, so that models trained with other class
+    lists can be compared and fused; classes outside `names` are dropped."""
+
+    def __init__(
+        self,
+        weights: str | Path,
+        imgsz: int = 640,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        device: str | None = None,
+        half: bool | None = None,
+        batch: int = 16,
+        class_map: Mapping[str, str] | None = None,
+        names: Mapping[int, str] | None = None,
+    ) -> None:
+        if batch < 1:
+            raise DetectorError(f"batch must be at least 1; got {batch}")
+        self.weights = _resolve_weights(weights)
+        self.imgsz, self.conf, self.iou, self.batch = imgsz, conf, iou, batch
+        self.device = device or pick_device()
+        self.half = self.device.startswith("cuda") if half is None else half
+        self.model = _load(self.weights)
+        self.model_id = _model_id(self.weights)
+        model_names = {int(key): str(value) for key, value in self.model.names.items()}
+        self.class_map = dict(class_map or {})
+        self.names, self._class_lookup = _class_mapping(model_names, self.class_map, names)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """How this detector runs, for label files and reproducibility."""
+        return {
+            "model_id": self.model_id,
+            "weights": str(self.weights),
+            "architecture": type(self.model).__name__,
+            "imgsz": self.imgsz,
+            "conf": self.conf,
+            "iou": self.iou,
+            "device": self.device,
+            "half": self.half,
+            "batch": self.batch,
+            "class_map": self.class_map,
+        }
+
+    def predict(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """Detections for each BGR frame, `batch` frames per forward pass."""
+        detections: list[Detections] = []
+        for start in range(0, len(frames), self.batch):
+            chunk = list(frames[start : start + self.batch])
+            results = self.model.predict(
+                chunk,
+                imgsz=self.imgsz,
+                conf=self.conf,
+                iou=self.iou,
+                device=self.device,
+                half=self.half,
+                batch=len(chunk),
+                verbose=False,
+            )
+            detections.extend(self._to_engine_classes(from_ultralytics(result, self.model_id)) for result in results)
+        return detections
+
+    def _to_engine_classes(self, detections: Detections) -> Detections:
+        if self._class_lookup is None:
+            return detections
+        class_id = self._class_lookup[detections.class_id] if len(detections) else detections.class_id
+        keep = class_id >= 0
+        return Detections(
+            detections.xyxy[keep],
+            detections.confidence[keep],
+            class_id[keep],
+            detections.track_id[keep],
+            detections.provenance[keep],
+            self.names,
+        )
+
+
+def _resolve_weights(weights: str | Path) -> Path:
+    """The local checkpoint path, or the official name when Ultralytics may download it; else a clear error."""
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return path
+    looks_official = path.name == str(weights) and path.suffix == ".pt"
+    if looks_official and _may_download():
+        return path
+    raise DetectorError(
+        f"detector weights {weights} not found locally and cannot be downloaded here (offline or YOLO_OFFLINE set); "
+        f"set {_SETTING} to a local .pt file"
+    )
+
+
+def _may_download() -> bool:
+    from ultralytics.utils import is_online
+
+    return os.environ.get("YOLO_OFFLINE", "").lower() not in {"1", "true", "yes"} and is_online()
+
+
+def _load(weights: Path) -> Any:
+    """YOLO or RT-DETR by name or by what the checkpoint holds; any loading failure names the file."""
+    from ultralytics import RTDETR, YOLO
+
+    try:
+        if "rtdetr" in weights.name.lower():
+            return RTDETR(str(weights))
+        model = YOLO(str(weights))
+        if type(model.model).__name__ == "RTDETRDetectionModel":
+            return RTDETR(str(weights))
+    except Exception as error:  # torch, pickle and zip errors of a bad file are many and unrelated
+        raise DetectorError(
+            f"cannot load detector weights {weights}: corrupt or not an Ultralytics checkpoint ({error}); "
+            f"point {_SETTING} at a valid .pt file"
+        ) from error
+    if model.task != "detect":
+        raise DetectorError(f"weights {weights} are a {model.task!r} model; autolabelling needs a 'detect' model")
+    return model
+
+
+def _model_id(weights: Path) -> str:
+    """Name plus a short content digest: two different files called best.pt get different ids."""
+    if not weights.is_file():
+        return weights.stem
+    digest = hashlib.sha256()
+    with weights.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{weights.stem}-{digest.hexdigest()[:8]}"
+
+
+def _class_mapping(
+    model_names: dict[int, str], class_map: Mapping[str, str], names: Mapping[int, str] | None
+) -> tuple[dict[int, str], np.ndarray | None]:
+    """The engine's class names and a lookup array model id -> engine id (-1 = dropped); None when identical."""
+    if not class_map and names is None:
+        return model_names, None
+    unknown = sorted(set(class_map) - set(model_names.values()))
+    if unknown:
+        raise DetectorError(f"class_map names classes the model does not have: {unknown}; it has {model_names}")
+    renamed = {class_id: class_map.get(name, name) for class_id, name in model_names.items()}
+    target = dict(names) if names is not None else dict(enumerate(dict.fromkeys(renamed.values())))
+    engine_id = {name: class_id for class_id, name in target.items()}
+    lookup = np.full(max(model_names) + 1, -1, dtype=np.int64)
+    for class_id, name in renamed.items():
+        lookup[class_id] = engine_id.get(name, -1)
+    return {int(key): str(value) for key, value in target.items()}, lookup
