@@ -1,0 +1,5 @@
+"""`python -m data_engine` is the `data-engine` command."""
+
+from data_engine.cli import main
+
+main()

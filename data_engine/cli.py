@@ -1,0 +1,268 @@
+"""`data-engine`: the command line for scripting and operations.
+
+User errors (bad settings, unreachable catalog, missing files, bad input) print one clear line and exit
+with status 2; only real bugs show a traceback.
+"""
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from data_engine.catalog import CatalogError, TransitionError
+from data_engine.inbox import file_entries, look_at_inbox
+from data_engine.ingest import BatchReport, ingest_batch
+from data_engine.runtime import Runtime
+from data_engine.settings import Settings, SettingsError
+from data_engine.synthetic import SyntheticError, generate
+from data_engine.video.probe import VideoError
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    CatalogError,
+    SettingsError,
+    SyntheticError,
+    VideoError,
+    TransitionError,
+    FileNotFoundError,
+    PermissionError,
+    KeyError,
+)
+
+
+class EngineGroup(click.Group):
+    """A click group that turns user errors into one readable line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as error:
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            click.echo(f"error: {message}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=EngineGroup)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """The video data engine: ingest, clip, mine, autolabel, annotate, retrain."""
+    ctx.obj = Runtime(Settings.from_env())
+
+
+pass_runtime = click.make_pass_decorator(Runtime)
+
+
+def _progress(total: int, description: str, unit: str) -> tqdm:
+    return tqdm(total=total, desc=description, unit=unit, disable=None, file=sys.stderr, dynamic_ncols=True)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the batch reports as JSON.")
+@pass_runtime
+def ingest(runtime: Runtime, paths: tuple[str, ...], as_json: bool) -> None:
+    """Register and clip the given video files or folders now (the same code the inbox sensor runs)."""
+    settings = runtime.settings
+    catalog = runtime.catalog
+    entries = file_entries(paths)
+    with _progress(len(entries), "hashing", "file") as bar:
+        look = look_at_inbox(
+            catalog,
+            entries,
+            {},
+            settle_seconds=settings.settle_seconds,
+            batch_max_videos=settings.batch_max_videos,
+            on_hashed=lambda _entry: bar.update(),
+        )
+    for uri in look.unsettled:
+        click.echo(f"skipped (still being written, try again in a moment): {uri}", err=True)
+    for uri, digest in look.duplicates:
+        click.echo(f"already ingested (same content as video {digest[:12]}): {uri}", err=True)
+    for plan in look.batches:
+        catalog.create_batch(plan.key, "cli", plan.items)
+    reports = []
+    pending = catalog.incomplete_batches()
+    for batch_key in pending:
+        videos = len({item.content_hash for item in catalog.batch_items(batch_key)})
+        with _progress(videos, f"batch {batch_key}", "video") as bar:
+            report = ingest_batch(
+                catalog,
+                runtime.store,
+                batch_key,
+                clip_seconds=settings.clip_seconds,
+                progress=lambda _video: bar.update(),
+            )
+        reports.append(report)
+    if as_json:
+        click.echo(json.dumps([_report_document(report) for report in reports], indent=2))
+    else:
+        _print_reports(reports)
+
+
+def _report_document(report: BatchReport) -> dict[str, Any]:
+    return {
+        "batch": report.batch_key,
+        **report.summary(),
+        "quarantined_files": {", ".join(v.sources): v.error for v in report.quarantined},
+    }
+
+
+def _print_reports(reports: list[BatchReport]) -> None:
+    if not reports:
+        click.echo("nothing new to ingest")
+    for report in reports:
+        summary = report.summary()
+        click.echo(
+            f"batch {report.batch_key}: {summary['clipped']} videos clipped into {summary['clips']} clips "
+            f"({summary['new_clips']} new, {summary['hours'] * 3600:.1f} s of video), "
+            f"{summary['quarantined']} quarantined"
+        )
+        for video in report.quarantined:
+            click.echo(f"  quarantined {', '.join(video.sources)}: {video.error}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_runtime
+def status(runtime: Runtime, as_json: bool) -> None:
+    """Counts of videos and clips per status, and the oldest clip waiting in each state."""
+    counts = runtime.catalog.status_counts()
+    waiting = {state: moment.isoformat() for state, moment in runtime.catalog.oldest_waiting().items()}
+    if as_json:
+        click.echo(json.dumps({**counts, "oldest_waiting": waiting}, indent=2))
+        return
+    click.echo(f"catalog: {runtime.catalog.url}")
+    for kind in ("videos", "clips"):
+        click.echo(f"{kind}:")
+        for state, count in counts[kind].items():
+            since = f"  (oldest since {waiting[state]})" if kind == "clips" and state in waiting else ""
+            click.echo(f"  {state:<13}{count:>8}{since}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per video.")
+@click.option("--status", "status_filter", default=None, help="Only videos in this status.")
+@pass_runtime
+def videos(runtime: Runtime, as_json: bool, status_filter: str | None) -> None:
+    """The registered videos."""
+    rows = [
+        {
+            "id": video.id,
+            "source": video.source_uri,
+            "fps": video.fps,
+            "frames": video.frames,
+            "duration_s": video.duration_s,
+            "status": video.status,
+            "error": video.error,
+        }
+        for video in runtime.catalog.videos(status=status_filter)
+    ]
+    _print_rows(
+        rows,
+        as_json,
+        lambda r: (
+            f"{r['id'][:12]}  {r['status']:<12} {r['frames'] or '-':>7} frames  "
+            f"{r['fps'] or '-':>6} fps  {r['source']}" + (f"  ({r['error']})" if r["error"] else "")
+        ),
+    )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per clip.")
+@click.option("--status", "status_filter", default=None, help="Only clips in this state.")
+@click.option("--video", "video_id", default=None, help="Only clips of this video id.")
+@pass_runtime
+def clips(runtime: Runtime, as_json: bool, status_filter: str | None, video_id: str | None) -> None:
+    """The clips and their states."""
+    store = runtime.store
+    rows = [
+        {
+            "id": clip.id,
+            "video_id": clip.video_id,
+            "first_frame": clip.first_frame,
+            "last_frame": clip.last_frame,
+            "start_s": clip.start_s,
+            "end_s": clip.end_s,
+            "path": store.uri(clip.path),
+            "status": clip.status,
+        }
+        for clip in runtime.catalog.clips(video_id=video_id, status=status_filter)
+    ]
+    _print_rows(
+        rows,
+        as_json,
+        lambda r: (
+            f"{r['id']}  {r['status']:<12} frames {r['first_frame']}-{r['last_frame']}"
+            f"  {r['start_s']:.2f}-{r['end_s']:.2f} s"
+        ),
+    )
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            click.echo(line(row))
+
+
+@main.group()
+def clip() -> None:
+    """Look at one clip."""
+
+
+@clip.command("show")
+@click.argument("clip_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_runtime
+def clip_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
+    """A clip's journey: every event since it was extracted."""
+    found = runtime.catalog.get_clip(clip_id)
+    if found is None:
+        raise KeyError(f"no clip with id {clip_id!r} (see `data-engine clips`)")
+    events = [
+        {
+            "time": event.created_at.isoformat(),
+            "stage": event.stage,
+            "from": event.from_state,
+            "to": event.to_state,
+            "run_id": event.run_id,
+            "detail": event.detail,
+        }
+        for event in runtime.catalog.history(clip_id)
+    ]
+    if as_json:
+        click.echo(json.dumps({"id": clip_id, "status": found.status, "events": events}, indent=2))
+        return
+    click.echo(
+        f"clip {clip_id}: video {found.video_id[:12]}, frames {found.first_frame}-{found.last_frame}, "
+        f"{found.start_s:.2f}-{found.end_s:.2f} s, now {found.status}"
+    )
+    click.echo(f"file: {runtime.store.uri(found.path)}")
+    for event in events:
+        arrow = f"{event['from'] or '(new)'} -> {event['to']}"
+        click.echo(f"  {event['time']}  {event['stage']:<10} {arrow:<28} {json.dumps(event['detail'])}")
+
+
+def _parse_size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in value.lower().split("x"))
+    except ValueError as error:
+        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 320x240, got {value!r}") from error
+    return width, height
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same video and truth.")
+@click.option("--seconds", type=float, default=10.0, show_default=True)
+@click.option("--size", default="320x240", show_default=True, callback=_parse_size, help="WIDTHxHEIGHT")
+@click.option("--fps", type=float, default=25.0, show_default=True)
+def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: float) -> None:
+    """Write a proving-ground video (H.264 mp4) and its exact ground truth (JSON)."""
+    video = generate(out_dir, seed=seed, seconds=seconds, size=size, fps=fps)
+    truth = video.truth()
+    click.echo(f"video: {video.video_path}")
+    click.echo(f"truth: {video.truth_path} ({len(truth.frames)} frames, {len(truth.events)} injected events)")

@@ -1,0 +1,171 @@
+"""Watching the inbox: find new, finished video files, de-duplicate them by content and group them into batches.
+
+The inbox is a local folder or an fsspec URL prefix. A file is taken only once its size and modification
+time have stopped changing (the previous look saw the same values, or it has not changed for
+`settle_seconds`), so a file still being copied in is left for a later look.
+"""
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import fsspec
+
+from data_engine.catalog import Catalog
+
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv", ".3gp", ".h264"}
+)
+HASH_CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    uri: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """A new ingest batch: a key derived from its content and the (uri, content hash, size) of its files."""
+
+    key: str
+    items: tuple[tuple[str, str, int], ...]
+
+
+@dataclass
+class InboxLook:
+    """What one look at the inbox found."""
+
+    batches: list[BatchPlan] = field(default_factory=list)
+    unsettled: dict[str, tuple[int, int]] = field(default_factory=dict)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    new_files: int = 0
+
+
+def scan_inbox(inbox: str) -> list[InboxEntry]:
+    """Every video-like file under the inbox (recursively), hidden and temporary names excluded."""
+    fs, root = fsspec.core.url_to_fs(inbox)
+    if not fs.exists(root):
+        return []
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    entries = []
+    for path, info in fs.find(root, detail=True).items():
+        name = path.rsplit("/", 1)[-1]
+        if name.startswith(".") or not any(name.lower().endswith(suffix) for suffix in VIDEO_SUFFIXES):
+            continue
+        uri = path if protocol in ("file", "local") else f"{protocol}://{path}"
+        entries.append(InboxEntry(uri, int(info["size"]), _mtime_ns(info)))
+    return sorted(entries, key=lambda entry: entry.uri)
+
+
+def file_entries(paths: Iterable[str]) -> list[InboxEntry]:
+    """Entries for explicit files and folders (the CLI's `ingest PATH...`)."""
+    entries: dict[str, InboxEntry] = {}
+    for path in paths:
+        fs, root = fsspec.core.url_to_fs(path)
+        if fs.isdir(root):
+            entries.update((entry.uri, entry) for entry in scan_inbox(path))
+        elif fs.exists(root):
+            info = fs.info(root)
+            entries[path] = InboxEntry(path, int(info["size"]), _mtime_ns(info))
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    return sorted(entries.values(), key=lambda entry: entry.uri)
+
+
+def content_hash(uri: str) -> str:
+    """sha256 of the file's bytes: the video id, so the same file under two names is one video."""
+    digest = hashlib.sha256()
+    with fsspec.open(uri, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def look_at_inbox(
+    catalog: Catalog,
+    entries: Iterable[InboxEntry],
+    previous: Mapping[str, tuple[int, int]],
+    *,
+    settle_seconds: float,
+    batch_max_videos: int,
+    now: float | None = None,
+    on_hashed: Callable[[InboxEntry], None] | None = None,
+) -> InboxLook:
+    """Decide what is new and settled, hash it, drop content already batched, and plan batches.
+
+    `previous` holds the (size, mtime) of files that were still changing at the previous look.
+    """
+    now = time.time() if now is None else now
+    known = catalog.inbox_index()
+    look = InboxLook()
+    settled: list[InboxEntry] = []
+    for entry in entries:
+        seen = known.get(entry.uri)
+        if seen is not None and (seen.size_bytes, seen.mtime_ns) == (entry.size, entry.mtime_ns):
+            continue
+        stable_since_last_look = previous.get(entry.uri) == (entry.size, entry.mtime_ns)
+        quiet_long_enough = now - entry.mtime_ns / 1e9 >= settle_seconds
+        if stable_since_last_look or quiet_long_enough:
+            settled.append(entry)
+        else:
+            look.unsettled[entry.uri] = (entry.size, entry.mtime_ns)
+    look.new_files = len(settled)
+
+    hashed: list[tuple[InboxEntry, str]] = []
+    for entry in settled:
+        hashed.append((entry, content_hash(entry.uri)))
+        if on_hashed is not None:
+            on_hashed(entry)
+    already_batched = catalog.batched_hashes(digest for _, digest in hashed)
+    fresh: list[tuple[InboxEntry, str]] = []
+    for entry, digest in hashed:
+        if digest in already_batched:
+            look.duplicates.append((entry.uri, digest))
+        else:
+            fresh.append((entry, digest))
+    catalog.remember_inbox_files(
+        [
+            {"source_uri": entry.uri, "size_bytes": entry.size, "mtime_ns": entry.mtime_ns, "content_hash": digest}
+            for entry, digest in hashed
+        ]
+    )
+    look.batches = plan_batches(fresh, batch_max_videos)
+    return look
+
+
+def plan_batches(files: list[tuple[InboxEntry, str]], batch_max_videos: int) -> list[BatchPlan]:
+    """Group files into batches of at most `batch_max_videos` distinct videos, keyed by their content.
+
+    Files with the same content always share a batch. The key is the newest modification time of the
+    batch's files plus a digest of its content hashes, so the same files always give the same key.
+    """
+    by_hash: dict[str, list[InboxEntry]] = {}
+    for entry, digest in sorted(files, key=lambda item: (item[0].mtime_ns, item[0].uri)):
+        by_hash.setdefault(digest, []).append(entry)
+    digests = list(by_hash)
+    plans = []
+    for start in range(0, len(digests), batch_max_videos):
+        group = digests[start : start + batch_max_videos]
+        items = tuple((entry.uri, digest, entry.size) for digest in group for entry in by_hash[digest])
+        newest = max(entry.mtime_ns for digest in group for entry in by_hash[digest])
+        stamp = datetime.fromtimestamp(newest / 1e9, UTC).strftime("%Y%m%dT%H%M%S")
+        fingerprint = hashlib.sha256("".join(sorted(group)).encode()).hexdigest()[:10]
+        plans.append(BatchPlan(f"{stamp}-{fingerprint}", items))
+    return plans
+
+
+def _mtime_ns(info: Mapping[str, object]) -> int:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return int(value * 1e9)
+        if isinstance(value, datetime):
+            return int(value.timestamp() * 1e9)
+        if isinstance(value, str):
+            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
+    return 0

@@ -1,0 +1,86 @@
+"""The store: where clip, frame, label and model files live (a local folder or an fsspec URL).
+
+Work happens on local files; for an object store, files are written to a local staging folder and
+uploaded when complete, so a reader never sees half a file.
+"""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+
+class Store:
+    """Files addressed by keys relative to the store root (`clips/<video>/<ordinal>/clip.mkv`)."""
+
+    def __init__(self, root: str, staging: Path | None = None) -> None:
+        self._fs, path = fsspec.core.url_to_fs(root.rstrip("/"))
+        self.is_local = isinstance(self._fs, LocalFileSystem)
+        self.root = str(Path(path).absolute()) if self.is_local else root.rstrip("/")
+        self._fs_root = self.root if self.is_local else path
+        if self.is_local:
+            self._staging = Path(self.root)
+        else:
+            self._staging = staging or Path(tempfile.gettempdir()) / "data-engine-staging"
+        self._staging.mkdir(parents=True, exist_ok=True)
+
+    def uri(self, key: str) -> str:
+        """Where a key lives: a local path or a full URL."""
+        return f"{self.root}/{key}"
+
+    def local_path(self, key: str) -> Path:
+        """A local path for the key: the file itself on a local store, its staging copy otherwise."""
+        return self._staging / key
+
+    def exists(self, key: str) -> bool:
+        return self._fs.exists(self.uri(key))
+
+    def commit(self, key: str) -> str:
+        """Publish a finished local file (a no-op on a local store); returns its URI."""
+        if not self.is_local:
+            self._fs.put_file(str(self.local_path(key)), self.uri(key))
+        return self.uri(key)
+
+    def fetch(self, key: str) -> Path:
+        """A local copy of the file behind key (the file itself on a local store)."""
+        local = self.local_path(key)
+        if not self.is_local and not local.exists():
+            local.parent.mkdir(parents=True, exist_ok=True)
+            self._fs.get_file(self.uri(key), str(local))
+        return local
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every file key under prefix (recursively)."""
+        base = f"{self._fs_root}/{prefix}"
+        if not self._fs.exists(base):
+            return []
+        return sorted(path[len(self._fs_root) + 1 :] for path in self._fs.find(base))
+
+    def write_text(self, key: str, text: str) -> str:
+        """Write a small text file atomically and publish it."""
+        with atomic_path(self.local_path(key)) as temporary:
+            temporary.write_text(text, encoding="utf-8")
+        return self.commit(key)
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; on success fsync it and rename it into place."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        yield temporary
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def is_temporary(name: str) -> bool:
+    """True for the names atomic writes use while a file is incomplete."""
+    return name.startswith(".") and ".tmp-" in name

@@ -1,0 +1,5 @@
+"""Dagster resources: thin typed facades over data_engine, configured from the environment."""
+
+from resources.engine import CatalogResource, EngineSettingsResource, StoreResource
+
+__all__ = ["CatalogResource", "EngineSettingsResource", "StoreResource"]

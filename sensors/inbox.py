@@ -1,0 +1,44 @@
+"""The inbox sensor: new, settled, de-duplicated videos become one batch partition and one run."""
+
+import json
+
+import dagster as dg
+
+from assets.jobs import process_new_videos
+from assets.partitions import ingest_batches
+from data_engine.inbox import look_at_inbox, scan_inbox
+from resources import CatalogResource, EngineSettingsResource
+
+
+@dg.sensor(
+    job=process_new_videos,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Watches DATA_ENGINE_INBOX; waits until a file's size is stable, de-duplicates by content "
+    "hash, groups new videos into a batch partition and requests one run per batch (run_key = batch key).",
+)
+def inbox_sensor(
+    context: dg.SensorEvaluationContext, catalog: CatalogResource, engine_settings: EngineSettingsResource
+) -> dg.SensorResult:
+    settings = engine_settings.get()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    previous = {uri: (size, mtime) for uri, (size, mtime) in cursor.get("unsettled", {}).items()}
+    look = look_at_inbox(
+        catalog.catalog,
+        scan_inbox(settings.inbox),
+        previous,
+        settle_seconds=settings.settle_seconds,
+        batch_max_videos=settings.batch_max_videos,
+    )
+    for plan in look.batches:
+        catalog.catalog.create_batch(plan.key, "sensor", plan.items)
+    pending = catalog.catalog.incomplete_batches()
+    context.log.info(
+        f"{look.new_files} new settled files, {len(look.unsettled)} still being written, "
+        f"{len(look.duplicates)} duplicates, {len(pending)} batches to run"
+    )
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"ingest-{key}", partition_key=key) for key in pending],
+        dynamic_partitions_requests=[ingest_batches.build_add_request(pending)] if pending else [],
+        cursor=json.dumps({"unsettled": look.unsettled, "last_batch": max(pending, default=cursor.get("last_batch"))}),
+    )

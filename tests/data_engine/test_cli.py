@@ -1,0 +1,59 @@
+"""The `data-engine` command as a person uses it: JSON listings, clip journeys and one-line errors."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from data_engine.cli import main
+from tests.videos import make_test_video
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DATA_ENGINE_CATALOG_URL", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, expect: int = 0):
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert result.exit_code == expect, result.output
+        return result
+
+    return invoke
+
+
+def test_ingest_then_list_videos_clips_status_and_a_clip_journey(run, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    video = make_test_video(tmp_path / "in" / "street cam.mp4", frames=60, gop=25)
+    os.utime(video, (time.time() - 60, time.time() - 60))
+    run("ingest", str(video.parent))
+
+    (listed,) = json.loads(run("videos", "--json").output)
+    assert listed["source"] == str(video) and listed["frames"] == 60 and listed["fps"] == 25.0
+    assert listed["status"] == "clipped" and listed["error"] is None
+    clips = json.loads(run("clips", "--json").output)
+    assert [(c["first_frame"], c["last_frame"]) for c in clips] == [(0, 59)]
+    assert set(clips[0]) == {"id", "video_id", "first_frame", "last_frame", "start_s", "end_s", "path", "status"}
+    assert Path(clips[0]["path"]).is_file()
+    status = json.loads(run("status", "--json").output)
+    assert status["videos"]["clipped"] == 1 and status["clips"]["extracted"] == 1
+
+    journey = run("clip", "show", clips[0]["id"]).output
+    assert "(new) -> extracted" in journey
+    assert "nothing new to ingest" in run("ingest", str(video.parent)).output
+
+
+def test_user_errors_are_one_line_without_traceback(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = run("ingest", str(tmp_path / "nowhere"), expect=2)
+    assert missing.output.startswith("error: no such file or folder") and "Traceback" not in missing.output
+    unknown = run("clip", "show", "no-such-clip", expect=2)
+    assert "no clip with id 'no-such-clip'" in unknown.output
+    monkeypatch.setenv("DATA_ENGINE_CATALOG_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    unreachable = run("status", expect=2)
+    assert unreachable.output.startswith("error: cannot open the catalog at postgresql")
+    monkeypatch.setenv("DATA_ENGINE_CLIP_SECONDS", "ten")
+    assert "DATA_ENGINE_CLIP_SECONDS='ten' is not valid" in run("status", expect=2).output
