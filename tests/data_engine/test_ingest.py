@@ -150,3 +150,20 @@ def test_sigkill_during_extraction_then_rerun_converges_without_duplicates_or_or
     assert frame_conservation_problems(catalog) == []
     assert all(len(catalog.history(row[0])) == 1 for row in reference), "one creation event per clip"
     catalog.dispose()
+
+
+def test_orphan_check_finds_unrecorded_clip_files_and_leftover_temporaries(
+    catalog: Catalog, store: Store, tmp_path: Path
+) -> None:
+    video = _age(make_test_video(tmp_path / "v.mp4", frames=50, gop=25))
+    ingest(catalog, store, [video], clip_seconds=1.0)
+    assert orphan_files(catalog, store) == []
+    (clip,) = catalog.clips()[:1]
+    stray = store.local_path(f"clips/{clip.video_id}/00099/clip.mkv")
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"x")
+    leftover = store.local_path(clip.path).with_name(".clip.mkv.tmp-123")
+    leftover.write_bytes(b"x")
+    assert orphan_files(catalog, store) == sorted(
+        [f"clips/{clip.video_id}/00000/.clip.mkv.tmp-123", f"clips/{clip.video_id}/00099/clip.mkv"]
+    )
