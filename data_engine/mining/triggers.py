@@ -110,7 +110,9 @@ def validate_features(features: pd.DataFrame, required_columns: Sequence[str] = 
     needed = list(dict.fromkeys(["frame_index", *required_columns]))
     missing = [column for column in needed if column not in features.columns]
     if missing:
-        raise TriggerError(f"features lack columns {missing}; compute them with data_engine.mining.features.compute_features")
+        raise TriggerError(
+            f"features lack columns {missing}; compute them with data_engine.mining.features.compute_features"
+        )
     for column in needed:
         if column == "phash":
             if features[column].dtype != np.uint64:
@@ -167,11 +169,26 @@ def _run(
     return spec.detect(features, detections, config)
 
 
-def _check_positive(config: object) -> None:
-    for parameter in fields(config):
-        value = getattr(config, parameter.name)
-        if not np.isfinite(value) or value <= 0:
-            raise TriggerError(f"{type(config).__name__}.{parameter.name} must be a positive number, got {value}")
+@dataclass(frozen=True, slots=True)
+class PositiveConfig:
+    """Base of trigger configs whose parameters must all be positive numbers (checked at construction)."""
+
+    def __post_init__(self) -> None:
+        for parameter in fields(self):
+            value = getattr(self, parameter.name)
+            if not np.isfinite(value) or value <= 0:
+                raise TriggerError(f"{type(self).__name__}.{parameter.name} must be a positive number, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeConfig(PositiveConfig):
+    """An abrupt content change: a standardised luma difference to the previous frame of at least
+    `min_texture_diff` and at least `min_spike_ratio` times its rolling median over `level_window` frames (so
+    steady camera motion or a busy scene, which keep the difference high everywhere, do not count)."""
+
+    min_texture_diff: float = 0.6
+    min_spike_ratio: float = 2.5
+    level_window: int = 25
 
 
 def _runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
@@ -185,16 +202,14 @@ def _runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
     return [(int(start), int(end)) for start, end in zip(starts, ends, strict=True)]
 
 
-def _texture_spikes(texture_diff: np.ndarray, minimum: float, ratio: float, window: int) -> np.ndarray:
-    """Frames whose content changes abruptly: a standardised luma difference to the previous frame of at least
-    `minimum` and at least `ratio` times its rolling median over `window` frames (so steady camera motion or a
-    busy scene, which keep the difference high everywhere, do not count)."""
-    level = pd.Series(texture_diff).rolling(window, center=True, min_periods=1).median().to_numpy()
-    return (texture_diff >= minimum) & (texture_diff >= ratio * level)
+def _texture_spikes(texture_diff: np.ndarray, config: SpikeConfig) -> np.ndarray:
+    """Frames whose content changes abruptly, as `config` defines it."""
+    level = pd.Series(texture_diff).rolling(config.level_window, center=True, min_periods=1).median().to_numpy()
+    return (texture_diff >= config.min_texture_diff) & (texture_diff >= config.min_spike_ratio * level)
 
 
 @dataclass(frozen=True, slots=True)
-class FlickerConfig:
+class FlickerConfig(PositiveConfig):
     """Lighting flicker: brightness leaves its local baseline (rolling median) and comes back within `max_frames`.
 
     A brightness step that stays is not flicker (the median follows it). `max_texture_diff` rejects brightness
@@ -205,9 +220,6 @@ class FlickerConfig:
     max_frames: int = 12
     max_texture_diff: float = 0.5
     merge_gap: int = 3
-
-    def __post_init__(self) -> None:
-        _check_positive(self)
 
 
 @register_trigger("flicker", FlickerConfig, required_columns=("brightness_mean", "texture_diff_prev"))
@@ -238,19 +250,13 @@ def detect_flicker(features: pd.DataFrame, detections: FrameDetections | None, c
 
 
 @dataclass(frozen=True, slots=True)
-class GlitchConfig:
+class GlitchConfig(SpikeConfig):
     """Corrupted frames: up to `max_frames` frames whose content differs sharply from both the frame before and the
-    frame after (a texture spike, see `_texture_spikes`), while those two look alike (phash distance at most
+    frame after (a texture spike, see `SpikeConfig`), while those two look alike (phash distance at most
     `max_neighbour_distance` bits)."""
 
-    min_texture_diff: float = 0.6
-    min_spike_ratio: float = 2.5
-    level_window: int = 25
     max_neighbour_distance: int = 12
     max_frames: int = 2
-
-    def __post_init__(self) -> None:
-        _check_positive(self)
 
 
 @register_trigger("glitch", GlitchConfig, required_columns=("texture_diff_prev", "brightness_std", "phash"))
@@ -260,7 +266,7 @@ def detect_glitches(features: pd.DataFrame, detections: FrameDetections | None, 
     hashes = features["phash"].to_numpy()
     std = features["brightness_std"].to_numpy(dtype=np.float64)
     frames = features["frame_index"].to_numpy()
-    spikes = _texture_spikes(texture_diff, config.min_texture_diff, config.min_spike_ratio, config.level_window)
+    spikes = _texture_spikes(texture_diff, config)
     hits = []
     first = 1
     while first < len(frames) - 1:
@@ -299,18 +305,12 @@ def _glitch_end(first: int, spikes: np.ndarray, hashes: np.ndarray, config: Glit
 
 
 @dataclass(frozen=True, slots=True)
-class CutConfig:
-    """Scene cuts: the content changes (a texture spike, see `_texture_spikes`, and a phash distance of at least
+class CutConfig(SpikeConfig):
+    """Scene cuts: the content changes (a texture spike, see `SpikeConfig`, and a phash distance of at least
     `min_phash_distance` bits) and stays changed for the next `settle_frames` frames (else it is a glitch)."""
 
-    min_texture_diff: float = 0.6
-    min_spike_ratio: float = 2.5
-    level_window: int = 25
     min_phash_distance: int = 16
     settle_frames: int = 3
-
-    def __post_init__(self) -> None:
-        _check_positive(self)
 
 
 @register_trigger("cut", CutConfig, required_columns=("texture_diff_prev", "phash"))
@@ -321,7 +321,7 @@ def detect_cuts(features: pd.DataFrame, detections: FrameDetections | None, conf
     hashes = features["phash"].to_numpy()
     frames = features["frame_index"].to_numpy()
     hits = []
-    spikes = _texture_spikes(texture_diff, config.min_texture_diff, config.min_spike_ratio, config.level_window)
+    spikes = _texture_spikes(texture_diff, config)
     for position in np.flatnonzero(spikes):
         if position == 0:
             continue
@@ -348,15 +348,12 @@ def detect_cuts(features: pd.DataFrame, detections: FrameDetections | None, conf
 
 
 @dataclass(frozen=True, slots=True)
-class FrozenConfig:
+class FrozenConfig(PositiveConfig):
     """Frozen stretches: at least `min_frames` consecutive frames whose mean absolute luma difference to the frame
     before is at most `max_diff` grey levels (a stuck camera or decoder repeating frames)."""
 
     max_diff: float = 0.5
     min_frames: int = 12
-
-    def __post_init__(self) -> None:
-        _check_positive(self)
 
 
 @register_trigger("frozen", FrozenConfig, required_columns=("diff_prev",))
