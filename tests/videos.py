@@ -22,19 +22,20 @@ def make_test_video(
     open_gop: bool = False,
     audio: bool = False,
     faststart: bool = True,
+    preset: str = "veryfast",
 ) -> Path:
     """Write `frames` frames of `size` (width, height) at `fps` with a keyframe every `gop` frames.
 
     codec: "libx264" (H.264, `bframes` B-frames, `open_gop` makes non-IDR keyframes with leading B-frames),
     "mpeg4" (MPEG-4 Part 2) or any other encoder the bundled ffmpeg has. The container follows the suffix
     (.mp4, .mkv, .avi); `faststart` puts the MP4 index first so a truncated copy stays readable. `audio` adds
-    a sine tone track (AAC in MP4/MKV, MP3 in AVI).
+    a sine tone track (AAC in MP4/MKV, MP3 in AVI). `preset` is libx264's speed/size trade-off.
     """
     path = Path(path)
     width, height = size
     options = {"movflags": "faststart"} if faststart and path.suffix.lower() in {".mp4", ".mov"} else {}
     with av.open(str(path), "w", options=options) as container:
-        stream = container.add_stream(codec, rate=fps, options=_encoder_options(codec, gop, bframes, open_gop))
+        stream = container.add_stream(codec, rate=fps, options=_encoder_options(codec, gop, bframes, open_gop, preset))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.gop_size = gop
         if codec != "libx264":
@@ -68,11 +69,11 @@ _SAMPLE_RATE = 44100
 _AUDIO_CHUNK = 1024
 
 
-def _encoder_options(codec: str, gop: int, bframes: int, open_gop: bool) -> dict[str, str]:
+def _encoder_options(codec: str, gop: int, bframes: int, open_gop: bool, preset: str) -> dict[str, str]:
     if codec != "libx264":
         return {}
     params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}:open-gop={int(open_gop)}"
-    return {"preset": "veryfast", "x264-params": params}
+    return {"preset": preset, "x264-params": params}
 
 
 def _add_audio_stream(container: av.container.OutputContainer, suffix: str) -> av.AudioStream:

@@ -12,7 +12,9 @@ renamed, so a clip file that exists is complete.
 import hashlib
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,11 +22,11 @@ from typing import Literal
 
 import av
 
-from data_engine.video.frames import decode_video
+from data_engine.video.frames import DecodeOutcome, decode_video
 from data_engine.video.probe import VideoError, VideoProbe, first_video_stream
 
 Method = Literal["copy", "reencode"]
-Verify = Literal["auto", "full"]
+Verify = Literal["packets", "auto", "full"]
 
 REENCODE_CODEC = "ffv1"
 """Lossless, so a re-encoded clip decodes to the same pixels as the source."""
@@ -111,9 +113,13 @@ def extract_clips(
     file is in place, so the caller can record it right away. A span whose file already exists and holds the
     expected number of packets is not rewritten (its clip is still reported): re-running is cheap and safe.
 
-    Verification ("auto"): the probe already proved that no frame crosses a cut point; after writing, the clip is
-    demuxed to check that every packet landed, and its first frame is decoded to check the decoder starts cleanly
-    at the cut. "full" also decodes the whole clip and counts its frames. A clip that fails, or whose span does
+    Checking and publishing a written clip runs on a worker thread while the next one is copied (decoding and
+    fsync release the GIL); `on_clip` is always called from the calling thread, in order.
+
+    Verification: the probe already proved that no frame crosses a cut point. After writing, "packets" demuxes the
+    clip to check that every packet landed; "auto" (default) also decodes until its first frame comes out, which
+    must be the cut keyframe (the decoder starts cleanly at the cut; a few frames per clip); "full" decodes the
+    whole clip and counts its frames (as slow as decoding the video). A clip that fails, or whose span does
     not start and end at cut points, or that Matroska cannot hold, is re-encoded losslessly (method "reencode").
     """
     jobs = sorted((_plan_job(probe, span, Path(dest_for(span))) for span in spans), key=lambda job: job.packet_start)
@@ -125,9 +131,18 @@ def extract_clips(
             done[job.span.ordinal] = _report(existing, on_clip)
         elif job.copyable:
             copy_jobs.append(job)
-    for job, packets_written in _copy_all(src, copy_jobs):
-        clip = _finish_copy(job, packets_written, verify)
-        done[job.span.ordinal] = _report(clip or _reencode(src, job.span, job.dest, probe), on_clip)
+    finishing: deque[tuple[_Job, Future[ExtractedClip | None]]] = deque()
+
+    def report_finished(wait: bool) -> None:
+        while finishing and (wait or finishing[0][1].done()):
+            job, copied = finishing.popleft()
+            done[job.span.ordinal] = _report(copied.result() or _reencode(src, job.span, job.dest, probe), on_clip)
+
+    with ThreadPoolExecutor(max_workers=1) as finisher:
+        for job, packets_written in _copy_all(src, copy_jobs):
+            finishing.append((job, finisher.submit(_finish_copy, job, packets_written, verify)))
+            report_finished(wait=False)
+        report_finished(wait=True)
     for job in jobs:
         if job.span.ordinal not in done:
             done[job.span.ordinal] = _report(_reencode(src, job.span, job.dest, probe), on_clip)
@@ -300,22 +315,38 @@ def _finish_copy(job: _Job, packets_written: int, verify: Verify) -> ExtractedCl
 
 
 def _copy_is_exact(path: Path, packets: int, frames: int, verify: Verify) -> bool:
-    """All packets readable back, the first decoded frame is the clip's first packet, and ("full") the frame count."""
+    """All packets read back, the first decoded frame is the clip's first packet, and ("full") the frame count."""
     try:
         with av.open(str(path)) as container:
             stream = first_video_stream(container)
-            if sum(1 for _ in _numbered_packets(container, stream)) != packets:
-                return False
-        with av.open(str(path)) as container:
-            stream = first_video_stream(container)
-            stream.thread_type = "AUTO" if verify == "full" else "SLICE"
-            decoded = decode_video(container, stream)
-            first = next(decoded, None)
-            if first is None or first.packet_index != 0:
-                return False
-            return verify != "full" or 1 + sum(1 for _ in decoded) == frames
+            if verify == "full":
+                stream.thread_type = "AUTO"
+                outcome = DecodeOutcome()
+                sources = [decoded.packet_index for decoded in decode_video(container, stream, outcome)]
+                return sources[:1] == [0] and len(sources) == frames and outcome.packets == packets
+            return _starts_cleanly(container, stream, packets, decode_head=verify == "auto")
     except (av.error.FFmpegError, VideoError):
         return False
+
+
+def _starts_cleanly(
+    container: av.container.InputContainer, stream: av.VideoStream, packets: int, decode_head: bool
+) -> bool:
+    """All `packets` read back and (`decode_head`) the first frame out of the decoder is the first packet's (the cut
+    keyframe): the decoder starts cleanly at the cut. Only the packets up to that first frame are decoded."""
+    first_is_keyframe: bool | None = None if decode_head else True
+    count = 0
+    for packet in _numbered_packets(container, stream):
+        if first_is_keyframe is None:
+            packet.pts = packet.dts = count
+            decoded = stream.decode(packet)
+            if decoded:
+                first_is_keyframe = decoded[0].pts == 0
+        count += 1
+    if first_is_keyframe is None:
+        flushed = stream.decode(None)
+        first_is_keyframe = bool(flushed) and flushed[0].pts == 0
+    return first_is_keyframe and count == packets
 
 
 def _reencode(src: str | Path, span: ClipSpan, dest: Path, probe: VideoProbe) -> ExtractedClip:

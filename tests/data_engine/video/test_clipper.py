@@ -9,6 +9,7 @@ import pytest
 from data_engine.video.clipper import (
     ClipSpan,
     ExtractedClip,
+    Verify,
     extract_clip,
     extract_clips,
     frame_digests,
@@ -94,10 +95,12 @@ def test_sample_clips_are_frame_exact_stream_copies(
     assert all(clip.size_bytes == clip.path.stat().st_size > 0 for clip in clips)
 
 
+@pytest.mark.parametrize("verify", ["packets", "auto"])
 @pytest.mark.parametrize("name", ["h264", "h264_bframes", "h264_open_gop", "mpeg4_avi", "mpeg4_bframes_avi"])
-def test_generated_clips_are_frame_exact(generated: dict[str, Path], tmp_path: Path, name: str) -> None:
+def test_generated_clips_are_frame_exact(generated: dict[str, Path], tmp_path: Path, name: str, verify: Verify) -> None:
     probe = probe_video(generated[name])
-    clips = extract_all(generated[name], probe, tmp_path, clip_seconds=1.0)
+    spans = plan_clips(probe, 1.0)
+    clips = extract_clips(generated[name], probe, spans, lambda span: tmp_path / f"{span.ordinal}.mkv", verify=verify)
     assert {clip.method for clip in clips} == {"copy"}
     assert concatenated_digests(clips) == frame_digests(generated[name])
 
@@ -151,7 +154,7 @@ def test_clips_appear_atomically_and_are_reported_in_place(generated: dict[str, 
 
     def on_clip(clip: ExtractedClip) -> None:
         assert clip.path.is_file()
-        assert not list(clip.path.parent.glob(".*tmp*"))
+        assert not list(clip.path.parent.glob(f".{clip.path.name}.tmp-*"))
         reported.append(clip)
 
     clips = extract_clips(
