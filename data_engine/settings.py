@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from data_engine.compute import COMPUTE_KINDS
+
 PREFIX = "DATA_ENGINE_"
 
 
@@ -30,6 +32,8 @@ class Settings:
     settle_seconds: float = 2.0
     detectors: tuple[str, ...] = ()
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    compute: str = "processes"
+    dask_address: str = ""
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser()
@@ -44,6 +48,14 @@ class Settings:
             raise SettingsError(f"{PREFIX}CLIP_SECONDS must be positive, got {self.clip_seconds}")
         if self.batch_max_videos < 1:
             raise SettingsError(f"{PREFIX}BATCH_MAX_VIDEOS must be at least 1, got {self.batch_max_videos}")
+        if self.workers < 1:
+            raise SettingsError(f"{PREFIX}WORKERS must be at least 1, got {self.workers}")
+        if self.compute not in COMPUTE_KINDS:
+            raise SettingsError(f"{PREFIX}COMPUTE={self.compute!r} is not one of {', '.join(COMPUTE_KINDS)}")
+        if self.compute == "dask" and not self.dask_address:
+            raise SettingsError(
+                f"{PREFIX}COMPUTE=dask needs {PREFIX}DASK_ADDRESS, the scheduler's address (e.g. tcp://scheduler:8786)"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":

@@ -1,0 +1,227 @@
+"""Where the expensive per-clip work runs: in this process, a local process pool, or a Dask distributed cluster.
+
+Chosen by configuration (`DATA_ENGINE_COMPUTE`, `DATA_ENGINE_WORKERS`, `DATA_ENGINE_DASK_ADDRESS`), never by a
+code change: a stage calls `backend.map(work, items)` with a top-level function and gets the results back in input
+order, whichever backend runs them. Functions travel by reference (module + name), so process-pool children and Dask
+workers must be able to import them: on a cluster, the workers run the same image as the code that submits.
+"""
+
+import pickle
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import as_completed as pool_as_completed
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from types import TracebackType
+from typing import Any, ClassVar, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+Progress = Callable[[int, int], None]
+"""Called as `progress(done, total)` each time an item finishes (in completion order)."""
+
+COMPUTE_KINDS: tuple[str, ...] = ("inprocess", "processes", "dask")
+
+
+class ComputeError(RuntimeError):
+    """The compute backend is misconfigured, unreachable, or lost a worker; the message says what to change."""
+
+
+class ComputeBackend(ABC):
+    """Applies a picklable top-level function to each item and returns the results in input order.
+
+    An exception raised by the function for any item cancels the items not yet started and is raised as is.
+    Use as a context manager (or call `close`) to release pool processes or the cluster connection.
+    """
+
+    kind: ClassVar[str]
+
+    def map(
+        self, function: Callable[[Item], Result], items: Iterable[Item], progress: Progress | None = None
+    ) -> list[Result]:
+        _check_picklable(function)
+        todo = list(items)
+        if not todo:
+            return []
+        return self._map(function, todo, progress)
+
+    @abstractmethod
+    def _map(self, function: Callable[[Item], Result], items: list[Item], progress: Progress | None) -> list[Result]:
+        """Run `function` over a non-empty list of items."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for logs and run metadata: the kind and where it runs."""
+
+    def close(self) -> None:
+        """Release processes or connections (a no-op for backends that hold none)."""
+        return
+
+    def __enter__(self) -> "ComputeBackend":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class InProcessBackend(ComputeBackend):
+    """Runs each item in the calling process, one after the other: for debugging and tiny batches."""
+
+    kind = "inprocess"
+
+    def _map(self, function: Callable[[Item], Result], items: list[Item], progress: Progress | None) -> list[Result]:
+        results = []
+        for item in items:
+            results.append(function(item))
+            if progress is not None:
+                progress(len(results), len(items))
+        return results
+
+    def describe(self) -> str:
+        return "inprocess"
+
+
+class ProcessPoolBackend(ComputeBackend):
+    """A pool of `workers` local processes, started on first use and reused until `close`.
+
+    Children are forked from a clean fork server rather than from the caller, which may hold threads (Dagster,
+    database pools) that a plain fork would copy in an unknown state.
+    """
+
+    kind = "processes"
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ComputeError(f"DATA_ENGINE_WORKERS must be at least 1, got {workers}")
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _map(self, function: Callable[[Item], Result], items: list[Item], progress: Progress | None) -> list[Result]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("forkserver"))
+        futures = [self._pool.submit(function, item) for item in items]
+        try:
+            return _in_input_order(futures, pool_as_completed(futures), progress)
+        except BrokenProcessPool as error:
+            self.close()
+            raise ComputeError(
+                f"a worker process of the local pool died while running {_name(function)} (killed for memory?); "
+                "lower DATA_ENGINE_WORKERS or give the machine more memory"
+            ) from error
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def describe(self) -> str:
+        return f"processes({self.workers})"
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class DaskBackend(ComputeBackend):
+    """Items become tasks on the Dask distributed scheduler at `address` (e.g. tcp://scheduler:8786).
+
+    Connects on first use and waits up to `connect_timeout_s` for the scheduler and at least one worker.
+    """
+
+    kind = "dask"
+
+    def __init__(self, address: str, connect_timeout_s: float = 30.0) -> None:
+        if not address:
+            raise ComputeError(
+                "DATA_ENGINE_COMPUTE=dask needs DATA_ENGINE_DASK_ADDRESS, the scheduler's address "
+                "(e.g. tcp://dask-scheduler:8786)"
+            )
+        self.address = address
+        self.connect_timeout_s = connect_timeout_s
+        self._client: Any = None
+
+    def _connect(self) -> Any:
+        from distributed import Client
+
+        if self._client is not None:
+            return self._client
+        try:
+            client = Client(self.address, timeout=self.connect_timeout_s, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as error:
+            raise ComputeError(
+                f"cannot reach the Dask scheduler at {self.address} ({error}); start it (`dask scheduler`) or "
+                "fix DATA_ENGINE_DASK_ADDRESS, or set DATA_ENGINE_COMPUTE=processes to work locally"
+            ) from error
+        try:
+            client.wait_for_workers(1, timeout=self.connect_timeout_s)
+        except TimeoutError as error:
+            client.close()
+            raise ComputeError(
+                f"the Dask scheduler at {self.address} has no workers after {self.connect_timeout_s:g} s; "
+                f"start some with `dask worker {self.address}`"
+            ) from error
+        self._client = client
+        return client
+
+    def _map(self, function: Callable[[Item], Result], items: list[Item], progress: Progress | None) -> list[Result]:
+        from distributed import as_completed as dask_as_completed
+        from distributed.scheduler import KilledWorker
+
+        client = self._connect()
+        futures = client.map(function, items, pure=False)
+        try:
+            return _in_input_order(futures, dask_as_completed(futures, loop=client.loop), progress)
+        except KilledWorker as error:
+            raise ComputeError(
+                f"Dask workers kept dying while running {_name(function)} ({error}); "
+                "check the workers' memory limit and logs"
+            ) from error
+        finally:
+            client.cancel(futures)
+
+    def describe(self) -> str:
+        return f"dask({self.address})"
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def backend_from_settings(kind: str, workers: int, address: str = "") -> ComputeBackend:
+    """The backend the settings name: "inprocess", "processes" (`workers` local processes) or "dask" (`address`)."""
+    if kind == "inprocess":
+        return InProcessBackend()
+    if kind == "processes":
+        return ProcessPoolBackend(workers)
+    if kind == "dask":
+        return DaskBackend(address)
+    raise ComputeError(f"DATA_ENGINE_COMPUTE={kind!r} is not a compute backend; use one of {', '.join(COMPUTE_KINDS)}")
+
+
+def _in_input_order(futures: Sequence[Any], completed: Iterable[Any], progress: Progress | None) -> list[Any]:
+    """Collect futures' results as they finish (reporting progress) and return them in submission order."""
+    position = {future: index for index, future in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
+    for done, future in enumerate(completed, start=1):
+        results[position[future]] = future.result()
+        if progress is not None:
+            progress(done, len(futures))
+    return results
+
+
+def _check_picklable(function: Callable[..., Any]) -> None:
+    """Refuse lambdas and local functions everywhere, so code that works in-process works on every backend."""
+    try:
+        pickle.dumps(function)
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        raise ComputeError(
+            f"{_name(function)} cannot be sent to worker processes ({error}); pass a function defined at the top "
+            "level of a module (a functools.partial of one is fine)"
+        ) from error
+
+
+def _name(function: Callable[..., Any]) -> str:
+    return getattr(function, "__qualname__", None) or repr(function)
