@@ -36,7 +36,7 @@ def postgres_database() -> Iterator[str]:
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # noqa: BLE001  (any failure here means: no server to test against)
+    except Exception as error:  # any failure here means: no server to test against
         pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable: {error}")
     try:
         yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
