@@ -36,7 +36,9 @@ def iter_frames(
 ) -> Iterator[Frame]:
     """Decode every frame of the first video stream, in presentation order.
 
-    `width` downsizes in the decoder's scaler (height keeps the aspect ratio, rounded to even).
+    `width` downsizes (height keeps the aspect ratio, rounded to even): the luma plane alone by area averaging for
+    "gray", the decoder's scaler for BGR. `pts_s` is the timestamp of the packet a frame came from; containers
+    that store decode-order timestamps (AVI with B-frames) give it out of order, so use `index` for ordering.
     Decoding stops quietly at the first undecodable or cut-short packet after at least one frame: a truncated
     file yields its decodable prefix, the same frames that probing counts.
     """
@@ -59,7 +61,7 @@ class DecodedFrame:
 
 @dataclass
 class DecodeOutcome:
-    """Filled in by `decode_video` as it goes: packets seen, keyframe packets, and what stopped decoding early."""
+    """Filled in by `decode_video` as it goes: packets read, keyframe packets, and what stopped decoding early."""
 
     packets: int = 0
     keyframe_packets: list[int] = field(default_factory=list)
@@ -81,24 +83,7 @@ def decode_video(
     outcome = outcome if outcome is not None else DecodeOutcome()
     original_pts: list[int | None] = []
     decoded_any = False
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            break
-        except av.error.FFmpegError as error:
-            if not decoded_any:
-                raise
-            outcome.stop_reason = f"unreadable data after packet {outcome.packets}: {error}"
-            break
-        if packet.size == 0:
-            continue
-        if packet.is_corrupt:
-            outcome.stop_reason = f"file truncated: video packet {outcome.packets} is cut short"
-            break
-        index = outcome.packets
-        outcome.packets += 1
+    for index, packet in enumerate(video_packets(container, stream, outcome)):
         original_pts.append(packet.pts)
         if packet.is_keyframe:
             outcome.keyframe_packets.append(index)
@@ -120,6 +105,32 @@ def decode_video(
         flushed = []
     for frame in flushed:
         yield _tagged(frame, original_pts)
+
+
+def video_packets(
+    container: av.container.InputContainer, stream: av.VideoStream, outcome: DecodeOutcome | None = None
+) -> Iterator[av.Packet]:
+    """The stream's non-empty packets in demux order, up to the first one cut short or unreadable.
+
+    This numbering (counted in `outcome.packets`, reason for stopping early in `outcome.stop_reason`) is the one
+    probes and clip extraction share, so packet indices mean the same packets everywhere.
+    """
+    outcome = outcome if outcome is not None else DecodeOutcome()
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as error:
+            outcome.stop_reason = f"unreadable data after video packet {outcome.packets}: {error}"
+            return
+        if packet.is_corrupt:
+            outcome.stop_reason = f"file truncated: video packet {outcome.packets} is cut short"
+            return
+        if packet.size:
+            outcome.packets += 1
+            yield packet
 
 
 def _tagged(frame: av.VideoFrame, original_pts: list[int | None]) -> DecodedFrame:
