@@ -22,7 +22,7 @@ from typing import Literal
 
 import av
 
-from data_engine.video.frames import DecodeOutcome, decode_video
+from data_engine.video.frames import DecodeOutcome, decode_video, video_packets
 from data_engine.video.probe import VideoError, VideoProbe, first_video_stream
 
 Method = Literal["copy", "reencode"]
@@ -216,7 +216,7 @@ def _copy_all(src: str | Path, jobs: list[_Job]) -> Iterator[tuple[_Job, int]]:
     """Demux `src` once and stream-copy each job's packet range to its temporary file, yielding each when written.
 
     Yields (job, packets written); a job whose copy failed (e.g. a codec Matroska cannot hold) yields 0 packets.
-    Packets are numbered exactly as `decode_video` numbers them (non-empty ones, stopping at a cut-short one).
+    Packets are numbered by `video_packets`, as the probe numbered them.
     """
     if not jobs:
         return
@@ -225,7 +225,7 @@ def _copy_all(src: str | Path, jobs: list[_Job]) -> Iterator[tuple[_Job, int]]:
     writer: _ClipWriter | None = None
     with av.open(str(src)) as container:
         stream = first_video_stream(container)
-        for index, packet in enumerate(_numbered_packets(container, stream)):
+        for index, packet in enumerate(video_packets(container, stream)):
             while job is not None and index >= job.packet_end:
                 yield job, writer.close() if writer is not None else 0
                 writer = None
@@ -241,20 +241,6 @@ def _copy_all(src: str | Path, jobs: list[_Job]) -> Iterator[tuple[_Job, int]]:
         yield job, writer.close() if writer is not None else 0
     for job in pending:
         yield job, 0
-
-
-def _numbered_packets(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[av.Packet]:
-    """The stream's non-empty packets up to the first cut-short or unreadable one, as `decode_video` counts them."""
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets)
-        except (StopIteration, av.error.FFmpegError):
-            return
-        if packet.is_corrupt:
-            return
-        if packet.size:
-            yield packet
 
 
 class _ClipWriter:
@@ -336,7 +322,7 @@ def _starts_cleanly(
     keyframe): the decoder starts cleanly at the cut. Only the packets up to that first frame are decoded."""
     first_is_keyframe: bool | None = None if decode_head else True
     count = 0
-    for packet in _numbered_packets(container, stream):
+    for packet in video_packets(container, stream):
         if first_is_keyframe is None:
             packet.pts = packet.dts = count
             decoded = stream.decode(packet)
@@ -381,15 +367,15 @@ def _reencode(src: str | Path, span: ClipSpan, dest: Path, probe: VideoProbe) ->
 
 def _publish(temp: Path, dest: Path, span: ClipSpan, method: Method) -> ExtractedClip:
     """fsync the finished temporary file, rename it to `dest` atomically, and fsync the folder entry."""
-    descriptor = os.open(temp, os.O_RDONLY)
+    _fsync(temp)
+    os.replace(temp, dest)
+    _fsync(dest.parent)
+    return ExtractedClip(span, dest, method, dest.stat().st_size, span.frames)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-    os.replace(temp, dest)
-    folder = os.open(dest.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-    return ExtractedClip(span, dest, method, dest.stat().st_size, span.frames)
