@@ -458,3 +458,16 @@ def from_label_studio(
     if not boxes:
         return Detections.empty(names)
     return Detections(np.array(boxes), np.array(scores), np.array(classes), names=dict(names))
+
+
+def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two (N, 4) and (M, 4) xyxy arrays as an (N, M) matrix."""
+    first = np.asarray(first, dtype=np.float32).reshape(-1, 4)
+    second = np.asarray(second, dtype=np.float32).reshape(-1, 4)
+    top_left = np.maximum(first[:, None, :2], second[None, :, :2])
+    bottom_right = np.minimum(first[:, None, 2:], second[None, :, 2:])
+    intersection = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    area_first = np.prod(first[:, 2:] - first[:, :2], axis=1)
+    area_second = np.prod(second[:, 2:] - second[:, :2], axis=1)
+    union = area_first[:, None] + area_second[None, :] - intersection
+    return np.where(union > 0, intersection / np.maximum(union, 1e-9), 0.0).astype(np.float32)

@@ -77,8 +77,8 @@ class UltralyticsDetector:
                 conf=self.conf,
                 iou=self.iou,
                 device=self.device,
-                half=self.half,
                 batch=len(chunk),
+                **({"quantize": 16} if self.half else {}),
                 verbose=False,
             )
             detections.extend(self._to_engine_classes(from_ultralytics(result, self.model_id)) for result in results)

@@ -1,0 +1,76 @@
+"""Weighted box fusion of several models' detections of one frame.
+
+Boxes of different models that overlap are clustered (at most one box per model per cluster, class-agnostic
+because weak models confuse classes); a cluster becomes one box whose coordinates are the confidence-weighted mean,
+whose class is the confidence-weighted vote and whose confidence is the summed confidence over the number of
+models (a box only one of two models saw keeps half its score)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from data_engine.detections import Detections, Provenance, box_iou
+
+
+def fuse_frame(per_model: Sequence[Detections], iou_threshold: float = 0.55) -> Detections:
+    """One fused `Detections` from the detections of several models on the same frame."""
+    names = per_model[0].names if per_model else {}
+    if len(per_model) == 1:
+        return per_model[0]
+    everything = Detections.concat(per_model, names)
+    if not len(everything):
+        return Detections.empty(names)
+    model_of = np.concatenate([np.full(len(part), index) for index, part in enumerate(per_model)])
+    clusters: list[list[int]] = []
+    fused_boxes: list[np.ndarray] = []
+    for row in np.argsort(-everything.confidence, kind="stable"):
+        candidates = [
+            cluster
+            for cluster, members in enumerate(clusters)
+            if model_of[row] not in {model_of[member] for member in members}
+        ]
+        if candidates:
+            overlaps = box_iou(everything.xyxy[row], np.array([fused_boxes[c] for c in candidates]))[0]
+            best = int(np.argmax(overlaps))
+            if overlaps[best] >= iou_threshold:
+                cluster = candidates[best]
+                clusters[cluster].append(int(row))
+                fused_boxes[cluster] = _weighted_box(everything, clusters[cluster])
+                continue
+        clusters.append([int(row)])
+        fused_boxes.append(everything.xyxy[row].copy())
+    return _fused_detections(everything, clusters, fused_boxes, len(per_model), names)
+
+
+def _weighted_box(detections: Detections, members: list[int]) -> np.ndarray:
+    weights = detections.confidence[members]
+    return (detections.xyxy[members] * weights[:, None]).sum(axis=0) / max(float(weights.sum()), 1e-9)
+
+
+def _fused_detections(
+    everything: Detections, clusters: list[list[int]], boxes: list[np.ndarray], model_count: int, names: dict
+) -> Detections:
+    confidence, class_id, provenance = [], [], []
+    for members in clusters:
+        scores = everything.confidence[members]
+        votes: dict[int, float] = {}
+        for member in members:
+            votes[int(everything.class_id[member])] = votes.get(int(everything.class_id[member]), 0.0) + float(
+                everything.confidence[member]
+            )
+        class_id.append(max(votes, key=votes.__getitem__))
+        confidence.append(min(1.0, float(scores.sum()) / model_count))
+        models = tuple(sorted({model for member in members for model in everything.provenance[member].models}))
+        if len(members) == 1:
+            provenance.append(everything.provenance[members[0]])
+        else:
+            provenance.append(Provenance("fused", models, fused_from=len(members)))
+    return Detections(
+        xyxy=np.array(boxes),
+        confidence=np.array(confidence),
+        class_id=np.array(class_id),
+        provenance=provenance,
+        names=names,
+    )
