@@ -1,10 +1,23 @@
 """The per-clip catalog (SQLAlchemy 2.0, Alembic migrations)."""
 
 from data_engine.catalog.catalog import Catalog, CatalogError, clip_id_for
-from data_engine.catalog.models import Batch, BatchItem, Clip, ClipEvent, InboxFile, Video, VideoSource
+from data_engine.catalog.models import (
+    AnnotationRunRecord,
+    Batch,
+    BatchItem,
+    Clip,
+    ClipEvent,
+    InboxFile,
+    LabelVersion,
+    SelectedFrame,
+    TriggerHit,
+    Video,
+    VideoSource,
+)
 from data_engine.catalog.states import ClipState, TransitionError, VideoStatus
 
 __all__ = [
+    "AnnotationRunRecord",
     "Batch",
     "BatchItem",
     "Catalog",
@@ -13,7 +26,10 @@ __all__ = [
     "ClipEvent",
     "ClipState",
     "InboxFile",
+    "LabelVersion",
+    "SelectedFrame",
     "TransitionError",
+    "TriggerHit",
     "Video",
     "VideoSource",
     "VideoStatus",

@@ -11,17 +11,21 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from data_engine.catalog.models import (
+    AnnotationRunRecord,
     Batch,
     BatchItem,
     Clip,
     ClipEvent,
     InboxFile,
+    LabelVersion,
+    SelectedFrame,
+    TriggerHit,
     Video,
     VideoSource,
     utcnow,
@@ -325,6 +329,108 @@ class Catalog:
             query = select(ClipEvent).where(ClipEvent.clip_id == clip_id).order_by(ClipEvent.id)
             return list(session.scalars(query))
 
+    # Mining
+
+    def replace_hits(self, clip_id: str, hits: Sequence[dict[str, Any]], run_id: str | None = None) -> None:
+        """Record a clip's trigger hits, replacing those of an earlier mining of the same clip."""
+        with self.session() as session:
+            session.execute(delete(TriggerHit).where(TriggerHit.clip_id == clip_id))
+            if hits:
+                session.execute(
+                    insert(TriggerHit),
+                    [{"clip_id": clip_id, "run_id": run_id, "created_at": utcnow(), **hit} for hit in hits],
+                )
+
+    def hits(self, clip_id: str | None = None, batch_key: str | None = None) -> list[TriggerHit]:
+        query = select(TriggerHit).order_by(TriggerHit.clip_id, TriggerHit.first_frame, TriggerHit.trigger)
+        if clip_id is not None:
+            query = query.where(TriggerHit.clip_id == clip_id)
+        if batch_key is not None:
+            query = (
+                query.join(Clip, Clip.id == TriggerHit.clip_id)
+                .join(Video, Video.id == Clip.video_id)
+                .where(Video.batch_key == batch_key)
+            )
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def add_selected_frames(self, rows: Sequence[dict[str, Any]], run_id: str | None = None) -> int:
+        """Record selected frames (clip_id, frame, phash, reasons, budget_day); frames already selected stay."""
+        if not rows:
+            return 0
+        with self.session() as session:
+            keys = {(row["clip_id"], row["frame"]) for row in rows}
+            clip_ids = list({clip_id for clip_id, _ in keys})
+            existing = set(
+                session.execute(
+                    select(SelectedFrame.clip_id, SelectedFrame.frame).where(SelectedFrame.clip_id.in_(clip_ids))
+                ).all()
+            )
+            fresh = [
+                {**row, "phash": to_signed64(row["phash"]), "run_id": run_id, "created_at": utcnow()}
+                for row in rows
+                if (row["clip_id"], row["frame"]) not in existing
+            ]
+            if fresh:
+                session.execute(insert(SelectedFrame), fresh)
+            return len(fresh)
+
+    def selected_frames(
+        self, batch_key: str | None = None, budget_day: str | None = None, clip_id: str | None = None
+    ) -> list[SelectedFrame]:
+        query = select(SelectedFrame).order_by(SelectedFrame.clip_id, SelectedFrame.frame)
+        if budget_day is not None:
+            query = query.where(SelectedFrame.budget_day == budget_day)
+        if clip_id is not None:
+            query = query.where(SelectedFrame.clip_id == clip_id)
+        if batch_key is not None:
+            query = (
+                query.join(Clip, Clip.id == SelectedFrame.clip_id)
+                .join(Video, Video.id == Clip.video_id)
+                .where(Video.batch_key == batch_key)
+            )
+        with self.session() as session:
+            rows = list(session.scalars(query))
+        for row in rows:
+            row.phash = from_signed64(row.phash)
+        return rows
+
+    def selected_count(self, budget_day: str) -> int:
+        with self.session() as session:
+            query = select(func.count()).select_from(SelectedFrame).where(SelectedFrame.budget_day == budget_day)
+            return int(session.scalar(query) or 0)
+
+    # Labels and annotation runs
+
+    def add_label_version(self, clip_id: str, version: int, **fields: Any) -> LabelVersion:
+        with self.session() as session:
+            existing = session.get(LabelVersion, (clip_id, version))
+            if existing is not None:
+                return existing
+            row = LabelVersion(clip_id=clip_id, version=version, **fields)
+            session.add(row)
+            return row
+
+    def label_versions(self, clip_id: str) -> list[LabelVersion]:
+        with self.session() as session:
+            query = select(LabelVersion).where(LabelVersion.clip_id == clip_id).order_by(LabelVersion.version)
+            return list(session.scalars(query))
+
+    def save_annotation_run(self, run_id: str, backend: str, project: str, status: str, record: dict[str, Any]) -> None:
+        with self.session() as session:
+            session.merge(
+                AnnotationRunRecord(
+                    id=run_id, backend=backend, project=project, status=status, record=record, updated_at=utcnow()
+                )
+            )
+
+    def annotation_runs(self, status: str | None = None) -> list[AnnotationRunRecord]:
+        query = select(AnnotationRunRecord).order_by(AnnotationRunRecord.created_at)
+        if status is not None:
+            query = query.where(AnnotationRunRecord.status == status)
+        with self.session() as session:
+            return list(session.scalars(query))
+
     def derived_states(self) -> dict[str, str]:
         """Each clip's state as derived from its newest event (for checking the event log)."""
         newest = select(ClipEvent.clip_id, func.max(ClipEvent.id).label("last")).group_by(ClipEvent.clip_id).subquery()
@@ -347,6 +453,15 @@ class Catalog:
         with self.session() as session:
             query = select(Clip.status, func.min(Clip.updated_at)).group_by(Clip.status)
             return dict(session.execute(query).all())
+
+
+def to_signed64(value: int) -> int:
+    """Store a uint64 (a perceptual hash) in a signed BIGINT column."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def from_signed64(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
 
 
 def _by_id(clip: Clip) -> str:

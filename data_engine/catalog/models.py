@@ -131,3 +131,62 @@ class ClipEvent(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TriggerHit(Base):
+    """A mining trigger fired on a frame range of a clip."""
+
+    __tablename__ = "trigger_hits"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id"), index=True)
+    trigger: Mapped[str] = mapped_column(String(64), index=True)
+    first_frame: Mapped[int] = mapped_column(Integer)
+    last_frame: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SelectedFrame(Base):
+    """A frame chosen for annotation, with the reasons it was chosen and its perceptual hash."""
+
+    __tablename__ = "selected_frames"
+
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id"), primary_key=True)
+    frame: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phash: Mapped[int] = mapped_column(BigInteger)
+    reasons: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    budget_day: Mapped[str] = mapped_column(String(10), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LabelVersion(Base):
+    """One version of a clip's label file (autolabel or human review); files are never overwritten."""
+
+    __tablename__ = "label_versions"
+
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    models: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    author: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnnotationRunRecord(Base):
+    """A push to an annotation platform: the serialised run record that a pull reads back."""
+
+    __tablename__ = "annotation_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    project: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    record: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -6,6 +6,7 @@ from sqlalchemy import text
 from data_engine.catalog import Catalog, ClipState, TransitionError, VideoStatus, clip_id_for
 
 VIDEO = "ab" * 32
+HEAD = "0002"
 
 
 def _video(catalog: Catalog, video_id: str = VIDEO, frames: int = 30) -> None:
@@ -30,10 +31,10 @@ def _clip(catalog: Catalog, ordinal: int, video_id: str = VIDEO):
 
 def test_migrations_bring_an_empty_database_to_head_and_are_idempotent(catalog_url: str) -> None:
     first = Catalog(catalog_url)
-    assert first.schema_revision() == "0001"
+    assert first.schema_revision() == HEAD
     first.dispose()
     again = Catalog(catalog_url)
-    assert again.schema_revision() == "0001"
+    assert again.schema_revision() == HEAD
     again.dispose()
 
 
@@ -171,3 +172,47 @@ def test_two_concurrent_workers_process_every_clip_exactly_once(catalog: Catalog
     assert len(counts) == 60 and set(counts.values()) == {1}
     assert catalog.status_counts()["clips"]["mined"] == 60
     assert all(len(catalog.history(clip_id)) == 2 for clip_id in counts)
+
+
+def test_hits_replace_earlier_mining_of_the_same_clip(catalog: Catalog) -> None:
+    _video(catalog)
+    clip = _clip(catalog, 0)
+    hit = {"trigger": "flicker", "first_frame": 3, "last_frame": 5, "score": 0.9, "details": {"k": 2}}
+    catalog.replace_hits(clip.id, [hit, {**hit, "trigger": "frozen", "first_frame": 0}], run_id="r1")
+    catalog.replace_hits(clip.id, [hit], run_id="r2")
+    (only,) = catalog.hits(clip_id=clip.id)
+    assert (only.trigger, only.first_frame, only.details, only.run_id) == ("flicker", 3, {"k": 2}, "r2")
+
+
+def test_selected_frames_keep_full_64_bit_hashes_and_are_recorded_once(catalog: Catalog) -> None:
+    _video(catalog)
+    clip = _clip(catalog, 0)
+    rows = [
+        {
+            "clip_id": clip.id,
+            "frame": 4,
+            "phash": 2**64 - 1,
+            "reasons": {"why": ["flicker"]},
+            "budget_day": "2026-11-21",
+        },
+        {"clip_id": clip.id, "frame": 7, "phash": 12345, "reasons": {}, "budget_day": "2026-11-21"},
+    ]
+    assert catalog.add_selected_frames(rows, run_id="r") == 2
+    assert catalog.add_selected_frames(rows, run_id="r") == 0
+    assert [(s.frame, s.phash) for s in catalog.selected_frames()] == [(4, 2**64 - 1), (7, 12345)]
+    assert catalog.selected_count("2026-11-21") == 2 and catalog.selected_count("2026-11-22") == 0
+
+
+def test_label_versions_and_annotation_runs_round_trip(catalog: Catalog) -> None:
+    _video(catalog)
+    clip = _clip(catalog, 0)
+    catalog.add_label_version(clip.id, 1, kind="autolabel", path="labels/v0001.json", models={"ids": ["m"]})
+    catalog.add_label_version(clip.id, 2, kind="review", path="labels/v0002.json", author="ann-1")
+    assert [(v.version, v.kind, v.author) for v in catalog.label_versions(clip.id)] == [
+        (1, "autolabel", None),
+        (2, "review", "ann-1"),
+    ]
+    catalog.save_annotation_run("run-1", "bundle", "bundle-1", "pushed", {"tasks": {"1": [clip.id, 4]}})
+    catalog.save_annotation_run("run-1", "bundle", "bundle-1", "pulled", {"tasks": {"1": [clip.id, 4]}})
+    (run,) = catalog.annotation_runs()
+    assert (run.status, run.record) == ("pulled", {"tasks": {"1": [clip.id, 4]}})
