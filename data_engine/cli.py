@@ -12,15 +12,21 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from data_engine.catalog import CatalogError, TransitionError
+from data_engine.autolabel import AutolabelError, HindsightParams, LabelsError, read_latest_labels
+from data_engine.catalog import CatalogError, ClipState, TransitionError
+from data_engine.detectors import DetectorError
 from data_engine.inbox import file_entries, look_at_inbox
 from data_engine.ingest import BatchReport, ingest_batch
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings, SettingsError
+from data_engine.stages.autolabel import autolabel_clips, load_detectors, summarize_labels
 from data_engine.synthetic import SyntheticError, generate
 from data_engine.video.probe import VideoError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    AutolabelError,
+    DetectorError,
+    LabelsError,
     CatalogError,
     SettingsError,
     SyntheticError,
@@ -266,3 +272,80 @@ def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: f
     truth = video.truth()
     click.echo(f"video: {video.video_path}")
     click.echo(f"truth: {video.truth_path} ({len(truth.frames)} frames, {len(truth.events)} injected events)")
+
+
+@main.command()
+@click.option("--clip", "clip_id", default=None, help="Label this clip (whatever its state).")
+@click.option("--batch", "batch_key", default=None, help="Label the selected clips of this ingest batch.")
+@click.option("--every", type=int, default=1, show_default=True, help="Run the detectors on every n-th frame.")
+@pass_runtime
+def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, every: int) -> None:
+    """Autolabel clips with the configured detectors and hindsight (tracking, gap filling, fusion)."""
+    if not runtime.settings.detectors:
+        raise SettingsError(
+            "no detector configured: set DATA_ENGINE_DETECTORS to one or two Ultralytics weights "
+            "(local .pt files, or official names such as yolo11n.pt when online)"
+        )
+    catalog = runtime.catalog
+    if clip_id is not None:
+        found = catalog.get_clip(clip_id)
+        if found is None:
+            raise KeyError(f"no clip with id {clip_id!r} (see `data-engine clips`)")
+        clips = [found]
+    else:
+        clips = catalog.clips(batch_key=batch_key, status=ClipState.SELECTED)
+    if not clips:
+        click.echo("no clips to autolabel (clips are autolabelled once mining selects them; use --clip to force)")
+        return
+    detectors = load_detectors(runtime.settings)
+    with _progress(len(clips), "autolabel", "clip") as bar:
+        report = autolabel_clips(
+            catalog,
+            runtime.store,
+            detectors,
+            clips,
+            params=HindsightParams(every=every),
+            parquet_key=f"batches/{batch_key}/autolabel_boxes.parquet" if batch_key else None,
+            progress=lambda _clip: bar.update(),
+        )
+    click.echo(
+        f"autolabelled {report.clips} clips ({report.frames} frames, {report.boxes} boxes, {report.tracks} tracks, "
+        f"{report.gaps_filled} gaps filled, {report.spurious_tracks_removed} spurious tracks removed) with "
+        f"{', '.join(report.model_ids)} at {report.seconds_per_frame * 1000:.1f} ms/frame"
+    )
+    for failed_clip, reason in report.failed.items():
+        click.echo(f"  failed {failed_clip}: {reason}")
+
+
+@main.group()
+def labels() -> None:
+    """Look at label files."""
+
+
+@labels.command("show")
+@click.argument("clip_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_runtime
+def labels_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
+    """Summary of the newest label-file version of a clip."""
+    found = runtime.catalog.get_clip(clip_id)
+    if found is None:
+        raise KeyError(f"no clip with id {clip_id!r} (see `data-engine clips`)")
+    latest = read_latest_labels(runtime.store.fetch(found.path).parent)
+    if latest is None:
+        raise KeyError(f"clip {clip_id} has no labels yet (run `data-engine autolabel --clip {clip_id}`)")
+    summary = summarize_labels(latest)
+    summary["versions"] = [
+        {"version": v.version, "kind": v.kind, "author": v.author, "created_at": v.created_at.isoformat()}
+        for v in runtime.catalog.label_versions(clip_id)
+    ]
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"clip {clip_id}: label version {summary['version']} ({summary['kind']}), {summary['frames']} frames")
+    click.echo(f"  models: {', '.join(summary['models']) or '-'}")
+    click.echo(f"  boxes: {summary['boxes']} ({summary['interpolated']} interpolated) in {summary['tracks']} tracks")
+    for name, count in summary["per_class"].items():
+        click.echo(f"    {name:<16}{count:>7}")
+    versions = ", ".join(f"v{v['version']} {v['kind']}" for v in summary["versions"])
+    click.echo(f"  versions: {versions}")

@@ -31,6 +31,9 @@ class Settings:
     batch_max_videos: int = 50
     settle_seconds: float = 2.0
     detectors: tuple[str, ...] = ()
+    detector_imgsz: int = 640
+    detector_conf: float = 0.1
+    detector_iou: float = 0.7
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     compute: str = "processes"
     dask_address: str = ""
