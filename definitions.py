@@ -4,9 +4,9 @@ import os
 
 import dagster as dg
 
-from assets import ingest
+from assets import autolabel, ingest
 from assets.jobs import process_new_videos
-from resources import CatalogResource, EngineSettingsResource, StoreResource
+from resources import CatalogResource, DetectorsResource, EngineSettingsResource, StoreResource
 from sensors.inbox import inbox_sensor
 
 
@@ -16,12 +16,13 @@ def _env(name: str) -> dg.EnvVar | None:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest]),
+    assets=dg.load_assets_from_modules([ingest, autolabel]),
     jobs=[process_new_videos],
     sensors=[inbox_sensor],
     resources={
         "catalog": CatalogResource(url=_env("DATA_ENGINE_CATALOG_URL")),
         "store": StoreResource(root=_env("DATA_ENGINE_STORE")),
         "engine_settings": EngineSettingsResource(inbox=_env("DATA_ENGINE_INBOX")),
+        "detectors": DetectorsResource(),
     },
 )

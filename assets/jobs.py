@@ -6,7 +6,7 @@ from assets.partitions import ingest_batches
 
 process_new_videos = dg.define_asset_job(
     "process_new_videos",
-    selection=dg.AssetSelection.groups("ingest"),
+    selection=dg.AssetSelection.groups("ingest", "mining", "autolabel"),
     partitions_def=ingest_batches,
-    description="Register and clip the videos of one ingest batch.",
+    description="Register, clip, mine and autolabel the videos of one ingest batch.",
 )

@@ -1,5 +1,6 @@
 """Dagster resources: thin typed facades over data_engine, configured from the environment."""
 
+from resources.detectors import DetectorsResource
 from resources.engine import CatalogResource, EngineSettingsResource, StoreResource
 
-__all__ = ["CatalogResource", "EngineSettingsResource", "StoreResource"]
+__all__ = ["CatalogResource", "DetectorsResource", "EngineSettingsResource", "StoreResource"]

@@ -1,0 +1,46 @@
+"""The autolabels asset for a batch partition with a real (tiny) detector and its label-file check."""
+
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from assets.autolabel import autolabels
+from assets.ingest import registered_videos, video_clips
+from data_engine.catalog import Catalog, ClipState
+from data_engine.inbox import file_entries, look_at_inbox
+from resources import CatalogResource, DetectorsResource, EngineSettingsResource, StoreResource
+from tests.videos import make_test_video
+
+
+def test_autolabels_labels_the_selected_clips_of_a_batch(tmp_path: Path, tiny_detector_weights: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    video = make_test_video(tmp_path / "inbox" / "a.mp4", frames=100, gop=25)
+    os.utime(video, (time.time() - 60, time.time() - 60))
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    catalog = Catalog(url)
+    (plan,) = look_at_inbox(catalog, file_entries([str(video)]), {}, settle_seconds=1, batch_max_videos=5).batches
+    catalog.create_batch(plan.key, "test", plan.items)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("ingest_batches", [plan.key])
+    resources = {
+        "catalog": CatalogResource(url=url),
+        "store": StoreResource(root=str(tmp_path / "store")),
+        "engine_settings": EngineSettingsResource(clip_seconds=2.0),
+        "detectors": DetectorsResource(weights=[str(tiny_detector_weights)], imgsz=160),
+    }
+    assert dg.materialize(
+        [registered_videos, video_clips], partition_key=plan.key, instance=instance, resources=resources
+    ).success
+    clips = catalog.clips()
+    selected = [clip.id for clip in clips[:1]]
+    catalog.transition(selected, ClipState.SELECTED, stage="select")
+
+    result = dg.materialize([autolabels], partition_key=plan.key, instance=instance, resources=resources)
+    assert result.success
+    metadata = result.asset_materializations_for_node("autolabels")[0].metadata
+    assert metadata["clips"].value == 1 and metadata["frames_processed"].value == 50
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["checked"].value == 1
+    assert [clip.status for clip in catalog.clips()] == ["autolabelled", "extracted"]
