@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-pytest_plugins = ["tests.model_fixtures"]
+pytest_plugins = ["tests.model_fixtures", "tests.labelstudio_fixtures"]
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "data-engine-tests-yolo"))

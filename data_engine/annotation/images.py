@@ -1,0 +1,47 @@
+"""Task images: each selected frame as a file named by its pseudonymous key, written once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+
+from data_engine.annotation.base import AnnotationError, SelectedFrame
+
+JPEG_QUALITY = 90
+
+
+def image_name(selected: SelectedFrame) -> str:
+    """`<key>.jpg` for arrays, `<key><suffix of the source>` for files."""
+    suffix = ".jpg" if selected.image_path is None else (Path(selected.image_path).suffix.lower() or ".jpg")
+    return f"{selected.key}{suffix}"
+
+
+def materialise_image(selected: SelectedFrame, directory: Path) -> Path:
+    """The frame's image as `directory/<image_name>`: encoded from the array, or hard-linked (copied across
+    file systems) from its file. An existing file is kept, so re-pushing writes nothing."""
+    target = directory / image_name(selected)
+    if target.exists():
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        if selected.image is not None:
+            ok, encoded = cv2.imencode(".jpg", selected.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if not ok:
+                raise AnnotationError(f"frame {selected.frame} of clip {selected.clip_id}: JPEG encoding failed")
+            temporary.write_bytes(encoded.tobytes())
+        else:
+            source = Path(selected.image_path)
+            if not source.is_file():
+                raise AnnotationError(f"frame {selected.frame} of clip {selected.clip_id}: image {source} not found")
+            try:
+                os.link(source, temporary)
+            except OSError:
+                shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,461 @@
+"""Label Studio backend over its REST API with `requests` (no SDK).
+
+Push: a project per selection name (labeling config generated from the class names, reused when it exists), a
+local-files storage over the image folder (or a configured URL prefix), tasks imported in batches with the
+autolabels as `predictions`. Each task carries our pseudonymous frame key, and a push first lists the tasks the
+project already has, so pushing again (also after a crash half-way) imports only what is missing.
+
+Pull: the project's annotated tasks, page by page, converted back to canonical `Detections` and validated
+(known labels, boxes inside the image): Label Studio validates neither.
+
+Retries: connection failures and 502/503/504 are retried with exponential backoff; a POST is re-sent only when
+the failed attempt never reached the server (connection refused), so an import is never sent twice. The API
+token lives only in the session's header: never in logs, exceptions, or the run record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from data_engine.annotation.base import (
+    AnnotationAuthError,
+    AnnotationError,
+    AnnotationRun,
+    AnnotationUnavailableError,
+    PullResult,
+    RawBox,
+    Rejection,
+    ReviewedFrame,
+    RunFrame,
+    RunStatus,
+    SelectedFrame,
+    Selection,
+    now_iso,
+    validate_boxes,
+)
+from data_engine.annotation.images import materialise_image
+from data_engine.detections import Detections, DetectionsError, from_label_studio, to_label_studio
+
+log = logging.getLogger(__name__)
+
+FROM_NAME = "label"
+TO_NAME = "image"
+FRAME_KEY_FIELD = "frame_key"
+RETRY_STATUSES = frozenset({502, 503, 504})
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class LabelStudioConfig:
+    """Where the server is and how to reach it. `image_dir` must lie under the server's local-files document
+    root (`document_root`) unless `url_prefix` says where the images are served from instead."""
+
+    url: str
+    token: str = field(repr=False)
+    image_dir: Path
+    document_root: Path = Path("/")
+    url_prefix: str | None = None
+    batch_size: int = 1000
+    page_size: int = 1000
+    timeout_s: float = 120.0
+    retries: int = 5
+    backoff_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise AnnotationError(f"Label Studio URL {self.url!r} must start with http:// or https://")
+        if not self.token:
+            raise AnnotationError("no Label Studio API token given (Account & Settings > Access Token)")
+        if self.url_prefix is None and not _is_within(Path(self.image_dir), Path(self.document_root)):
+            raise AnnotationError(
+                f"image folder {self.image_dir} is not under the local-files document root {self.document_root}; "
+                "move it there or set url_prefix"
+            )
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def labeling_config(names: Mapping[int, str]) -> str:
+    """A RectangleLabels labeling config with one label per class, in class id order."""
+    labels = "".join(f"<Label value={quoteattr(name)}/>" for _, name in sorted(names.items()))
+    return (
+        f'<View><Image name="{TO_NAME}" value="$image"/>'
+        f'<RectangleLabels name="{FROM_NAME}" toName="{TO_NAME}">{labels}</RectangleLabels></View>'
+    )
+
+
+class LabelStudioClient:
+    """A thin REST client: token header, timeouts, retries with backoff, errors that say what to do."""
+
+    def __init__(self, config: LabelStudioConfig) -> None:
+        self.config = config
+        self.base = config.url.rstrip("/")
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Token {config.token}"
+
+    def __repr__(self) -> str:
+        return f"LabelStudioClient({self.base!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        ok_statuses: Sequence[int] = (),
+    ) -> requests.Response:
+        """One API call. Idempotent methods are retried on any connection failure or 502/503/504; POST only when
+        the server never got the request. Statuses in `ok_statuses` are returned instead of raising."""
+        url = f"{self.base}{path}"
+        idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "PATCH")
+        attempt = 0
+        while True:
+            try:
+                response = self._session.request(
+                    method, url, params=params, json=body, timeout=(10.0, self.config.timeout_s)
+                )
+            except requests.RequestException as error:
+                retryable = idempotent or _never_sent(error)
+                if not retryable or attempt >= self.config.retries:
+                    raise AnnotationUnavailableError(
+                        f"Label Studio at {self.base} did not answer {method} {path} after {attempt + 1} attempts "
+                        f"({type(error).__name__}); check that it is running, then run again"
+                    ) from None
+                reason = type(error).__name__
+            else:
+                if response.status_code in (401, 403):
+                    raise AnnotationAuthError(
+                        f"Label Studio at {self.base} refused the API token ({response.status_code} on {method} "
+                        f"{path}); check the token (Account & Settings > Access Token; legacy tokens must be "
+                        "enabled on the server)"
+                    )
+                if response.status_code < 400 or response.status_code in ok_statuses:
+                    return response
+                if response.status_code not in RETRY_STATUSES or attempt >= self.config.retries:
+                    raise AnnotationError(
+                        f"Label Studio answered {response.status_code} to {method} {path}: {_detail(response)}"
+                    )
+                reason = f"HTTP {response.status_code}"
+            delay = self.config.backoff_s * 2**attempt
+            attempt += 1
+            log.warning("Label Studio %s %s failed (%s); retry %d in %.2f s", method, path, reason, attempt, delay)
+            time.sleep(delay)
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params).json()
+
+    def post_json(self, path: str, body: Any, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("POST", path, params=params, body=body).json()
+
+    def pages(self, path: str, params: Mapping[str, Any], items_key: str, page_size: int) -> Iterator[dict]:
+        """Every item of a paginated listing; a page past the end answers 404."""
+        page = 1
+        while True:
+            response = self.request(
+                "GET", path, params={**params, "page": page, "page_size": page_size}, ok_statuses=(404,)
+            )
+            if response.status_code == 404:
+                return
+            data = response.json()
+            items = data if isinstance(data, list) else data.get(items_key, [])
+            yield from items
+            if len(items) < page_size:
+                return
+            page += 1
+
+
+def _never_sent(error: requests.RequestException) -> bool:
+    """True when the request failed before reaching the server (safe to re-send even a POST)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = error.args[0] if error.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200].strip() or response.reason
+    if isinstance(data, dict):
+        return str(data.get("validation_errors") or data.get("detail") or data)[:500]
+    return str(data)[:500]
+
+
+class LabelStudioBackend:
+    """The `AnnotationBackend` for Label Studio."""
+
+    name = "labelstudio"
+
+    def __init__(self, config: LabelStudioConfig) -> None:
+        self.config = config
+        self.client = LabelStudioClient(config)
+
+    def __repr__(self) -> str:
+        return f"LabelStudioBackend({self.client.base!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    # ---- push --------------------------------------------------------------------------------------------------
+
+    def push(self, selection: Selection, progress: ProgressCallback | None = None) -> AnnotationRun:
+        """Send the selection; returns the run record. Safe to repeat: tasks already on the platform are kept."""
+        self.client.get_json("/api/current-user/whoami")
+        project = self.project_for(selection)
+        project_id = int(project["id"])
+        if self.config.url_prefix is None:
+            self._ensure_storage(project_id)
+        image_urls = {selected.key: self._image_url(selected) for selected in selection.frames}
+        task_ids = self.existing_tasks(project_id)
+        missing = [selected for selected in selection.frames if selected.key not in task_ids]
+        done = len(selection.frames) - len(missing)
+        if progress:
+            progress(done, len(selection.frames))
+        for start in range(0, len(missing), self.config.batch_size):
+            batch = missing[start : start + self.config.batch_size]
+            tasks = [self._task(selected, image_urls[selected.key], selection) for selected in batch]
+            try:
+                answer = self.client.post_json(
+                    f"/api/projects/{project_id}/import", tasks, params={"return_task_ids": "true"}
+                )
+            except AnnotationUnavailableError as error:
+                raise AnnotationUnavailableError(
+                    f"{error}. {done} of {len(selection.frames)} frames are on the platform; pushing again imports "
+                    "only the missing ones"
+                ) from None
+            ids = answer.get("task_ids") or []
+            if len(ids) != len(batch):
+                raise AnnotationError(f"Label Studio created {len(ids)} tasks for a batch of {len(batch)}")
+            task_ids.update({selected.key: int(task_id) for selected, task_id in zip(batch, ids, strict=True)})
+            done += len(batch)
+            if progress:
+                progress(done, len(selection.frames))
+        log.info("pushed %d frames to Label Studio project %d (%d new)", done, project_id, len(missing))
+        return AnnotationRun(
+            run_id=uuid.uuid4().hex[:16],
+            backend=self.name,
+            project_id=str(project_id),
+            project_url=f"{self.client.base}/projects/{project_id}/data",
+            names=dict(selection.names),
+            frames=tuple(
+                RunFrame(s.clip_id, s.frame, s.key, s.width, s.height, task_ids[s.key], s.reasons)
+                for s in selection.frames
+            ),
+            created_at=now_iso(),
+            model_version=selection.model_version,
+        )
+
+    def project_for(self, selection: Selection) -> dict[str, Any]:
+        """The project titled `selection.name`, created with a labeling config from the class names when absent.
+        An existing project with another label schema is an error (its annotations would not fit)."""
+        config = labeling_config(selection.names)
+        for project in self.client.pages("/api/projects", {}, "results", 100):
+            if project.get("title") == selection.name:
+                if project.get("label_config", "").strip() != config:
+                    raise AnnotationError(
+                        f"Label Studio project {selection.name!r} (id {project['id']}) has another label schema; "
+                        "push under another name or give the same class names"
+                    )
+                return project
+        title = selection.name if len(selection.name) >= 3 else f"{selection.name}-project"
+        return self.client.post_json("/api/projects", {"title": title, "label_config": config})
+
+    def _ensure_storage(self, project_id: int) -> None:
+        path = str(Path(self.config.image_dir).resolve())
+        Path(path).mkdir(parents=True, exist_ok=True)
+        storages = self.client.get_json("/api/storages/localfiles", {"project": project_id})
+        if any(storage.get("path") == path for storage in storages):
+            return
+        self.client.post_json(
+            "/api/storages/localfiles",
+            {"project": project_id, "path": path, "title": "data-engine frames", "use_blob_urls": False},
+        )
+
+    def _image_url(self, selected: SelectedFrame) -> str:
+        written = materialise_image(selected, Path(self.config.image_dir))
+        if self.config.url_prefix is not None:
+            return f"{self.config.url_prefix.rstrip('/')}/{written.name}"
+        relative = written.resolve().relative_to(Path(self.config.document_root).resolve())
+        return f"/data/local-files/?d={relative.as_posix()}"
+
+    def _task(self, selected: SelectedFrame, image_url: str, selection: Selection) -> dict[str, Any]:
+        task: dict[str, Any] = {"data": {"image": image_url, FRAME_KEY_FIELD: selected.key}}
+        if selected.pre_annotations is not None:
+            prediction = to_label_studio(
+                selected.pre_annotations.with_names(selection.names),
+                selected.width,
+                selected.height,
+                FROM_NAME,
+                TO_NAME,
+                selection.model_version,
+            )
+            task["predictions"] = [prediction]
+        return task
+
+    def existing_tasks(self, project_id: int) -> dict[str, int]:
+        """Frame key -> task id of the project's tasks that carry one of our frame keys."""
+        found: dict[str, int] = {}
+        params = {"project": project_id, "include": "id,data"}
+        for task in self.client.pages("/api/tasks", params, "tasks", self.config.page_size):
+            key = (task.get("data") or {}).get(FRAME_KEY_FIELD)
+            if key:
+                found.setdefault(str(key), int(task["id"]))
+        return found
+
+    # ---- pull --------------------------------------------------------------------------------------------------
+
+    def pull(self, run: AnnotationRun) -> PullResult:
+        """The run's reviewed frames (the latest submitted annotation of each task), validated."""
+        project_id = int(run.project_id)
+        by_task = run.by_task()
+        present = self._task_ids(project_id)
+        users = self._users()
+        frames: list[ReviewedFrame] = []
+        rejected: list[Rejection] = []
+        reviewed_tasks: set[int] = set()
+        for task in self._annotated_tasks(project_id):
+            run_frame = by_task.get(int(task["id"]))
+            if run_frame is None:
+                continue
+            annotations = [a for a in task.get("annotations", []) if not a.get("was_cancelled")]
+            if not annotations:
+                continue
+            reviewed_tasks.add(run_frame.task_id)
+            annotation = max(annotations, key=lambda a: (a.get("updated_at") or "", a.get("id") or 0))
+            reviewed, problems = self._reviewed_frame(run, run_frame, task, annotation, users)
+            frames.append(reviewed)
+            rejected.extend(problems)
+        missing = tuple(f for f in run.frames if f.task_id not in present)
+        pending = tuple(f for f in run.frames if f.task_id in present and f.task_id not in reviewed_tasks)
+        for gone in missing:
+            log.warning("task %s (clip %s frame %d) is gone from the platform", gone.task_id, gone.clip_id, gone.frame)
+        return PullResult(tuple(frames), tuple(rejected), pending, missing)
+
+    def status(self, run: AnnotationRun) -> RunStatus:
+        """How many of the run's tasks are annotated, waiting, or gone."""
+        project_id = int(run.project_id)
+        present = self._task_ids(project_id)
+        annotated = {int(task["id"]) for task in self._annotated_tasks(project_id, include="id")}
+        task_ids = [f.task_id for f in run.frames]
+        missing = sum(1 for task_id in task_ids if task_id not in present)
+        done = sum(1 for task_id in task_ids if task_id in annotated)
+        return RunStatus(total=len(task_ids), annotated=done, pending=len(task_ids) - done - missing, missing=missing)
+
+    def _task_ids(self, project_id: int) -> set[int]:
+        params = {"project": project_id, "include": "id"}
+        return {int(task["id"]) for task in self.client.pages("/api/tasks", params, "tasks", self.config.page_size)}
+
+    def _annotated_tasks(self, project_id: int, include: str | None = None) -> Iterator[dict]:
+        """Tasks with at least one annotation; `include` trims the fields (it also reduces annotations to ids)."""
+        query = {
+            "filters": {
+                "conjunction": "and",
+                "items": [
+                    {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}
+                ],
+            }
+        }
+        params = {"project": project_id, "fields": "all", "query": json.dumps(query)}
+        if include:
+            params["include"] = include
+        return self.client.pages("/api/tasks", params, "tasks", self.config.page_size)
+
+    def _users(self) -> dict[int, str]:
+        users = self.client.get_json("/api/users")
+        items = users if isinstance(users, list) else users.get("results", [])
+        return {int(user["id"]): str(user.get("email") or user.get("username") or user["id"]) for user in items}
+
+    def _reviewed_frame(
+        self,
+        run: AnnotationRun,
+        run_frame: RunFrame,
+        task: Mapping[str, Any],
+        annotation: Mapping[str, Any],
+        users: Mapping[int, str],
+    ) -> tuple[ReviewedFrame, list[Rejection]]:
+        source = f"task {task['id']} annotation {annotation.get('id')}"
+        raw, problems = results_to_raw(annotation.get("result") or [], run_frame, source)
+        validation = validate_boxes(
+            raw, run.names, run_frame.width, run_frame.height, run_frame.clip_id, run_frame.frame, source
+        )
+        completed_by = annotation.get("completed_by")
+        lead_time = annotation.get("lead_time")
+        reviewed = ReviewedFrame(
+            clip_id=run_frame.clip_id,
+            frame=run_frame.frame,
+            detections=validation.detections,
+            pre_annotations=_prediction_boxes(task.get("predictions") or [], run),
+            annotator=users.get(int(completed_by), f"user {completed_by}") if completed_by is not None else "unknown",
+            created_at=str(annotation.get("created_at") or ""),
+            updated_at=str(annotation.get("updated_at") or ""),
+            lead_time_s=None if lead_time is None else float(lead_time),
+            reasons=run_frame.reasons,
+            annotation_id=str(annotation.get("id", "")),
+        )
+        return reviewed, problems + validation.rejected
+
+
+def results_to_raw(
+    results: Sequence[Mapping[str, Any]], run_frame: RunFrame, source: str
+) -> tuple[list[RawBox], list[Rejection]]:
+    """Label Studio `rectanglelabels` results as pixel boxes; anything else is rejected with the reason."""
+    boxes: list[RawBox] = []
+    rejected: list[Rejection] = []
+    for result in results:
+        label = _first_label(result)
+        problem = ""
+        if result.get("type") != "rectanglelabels":
+            problem = f"result type {result.get('type')!r} is not a rectangle"
+        elif (result.get("value") or {}).get("rotation", 0) not in (0, 0.0, None):
+            problem = "rotated rectangles are not supported"
+        if problem:
+            rejected.append(Rejection(run_frame.clip_id, run_frame.frame, problem, label, None, source))
+            continue
+        value = result.get("value") or {}
+        try:
+            width = float(result.get("original_width") or run_frame.width)
+            height = float(result.get("original_height") or run_frame.height)
+            x1, y1 = float(value["x"]) / 100 * width, float(value["y"]) / 100 * height
+            x2, y2 = x1 + float(value["width"]) / 100 * width, y1 + float(value["height"]) / 100 * height
+        except (KeyError, TypeError, ValueError) as error:
+            rejected.append(
+                Rejection(run_frame.clip_id, run_frame.frame, f"malformed box: {error}", label, None, source)
+            )
+            continue
+        boxes.append(RawBox(label or "", (x1, y1, x2, y2), float(result.get("score", 1.0))))
+    return boxes, rejected
+
+
+def _first_label(result: Mapping[str, Any]) -> str | None:
+    labels = (result.get("value") or {}).get("rectanglelabels") or []
+    return str(labels[0]) if labels else None
+
+
+def _prediction_boxes(predictions: Sequence[Mapping[str, Any]], run: AnnotationRun) -> Detections | None:
+    """The pre-annotations the task was pushed with (None on a cold start)."""
+    ours = [p for p in predictions if p.get("model_version") == run.model_version] or list(predictions)
+    if not ours:
+        return None
+    try:
+        return from_label_studio(ours[0], run.names)
+    except DetectionsError:
+        return None

@@ -1,0 +1,290 @@
+"""The Label Studio backend against a real server: push, annotate through the API as an annotator would, pull,
+store label versions, metrics; and every fault: wrong token, server gone mid-push, invalid boxes, deleted task."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+
+from data_engine.annotation import (
+    AnnotationAuthError,
+    AnnotationRun,
+    AnnotationUnavailableError,
+    LabelStudioBackend,
+    LabelStudioConfig,
+    Selection,
+    review_metrics,
+    store_reviewed_labels,
+)
+from data_engine.annotation.labelstudio import FROM_NAME, TO_NAME
+from data_engine.autolabel.labels import LabelFile, label_versions, read_labels, write_next_labels
+from data_engine.detections import Detections
+from tests.data_engine.annotation.conftest import CLIP_IDS, NAMES
+from tests.labelstudio_fixtures import LabelStudioServer, TcpRelay
+
+CLIP_FRAMES = 31
+
+
+def api(server: LabelStudioServer) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {server.token}"
+    return session
+
+
+def project_tasks(server: LabelStudioServer, project_id: str) -> list[dict[str, Any]]:
+    answer = api(server).get(
+        f"{server.url}/api/tasks", params={"project": project_id, "page_size": 1000, "fields": "all"}, timeout=30
+    )
+    answer.raise_for_status()
+    return answer.json()["tasks"]
+
+
+def box_result(box_id: str, label: str, xyxy: tuple[float, ...], width: int, height: int) -> dict[str, Any]:
+    x1, y1, x2, y2 = xyxy
+    return {
+        "id": box_id,
+        "type": "rectanglelabels",
+        "from_name": FROM_NAME,
+        "to_name": TO_NAME,
+        "original_width": width,
+        "original_height": height,
+        "image_rotation": 0,
+        "value": {
+            "x": x1 / width * 100,
+            "y": y1 / height * 100,
+            "width": (x2 - x1) / width * 100,
+            "height": (y2 - y1) / height * 100,
+            "rotation": 0,
+            "rectanglelabels": [label],
+        },
+    }
+
+
+def annotate(server: LabelStudioServer, task_id: int, results: list[dict], lead_time: float) -> None:
+    """Submit an annotation the way the labeling UI does."""
+    answer = api(server).post(
+        f"{server.url}/api/tasks/{task_id}/annotations", json={"result": results, "lead_time": lead_time}, timeout=30
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def edited(boxes: Detections, change: str, width: int, height: int) -> Detections:
+    """What an annotator makes of the autolabels: accept, move a box, relabel one, delete one, add one."""
+    xyxy, class_id = boxes.xyxy.copy(), boxes.class_id.copy()
+    if change == "move":
+        shift_x, shift_y = 0.15 * (xyxy[0, 2] - xyxy[0, 0]), 0.1 * (xyxy[0, 3] - xyxy[0, 1])
+        xyxy[0] += [shift_x, shift_y, shift_x, shift_y]  # IoU about 0.62: the same object, moved
+    elif change == "relabel":
+        class_id[0] = 1 - class_id[0]
+    elif change == "delete":
+        xyxy, class_id = xyxy[1:], class_id[1:]
+    elif change == "add":
+        xyxy = np.vstack([xyxy, [[width - 60, height - 50, width - 10, height - 5]]])
+        class_id = np.append(class_id, 0)
+    return Detections(xyxy, np.ones(len(xyxy)), class_id, names=NAMES)
+
+
+def as_results(boxes: Detections, width: int, height: int) -> list[dict]:
+    return [
+        box_result(f"r{row}", NAMES[int(boxes.class_id[row])], tuple(map(float, boxes.xyxy[row])), width, height)
+        for row in range(len(boxes))
+    ]
+
+
+CHANGES = ("accept", "move", "relabel", "delete", "add", "accept")
+
+
+def test_push_annotate_pull_round_trip(
+    label_studio: LabelStudioServer, labelstudio_config: LabelStudioConfig, selection: Selection, tmp_path: Path
+) -> None:
+    backend = LabelStudioBackend(labelstudio_config)
+    run = backend.push(selection)
+
+    assert AnnotationRun.from_json(run.to_json()) == run
+    assert len({f.task_id for f in run.frames}) == len(selection.frames)
+    tasks = {task["id"]: task for task in project_tasks(label_studio, run.project_id)}
+    assert set(tasks) == {f.task_id for f in run.frames}
+    first = tasks[run.frames[0].task_id]
+    assert len(first["predictions"][0]["result"]) == len(selection.frames[0].pre_annotations)
+    assert first["predictions"][0]["model_version"] == "hindsight-test"
+    image = api(label_studio).get(label_studio.url + first["data"]["image"], timeout=30)
+    assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
+    assert "crowd" not in first["data"]["image"]
+    assert backend.status(run).pending == len(selection.frames)
+
+    expected: dict[tuple[str, int], Detections] = {}
+    for selected, run_frame, change in zip(selection.frames, run.frames, CHANGES, strict=False):
+        after = edited(selected.pre_annotations, change, selected.width, selected.height)
+        expected[(selected.clip_id, selected.frame)] = after
+        annotate(label_studio, run_frame.task_id, as_results(after, selected.width, selected.height), 10.0 + len(after))
+
+    pulled = backend.pull(run)
+
+    assert not pulled.rejected and not pulled.missing
+    assert len(pulled.frames) == len(CHANGES)
+    assert {(f.clip_id, f.frame) for f in pulled.pending} == {(s.clip_id, s.frame) for s in selection.frames[6:]}
+    for reviewed in pulled.frames:
+        want = expected[(reviewed.clip_id, reviewed.frame)]
+        np.testing.assert_allclose(reviewed.detections.xyxy, want.xyxy, atol=0.01)
+        np.testing.assert_array_equal(reviewed.detections.class_id, want.class_id)
+        assert reviewed.annotator == "admin@data-engine.local"
+        assert reviewed.lead_time_s == 10.0 + len(want)
+        assert reviewed.pre_annotations is not None
+    assert backend.status(run).annotated == len(CHANGES)
+
+    clip_dirs = {clip_id: tmp_path / clip_id.replace("/", "_") for clip_id in CLIP_IDS}
+    for clip_id, clip_dir in clip_dirs.items():
+        autolabel_frames = [Detections.empty(NAMES)] * CLIP_FRAMES
+        for selected in selection.frames:
+            if selected.clip_id == clip_id:
+                autolabel_frames[selected.frame] = selected.pre_annotations
+        write_next_labels(
+            clip_dir,
+            LabelFile(clip_id, 0, "autolabel", CLIP_FRAMES, 320, 180, NAMES, tuple(autolabel_frames)),
+        )
+    written = store_reviewed_labels(pulled.frames, clip_dirs.__getitem__, NAMES, run.run_id)
+
+    assert sorted(written) == sorted(CLIP_IDS)
+    for clip_id, path in written.items():
+        assert [p.name for p in label_versions(clip_dirs[clip_id])] == ["v0001.json", "v0002.json"]
+        review = read_labels(path)
+        assert review.kind == "review" and read_labels(clip_dirs[clip_id] / "labels" / "v0001.json").kind == "autolabel"
+        for reviewed in pulled.frames:
+            if reviewed.clip_id == clip_id:
+                np.testing.assert_allclose(review.frames[reviewed.frame].xyxy, reviewed.detections.xyxy, atol=0.01)
+                record = review.stats["review"]["frames"][str(reviewed.frame)]
+                assert record["annotator"] == "admin@data-engine.local" and record["lead_time_s"] > 10
+    assert store_reviewed_labels(pulled.frames, clip_dirs.__getitem__, NAMES, run.run_id) == {}
+
+    metrics = review_metrics(pulled.frames)
+    assert (metrics.overall.added, metrics.overall.deleted, metrics.overall.moved, metrics.overall.class_changed) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert (metrics.per_trigger["flicker"].frames, metrics.per_trigger["flicker"].changed_frames) == (4, 3)
+    assert (metrics.per_trigger["cut"].frames, metrics.per_trigger["cut"].changed_frames) == (2, 1)
+    (row,) = metrics.per_annotator_day
+    assert row.images == len(CHANGES) and row.day == datetime.now(UTC).date().isoformat()
+
+
+def test_push_again_creates_no_second_task(
+    label_studio: LabelStudioServer, labelstudio_config: LabelStudioConfig, selection: Selection
+) -> None:
+    backend = LabelStudioBackend(labelstudio_config)
+    half = dataclasses.replace(selection, frames=selection.frames[:4])
+    first = backend.push(half)
+    second = backend.push(selection)
+
+    assert second.project_id == first.project_id
+    assert [f.task_id for f in second.frames[:4]] == [f.task_id for f in first.frames]
+    tasks = project_tasks(label_studio, second.project_id)
+    assert len(tasks) == len(selection.frames)
+    assert len({task["data"]["frame_key"] for task in tasks}) == len(selection.frames)
+
+
+def test_wrong_token_is_a_clear_error_and_pushes_nothing(
+    label_studio: LabelStudioServer, labelstudio_config: LabelStudioConfig, selection: Selection, caplog
+) -> None:
+    wrong = dataclasses.replace(labelstudio_config, token="not-the-token-12345")
+    with caplog.at_level(logging.DEBUG), pytest.raises(AnnotationAuthError, match="refused the API token") as error:
+        LabelStudioBackend(wrong).push(selection)
+
+    assert "not-the-token-12345" not in str(error.value) and "not-the-token-12345" not in caplog.text
+    assert "not-the-token-12345" not in repr(wrong)
+    projects = api(label_studio).get(f"{label_studio.url}/api/projects", params={"page_size": 1000}, timeout=30)
+    assert selection.name not in {p["title"] for p in projects.json()["results"]}
+    assert not Path(labelstudio_config.image_dir).exists()
+
+
+def test_server_gone_mid_push_retries_then_a_rerun_completes_without_duplicates(
+    label_studio: LabelStudioServer,
+    labelstudio_config: LabelStudioConfig,
+    selection: Selection,
+    tcp_relay: TcpRelay,
+    caplog,
+) -> None:
+    config = dataclasses.replace(labelstudio_config, url=tcp_relay.url, batch_size=3)
+    backend = LabelStudioBackend(config)
+
+    def short_outage(done: int, total: int) -> None:
+        if done == 3:
+            tcp_relay.cut()
+            threading.Timer(0.2, tcp_relay.restore).start()
+
+    with caplog.at_level(logging.DEBUG):
+        run = backend.push(selection, progress=short_outage)
+    assert "retry" in caplog.text
+    assert len(project_tasks(label_studio, run.project_id)) == len(selection.frames)
+
+    longer = dataclasses.replace(selection, name=selection.name + "-long")
+
+    def long_outage(done: int, total: int) -> None:
+        if done == 3:
+            tcp_relay.cut()
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(AnnotationUnavailableError, match="only the missing") as error:
+        backend.push(longer, progress=long_outage)
+    tcp_relay.restore()
+    rerun = backend.push(longer)
+
+    tasks = project_tasks(label_studio, rerun.project_id)
+    assert len(tasks) == len(selection.frames)
+    assert len({task["data"]["frame_key"] for task in tasks}) == len(tasks)
+    assert {f.task_id for f in rerun.frames} == {task["id"] for task in tasks}
+    token = label_studio.token
+    assert token not in caplog.text and token not in str(error.value) and token not in rerun.dumps()
+    assert token not in repr(backend) and token not in repr(config)
+
+
+def test_invalid_boxes_are_rejected_with_a_report_and_the_rest_imported(
+    label_studio: LabelStudioServer, labelstudio_config: LabelStudioConfig, selection: Selection
+) -> None:
+    backend = LabelStudioBackend(labelstudio_config)
+    run = backend.push(selection)
+    task = run.frames[0]
+    good = box_result("good", "person", (10, 10, 60, 90), task.width, task.height)
+    unknown = box_result("unknown", "bicycle", (20, 20, 40, 40), task.width, task.height)
+    outside = box_result("outside", "car", (280, 100, 400, 170), task.width, task.height)
+    negative = copy.deepcopy(good)
+    negative["id"], negative["value"]["x"] = "negative", -20.0
+    annotate(label_studio, task.task_id, [good, unknown, outside, negative], 5.0)
+
+    pulled = backend.pull(run)
+
+    (reviewed,) = pulled.frames
+    np.testing.assert_allclose(reviewed.detections.xyxy, [[10, 10, 60, 90]], atol=0.01)
+    reasons = sorted(r.reason for r in pulled.rejected)
+    assert len(reasons) == 3
+    assert any("unknown label 'bicycle'" in reason for reason in reasons)
+    assert sum("outside the 320x180 image" in reason for reason in reasons) == 2
+    assert all(r.clip_id == task.clip_id and r.frame == task.frame for r in pulled.rejected)
+
+
+def test_task_deleted_on_the_platform_is_reported_missing(
+    label_studio: LabelStudioServer, labelstudio_config: LabelStudioConfig, selection: Selection
+) -> None:
+    backend = LabelStudioBackend(labelstudio_config)
+    run = backend.push(selection)
+    kept, deleted = run.frames[0], run.frames[1]
+    annotate(label_studio, kept.task_id, [], 3.0)
+    answer = api(label_studio).delete(f"{label_studio.url}/api/tasks/{deleted.task_id}", timeout=30)
+    assert answer.status_code == 204
+
+    pulled = backend.pull(run)
+
+    assert [(f.clip_id, f.frame) for f in pulled.missing] == [(deleted.clip_id, deleted.frame)]
+    assert [(f.clip_id, f.frame) for f in pulled.frames] == [(kept.clip_id, kept.frame)]
+    assert len(pulled.frames[0].detections) == 0
+    status = backend.status(run)
+    assert (status.annotated, status.missing, status.pending) == (1, 1, len(selection.frames) - 2)
