@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -293,23 +293,3 @@ def _box_problem(box: RawBox, class_of: Mapping[str, int], width: int, height: i
     if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
         return f"box {tuple(round(v, 1) for v in box.xyxy)} lies outside the {width}x{height} image"
     return ""
-
-
-def detections_to_raw(detections: Detections) -> list[RawBox]:
-    """The boxes of `detections` as raw boxes (label names from its class map)."""
-    return [
-        RawBox(
-            detections.names.get(int(detections.class_id[row]), str(int(detections.class_id[row]))),
-            tuple(float(v) for v in detections.xyxy[row]),
-            float(detections.confidence[row]),
-        )
-        for row in range(len(detections))
-    ]
-
-
-def selection_frames(run_frames: Sequence[RunFrame]) -> dict[str, list[RunFrame]]:
-    """Run frames grouped by clip id, in frame order."""
-    grouped: dict[str, list[RunFrame]] = {}
-    for run_frame in sorted(run_frames, key=lambda f: (f.clip_id, f.frame)):
-        grouped.setdefault(run_frame.clip_id, []).append(run_frame)
-    return grouped

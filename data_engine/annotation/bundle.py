@@ -30,8 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from data_engine.annotation.base import (
     AnnotationError,
     AnnotationRun,
@@ -257,14 +255,10 @@ class _FileRefused(Exception):
 
 @dataclass(frozen=True)
 class _Context:
-    """What the readers need: the run, the bundle root the file lives in, and the pre-annotations by key."""
+    """What the readers need: the bundle root the file lives in and the run's frames by key."""
 
-    run: AnnotationRun
     root: Path
     by_key: Mapping[str, RunFrame]
-    pre: Mapping[str, Detections | None]
-    annotator: str
-    updated_at: str
 
 
 def import_annotations(path: str | Path, run: AnnotationRun, annotator: str = "bundle") -> ImportReport:
@@ -294,14 +288,14 @@ def import_annotations(path: str | Path, run: AnnotationRun, annotator: str = "b
             f"{path} holds no annotation file (expected {LABELSTUDIO_FILE}, {COCO_FILE}, {CVAT_FILE} or a YOLO "
             f"{YOLO_LABELS_DIR}/ folder with {YOLO_CLASSES_FILE})"
         )
-    context = _Context(run, root.resolve(), run.by_key(), _manifest_pre_annotations(root, run), annotator, "")
+    pre_annotations = _manifest_pre_annotations(root, run)
     reports: list[FileReport] = []
     frames: dict[tuple[str, int], ReviewedFrame] = {}
+    context = _Context(root.resolve(), run.by_key())
     for target, file_format in targets:
         updated = datetime.fromtimestamp(target.stat().st_mtime, UTC).isoformat(timespec="seconds")
-        file_context = _Context(run, context.root, context.by_key, context.pre, annotator, updated)
         try:
-            raw_frames, problems = _READERS[file_format](target, file_context)
+            raw_frames, problems = _READERS[file_format](target, context)
         except _FileRefused as error:
             reports.append(FileReport(str(target), file_format, error=str(error)))
             continue
@@ -324,7 +318,7 @@ def import_annotations(path: str | Path, run: AnnotationRun, annotator: str = "b
                     clip_id=run_frame.clip_id,
                     frame=run_frame.frame,
                     detections=validation.detections,
-                    pre_annotations=context.pre.get(run_frame.key),
+                    pre_annotations=pre_annotations.get(run_frame.key),
                     annotator=raw.annotator or annotator,
                     created_at=raw.created_at or updated,
                     updated_at=raw.updated_at or updated,
@@ -619,22 +613,21 @@ def _read_cvat(path: Path, context: _Context) -> tuple[list[_RawFrame], list[Rej
                     )
                 )
                 continue
-            score = next((float(a.text or 1) for a in box.iter("attribute") if a.get("name") == "score"), 1.0)
-            boxes.append(RawBox(box.get("label", ""), xyxy, score))
+            score = next((a.text or "1" for a in box.iter("attribute") if a.get("name") == "score"), "1")
+            try:
+                boxes.append(RawBox(box.get("label", ""), xyxy, float(score)))
+            except ValueError:
+                rejected.append(
+                    Rejection(
+                        run_frame.clip_id,
+                        run_frame.frame,
+                        f"score {score!r} is not a number",
+                        box.get("label"),
+                        source=str(path),
+                    )
+                )
         frames.append(_RawFrame(run_frame, boxes))
     return frames, rejected
 
 
 _READERS = {"labelstudio": _read_labelstudio, "coco": _read_coco, "yolo": _read_yolo, "cvat": _read_cvat}
-
-
-def boxes_equal_within(first: Detections, second: Detections, pixels: float = 1.0) -> bool:
-    """Same classes and every coordinate within `pixels`, matching boxes in order of (class, x1, y1)."""
-    if len(first) != len(second):
-        return False
-    order_a = np.lexsort((first.xyxy[:, 1], first.xyxy[:, 0], first.class_id))
-    order_b = np.lexsort((second.xyxy[:, 1], second.xyxy[:, 0], second.class_id))
-    return bool(
-        np.array_equal(first.class_id[order_a], second.class_id[order_b])
-        and np.all(np.abs(first.xyxy[order_a] - second.xyxy[order_b]) <= pixels)
-    )
