@@ -4,9 +4,9 @@ import os
 
 import dagster as dg
 
-from assets import autolabel, ingest
+from assets import autolabel, ingest, mining
 from assets.jobs import process_new_videos
-from resources import CatalogResource, DetectorsResource, EngineSettingsResource, StoreResource
+from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
 from sensors.inbox import inbox_sensor
 
 
@@ -16,7 +16,7 @@ def _env(name: str) -> dg.EnvVar | None:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest, autolabel]),
+    assets=dg.load_assets_from_modules([ingest, mining, autolabel]),
     jobs=[process_new_videos],
     sensors=[inbox_sensor],
     resources={
@@ -24,5 +24,6 @@ defs = dg.Definitions(
         "store": StoreResource(root=_env("DATA_ENGINE_STORE")),
         "engine_settings": EngineSettingsResource(inbox=_env("DATA_ENGINE_INBOX")),
         "detectors": DetectorsResource(),
+        "compute": ComputeResource(),
     },
 )

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.ingest import video_clips
+from assets.mining import annotation_selection
 from assets.partitions import ingest_batches
 from data_engine.autolabel import read_labels
 from data_engine.catalog import ClipState
@@ -14,7 +14,7 @@ from resources import CatalogResource, DetectorsResource, StoreResource
     partitions_def=ingest_batches,
     group_name="autolabel",
     kinds={"python", "pytorch"},
-    deps=[video_clips],
+    deps=[annotation_selection],
     description="Ultralytics detections on every frame of each selected clip, linked into tracks offline over "
     "the whole clip, gaps filled, spurious tracks dropped, classes voted, two models fused: a new label-file "
     "version per clip and a Parquet table of all boxes of the batch.",

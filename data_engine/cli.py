@@ -14,16 +14,19 @@ from tqdm import tqdm
 
 from data_engine.autolabel import AutolabelError, HindsightParams, LabelsError, read_latest_labels
 from data_engine.catalog import CatalogError, ClipState, TransitionError
+from data_engine.compute import ComputeError, backend_from_settings
 from data_engine.detectors import DetectorError
 from data_engine.inbox import file_entries, look_at_inbox
 from data_engine.ingest import BatchReport, ingest_batch
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings, SettingsError
 from data_engine.stages.autolabel import autolabel_clips, load_detectors, summarize_labels
+from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from data_engine.synthetic import SyntheticError, generate
 from data_engine.video.probe import VideoError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    ComputeError,
     AutolabelError,
     DetectorError,
     LabelsError,
@@ -239,8 +242,20 @@ def clip_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
         }
         for event in runtime.catalog.history(clip_id)
     ]
+    hits = [
+        {
+            "trigger": hit.trigger,
+            "first_frame": hit.first_frame,
+            "last_frame": hit.last_frame,
+            "score": hit.score,
+            "details": hit.details,
+        }
+        for hit in runtime.catalog.hits(clip_id=clip_id)
+    ]
+    selected = [{"frame": f.frame, "reasons": f.reasons} for f in runtime.catalog.selected_frames(clip_id=clip_id)]
     if as_json:
-        click.echo(json.dumps({"id": clip_id, "status": found.status, "events": events}, indent=2))
+        document = {"id": clip_id, "status": found.status, "events": events, "hits": hits, "selected": selected}
+        click.echo(json.dumps(document, indent=2))
         return
     click.echo(
         f"clip {clip_id}: video {found.video_id[:12]}, frames {found.first_frame}-{found.last_frame}, "
@@ -250,6 +265,12 @@ def clip_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
     for event in events:
         arrow = f"{event['from'] or '(new)'} -> {event['to']}"
         click.echo(f"  {event['time']}  {event['stage']:<10} {arrow:<28} {json.dumps(event['detail'])}")
+    for hit in hits:
+        click.echo(
+            f"  hit {hit['trigger']:<22} frames {hit['first_frame']}-{hit['last_frame']}  score {hit['score']:.2f}"
+        )
+    for frame in selected:
+        click.echo(f"  selected frame {frame['frame']}: {json.dumps(frame['reasons'])}")
 
 
 def _parse_size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
@@ -349,3 +370,91 @@ def labels_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
         click.echo(f"    {name:<16}{count:>7}")
     versions = ", ".join(f"v{v['version']} {v['kind']}" for v in summary["versions"])
     click.echo(f"  versions: {versions}")
+
+
+@main.command()
+@click.option(
+    "--batch", "batch_key", default=None, help="Mine this ingest batch (default: every batch with new clips)."
+)
+@pass_runtime
+def mine(runtime: Runtime, batch_key: str | None) -> None:
+    """Frame features, trigger hits and the selection of frames for annotation under the daily budget."""
+    settings, catalog, store = runtime.settings, runtime.catalog, runtime.store
+    batches = [batch_key] if batch_key else catalog.batch_keys()
+    detectors = load_detectors(settings) if settings.detectors else []
+    config = MiningConfig(budget_per_day=settings.budget_per_day)
+    if not detectors:
+        click.echo("cold start: no detector configured, so image-level triggers and a diversity sample only", err=True)
+    with backend_from_settings(settings.compute, settings.workers, settings.dask_address) as backend:
+        for key in batches:
+            pending = catalog.clips(batch_key=key, status=ClipState.EXTRACTED)
+            if not pending and not catalog.clips(batch_key=key, status=ClipState.MINED):
+                continue
+            with _progress(len(pending), f"features {key}", "clip") as bar:
+                features = compute_batch_features(
+                    catalog, store, key, backend, progress=lambda done, _total: bar.update(done - bar.n)
+                )
+            with _progress(len(pending), f"triggers {key}", "clip") as bar:
+                hits = mine_batch_triggers(
+                    catalog, store, key, detectors, config=config, progress=lambda _clip: bar.update()
+                )
+            selection = select_batch(catalog, store, key, config=config, cold_start=not detectors)
+            triggers = ", ".join(f"{name} {count}" for name, count in sorted(hits.per_trigger.items())) or "none"
+            click.echo(
+                f"batch {key}: {features.clips} clips featured ({features.frames} frames), {hits.clips} mined, "
+                f"hits: {triggers}; selected {selection.selected} frames in {selection.clips_selected} clips "
+                f"({selection.duplicates_skipped} near-duplicates skipped, {selection.budget_left} of today's budget "
+                f"was left)"
+            )
+            for clip_id, reason in features.failed.items():
+                click.echo(f"  failed {clip_id}: {reason}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per hit.")
+@click.option("--batch", "batch_key", default=None)
+@pass_runtime
+def triggers(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
+    """Trigger hits: which frames of which clips the triggers flagged, and how strongly."""
+    rows = [
+        {
+            "clip_id": hit.clip_id,
+            "first_frame": hit.first_frame,
+            "last_frame": hit.last_frame,
+            "trigger": hit.trigger,
+            "score": round(hit.score, 4),
+        }
+        for hit in runtime.catalog.hits(batch_key=batch_key)
+    ]
+    _print_rows(
+        rows,
+        as_json,
+        lambda r: (
+            f"{r['clip_id']}  {r['trigger']:<22} frames {r['first_frame']}-{r['last_frame']}  score {r['score']:.2f}"
+        ),
+    )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per selected frame.")
+@click.option("--batch", "batch_key", default=None)
+@pass_runtime
+def selection(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
+    """Frames selected for annotation and why."""
+    rows = [
+        {
+            "clip_id": frame.clip_id,
+            "frame": frame.frame,
+            "reasons": frame.reasons.get("reasons", []),
+            "budget_day": frame.budget_day,
+        }
+        for frame in runtime.catalog.selected_frames(batch_key=batch_key)
+    ]
+    _print_rows(
+        rows,
+        as_json,
+        lambda r: (
+            f"{r['clip_id']}  frame {r['frame']:>5}  "
+            + ", ".join(f"{reason['trigger']} {reason['score']:.2f}" for reason in r["reasons"])
+        ),
+    )

@@ -34,6 +34,7 @@ class Settings:
     detector_imgsz: int = 640
     detector_conf: float = 0.1
     detector_iou: float = 0.7
+    budget_per_day: int = 6000
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     compute: str = "processes"
     dask_address: str = ""
@@ -49,6 +50,8 @@ class Settings:
             object.__setattr__(self, "inbox", str((home / "inbox").absolute()))
         if self.clip_seconds <= 0:
             raise SettingsError(f"{PREFIX}CLIP_SECONDS must be positive, got {self.clip_seconds}")
+        if self.budget_per_day < 0:
+            raise SettingsError(f"{PREFIX}BUDGET_PER_DAY must be 0 or more frames, got {self.budget_per_day}")
         if self.batch_max_videos < 1:
             raise SettingsError(f"{PREFIX}BATCH_MAX_VIDEOS must be at least 1, got {self.batch_max_videos}")
         if self.workers < 1:

@@ -1,0 +1,273 @@
+"""The mining stage: frame features per clip, trigger hits, and the selection of frames for annotation.
+
+Three steps, each one Dagster asset (`frame_features`, `trigger_hits`, `annotation_selection`):
+features are computed once per clip (through the configured compute backend) and stored as Parquet beside the
+clip, so triggers can be re-run without decoding; hits are rows in the catalog; selection turns hits into
+frames under the day's budget, without near-duplicates of frames already selected, and moves clips on.
+"""
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data_engine.catalog import Catalog, Clip, ClipState
+from data_engine.compute import ComputeBackend
+from data_engine.detectors import Detector
+from data_engine.mining.features import FeaturesError, compute_features, read_features, write_features
+from data_engine.mining.model_triggers import detect_models_for_mining
+from data_engine.mining.selection import (
+    DEFAULT_DUPLICATE_DISTANCE,
+    Candidate,
+    Selection,
+    candidates_from_hits,
+    diversity_sample,
+    select_frames,
+)
+from data_engine.mining.triggers import Hit, run_triggers
+from data_engine.store import Store
+from data_engine.video.probe import VideoError
+
+FEATURES_NAME = "features.parquet"
+
+
+@dataclass(frozen=True)
+class MiningConfig:
+    """How much to select and how: the daily budget, per-trigger quotas and the duplicate distance."""
+
+    budget_per_day: int = 6000
+    quotas: Mapping[str, float] | None = None
+    yields: Mapping[str, float] | None = None
+    duplicate_distance: int = DEFAULT_DUPLICATE_DISTANCE
+    max_per_clip: int | None = 20
+    cold_start_per_clip: int = 3
+    detector_every: int = 2
+
+
+@dataclass
+class FeaturesReport:
+    clips: int = 0
+    frames: int = 0
+    seconds_of_video: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HitsReport:
+    clips: int = 0
+    per_trigger: Counter = field(default_factory=Counter)
+    model_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class SelectionReport:
+    budget_day: str
+    budget_left: int
+    selected: int = 0
+    candidates: int = 0
+    duplicates_skipped: int = 0
+    per_trigger: dict[str, int] = field(default_factory=dict)
+    cold_start: bool = False
+    clips_selected: int = 0
+
+
+def features_key(clip: Clip) -> str:
+    return f"{clip.path.rsplit('/', 1)[0]}/{FEATURES_NAME}"
+
+
+@dataclass(frozen=True)
+class FeaturesJobResult:
+    frames: int = 0
+    error: str | None = None
+
+
+def clip_features_job(paths: tuple[str, str]) -> FeaturesJobResult:
+    """Compute and store one clip's features (runs on a worker); a clip that cannot be decoded says why."""
+    clip_path, features_path = paths
+    try:
+        features = compute_features(clip_path)
+    except (FeaturesError, VideoError) as error:
+        return FeaturesJobResult(error=str(error))
+    write_features(features, features_path)
+    return FeaturesJobResult(frames=len(features))
+
+
+def compute_batch_features(
+    catalog: Catalog,
+    store: Store,
+    batch_key: str,
+    backend: ComputeBackend,
+    progress: Callable[[int, int], None] | None = None,
+) -> FeaturesReport:
+    """Features for every extracted clip of the batch that has none yet (one decoding pass per clip)."""
+    report = FeaturesReport()
+    todo = [
+        c for c in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED) if not store.exists(features_key(c))
+    ]
+    jobs = [(str(store.fetch(clip.path)), str(store.local_path(features_key(clip)))) for clip in todo]
+    outcomes = backend.map(clip_features_job, jobs, progress=progress)
+    for clip, outcome in zip(todo, outcomes, strict=True):
+        if outcome.error is not None:
+            report.failed[clip.id] = outcome.error
+            catalog.transition([clip.id], ClipState.FAILED, stage="features", detail={"error": outcome.error})
+            continue
+        store.commit(features_key(clip))
+        report.clips += 1
+        report.frames += outcome.frames
+        report.seconds_of_video += clip.end_s - clip.start_s
+    return report
+
+
+def mine_batch_triggers(
+    catalog: Catalog,
+    store: Store,
+    batch_key: str,
+    detectors: Sequence[Detector] = (),
+    *,
+    config: MiningConfig = MiningConfig(),
+    run_id: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> HitsReport:
+    """Run every registered trigger on each featured, extracted clip; record the hits; move the clip to `mined`.
+
+    With detectors, the model-level triggers run too (the first detector is the fast model; a second one is
+    compared with it for disagreement).
+    """
+    report = HitsReport(model_ids=tuple(detector.model_id for detector in detectors))
+    for clip in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED):
+        if not store.exists(features_key(clip)):
+            continue
+        features = read_features(store.fetch(features_key(clip)))
+        hits = _clip_hits(store.fetch(clip.path), features, detectors, config)
+        catalog.replace_hits(clip.id, [_hit_row(hit) for hit in hits], run_id=run_id)
+        per_trigger = Counter(hit.trigger for hit in hits)
+        catalog.transition(
+            [clip.id],
+            ClipState.MINED,
+            stage="mine",
+            run_id=run_id,
+            detail={"hits": dict(per_trigger), "models": list(report.model_ids)},
+        )
+        report.clips += 1
+        report.per_trigger.update(per_trigger)
+        if progress is not None:
+            progress(clip.id)
+    return report
+
+
+def _clip_hits(
+    clip_path: Path, features: pd.DataFrame, detectors: Sequence[Detector], config: MiningConfig
+) -> list[Hit]:
+    if not detectors:
+        return run_triggers(features)
+    per_model = detect_models_for_mining(clip_path, detectors, every=config.detector_every)
+    fast = per_model[detectors[0].model_id]
+    reference = per_model[detectors[1].model_id] if len(detectors) > 1 else None
+    return run_triggers(features, fast, reference_detections=reference)
+
+
+def _hit_row(hit: Hit) -> dict[str, object]:
+    row = asdict(hit)
+    row["details"] = _jsonable(row["details"])
+    return row
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def select_batch(
+    catalog: Catalog,
+    store: Store,
+    batch_key: str,
+    *,
+    config: MiningConfig = MiningConfig(),
+    cold_start: bool = False,
+    today: str | None = None,
+    run_id: str | None = None,
+) -> SelectionReport:
+    """Choose frames of the batch's mined clips under what is left of today's budget and record why.
+
+    Near-duplicates (phash within `duplicate_distance` bits) of frames selected earlier are skipped. In a cold
+    start (no model yet) a diversity sample tops up what the image-level triggers found.
+    """
+    day = today or datetime.now(UTC).date().isoformat()
+    budget_left = max(0, config.budget_per_day - catalog.selected_count(day))
+    report = SelectionReport(budget_day=day, budget_left=budget_left, cold_start=cold_start)
+    clips = catalog.clips(batch_key=batch_key, status=ClipState.MINED)
+    if not clips:
+        return report
+    features = {clip.id: read_features(store.fetch(features_key(clip))) for clip in clips}
+    candidates: list[Candidate] = []
+    for clip in clips:
+        rows = catalog.hits(clip_id=clip.id)
+        hits = [Hit(r.trigger, r.first_frame, r.last_frame, r.score, r.details) for r in rows]
+        candidates += candidates_from_hits(hits, features[clip.id], clip.id, clip.video_id, [r.id for r in rows])
+    existing = np.array([frame.phash for frame in catalog.selected_frames()], dtype=np.uint64)
+    selection = select_frames(
+        candidates,
+        budget_left,
+        quotas=config.quotas,
+        yields=config.yields,
+        existing_hashes=existing,
+        max_distance=config.duplicate_distance,
+        max_per_clip=config.max_per_clip,
+    )
+    chosen = list(selection.frames)
+    if cold_start and len(chosen) < budget_left:
+        chosen += _diversity_top_up(clips, features, selection, existing, budget_left - len(chosen), config)
+    catalog.add_selected_frames(
+        [
+            {
+                "clip_id": frame.clip_id,
+                "frame": frame.frame,
+                "phash": frame.phash,
+                "reasons": {"trigger": frame.trigger, "reasons": [r.to_dict() for r in frame.reasons]},
+                "budget_day": day,
+            }
+            for frame in chosen
+        ],
+        run_id=run_id,
+    )
+    by_clip = Counter(frame.clip_id for frame in chosen)
+    for clip_id, count in by_clip.items():
+        catalog.transition([clip_id], ClipState.SELECTED, stage="select", run_id=run_id, detail={"frames": count})
+    report.selected = len(chosen)
+    report.candidates = selection.candidate_frames
+    report.duplicates_skipped = selection.duplicates_skipped
+    report.per_trigger = dict(Counter(frame.trigger for frame in chosen))
+    report.clips_selected = len(by_clip)
+    return report
+
+
+def _diversity_top_up(
+    clips: Sequence[Clip],
+    features: Mapping[str, pd.DataFrame],
+    selection: Selection,
+    existing: np.ndarray,
+    budget: int,
+    config: MiningConfig,
+) -> list:
+    taken = np.array([frame.phash for frame in selection.frames], dtype=np.uint64)
+    frames = pd.concat(
+        [features[clip.id][["frame_index", "phash"]].assign(clip_id=clip.id, video_id=clip.video_id) for clip in clips],
+        ignore_index=True,
+    )
+    sample = diversity_sample(
+        frames,
+        min(budget, config.cold_start_per_clip * len(clips)),
+        existing_hashes=np.concatenate([existing, taken]),
+        max_distance=config.duplicate_distance,
+        max_per_clip=config.cold_start_per_clip,
+    )
+    return list(sample.frames)
