@@ -15,6 +15,7 @@ class EngineSettingsResource(dg.ConfigurableResource):
     clip_seconds: float | None = None
     batch_max_videos: int | None = None
     settle_seconds: float | None = None
+    budget_per_day: int | None = None
 
     def get(self) -> Settings:
         overrides = {name: value for name, value in self.model_dump().items() if value is not None}

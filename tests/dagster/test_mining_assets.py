@@ -1,0 +1,50 @@
+"""The ingest and mining assets of a batch, materialized together as the process_new_videos job runs them."""
+
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from assets.ingest import registered_videos, video_clips
+from assets.mining import annotation_selection, frame_features, trigger_hits
+from data_engine.catalog import Catalog
+from data_engine.inbox import file_entries, look_at_inbox
+from data_engine.synthetic import generate
+from resources import (
+    CatalogResource,
+    ComputeResource,
+    DetectorsResource,
+    EngineSettingsResource,
+    StoreResource,
+)
+
+
+def test_mining_assets_select_frames_within_budget_with_passing_checks(tmp_path: Path) -> None:
+    video = generate(tmp_path / "inbox", seed=21, seconds=6).video_path
+    os.utime(video, (time.time() - 60, time.time() - 60))
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    catalog = Catalog(url)
+    (plan,) = look_at_inbox(catalog, file_entries([str(video)]), {}, settle_seconds=1, batch_max_videos=5).batches
+    catalog.create_batch(plan.key, "test", plan.items)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("ingest_batches", [plan.key])
+    result = dg.materialize(
+        [registered_videos, video_clips, frame_features, trigger_hits, annotation_selection],
+        partition_key=plan.key,
+        instance=instance,
+        resources={
+            "catalog": CatalogResource(url=url),
+            "store": StoreResource(root=str(tmp_path / "store")),
+            "engine_settings": EngineSettingsResource(clip_seconds=3.0, budget_per_day=4),
+            "compute": ComputeResource(kind="inprocess"),
+            "detectors": DetectorsResource(weights=[]),
+        },
+    )
+    assert result.success
+    hits = result.asset_materializations_for_node("trigger_hits")[0].metadata
+    assert hits["hits"].value > 0
+    selection = result.asset_materializations_for_node("annotation_selection")[0].metadata
+    assert 0 < selection["frames_selected"].value <= 4 and selection["cold_start"].value is True
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["within_budget"] and checks["no_near_duplicates"]
