@@ -16,6 +16,7 @@ from data_engine.autolabel import AutolabelError, HindsightParams, LabelsError, 
 from data_engine.catalog import CatalogError, ClipState, TransitionError
 from data_engine.compute import ComputeError, backend_from_settings
 from data_engine.detectors import DetectorError
+from data_engine.doctor import diagnose
 from data_engine.inbox import file_entries, look_at_inbox
 from data_engine.ingest import BatchReport, ingest_batch
 from data_engine.runtime import Runtime
@@ -458,3 +459,16 @@ def selection(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
             + ", ".join(f"{reason['trigger']} {reason['score']:.2f}" for reason in r["reasons"])
         ),
     )
+
+
+@main.command()
+@pass_runtime
+def doctor(runtime: Runtime) -> None:
+    """Check the decoder, catalog, store, detector weights, annotation platform and free disk."""
+    findings = diagnose(runtime.settings)
+    for finding in findings:
+        click.echo(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.check:<22} {finding.message}")
+    failures = [finding for finding in findings if not finding.ok]
+    if failures:
+        click.echo(f"{len(failures)} problem(s) found", err=True)
+        sys.exit(1)

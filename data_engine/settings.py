@@ -35,6 +35,8 @@ class Settings:
     detector_conf: float = 0.1
     detector_iou: float = 0.7
     budget_per_day: int = 6000
+    label_studio_url: str = ""
+    label_studio_token: str = field(default="", repr=False)
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     compute: str = "processes"
     dask_address: str = ""

@@ -40,7 +40,7 @@ class UltralyticsDetector:
     ) -> None:
         if batch < 1:
             raise DetectorError(f"batch must be at least 1; got {batch}")
-        self.weights = _resolve_weights(weights)
+        self.weights = resolve_weights(weights)
         self.imgsz, self.conf, self.iou, self.batch = imgsz, conf, iou, batch
         self.device = device or pick_device()
         self.half = self.device.startswith("cuda") if half is None else half
@@ -99,7 +99,7 @@ class UltralyticsDetector:
         )
 
 
-def _resolve_weights(weights: str | Path) -> Path:
+def resolve_weights(weights: str | Path) -> Path:
     """The local checkpoint path, or the official name when Ultralytics may download it; else a clear error."""
     path = Path(weights).expanduser()
     if path.is_file():

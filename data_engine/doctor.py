@@ -1,0 +1,172 @@
+"""`data-engine doctor`: check what the engine needs and say what is wrong in plain words."""
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import requests
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from data_engine.catalog import Catalog
+from data_engine.catalog.catalog import MIGRATIONS
+from data_engine.detectors import DetectorError
+from data_engine.detectors.ultralytics_detector import resolve_weights
+from data_engine.settings import Settings
+from data_engine.store import Store
+
+MIN_FREE_GB = 5.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check: what was checked, whether it is fine, and a sentence for a person."""
+
+    check: str
+    ok: bool
+    message: str
+
+
+def diagnose(settings: Settings) -> list[Finding]:
+    """Run every check; none raises, each says what to do when it fails."""
+    checks: list[Callable[[Settings], list[Finding]]] = [
+        _decoder,
+        _catalog,
+        _store,
+        _detectors,
+        _annotation_platform,
+        _disk,
+    ]
+    return [finding for check in checks for finding in check(settings)]
+
+
+def _decoder(_settings: Settings) -> list[Finding]:
+    missing = [codec for codec in ("h264", "mpeg4", "hevc") if codec not in av.codecs_available]
+    if missing:
+        return [Finding("video decoder", False, f"PyAV's FFmpeg lacks decoders for {', '.join(missing)}")]
+    return [Finding("video decoder", True, f"PyAV {av.__version__} with FFmpeg decoders for H.264, HEVC, MPEG-4")]
+
+
+def _catalog(settings: Settings) -> list[Finding]:
+    try:
+        catalog = Catalog(settings.catalog_url, migrate=False)
+        revision = catalog.schema_revision()
+        catalog.dispose()
+    except Exception as error:  # CatalogError or any driver error: the same thing to a person
+        return [
+            Finding(
+                "catalog",
+                False,
+                f"cannot connect to {settings.catalog_url!r}: {_first_line(error)} (check DATA_ENGINE_CATALOG_URL)",
+            )
+        ]
+    head = _head_revision()
+    if revision != head:
+        state = "empty (no tables yet)" if revision is None else f"at revision {revision}"
+        return [
+            Finding(
+                "catalog",
+                False,
+                f"reachable but {state}, code expects {head}: any data-engine command "
+                "migrates it (e.g. `data-engine status`)",
+            )
+        ]
+    return [Finding("catalog", True, f"{catalog.url} at schema revision {revision}")]
+
+
+def _head_revision() -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _store(settings: Settings) -> list[Finding]:
+    try:
+        store = Store(settings.store)
+        store.write_text(".doctor/probe.txt", "ok")
+        if not store.exists(".doctor/probe.txt"):
+            raise OSError("a file just written is not there")
+    except Exception as error:  # a store may fail in many ways (permissions, credentials, network)
+        return [
+            Finding(
+                "store", False, f"cannot write to {settings.store!r}: {_first_line(error)} (check DATA_ENGINE_STORE)"
+            )
+        ]
+    return [Finding("store", True, f"{store.root} is writable")]
+
+
+def _detectors(settings: Settings) -> list[Finding]:
+    if not settings.detectors:
+        return [
+            Finding(
+                "detectors",
+                True,
+                "none configured: cold start (image-level triggers and a diversity "
+                "sample; the first trained model takes over)",
+            )
+        ]
+    findings = []
+    for weights in settings.detectors:
+        try:
+            path = resolve_weights(weights)
+        except DetectorError as error:
+            findings.append(Finding(f"detector {weights}", False, str(error)))
+            continue
+        findings.append(Finding(f"detector {weights}", True, f"weights at {path}"))
+    return findings
+
+
+def _annotation_platform(settings: Settings) -> list[Finding]:
+    if not settings.label_studio_url:
+        return [
+            Finding("annotation platform", True, "task bundles (set DATA_ENGINE_LABEL_STUDIO_URL for Label Studio)")
+        ]
+    url = settings.label_studio_url.rstrip("/")
+    try:
+        response = requests.get(
+            f"{url}/api/current-user/whoami",
+            headers={"Authorization": f"Token {settings.label_studio_token}"},
+            timeout=5,
+        )
+    except requests.RequestException:
+        return [
+            Finding(
+                "annotation platform",
+                False,
+                f"Label Studio at {url} is unreachable (is it running? check DATA_ENGINE_LABEL_STUDIO_URL)",
+            )
+        ]
+    if response.status_code in (401, 403):
+        return [
+            Finding(
+                "annotation platform",
+                False,
+                f"Label Studio at {url} rejects the token (check DATA_ENGINE_LABEL_STUDIO_TOKEN)",
+            )
+        ]
+    if not response.ok:
+        return [Finding("annotation platform", False, f"Label Studio at {url} answered HTTP {response.status_code}")]
+    return [Finding("annotation platform", True, f"Label Studio at {url}, token accepted")]
+
+
+def _disk(settings: Settings) -> list[Finding]:
+    folder = Path(settings.home)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free_gb = shutil.disk_usage(folder if folder.exists() else tempfile.gettempdir()).free / 1e9
+    if free_gb < MIN_FREE_GB:
+        return [
+            Finding(
+                "free disk",
+                False,
+                f"only {free_gb:.1f} GB free under {folder}; clips and frames need at least {MIN_FREE_GB:.0f} GB",
+            )
+        ]
+    return [Finding("free disk", True, f"{free_gb:.0f} GB free under {folder}")]
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
