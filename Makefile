@@ -16,8 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/data-engine ingest $(VIDEOS)
-	$(BIN)/data-engine status
+	$(BIN)/data-engine run $(VIDEOS)
 
 test: setup
 	scripts/ensure-services.sh

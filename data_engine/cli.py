@@ -22,6 +22,7 @@ from data_engine.ingest import BatchReport, ingest_batch
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings, SettingsError
 from data_engine.stages.autolabel import autolabel_clips, load_detectors, summarize_labels
+from data_engine.stages.main_job import run_main_job
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from data_engine.synthetic import SyntheticError, generate
 from data_engine.video.probe import VideoError
@@ -472,3 +473,42 @@ def doctor(runtime: Runtime) -> None:
     if failures:
         click.echo(f"{len(failures)} problem(s) found", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@pass_runtime
+def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
+    """The main job: ingest the inbox (and PATHS), clip, mine, select, autolabel; re-runnable, does only what is new."""
+    bars: list[tqdm] = []
+
+    def progress(description: str, total: int) -> Callable[[str], None]:
+        bar = _progress(total, description, "item")
+        bars.append(bar)
+        return lambda _item: bar.update()
+
+    try:
+        summary = run_main_job(runtime, paths, progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    counts = runtime.catalog.status_counts()
+    hours = sum(video.duration_s or 0 for video in runtime.catalog.videos(status="clipped")) / 3600
+    click.echo("")
+    click.echo(
+        f"videos: {counts['videos']['clipped']} clipped ({hours:.3f} h), "
+        f"{counts['videos']['quarantined']} quarantined; new batches this run: {len(summary.new_batches)}"
+    )
+    click.echo("clips:  " + ", ".join(f"{state} {n}" for state, n in counts["clips"].items() if n) or "clips:  none")
+    triggers = ", ".join(f"{name} {n}" for name, n in sorted(summary.hits_per_trigger.items())) or "none new"
+    click.echo(f"triggers: {triggers}")
+    click.echo(f"frames selected this run: {summary.frames_selected}; clips autolabelled: {summary.clips_autolabelled}")
+    click.echo(f"model in use: {summary.model_in_use}")
+    for source, reason in summary.quarantined.items():
+        click.echo(f"quarantined {source}: {reason}")
+    for note in summary.notes:
+        click.echo(f"note: {note}")
+    click.echo(
+        "next: `data-engine selection` lists the chosen frames, `data-engine clip show ID` a clip's journey, "
+        "`make ui` opens the Dagster UI"
+    )
