@@ -1,0 +1,54 @@
+"""Timeline and batch summary pictures: valid PNGs of the promised size, written atomically, clear errors."""
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from data_engine.mining.timeline import TimelineError, batch_summary_png, timeline_png
+from data_engine.mining.triggers import Hit
+
+HITS = [
+    Hit("flicker", 30, 33, 0.9),
+    Hit("frozen", 60, 79, 0.5),
+    Hit("cut", 100, 100, 1.0),
+    Hit("detection_flicker", 120, 122, 0.4),
+]
+
+
+def assert_png(path: Path, size: tuple[int, int]) -> None:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.size == size
+    assert [entry.name for entry in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_clip_timeline_is_a_small_png(tmp_path: Path) -> None:
+    path = timeline_png(tmp_path / "clip" / "timeline.png", 150, HITS, [31, 100], title="clip 1", fps=25.0)
+    assert_png(path, (900, 220))
+    again = timeline_png(path, 150, HITS, triggers=["flicker", "frozen", "cut", "detection_flicker", "box_jump"])
+    assert_png(again, (900, 220))
+
+
+def test_a_clip_without_hits_still_gets_a_timeline(tmp_path: Path) -> None:
+    assert_png(timeline_png(tmp_path / "empty.png", 1, []), (900, 220))
+
+
+def test_batch_summary_is_a_png(tmp_path: Path) -> None:
+    path = batch_summary_png(
+        tmp_path / "summary.png", {"flicker": 3, "detection_flicker": 40}, {"detection_flicker": 10}, 12000, "batch"
+    )
+    assert_png(path, (900, 300))
+    assert_png(batch_summary_png(tmp_path / "summary.png", {}), (900, 300))
+
+
+def test_bad_picture_inputs_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(TimelineError, match="frame_count"):
+        timeline_png(tmp_path / "t.png", 0, [])
+    with pytest.raises(TimelineError, match="no row"):
+        timeline_png(tmp_path / "t.png", 150, HITS, triggers=["flicker"])
+    with pytest.raises(TimelineError, match="negative"):
+        batch_summary_png(tmp_path / "s.png", {"flicker": -1})
+    assert not list(tmp_path.iterdir())
