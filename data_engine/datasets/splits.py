@@ -1,0 +1,92 @@
+"""Split assignment per group (a video, or a source/scene), never per frame, with a frozen test split.
+
+A group keeps the split it had in earlier dataset versions, and a group that was ever in test stays in test, so
+every model version is measured on (a superset of) the same test set. A new group's split follows from a hash of
+its key alone, so it does not depend on which other groups happen to be in the build."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Split = Literal["train", "val", "test"]
+SPLITS: tuple[Split, ...] = ("train", "val", "test")
+GroupBy = Literal["video", "source"]
+
+
+class SplitError(ValueError):
+    """Split settings or explicit assignments that cannot be honoured."""
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How groups are split: `fractions` of (train, val, test) for new groups, the group key (`video`, or `source`:
+    the folder a video came from, i.e. the camera or scene), explicit assignments that win over the hash for new
+    groups, and a salt that changes the hash draw."""
+
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    group_by: GroupBy = "video"
+    assign: Mapping[str, Split] = field(default_factory=dict)
+    salt: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.fractions) != 3 or any(value < 0 for value in self.fractions) or sum(self.fractions) <= 0:
+            raise SplitError(f"split fractions must be three non-negative numbers (train, val, test): {self.fractions}")
+        if self.group_by not in ("video", "source"):
+            raise SplitError(f"group_by must be 'video' or 'source', not {self.group_by!r}")
+        unknown = {split for split in self.assign.values() if split not in SPLITS}
+        if unknown:
+            raise SplitError(f"explicit assignments use unknown splits {sorted(unknown)}; use {list(SPLITS)}")
+
+
+def hash_unit(key: str, salt: str = "") -> float:
+    """A stable number in [0, 1) drawn from the key (sha256), the same on every machine and run."""
+    digest = hashlib.sha256(f"{salt}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def previous_assignments(history: Sequence[Mapping[str, str]]) -> dict[str, Split]:
+    """Each group's split according to earlier versions (oldest first): the latest one, except that a group that
+    was ever in test stays there."""
+    merged: dict[str, Split] = {}
+    for splits in history:
+        for group, split in splits.items():
+            if merged.get(group) != "test":
+                merged[group] = split  # type: ignore[assignment]
+    return merged
+
+
+def assign_splits(groups: Iterable[str], previous: Mapping[str, Split], config: SplitConfig) -> dict[str, Split]:
+    """The split of every group: earlier versions' choice if any (test is frozen), else the explicit assignment,
+    else the hash draw against the fractions. When a split that should get groups got none, the new group drawn
+    closest to it is moved there from a split that keeps another group (small builds would otherwise lack val or
+    test)."""
+    groups = sorted(set(groups))
+    for group, split in config.assign.items():
+        if previous.get(group) == "test" and split != "test":
+            raise SplitError(
+                f"group {group!r} is in the frozen test split of an earlier version; it cannot move to {split}"
+            )
+    total = sum(config.fractions)
+    bounds = (config.fractions[0] / total, (config.fractions[0] + config.fractions[1]) / total)
+    assigned: dict[str, Split] = {}
+    draws: dict[str, float] = {}
+    for group in groups:
+        if group in previous:
+            assigned[group] = previous[group]
+        elif group in config.assign:
+            assigned[group] = config.assign[group]
+        else:
+            draws[group] = hash_unit(group, config.salt)
+            assigned[group] = "train" if draws[group] < bounds[0] else "val" if draws[group] < bounds[1] else "test"
+    for split, target in (("test", 1.0), ("val", (bounds[0] + bounds[1]) / 2)):
+        if config.fractions[SPLITS.index(split)] <= 0 or split in assigned.values():
+            continue
+        counts = Counter(assigned.values())
+        movable = [group for group in draws if counts[assigned[group]] > 1]
+        if movable:
+            assigned[min(movable, key=lambda group: abs(draws[group] - target))] = split
+    return assigned

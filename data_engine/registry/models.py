@@ -1,0 +1,97 @@
+"""Catalog tables of the retraining loop: dataset versions, training runs, model versions, their evaluations and
+the registry's event log. They share the catalog's `Base`, so one Alembic history (revision 0004) covers them."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from data_engine.catalog.models import Base, utcnow
+
+
+class DatasetVersionRecord(Base):
+    """An immutable dataset version: its manifest lives in the store, the split of every group is kept here so
+    that the next version can keep test groups in test."""
+
+    __tablename__ = "dataset_versions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    manifest_key: Mapped[str] = mapped_column(Text)
+    class_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    splits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainingRunRecord(Base):
+    """One training run (all its attempts: a killed run resumed later is the same run)."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    parent_model_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    device: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    epochs_completed: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    device_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    estimated_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    run_dir: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ModelVersionRecord(Base):
+    """A registered model: weights in the store (with their sha256), metrics on its dataset's test split,
+    lineage, and its status: champion, challenger, rejected or archived (weights removed, row kept)."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    training_run_id: Mapped[str | None] = mapped_column(String(64))
+    weights_key: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    map50: Mapped[float | None] = mapped_column(Float)
+    map50_95: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ModelEvaluationRecord(Base):
+    """A model's evaluation on one dataset version's test split (the gate compares two models on the same one)."""
+
+    __tablename__ = "model_evaluations"
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"), primary_key=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RegistryEvent(Base):
+    """Append-only log of the registry: registrations, gate decisions, promotions, rollbacks, archiving."""
+
+    __tablename__ = "registry_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,129 @@
+"""Typed access to the retraining tables (dataset versions, training runs, model versions, evaluations, events).
+
+Every write is one short transaction on the catalog's engine, like the catalog itself."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from data_engine.catalog import Catalog
+from data_engine.catalog.models import utcnow
+from data_engine.registry.models import (
+    DatasetVersionRecord,
+    ModelEvaluationRecord,
+    ModelVersionRecord,
+    RegistryEvent,
+    TrainingRunRecord,
+)
+
+
+class RetrainingRecords:
+    """The retraining loop's rows in the catalog database."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # Dataset versions
+
+    def dataset_versions(self) -> list[DatasetVersionRecord]:
+        with self.catalog.session() as session:
+            return list(session.scalars(select(DatasetVersionRecord).order_by(DatasetVersionRecord.number)))
+
+    def latest_dataset(self) -> DatasetVersionRecord | None:
+        with self.catalog.session() as session:
+            query = select(DatasetVersionRecord).order_by(DatasetVersionRecord.number.desc()).limit(1)
+            return session.scalars(query).first()
+
+    def get_dataset(self, dataset_id: str) -> DatasetVersionRecord | None:
+        with self.catalog.session() as session:
+            return session.get(DatasetVersionRecord, dataset_id)
+
+    def next_dataset_number(self) -> int:
+        with self.catalog.session() as session:
+            return int(session.scalar(select(func.max(DatasetVersionRecord.number))) or 0) + 1
+
+    def add_dataset(self, **fields: Any) -> DatasetVersionRecord:
+        with self.catalog.session() as session:
+            row = DatasetVersionRecord(**fields)
+            session.add(row)
+            return row
+
+    # Training runs
+
+    def get_training_run(self, run_id: str) -> TrainingRunRecord | None:
+        with self.catalog.session() as session:
+            return session.get(TrainingRunRecord, run_id)
+
+    def save_training_run(self, run_id: str, **fields: Any) -> TrainingRunRecord:
+        """Insert the run or update its fields (a resumed run keeps its row)."""
+        with self.catalog.session() as session:
+            row = session.get(TrainingRunRecord, run_id)
+            if row is None:
+                row = TrainingRunRecord(id=run_id, **fields)
+                session.add(row)
+            else:
+                for name, value in fields.items():
+                    setattr(row, name, value)
+                row.updated_at = utcnow()
+            return row
+
+    def training_runs(self) -> list[TrainingRunRecord]:
+        with self.catalog.session() as session:
+            return list(session.scalars(select(TrainingRunRecord).order_by(TrainingRunRecord.created_at)))
+
+    # Model versions
+
+    def get_model(self, model_id: str) -> ModelVersionRecord | None:
+        with self.catalog.session() as session:
+            return session.get(ModelVersionRecord, model_id)
+
+    def models(self, status: str | None = None) -> list[ModelVersionRecord]:
+        query = select(ModelVersionRecord).order_by(ModelVersionRecord.created_at, ModelVersionRecord.id)
+        if status is not None:
+            query = query.where(ModelVersionRecord.status == status)
+        with self.catalog.session() as session:
+            return list(session.scalars(query))
+
+    def add_model(self, event: dict[str, Any], **fields: Any) -> ModelVersionRecord:
+        """Insert a model version and its registration event in one transaction."""
+        with self.catalog.session() as session:
+            row = ModelVersionRecord(**fields)
+            session.add(row)
+            session.flush()
+            session.add(RegistryEvent(model_id=row.id, from_status=None, to_status=row.status, **event))
+            return row
+
+    def set_statuses(self, changes: Sequence[tuple[str, str, str | None, dict[str, Any]]], actor: str | None) -> None:
+        """Apply (model id, new status, reason, event) changes and their events atomically; the event dicts hold
+        `kind` and `detail`. A reason of None leaves the stored reason as it is."""
+        with self.catalog.session() as session:
+            for model_id, status, reason, event in changes:
+                row = session.get(ModelVersionRecord, model_id)
+                if row is None:
+                    raise KeyError(f"unknown model id {model_id!r}")
+                values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+                if reason is not None:
+                    values["reason"] = reason
+                session.execute(update(ModelVersionRecord).where(ModelVersionRecord.id == model_id).values(**values))
+                session.add(
+                    RegistryEvent(model_id=model_id, from_status=row.status, to_status=status, actor=actor, **event)
+                )
+
+    def events(self, model_id: str | None = None) -> list[RegistryEvent]:
+        query = select(RegistryEvent).order_by(RegistryEvent.id)
+        if model_id is not None:
+            query = query.where(RegistryEvent.model_id == model_id)
+        with self.catalog.session() as session:
+            return list(session.scalars(query))
+
+    # Evaluations
+
+    def save_evaluation(self, model_id: str, dataset_id: str, metrics: dict[str, Any]) -> None:
+        with self.catalog.session() as session:
+            session.merge(ModelEvaluationRecord(model_id=model_id, dataset_id=dataset_id, metrics=metrics))
+
+    def evaluation(self, model_id: str, dataset_id: str) -> dict[str, Any] | None:
+        with self.catalog.session() as session:
+            row = session.get(ModelEvaluationRecord, (model_id, dataset_id))
+            return None if row is None else row.metrics
