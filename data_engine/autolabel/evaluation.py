@@ -40,6 +40,15 @@ class Metrics:
         total = self.precision + self.recall
         return 2 * self.precision * self.recall / total if total else 0.0
 
+    def __add__(self, other: Metrics) -> Metrics:
+        """Pooled counts of two evaluations (several clips)."""
+        return Metrics(
+            self.true_positives + other.true_positives,
+            self.false_positives + other.false_positives,
+            self.false_negatives + other.false_negatives,
+            self.frames + other.frames,
+        )
+
     def as_dict(self) -> dict[str, float]:
         return {
             "precision": round(self.precision, 4),

@@ -45,7 +45,7 @@ class HindsightParams:
     start_score: float = 0.25
     max_gap: int = 10
     min_track_len: int = 5
-    min_track_score: float = 0.3
+    min_track_score: float = 0.2
     smooth_window: int = 5
     fuse_iou: float = 0.55
 

@@ -26,6 +26,7 @@ from data_engine.synthetic import generate
 from tests.model_fixtures import TINY_IMGSZ
 
 EVAL_SEED = 7
+EXTRA_EVAL_SEEDS = (11, 3)
 RAW_CONF = 0.25
 HINDSIGHT_CONF = 0.05
 
@@ -45,11 +46,23 @@ def result(clip, detector):
     return autolabel_clip(clip.video_path, [detector])
 
 
-def test_hindsight_beats_raw_per_frame_detections(clip, detector, result):
-    truth = clip.truth()
-    raw = [found.with_min_confidence(RAW_CONF) for found in result.raw[detector.model_id]]
-    raw_metrics, hindsight_metrics = evaluate(raw, truth), evaluate(result.frames, truth)
-    print(f"\nraw@{RAW_CONF}: {raw_metrics.as_dict()}\nhindsight: {hindsight_metrics.as_dict()}\n{result.stats}")
+def test_hindsight_beats_raw_per_frame_detections(clip, detector, result, tmp_path):
+    """Pooled over three clips: a weak model's gain varies from clip to clip (and the session trains the model
+    anew), the pooled figure is the stable one."""
+    raw_metrics = hindsight_metrics = None
+    for video, labelled in [(clip, result)] + [
+        (extra, autolabel_clip(extra.video_path, [detector]))
+        for extra in (generate(tmp_path, seed=seed) for seed in EXTRA_EVAL_SEEDS)
+    ]:
+        truth = video.truth()
+        raw = evaluate([found.with_min_confidence(RAW_CONF) for found in labelled.raw[detector.model_id]], truth)
+        hindsight = evaluate(labelled.frames, truth)
+        print(
+            f"\nseed {truth.seed} raw@{RAW_CONF}: {raw.as_dict()}\nseed {truth.seed} hindsight: {hindsight.as_dict()}"
+        )
+        raw_metrics = raw if raw_metrics is None else raw_metrics + raw
+        hindsight_metrics = hindsight if hindsight_metrics is None else hindsight_metrics + hindsight
+    print(f"pooled raw: {raw_metrics.as_dict()}\npooled hindsight: {hindsight_metrics.as_dict()}\n{result.stats}")
     assert hindsight_metrics.f1 > raw_metrics.f1
     assert result.stats.spurious_tracks_removed > 0 and result.stats.gaps_filled > 0
     assert result.stats.frames == result.stats.frames_processed == 250
