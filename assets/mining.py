@@ -5,6 +5,7 @@ import numpy as np
 
 from assets.ingest import video_clips
 from assets.partitions import ingest_batches
+from assets.pictures import clip_states_table, png_markdown
 from data_engine.mining.features import hamming
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
@@ -104,6 +105,12 @@ def annotation_selection(
         run_id=context.run_id,
     )
     used = catalog.catalog.selected_count(report.budget_day)
+    pictures = {}
+    if report.summary_png:
+        pictures["hits_per_trigger"] = png_markdown(store.store.fetch(report.summary_png), "hits per trigger")
+    busiest = max(report.timelines, key=lambda clip_id: len(catalog.catalog.hits(clip_id=clip_id)), default=None)
+    if busiest is not None:
+        pictures["trigger_timeline"] = png_markdown(store.store.fetch(report.timelines[busiest]), busiest)
     frames = catalog.catalog.selected_frames(batch_key=context.partition_key)
     closest = _closest_pair_distance([frame.phash for frame in frames])
     return dg.MaterializeResult(
@@ -116,6 +123,8 @@ def annotation_selection(
             "budget_day": report.budget_day,
             "budget_used_today": used,
             "cold_start": report.cold_start,
+            "clips": clip_states_table(catalog.catalog, context.partition_key),
+            **pictures,
         },
         check_results=[
             dg.AssetCheckResult(

@@ -28,6 +28,7 @@ from data_engine.mining.selection import (
     diversity_sample,
     select_frames,
 )
+from data_engine.mining.timeline import batch_summary_png, timeline_png
 from data_engine.mining.triggers import Hit, run_triggers
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
@@ -73,6 +74,8 @@ class SelectionReport:
     per_trigger: dict[str, int] = field(default_factory=dict)
     cold_start: bool = False
     clips_selected: int = 0
+    timelines: dict[str, str] = field(default_factory=dict)
+    summary_png: str | None = None
 
 
 def features_key(clip: Clip) -> str:
@@ -242,12 +245,55 @@ def select_batch(
     by_clip = Counter(frame.clip_id for frame in chosen)
     for clip_id, count in by_clip.items():
         catalog.transition([clip_id], ClipState.SELECTED, stage="select", run_id=run_id, detail={"frames": count})
+    report.timelines = _draw_timelines(catalog, store, clips, chosen)
+    report.summary_png = _draw_summary(catalog, store, batch_key, chosen)
     report.selected = len(chosen)
     report.candidates = selection.candidate_frames
     report.duplicates_skipped = selection.duplicates_skipped
     report.per_trigger = dict(Counter(frame.trigger for frame in chosen))
     report.clips_selected = len(by_clip)
     return report
+
+
+def timeline_key(clip: Clip) -> str:
+    return f"{clip.path.rsplit('/', 1)[0]}/timeline.png"
+
+
+def _draw_timelines(catalog: Catalog, store: Store, clips: Sequence[Clip], chosen: Sequence) -> dict[str, str]:
+    """The trigger timeline of each clip, beside the clip: hits per trigger row, selected frames marked."""
+    selected: dict[str, list[int]] = {}
+    for frame in chosen:
+        selected.setdefault(frame.clip_id, []).append(frame.frame)
+    keys = {}
+    for clip in clips:
+        rows = catalog.hits(clip_id=clip.id)
+        hits = [Hit(r.trigger, r.first_frame, r.last_frame, r.score, r.details) for r in rows]
+        key = timeline_key(clip)
+        timeline_png(
+            store.local_path(key),
+            clip.last_frame - clip.first_frame + 1,
+            hits,
+            selected.get(clip.id, ()),
+            triggers=sorted({hit.trigger for hit in hits}) or None,
+            title=f"clip {clip.id}",
+        )
+        store.commit(key)
+        keys[clip.id] = key
+    return keys
+
+
+def _draw_summary(catalog: Catalog, store: Store, batch_key: str, chosen: Sequence) -> str:
+    key = f"batches/{batch_key}/mining_summary.png"
+    batch_clips = catalog.clips(batch_key=batch_key)
+    batch_summary_png(
+        store.local_path(key),
+        dict(Counter(hit.trigger for hit in catalog.hits(batch_key=batch_key))),
+        dict(Counter(frame.trigger for frame in chosen)),
+        frames_total=sum(clip.last_frame - clip.first_frame + 1 for clip in batch_clips),
+        title=f"batch {batch_key}",
+    )
+    store.commit(key)
+    return key
 
 
 def _diversity_top_up(

@@ -48,3 +48,7 @@ def test_mining_assets_select_frames_within_budget_with_passing_checks(tmp_path:
     assert 0 < selection["frames_selected"].value <= 4 and selection["cold_start"].value is True
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["within_budget"] and checks["no_near_duplicates"]
+    assert selection["hits_per_trigger"].value.startswith("![hits per trigger](data:image/png;base64,")
+    assert "data:image/png;base64," in selection["trigger_timeline"].value
+    table = selection["clips"].value.splitlines()
+    assert table[0] == "| clip | frames | state | selected frames |" and len(table) == 2 + len(catalog.clips())
