@@ -450,9 +450,13 @@ class Catalog:
 
     def oldest_waiting(self) -> dict[str, datetime]:
         """For each clip state, when the clip that has waited longest in it got there."""
+        waiting = {}
         with self.session() as session:
-            query = select(Clip.status, func.min(Clip.updated_at)).group_by(Clip.status)
-            return dict(session.execute(query).all())
+            for state in ClipState:
+                oldest = session.scalar(select(func.min(Clip.updated_at)).where(Clip.status == state))
+                if oldest is not None:
+                    waiting[state.value] = oldest
+        return waiting
 
 
 def to_signed64(value: int) -> int:

@@ -99,6 +99,7 @@ class Clip(Base):
     __table_args__ = (
         UniqueConstraint("video_id", "ordinal"),
         Index("ix_clips_status_lease", "status", "lease_until"),
+        Index("ix_clips_status_updated", "status", "updated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
