@@ -44,7 +44,7 @@ def autolabels(
         store.store,
         detectors.get(),
         clips,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         parquet_key=f"batches/{batch}/autolabel_boxes.parquet",
         progress=lambda clip_id: context.log.debug(f"autolabelled {clip_id}"),
     )

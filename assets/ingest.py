@@ -66,7 +66,7 @@ def video_clips(
 ) -> dg.MaterializeResult:
     batch = context.partition_key
     report = clip_batch(
-        catalog.catalog, store.store, batch, clip_seconds=engine_settings.get().clip_seconds, run_id=context.run_id
+        catalog.catalog, store.store, batch, clip_seconds=engine_settings.get().clip_seconds, run_id=context.run.run_id
     )
     problems = frame_conservation_problems(catalog.catalog, batch)
     orphans = orphan_files(catalog.catalog, store.store, batch)

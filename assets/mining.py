@@ -55,7 +55,7 @@ def trigger_hits(
         context.partition_key,
         detectors.get() if detectors.configured else [],
         config=MiningConfig(budget_per_day=engine_settings.get().budget_per_day),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
     )
     return dg.MaterializeResult(
         metadata={
@@ -102,7 +102,7 @@ def annotation_selection(
         context.partition_key,
         config=config,
         cold_start=not detectors.configured,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
     )
     used = catalog.catalog.selected_count(report.budget_day)
     pictures = {}
