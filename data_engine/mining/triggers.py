@@ -1,21 +1,27 @@
-"""Triggers: plug-ins that read a clip's per-frame features (and, later, detections) and flag frame ranges.
+"""Triggers: plug-ins that read a clip's per-frame features and/or a model's detections and flag frame ranges.
 
 A trigger is a function `(features, detections, config) -> list[Hit]` registered under a name with its config
-dataclass:
+dataclass and the input it needs:
 
     @register_trigger("too_dark", TooDarkConfig, required_columns=("brightness_mean",))
     def too_dark(features, detections, config): ...
 
-`run_triggers(features)` runs every registered trigger (or the named ones) with default or given configs. Features
-are validated once (missing columns, NaN, out-of-range values raise `TriggerError`). The image-level triggers here
-are lighting flicker, glitch (corrupted) frames, scene cuts and frozen stretches.
+`needs` says what a trigger reads: "features" (image-level, the default), "detections" (a model's per-frame boxes,
+`Mapping[int, Detections]` keyed by frame index) or "reference" (a second model's boxes on the same frames too: such
+a trigger is called as `(features, detections, config, reference)`).
+
+`run_triggers(features, detections, reference_detections=...)` runs every registered trigger whose input is given
+(or the named ones, which must have theirs) with default or given configs. Inputs are validated once (missing
+columns, NaN, out-of-range values, invalid detections raise `TriggerError`). The image-level triggers here are
+lighting flicker, glitch (corrupted) frames, scene cuts and frozen stretches; the model-level ones are in
+`data_engine.mining.model_triggers`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -53,17 +59,23 @@ class Hit:
             raise TriggerError(f"hit of {self.trigger!r} has score {self.score}, expected a value in [0, 1]")
 
 
-TriggerFunction = Callable[[pd.DataFrame, FrameDetections | None, Any], list[Hit]]
+TriggerFunction = Callable[..., list[Hit]]
+"""`(features, detections, config) -> hits`, plus `reference` (fourth argument) for `needs="reference"`."""
+
+TriggerInput = Literal["features", "detections", "reference"]
+TRIGGER_INPUTS: tuple[str, ...] = ("features", "detections", "reference")
 
 
 @dataclass(frozen=True, slots=True)
 class TriggerSpec:
-    """A registered trigger: its function, the dataclass of its parameters and the feature columns it reads."""
+    """A registered trigger: its function, the dataclass of its parameters, the feature columns it reads and the
+    input it needs ("features", "detections" or "reference": see the module docstring)."""
 
     name: str
     detect: TriggerFunction
     config_type: type
     required_columns: tuple[str, ...]
+    needs: TriggerInput = "features"
 
 
 _REGISTRY: dict[str, TriggerSpec] = {}
@@ -80,14 +92,16 @@ _COLUMN_RANGES: dict[str, tuple[float, float]] = {
 
 
 def register_trigger(
-    name: str, config_type: type, required_columns: Sequence[str] = ()
+    name: str, config_type: type, required_columns: Sequence[str] = (), needs: TriggerInput = "features"
 ) -> Callable[[TriggerFunction], TriggerFunction]:
     """Decorator registering `function` as trigger `name`; `config_type()` must give the default parameters."""
     if not name or name in _REGISTRY:
         raise TriggerError(f"trigger name {name!r} is empty or already registered; pick a unique name")
+    if needs not in TRIGGER_INPUTS:
+        raise TriggerError(f"trigger {name!r} needs {needs!r}; expected one of {list(TRIGGER_INPUTS)}")
 
     def decorator(function: TriggerFunction) -> TriggerFunction:
-        _REGISTRY[name] = TriggerSpec(name, function, config_type, tuple(required_columns))
+        _REGISTRY[name] = TriggerSpec(name, function, config_type, tuple(required_columns), needs)
         return function
 
     return decorator
@@ -131,41 +145,83 @@ def validate_features(features: pd.DataFrame, required_columns: Sequence[str] = 
         raise TriggerError("frame_index must be strictly increasing; sort the features by frame")
 
 
+def validate_detections(detections: FrameDetections, role: str = "detections") -> None:
+    """Raise `TriggerError` unless `detections` maps non-negative frame indices to valid `Detections`: finite boxes
+    and confidence scores in [0, 1] (checked again here: a model's arrays can be changed after construction)."""
+    for frame, found in detections.items():
+        if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0:
+            raise TriggerError(f"{role} must be keyed by frame index (int >= 0); got key {frame!r}")
+        if not isinstance(found, Detections):
+            raise TriggerError(f"{role} of frame {frame} is a {type(found).__name__}, expected Detections")
+        scores = found.confidence
+        bad = ~np.isfinite(scores) | (scores < 0.0) | (scores > 1.0)
+        if bad.any():
+            raise TriggerError(
+                f"{role} of frame {frame} has {int(bad.sum())} NaN or out-of-range scores (e.g. "
+                f"{scores[bad][:3].tolist()}); a model's confidence must lie in [0, 1]: check its output"
+            )
+        if len(found) and not np.isfinite(found.xyxy).all():
+            raise TriggerError(f"{role} of frame {frame} has NaN or infinite box coordinates; check the model output")
+
+
 def run_trigger(
     name: str,
-    features: pd.DataFrame,
+    features: pd.DataFrame | None,
     detections: FrameDetections | None = None,
     config: object | None = None,
+    reference_detections: FrameDetections | None = None,
 ) -> list[Hit]:
-    """Run one registered trigger on validated features; `config` defaults to its config type's defaults."""
-    spec = trigger_spec(name)
-    validate_features(features, spec.required_columns)
-    return _run(spec, features, detections, config)
+    """Run one registered trigger on validated inputs; `config` defaults to its config type's defaults."""
+    return run_triggers(features, detections, None if config is None else {name: config}, [name], reference_detections)
 
 
 def run_triggers(
-    features: pd.DataFrame,
+    features: pd.DataFrame | None,
     detections: FrameDetections | None = None,
     configs: Mapping[str, object] | None = None,
     names: Sequence[str] | None = None,
+    reference_detections: FrameDetections | None = None,
 ) -> list[Hit]:
-    """Run the named triggers (default: all registered) and return their hits ordered by first frame."""
+    """Run the named triggers (default: every registered trigger whose input is given) and return their hits
+    ordered by first frame. `features` may be None for model-level triggers only; `reference_detections` are a
+    second model's detections on the same frames as `detections` (for `needs="reference"` triggers)."""
     configs = configs or {}
-    specs = [trigger_spec(name) for name in (registered_triggers() if names is None else names)]
+    given = {"features": features is not None, "detections": detections is not None}
+    given["reference"] = given["detections"] and reference_detections is not None
+    if names is None:
+        specs = [spec for spec in map(trigger_spec, registered_triggers()) if given[spec.needs]]
+    else:
+        specs = [trigger_spec(name) for name in names]
+        lacking = [f"{spec.name} (needs {spec.needs})" for spec in specs if not given[spec.needs]]
+        if lacking:
+            raise TriggerError(f"triggers {lacking} lack their input; pass features, detections and/or a reference")
     unknown = set(configs) - {spec.name for spec in specs}
     if unknown:
         raise TriggerError(f"configs given for triggers that are not run: {sorted(unknown)}")
-    validate_features(features, [column for spec in specs for column in spec.required_columns])
-    hits = [hit for spec in specs for hit in _run(spec, features, detections, configs.get(spec.name))]
+    if features is not None:
+        validate_features(features, [column for spec in specs for column in spec.required_columns])
+    if detections is not None:
+        validate_detections(detections)
+    if reference_detections is not None:
+        validate_detections(reference_detections, "reference detections")
+    hits = [
+        hit for spec in specs for hit in _run(spec, features, detections, configs.get(spec.name), reference_detections)
+    ]
     return sorted(hits, key=lambda hit: (hit.first_frame, hit.trigger, hit.last_frame))
 
 
 def _run(
-    spec: TriggerSpec, features: pd.DataFrame, detections: FrameDetections | None, config: object | None
+    spec: TriggerSpec,
+    features: pd.DataFrame | None,
+    detections: FrameDetections | None,
+    config: object | None,
+    reference: FrameDetections | None,
 ) -> list[Hit]:
     config = spec.config_type() if config is None else config
     if not isinstance(config, spec.config_type):
         raise TriggerError(f"trigger {spec.name!r} takes a {spec.config_type.__name__}, got {type(config).__name__}")
+    if spec.needs == "reference":
+        return spec.detect(features, detections, config, reference)
     return spec.detect(features, detections, config)
 
 
@@ -191,7 +247,7 @@ class SpikeConfig(PositiveConfig):
     level_window: int = 25
 
 
-def _runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
+def mask_runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
     """(first, last) positions of the runs of True in `mask`, merging runs separated by at most `merge_gap`."""
     positions = np.flatnonzero(mask)
     if positions.size == 0:
@@ -232,7 +288,7 @@ def detect_flicker(features: pd.DataFrame, detections: FrameDetections | None, c
     baseline = pd.Series(brightness).rolling(window, center=True, min_periods=1).median().to_numpy()
     deviation = brightness - baseline
     hits = []
-    for first, last in _runs(np.abs(deviation) >= config.min_deviation, config.merge_gap):
+    for first, last in mask_runs(np.abs(deviation) >= config.min_deviation, config.merge_gap):
         content_change = texture_diff[first : min(last + 2, len(texture_diff))].max()
         if content_change > config.max_texture_diff:
             continue
@@ -364,7 +420,7 @@ def detect_frozen(features: pd.DataFrame, detections: FrameDetections | None, co
     still = diff <= config.max_diff
     still[:1] = False
     hits = []
-    for first_change, last in _runs(still):
+    for first_change, last in mask_runs(still):
         first = first_change - 1
         length = last - first + 1
         if length >= config.min_frames:
