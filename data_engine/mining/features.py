@@ -19,7 +19,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.fftpack
-from PIL import Image
 
 from data_engine.video.frames import iter_frames
 
@@ -42,7 +41,7 @@ FEATURES_SCHEMA = pa.schema(
 - texture_diff_prev: the same on luma standardised per frame, (y - mean) / max(std, TEXTURE_STD_FLOOR); blind to a
   global brightness or contrast change (lighting), large when the content changes (cut, glitch). 0 for the first.
 - sharpness: variance of the Laplacian of the luma (low for blurred or flat frames).
-- phash: 64-bit perceptual hash, bit for bit `imagehash.phash` of the small luma image.
+- phash: 64-bit perceptual hash, bit for bit `imagehash.phash` of the 32x32 area-resized luma (`phash_thumbnail`).
 """
 FEATURE_COLUMNS: tuple[str, ...] = tuple(FEATURES_SCHEMA.names)
 TEXTURE_STD_FLOOR = 8.0
@@ -85,9 +84,10 @@ def compute_features(
 
 
 def phash_thumbnail(luma: np.ndarray) -> np.ndarray:
-    """The 32x32 image imagehash.phash hashes: PIL's LANCZOS resize of the grey image."""
-    thumbnail = Image.fromarray(luma).resize((PHASH_IMAGE_SIZE, PHASH_IMAGE_SIZE), Image.Resampling.LANCZOS)
-    return np.asarray(thumbnail)
+    """The 32x32 grey image the phash is computed on: cv2's area resize of the (already small) luma, about ten
+    times cheaper than PIL's LANCZOS. `imagehash.phash` of this thumbnail gives the same bits as `phash_batch`
+    (imagehash leaves an image that is already 32x32 as it is)."""
+    return cv2.resize(luma, (PHASH_IMAGE_SIZE, PHASH_IMAGE_SIZE), interpolation=cv2.INTER_AREA)
 
 
 def phash_batch(thumbnails: np.ndarray) -> np.ndarray:
