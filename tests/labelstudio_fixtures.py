@@ -16,6 +16,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _script(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> None:
+def labelstudio_script(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> None:
+    """Run scripts/labelstudio.sh with `args`; its output becomes the error when it fails."""
     completed = subprocess.run(
         [str(SCRIPT), *args],
         env={**os.environ, **(env or {})},
@@ -65,7 +67,8 @@ def _script(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
         raise RuntimeError(f"scripts/labelstudio.sh {' '.join(args)} failed:\n{completed.stdout}\n{completed.stderr}")
 
 
-def _server_env(document_root: Path) -> dict[str, str]:
+def server_env(document_root: Path) -> dict[str, str]:
+    """The script's settings for a test server (fixed token, local files under `document_root`)."""
     return {
         "DATA_ENGINE_LS_TOKEN": TEST_TOKEN,
         "DATA_ENGINE_LS_DOCUMENT_ROOT": str(document_root),
@@ -80,9 +83,9 @@ def prepared_data_dir(target: Path) -> Path:
         building = TEMPLATE_CACHE.with_name(f".{TEMPLATE_CACHE.name}.{uuid.uuid4().hex[:8]}")
         building.mkdir(parents=True)
         try:
-            _script("start", str(building), str(free_port()), env=_server_env(building))
+            labelstudio_script("start", str(building), str(free_port()), env=server_env(building))
         finally:
-            _script("stop", str(building))
+            labelstudio_script("stop", str(building))
         for name in SERVER_STATE_FILES:
             (building / name).unlink(missing_ok=True)
         try:
@@ -93,21 +96,28 @@ def prepared_data_dir(target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
-    """Install (if needed) and start one Label Studio for the session; stopped at the end, also on failure."""
-    _script("install", timeout=1200)
-    base = tmp_path_factory.mktemp("labelstudio")
+@contextmanager
+def running_label_studio(base: Path) -> Iterator[LabelStudioServer]:
+    """Install (if needed) and start a Label Studio with its data under `base`; stopped on leaving, also on
+    failure."""
+    labelstudio_script("install", timeout=1200)
     data_dir = prepared_data_dir(base / "data")
     document_root = base / "files"
     document_root.mkdir()
     port = free_port()
     try:
-        _script("start", str(data_dir), str(port), env=_server_env(document_root))
+        labelstudio_script("start", str(data_dir), str(port), env=server_env(document_root))
         token = (data_dir / "api-token").read_text().strip()
         yield LabelStudioServer(f"http://127.0.0.1:{port}", token, data_dir, document_root)
     finally:
-        _script("stop", str(data_dir))
+        labelstudio_script("stop", str(data_dir))
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
+    """One Label Studio for the whole test session."""
+    with running_label_studio(tmp_path_factory.mktemp("labelstudio")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ FROM_NAME = "label"
 TO_NAME = "image"
 FRAME_KEY_FIELD = "frame_key"
 RETRY_STATUSES = frozenset({502, 503, 504})
+EXPORT_PAGE = 500
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -224,7 +226,7 @@ class LabelStudioBackend:
         project_id = int(project["id"])
         if self.config.url_prefix is None:
             self._ensure_storage(project_id)
-        image_urls = {selected.key: self._image_url(selected) for selected in selection.frames}
+        image_urls = {selected.key: self.image_url(selected) for selected in selection.frames}
         task_ids = self.existing_tasks(project_id)
         missing = [selected for selected in selection.frames if selected.key not in task_ids]
         done = len(selection.frames) - len(missing)
@@ -232,7 +234,7 @@ class LabelStudioBackend:
             progress(done, len(selection.frames))
         for start in range(0, len(missing), self.config.batch_size):
             batch = missing[start : start + self.config.batch_size]
-            tasks = [self._task(selected, image_urls[selected.key], selection) for selected in batch]
+            tasks = [self.task_json(selected, image_urls[selected.key], selection) for selected in batch]
             try:
                 answer = self.client.post_json(
                     f"/api/projects/{project_id}/import", tasks, params={"return_task_ids": "true"}
@@ -268,15 +270,15 @@ class LabelStudioBackend:
         """The project titled `selection.name`, created with a labeling config from the class names when absent.
         An existing project with another label schema is an error (its annotations would not fit)."""
         config = labeling_config(selection.names)
+        title = selection.name if len(selection.name) >= 3 else f"{selection.name}-project"  # its minimum is 3
         for project in self.client.pages("/api/projects", {}, "results", 100):
-            if project.get("title") == selection.name:
+            if project.get("title") == title:
                 if project.get("label_config", "").strip() != config:
                     raise AnnotationError(
-                        f"Label Studio project {selection.name!r} (id {project['id']}) has another label schema; "
+                        f"Label Studio project {title!r} (id {project['id']}) has another label schema; "
                         "push under another name or give the same class names"
                     )
                 return project
-        title = selection.name if len(selection.name) >= 3 else f"{selection.name}-project"
         return self.client.post_json("/api/projects", {"title": title, "label_config": config})
 
     def _ensure_storage(self, project_id: int) -> None:
@@ -290,14 +292,16 @@ class LabelStudioBackend:
             {"project": project_id, "path": path, "title": "data-engine frames", "use_blob_urls": False},
         )
 
-    def _image_url(self, selected: SelectedFrame) -> str:
+    def image_url(self, selected: SelectedFrame) -> str:
+        """The URL Label Studio loads the frame's image from (the image is written first if needed)."""
         written = materialise_image(selected, Path(self.config.image_dir))
         if self.config.url_prefix is not None:
             return f"{self.config.url_prefix.rstrip('/')}/{written.name}"
         relative = written.resolve().relative_to(Path(self.config.document_root).resolve())
         return f"/data/local-files/?d={relative.as_posix()}"
 
-    def _task(self, selected: SelectedFrame, image_url: str, selection: Selection) -> dict[str, Any]:
+    def task_json(self, selected: SelectedFrame, image_url: str, selection: Selection) -> dict[str, Any]:
+        """The Label Studio task of one frame: image URL, frame key, pre-annotations as a prediction."""
         task: dict[str, Any] = {"data": {"image": image_url, FRAME_KEY_FIELD: selected.key}}
         if selected.pre_annotations is not None:
             prediction = to_label_studio(
@@ -324,60 +328,91 @@ class LabelStudioBackend:
     # ---- pull --------------------------------------------------------------------------------------------------
 
     def pull(self, run: AnnotationRun) -> PullResult:
-        """The run's reviewed frames (the latest submitted annotation of each task), validated."""
+        """The run's reviewed frames (the latest submitted annotation of each task), validated.
+
+        Annotated tasks come from the JSON export restricted to pages of the run's task ids (the export is the
+        platform's fastest way out; a page stays under Django's 1,000-field request limit). The pre-annotations
+        come from the project's predictions (the export gives them only as ids), fetched on a second connection
+        meanwhile. Only the tasks without a review are then looked up, to tell waiting tasks from deleted ones."""
         project_id = int(run.project_id)
         by_task = run.by_task()
-        present = self._task_ids(project_id)
-        users = self._users()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            predictions_later = pool.submit(self._predictions, project_id)
+            users = self._users()
+            exported = list(self._exported_tasks(project_id, sorted(by_task)))
+            predictions = predictions_later.result()
         frames: list[ReviewedFrame] = []
         rejected: list[Rejection] = []
-        reviewed_tasks: set[int] = set()
-        for task in self._annotated_tasks(project_id):
+        for task in exported:
             run_frame = by_task.get(int(task["id"]))
-            if run_frame is None:
+            annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+            if run_frame is None or not annotations:
                 continue
-            annotations = [a for a in task.get("annotations", []) if not a.get("was_cancelled")]
-            if not annotations:
-                continue
-            reviewed_tasks.add(run_frame.task_id)
             annotation = max(annotations, key=lambda a: (a.get("updated_at") or "", a.get("id") or 0))
-            reviewed, problems = self._reviewed_frame(run, run_frame, task, annotation, users)
+            reviewed, problems = self._reviewed_frame(
+                run, run_frame, annotation, predictions.get(run_frame.task_id), users
+            )
             frames.append(reviewed)
             rejected.extend(problems)
-        missing = tuple(f for f in run.frames if f.task_id not in present)
-        pending = tuple(f for f in run.frames if f.task_id in present and f.task_id not in reviewed_tasks)
+        reviewed_keys = {(f.clip_id, f.frame) for f in frames}
+        waiting = [f for f in run.frames if (f.clip_id, f.frame) not in reviewed_keys]
+        present = self._present(project_id, [f.task_id for f in waiting])
+        missing = tuple(f for f in waiting if f.task_id not in present)
         for gone in missing:
             log.warning("task %s (clip %s frame %d) is gone from the platform", gone.task_id, gone.clip_id, gone.frame)
+        pending = tuple(f for f in waiting if f.task_id in present)
         return PullResult(tuple(frames), tuple(rejected), pending, missing)
 
     def status(self, run: AnnotationRun) -> RunStatus:
         """How many of the run's tasks are annotated, waiting, or gone."""
         project_id = int(run.project_id)
         present = self._task_ids(project_id)
-        annotated = {int(task["id"]) for task in self._annotated_tasks(project_id, include="id")}
+        annotated = self._task_ids(project_id, annotated_only=True)
         task_ids = [f.task_id for f in run.frames]
         missing = sum(1 for task_id in task_ids if task_id not in present)
         done = sum(1 for task_id in task_ids if task_id in annotated)
         return RunStatus(total=len(task_ids), annotated=done, pending=len(task_ids) - done - missing, missing=missing)
 
-    def _task_ids(self, project_id: int) -> set[int]:
-        params = {"project": project_id, "include": "id"}
+    def _task_ids(self, project_id: int, annotated_only: bool = False) -> set[int]:
+        """Ids of the project's tasks (those with at least one annotation, when asked)."""
+        params: dict[str, Any] = {"project": project_id, "include": "id"}
+        if annotated_only:
+            condition = {
+                "filter": "filter:tasks:total_annotations",
+                "operator": "greater",
+                "type": "Number",
+                "value": 0,
+            }
+            params["query"] = json.dumps({"filters": {"conjunction": "and", "items": [condition]}})
         return {int(task["id"]) for task in self.client.pages("/api/tasks", params, "tasks", self.config.page_size)}
 
-    def _annotated_tasks(self, project_id: int, include: str | None = None) -> Iterator[dict]:
-        """Tasks with at least one annotation; `include` trims the fields (it also reduces annotations to ids)."""
-        query = {
-            "filters": {
-                "conjunction": "and",
-                "items": [
-                    {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}
-                ],
-            }
-        }
-        params = {"project": project_id, "fields": "all", "query": json.dumps(query)}
-        if include:
-            params["include"] = include
-        return self.client.pages("/api/tasks", params, "tasks", self.config.page_size)
+    def _present(self, project_id: int, task_ids: Sequence[int]) -> set[int]:
+        """Which of `task_ids` still exist on the platform."""
+        if not task_ids:
+            return set()
+        query = json.dumps({"selectedItems": {"all": False, "included": list(task_ids)}})
+        params = {"project": project_id, "include": "id", "query": query}
+        return {int(task["id"]) for task in self.client.pages("/api/tasks", params, "tasks", self.config.page_size)}
+
+    def _exported_tasks(self, project_id: int, task_ids: Sequence[int]) -> Iterator[dict]:
+        """The annotated tasks among `task_ids`, from the JSON export, a page of ids at a time."""
+        for start in range(0, len(task_ids), EXPORT_PAGE):
+            page = task_ids[start : start + EXPORT_PAGE]
+            yield from self.client.get_json(
+                f"/api/projects/{project_id}/export", {"exportType": "JSON", "ids[]": [str(i) for i in page]}
+            )
+
+    def _predictions(self, project_id: int) -> dict[int, list[dict]]:
+        """The project's predictions by task id, over a connection of its own (it runs beside the export)."""
+        client = LabelStudioClient(self.config)
+        try:
+            listed = client.get_json("/api/predictions", {"project": project_id})
+        finally:
+            client.close()
+        by_task: dict[int, list[dict]] = {}
+        for prediction in listed:
+            by_task.setdefault(int(prediction["task"]), []).append(prediction)
+        return by_task
 
     def _users(self) -> dict[int, str]:
         users = self.client.get_json("/api/users")
@@ -388,11 +423,11 @@ class LabelStudioBackend:
         self,
         run: AnnotationRun,
         run_frame: RunFrame,
-        task: Mapping[str, Any],
         annotation: Mapping[str, Any],
+        predictions: Sequence[Mapping[str, Any]] | None,
         users: Mapping[int, str],
     ) -> tuple[ReviewedFrame, list[Rejection]]:
-        source = f"task {task['id']} annotation {annotation.get('id')}"
+        source = f"task {run_frame.task_id} annotation {annotation.get('id')}"
         raw, problems = results_to_raw(annotation.get("result") or [], run_frame, source)
         validation = validate_boxes(
             raw, run.names, run_frame.width, run_frame.height, run_frame.clip_id, run_frame.frame, source
@@ -403,7 +438,7 @@ class LabelStudioBackend:
             clip_id=run_frame.clip_id,
             frame=run_frame.frame,
             detections=validation.detections,
-            pre_annotations=_prediction_boxes(task.get("predictions") or [], run),
+            pre_annotations=_prediction_boxes(predictions or [], run),
             annotator=users.get(int(completed_by), f"user {completed_by}") if completed_by is not None else "unknown",
             created_at=str(annotation.get("created_at") or ""),
             updated_at=str(annotation.get("updated_at") or ""),

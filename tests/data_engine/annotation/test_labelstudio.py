@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import socket
+import subprocess
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +19,7 @@ import requests
 
 from data_engine.annotation import (
     AnnotationAuthError,
+    AnnotationError,
     AnnotationRun,
     AnnotationUnavailableError,
     LabelStudioBackend,
@@ -29,7 +32,7 @@ from data_engine.annotation.labelstudio import FROM_NAME, TO_NAME
 from data_engine.autolabel.labels import LabelFile, label_versions, read_labels, write_next_labels
 from data_engine.detections import Detections
 from tests.data_engine.annotation.conftest import CLIP_IDS, NAMES
-from tests.labelstudio_fixtures import LabelStudioServer, TcpRelay
+from tests.labelstudio_fixtures import SCRIPT, LabelStudioServer, TcpRelay
 
 CLIP_FRAMES = 31
 
@@ -288,3 +291,30 @@ def test_task_deleted_on_the_platform_is_reported_missing(
     assert len(pulled.frames[0].detections) == 0
     status = backend.status(run)
     assert (status.annotated, status.missing, status.pending) == (1, 1, len(selection.frames) - 2)
+
+
+def test_existing_project_with_another_label_schema_is_refused(
+    labelstudio_config: LabelStudioConfig, selection: Selection
+) -> None:
+    backend = LabelStudioBackend(labelstudio_config)
+    backend.project_for(selection)
+    other = dataclasses.replace(selection, names={0: "person", 1: "truck"}, frames=())
+    with pytest.raises(AnnotationError, match="another label schema"):
+        backend.push(other)
+
+
+def test_script_refuses_a_taken_port_and_reports_a_stopped_server(
+    label_studio: LabelStudioServer, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        started = subprocess.run(
+            [str(SCRIPT), "start", str(tmp_path / "data"), str(port)], capture_output=True, text=True, timeout=60
+        )
+    assert started.returncode == 1 and f"port {port} is already in use" in started.stderr
+    status = subprocess.run([str(SCRIPT), "status", str(tmp_path / "data")], capture_output=True, text=True)
+    assert status.returncode == 3 and status.stdout.strip() == "stopped"
+    running = subprocess.run([str(SCRIPT), "status", str(label_studio.data_dir)], capture_output=True, text=True)
+    assert running.returncode == 0 and label_studio.url in running.stdout
