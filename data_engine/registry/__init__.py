@@ -1,1 +1,36 @@
-"""The model registry: versions with metrics and lineage, a promotion gate, a champion."""
+"""The model registry: versions with metrics and lineage, a promotion gate, a champion; and the retraining turn
+(train, evaluate, register, gate) built on it."""
+
+from data_engine.registry.candidate import Candidate, run_candidate, train_and_record
+from data_engine.registry.gate import GateDecision, GatePolicy, gate
+from data_engine.registry.records import RetrainingRecords
+from data_engine.registry.registry import (
+    ARCHIVED,
+    CHALLENGER,
+    CHAMPION,
+    MODEL_STATUSES,
+    REJECTED,
+    CorruptWeightsError,
+    ModelRegistry,
+    ModelVersion,
+    RegistryError,
+)
+
+__all__ = [
+    "ARCHIVED",
+    "CHALLENGER",
+    "CHAMPION",
+    "MODEL_STATUSES",
+    "REJECTED",
+    "Candidate",
+    "CorruptWeightsError",
+    "GateDecision",
+    "GatePolicy",
+    "ModelRegistry",
+    "ModelVersion",
+    "RegistryError",
+    "RetrainingRecords",
+    "gate",
+    "run_candidate",
+    "train_and_record",
+]
