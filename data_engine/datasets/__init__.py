@@ -9,6 +9,7 @@ from data_engine.datasets.build import (
     Rejection,
     build_dataset,
     load_dataset,
+    new_reviewed_frames,
     reviewed_frames,
 )
 from data_engine.datasets.leakage import DEFAULT_DUPLICATE_DISTANCE, Leak, find_leaks, image_phash
@@ -35,5 +36,6 @@ __all__ = [
     "find_leaks",
     "image_phash",
     "load_dataset",
+    "new_reviewed_frames",
     "reviewed_frames",
 ]

@@ -237,6 +237,27 @@ def load_dataset(catalog: Catalog, store: Store, dataset_id: str) -> DatasetVers
     )
 
 
+def new_reviewed_frames(catalog: Catalog, store: Store) -> int:
+    """How many reviewed frames the newest review label files hold that the latest dataset version lacks (a frame
+    whose review changed counts again): what the retrain sensor compares with `retrain_min_new_images`."""
+    latest = RetrainingRecords(catalog).latest_dataset()
+    known: set[tuple[str, int, int]] = set()
+    if latest is not None:
+        manifest = json.loads(store.fetch(latest.manifest_key).read_text())
+        known = {(frame["clip_id"], frame["frame"], frame["label_version"]) for frame in manifest["frames"]}
+    count = 0
+    for clip in catalog.clips():
+        reviews = [version for version in catalog.label_versions(clip.id) if version.kind == "review"]
+        if not reviews:
+            continue
+        try:
+            labels = read_labels(store.fetch(reviews[-1].path))
+        except (LabelsError, OSError):
+            continue
+        count += sum((clip.id, frame, labels.version) not in known for frame in reviewed_frames(labels))
+    return count
+
+
 def reviewed_frames(labels: LabelFile) -> list[int]:
     """The frames of a review label file that humans reviewed (all of them when it does not say)."""
     recorded = labels.stats.get("review", {}).get("frames")

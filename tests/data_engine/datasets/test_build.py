@@ -18,6 +18,7 @@ from data_engine.datasets import (
     SplitConfig,
     build_dataset,
     load_dataset,
+    new_reviewed_frames,
 )
 from data_engine.detections import Detections
 from data_engine.registry.records import RetrainingRecords
@@ -48,7 +49,11 @@ def test_split_is_per_video_with_a_frozen_test_split_and_a_stable_class_map(revi
     catalog, store, videos = reviewed
     for video in videos[:4]:
         review_from_truth(catalog, store, video, every=10)
+    assert new_reviewed_frames(catalog, store) == sum(
+        len(range(0, c.last_frame - c.first_frame + 1, 10)) for c in catalog.clips() if catalog.label_versions(c.id)
+    )
     first = build_dataset(catalog, store, DatasetConfig(coco=True))
+    assert new_reviewed_frames(catalog, store) == 0
     manifest = first.manifest
     by_video = {}
     for frame in manifest.frames:
@@ -98,6 +103,7 @@ def test_split_is_per_video_with_a_frozen_test_split_and_a_stable_class_map(revi
             stats={"review": {"frames": {"0": {}, "10": {}}}},
         ),
     )
+    assert new_reviewed_frames(catalog, store) == 2
     second = build_dataset(catalog, store, DatasetConfig(split=SplitConfig(fractions=(1.0, 0.0, 0.0))))
     assert second.dataset_id == "ds-0002"
     assert second.manifest.class_map == {0: "car", 1: "person", 2: "bicycle"}, "new classes append"
