@@ -20,6 +20,7 @@ demo: setup
 
 test: setup
 	scripts/ensure-services.sh
+	scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
