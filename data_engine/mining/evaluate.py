@@ -395,9 +395,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--weights", help="detector weights (.pt): also evaluate the model-level triggers")
+    parser.add_argument("--reference-weights", help="a second detector's weights, for model disagreement")
+    parser.add_argument("--imgsz", type=int, default=640, help="inference size of the detectors")
+    parser.add_argument("--threshold", type=float, default=0.25, help="operating confidence of the triggers")
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mining-evaluate-") as out_dir:
         print(format_table(evaluate_proving_ground(arguments.seeds, out_dir, seconds=arguments.seconds)))
+        if arguments.weights:
+            from data_engine.detectors import UltralyticsDetector
+
+            floor = arguments.threshold / 5
+            detector = UltralyticsDetector(arguments.weights, imgsz=arguments.imgsz, conf=floor)
+            reference = None
+            if arguments.reference_weights:
+                reference = UltralyticsDetector(arguments.reference_weights, imgsz=arguments.imgsz, conf=floor)
+            scores = evaluate_models_on_proving_ground(
+                arguments.seeds, out_dir, detector, reference, arguments.seconds, threshold=arguments.threshold
+            )
+            print(format_model_table(scores))
 
 
 if __name__ == "__main__":
