@@ -3,7 +3,6 @@ store label versions, metrics; and every fault: wrong token, server gone mid-pus
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import socket
@@ -28,9 +27,8 @@ from data_engine.annotation import (
     review_metrics,
     store_reviewed_labels,
 )
-from data_engine.annotation.labelstudio import FROM_NAME, TO_NAME
 from data_engine.autolabel.labels import LabelFile, label_versions, read_labels, write_next_labels
-from data_engine.detections import Detections
+from data_engine.detections import Detections, to_label_studio
 from tests.data_engine.annotation.conftest import CLIP_IDS, NAMES
 from tests.labelstudio_fixtures import SCRIPT, LabelStudioServer, TcpRelay
 
@@ -49,27 +47,6 @@ def project_tasks(server: LabelStudioServer, project_id: str) -> list[dict[str, 
     )
     answer.raise_for_status()
     return answer.json()["tasks"]
-
-
-def box_result(box_id: str, label: str, xyxy: tuple[float, ...], width: int, height: int) -> dict[str, Any]:
-    x1, y1, x2, y2 = xyxy
-    return {
-        "id": box_id,
-        "type": "rectanglelabels",
-        "from_name": FROM_NAME,
-        "to_name": TO_NAME,
-        "original_width": width,
-        "original_height": height,
-        "image_rotation": 0,
-        "value": {
-            "x": x1 / width * 100,
-            "y": y1 / height * 100,
-            "width": (x2 - x1) / width * 100,
-            "height": (y2 - y1) / height * 100,
-            "rotation": 0,
-            "rectanglelabels": [label],
-        },
-    }
 
 
 def annotate(server: LabelStudioServer, task_id: int, results: list[dict], lead_time: float) -> None:
@@ -97,10 +74,11 @@ def edited(boxes: Detections, change: str, width: int, height: int) -> Detection
 
 
 def as_results(boxes: Detections, width: int, height: int) -> list[dict]:
-    return [
-        box_result(f"r{row}", NAMES[int(boxes.class_id[row])], tuple(map(float, boxes.xyxy[row])), width, height)
-        for row in range(len(boxes))
-    ]
+    """Boxes as the labeling UI submits them (percent of the image size; no scores)."""
+    results = to_label_studio(boxes, width, height)["result"]
+    for result in results:
+        del result["score"]
+    return results
 
 
 CHANGES = ("accept", "move", "relabel", "delete", "add", "accept")
@@ -256,12 +234,13 @@ def test_invalid_boxes_are_rejected_with_a_report_and_the_rest_imported(
     backend = LabelStudioBackend(labelstudio_config)
     run = backend.push(selection)
     task = run.frames[0]
-    good = box_result("good", "person", (10, 10, 60, 90), task.width, task.height)
-    unknown = box_result("unknown", "bicycle", (20, 20, 40, 40), task.width, task.height)
-    outside = box_result("outside", "car", (280, 100, 400, 170), task.width, task.height)
-    negative = copy.deepcopy(good)
-    negative["id"], negative["value"]["x"] = "negative", -20.0
-    annotate(label_studio, task.task_id, [good, unknown, outside, negative], 5.0)
+    boxes = Detections(
+        [[10, 10, 60, 90], [20, 20, 40, 40], [280, 100, 400, 170], [-64, 10, -14, 90]],
+        np.ones(4),
+        [0, 2, 1, 0],
+        names={**NAMES, 2: "bicycle"},
+    )
+    annotate(label_studio, task.task_id, as_results(boxes, task.width, task.height), 5.0)
 
     pulled = backend.pull(run)
 
