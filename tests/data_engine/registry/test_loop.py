@@ -38,12 +38,16 @@ def reviewed_dataset(tmp_path, proving_ground):
     catalog.dispose()
 
 
-def test_train_evaluate_register_promote_then_reject_a_worse_challenger(reviewed_dataset, tmp_path):
+def test_train_evaluate_register_promote_then_reject_a_worse_challenger(
+    reviewed_dataset, tiny_detector_weights, tmp_path
+):
+    """The champion fine-tunes the session's tiny detector (starting weights) for a few epochs; the challenger
+    trains the tiny architecture from scratch for one epoch on a tenth of the train split."""
     catalog, store, dataset = reviewed_dataset
     registry = ModelRegistry(catalog, store, GatePolicy(min_gain=0.01, max_drop=0.05))
     base = TrainingConfig(
-        model=str(tiny_model_yaml(tmp_path)),
-        epochs=12,
+        model=str(tiny_detector_weights),
+        epochs=4,
         imgsz=TINY_IMGSZ,
         batch=8,
         device="cpu",
@@ -68,17 +72,15 @@ def test_train_evaluate_register_promote_then_reject_a_worse_challenger(reviewed
         None,
         "cpu",
     )
-    assert run.params["epochs"] == 12 and run.duration_s > 0
-    print(f"champion: {run.duration_s:.1f} s training, {evaluation}")
+    assert run.params["epochs"] == 4 and run.params["model"] == str(tiny_detector_weights) and run.duration_s > 0
     assert run.estimated_cost == pytest.approx(run.duration_s / 3600 * 0.5)
     champion = registry.champion()
     assert champion.id == first.model.id and registry.weights_path(champion.id).is_file()
 
-    worse = replace(base, epochs=1, fraction=0.1)
+    worse = replace(base, model=str(tiny_model_yaml(tmp_path)), epochs=1, fraction=0.1)
     second = run_candidate(
         catalog, registry, dataset, worse, tmp_path / "runs" / "r2", run_id="r2", slice_by="video_id"
     )
-    print(f"challenger: {second.training.duration_s:.1f} s training, {second.evaluation}")
     assert not second.decision.passed and second.model.status == "rejected"
     assert "does not beat the champion by min_gain 0.0100" in second.model.reason
     assert second.model.reason == second.decision.reason
