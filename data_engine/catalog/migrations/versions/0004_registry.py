@@ -1,7 +1,7 @@
 """Retraining records: dataset versions, training runs, model versions, model evaluations, registry events.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-22
 """
 
