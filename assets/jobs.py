@@ -9,4 +9,5 @@ process_new_videos = dg.define_asset_job(
     selection=dg.AssetSelection.groups("ingest", "mining", "autolabel"),
     partitions_def=ingest_batches,
     description="Register, clip, mine and autolabel the videos of one ingest batch.",
+    executor_def=dg.in_process_executor,
 )

@@ -12,6 +12,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from data_engine.annotation import AnnotationError, review_metrics
 from data_engine.autolabel import AutolabelError, HindsightParams, LabelsError, read_latest_labels
 from data_engine.catalog import CatalogError, ClipState, TransitionError
 from data_engine.compute import ComputeError, backend_from_settings
@@ -21,6 +22,14 @@ from data_engine.inbox import file_entries, look_at_inbox
 from data_engine.ingest import BatchReport, ingest_batch
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings, SettingsError
+from data_engine.stages.annotate import (
+    backend_name,
+    clips_ready_to_push,
+    import_bundle_annotations,
+    pull_reviews,
+    push_selected,
+    review_history,
+)
 from data_engine.stages.autolabel import autolabel_clips, load_detectors, summarize_labels
 from data_engine.stages.main_job import run_main_job
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
@@ -28,6 +37,7 @@ from data_engine.synthetic import SyntheticError, generate
 from data_engine.video.probe import VideoError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    AnnotationError,
     ComputeError,
     AutolabelError,
     DetectorError,
@@ -512,3 +522,80 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
         "next: `data-engine selection` lists the chosen frames, `data-engine clip show ID` a clip's journey, "
         "`make ui` opens the Dagster UI"
     )
+
+
+@main.command()
+@click.option(
+    "--backend",
+    type=click.Choice(["bundle", "labelstudio"]),
+    default=None,
+    help="Default: labelstudio when DATA_ENGINE_LABEL_STUDIO_URL is set, else bundle.",
+)
+@pass_runtime
+def push(runtime: Runtime, backend: str | None) -> None:
+    """Send the selected frames of autolabelled clips (selected ones on a cold start) to annotators."""
+    settings = runtime.settings
+    chosen = backend_name(settings, backend)
+    clips = clips_ready_to_push(runtime.catalog, cold_start=not settings.detectors)
+    if not clips:
+        click.echo("nothing to push (no autolabelled clips with selected frames)")
+        return
+    with _progress(0, f"push to {chosen}", "task") as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = push_selected(runtime.catalog, runtime.store, settings, clips, backend=chosen, progress=advance)
+    click.echo(
+        f"pushed {report.frames} frames of {report.clips} clips to {report.backend} "
+        f"({report.with_pre_annotations} with pre-annotations): {report.project_url}"
+    )
+
+
+@main.command()
+@pass_runtime
+def pull(runtime: Runtime) -> None:
+    """Bring reviewed labels back from Label Studio as new label-file versions."""
+    report = pull_reviews(runtime.catalog, runtime.store, runtime.settings)
+    if not report.runs:
+        click.echo("no open Label Studio runs (bundles come back with `data-engine import-annotations PATH`)")
+        return
+    click.echo(
+        f"pulled {report.frames_reviewed} reviewed frames from {len(report.runs)} runs: "
+        f"{report.label_versions_written} label versions written, {report.clips_annotated} clips annotated, "
+        f"{report.boxes_rejected} boxes rejected, {report.pending} frames still waiting, "
+        f"{report.missing} tasks gone from the platform"
+    )
+
+
+@main.command("import-annotations")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True)
+@pass_runtime
+def import_annotations_command(runtime: Runtime, path: str, as_json: bool) -> None:
+    """Read completed annotation files (Label Studio JSON, COCO, YOLO or CVAT XML) of an exported bundle."""
+    imported, report = import_bundle_annotations(runtime.catalog, runtime.store, path)
+    if as_json:
+        click.echo(json.dumps({**imported.to_json(), "clips_annotated": report.clips_annotated}, indent=2))
+    else:
+        for file in imported.files:
+            status = f"error: {file.error}" if file.error else f"{file.frames} frames, {file.boxes} boxes imported"
+            click.echo(f"{file.path} ({file.format}): {status}, {len(file.rejected)} rejected")
+            for rejection in file.rejected:
+                click.echo(
+                    f"  rejected {rejection.label or 'frame'} in clip {rejection.clip_id} frame "
+                    f"{rejection.frame}: {rejection.reason}"
+                )
+        click.echo(f"{report.label_versions_written} label versions written, {report.clips_annotated} clips annotated")
+    if not imported.ok:
+        sys.exit(1)
+
+
+@main.command("annotation-stats")
+@click.option("--json", "as_json", is_flag=True)
+@pass_runtime
+def annotation_stats(runtime: Runtime, as_json: bool) -> None:
+    """Images reviewed per annotator and day, lead time, and how much humans changed the autolabels per trigger."""
+    metrics = review_metrics(review_history(runtime.catalog, runtime.store))
+    click.echo(json.dumps(metrics.to_json(), indent=2) if as_json else metrics.markdown())

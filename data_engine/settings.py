@@ -35,7 +35,10 @@ class Settings:
     detector_conf: float = 0.1
     detector_iou: float = 0.7
     budget_per_day: int = 6000
+    classes: tuple[str, ...] = ("person",)
+    annotation_project: str = "data-engine"
     label_studio_url: str = ""
+    label_studio_document_root: str = ""
     label_studio_token: str = field(default="", repr=False)
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     compute: str = "processes"
@@ -88,7 +91,7 @@ def _parse(values: Mapping[str, str]) -> dict[str, object]:
         try:
             if spec.name == "home":
                 parsed[spec.name] = Path(raw)
-            elif spec.name == "detectors":
+            elif spec.name in ("detectors", "classes"):
                 parsed[spec.name] = tuple(item.strip() for item in raw.replace(";", ",").split(",") if item.strip())
             elif spec.type in (int, "int"):
                 parsed[spec.name] = int(raw)

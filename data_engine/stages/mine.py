@@ -46,6 +46,7 @@ class MiningConfig:
     duplicate_distance: int = DEFAULT_DUPLICATE_DISTANCE
     max_per_clip: int | None = 20
     cold_start_per_clip: int = 3
+    explore_per_clip: int = 1
     detector_every: int = 2
 
 
@@ -201,8 +202,9 @@ def select_batch(
 ) -> SelectionReport:
     """Choose frames of the batch's mined clips under what is left of today's budget and record why.
 
-    Near-duplicates (phash within `duplicate_distance` bits) of frames selected earlier are skipped. In a cold
-    start (no model yet) a diversity sample tops up what the image-level triggers found.
+    Near-duplicates (phash within `duplicate_distance` bits) of frames selected earlier are skipped. A diversity
+    sample tops up what the triggers found: `explore_per_clip` frames per clip normally (scenes the models have
+    not flagged still get looked at), `cold_start_per_clip` in a cold start (no model yet).
     """
     day = today or datetime.now(UTC).date().isoformat()
     budget_left = max(0, config.budget_per_day - catalog.selected_count(day))
@@ -227,8 +229,9 @@ def select_batch(
         max_per_clip=config.max_per_clip,
     )
     chosen = list(selection.frames)
-    if cold_start and len(chosen) < budget_left:
-        chosen += _diversity_top_up(clips, features, selection, existing, budget_left - len(chosen), config)
+    per_clip = config.cold_start_per_clip if cold_start else config.explore_per_clip
+    if per_clip and len(chosen) < budget_left:
+        chosen += _diversity_top_up(clips, features, selection, existing, budget_left - len(chosen), per_clip, config)
     catalog.add_selected_frames(
         [
             {
@@ -302,6 +305,7 @@ def _diversity_top_up(
     selection: Selection,
     existing: np.ndarray,
     budget: int,
+    per_clip: int,
     config: MiningConfig,
 ) -> list:
     taken = np.array([frame.phash for frame in selection.frames], dtype=np.uint64)
@@ -311,9 +315,9 @@ def _diversity_top_up(
     )
     sample = diversity_sample(
         frames,
-        min(budget, config.cold_start_per_clip * len(clips)),
+        min(budget, per_clip * len(clips)),
         existing_hashes=np.concatenate([existing, taken]),
         max_distance=config.duplicate_distance,
-        max_per_clip=config.cold_start_per_clip,
+        max_per_clip=per_clip,
     )
     return list(sample.frames)
