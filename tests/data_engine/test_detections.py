@@ -63,7 +63,7 @@ def test_empty_keeps_names_and_concat_merges():
 
 def test_concat_refuses_conflicting_names():
     other = sample().with_names({0: "truck", 1: "person"})
-    with pytest.raises(DetectionsError, match="class 0 is 'car'.*'truck'"):
+    with pytest.raises(DetectionsError, match=r"class 0 is 'car'.*'truck'"):
         Detections.concat([sample(), other])
 
 
