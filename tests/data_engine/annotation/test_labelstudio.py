@@ -121,6 +121,10 @@ def test_push_annotate_pull_round_trip(
         assert reviewed.lead_time_s == 10.0 + len(want)
         assert reviewed.pre_annotations is not None
     assert backend.status(run).annotated == len(CHANGES)
+    project = api(label_studio).get(f"{label_studio.url}/api/projects/{run.project_id}", timeout=30).json()
+    assert project["num_tasks_with_annotations"] == len(CHANGES)
+    two = dataclasses.replace(run, frames=run.frames[:2])  # 6 annotated tasks > 2 x 2: exported by pages of ids
+    assert [(f.clip_id, f.frame) for f in backend.pull(two).frames] == [(f.clip_id, f.frame) for f in two.frames]
 
     clip_dirs = {clip_id: tmp_path / clip_id.replace("/", "_") for clip_id in CLIP_IDS}
     for clip_id, clip_dir in clip_dirs.items():
@@ -297,3 +301,13 @@ def test_script_refuses_a_taken_port_and_reports_a_stopped_server(
     assert status.returncode == 3 and status.stdout.strip() == "stopped"
     running = subprocess.run([str(SCRIPT), "status", str(label_studio.data_dir)], capture_output=True, text=True)
     assert running.returncode == 0 and label_studio.url in running.stdout
+
+
+def test_project_deleted_on_the_platform_is_a_clear_error(
+    label_studio: LabelStudioServer, labelstudio_config: LabelStudioConfig, selection: Selection
+) -> None:
+    backend = LabelStudioBackend(labelstudio_config)
+    run = backend.push(dataclasses.replace(selection, frames=selection.frames[:2]))
+    assert api(label_studio).delete(f"{label_studio.url}/api/projects/{run.project_id}", timeout=30).status_code == 204
+    with pytest.raises(AnnotationError, match="no longer exists"):
+        backend.pull(run)
