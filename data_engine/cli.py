@@ -513,6 +513,12 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
     triggers = ", ".join(f"{name} {n}" for name, n in sorted(summary.hits_per_trigger.items())) or "none new"
     click.echo(f"triggers: {triggers}")
     click.echo(f"frames selected this run: {summary.frames_selected}; clips autolabelled: {summary.clips_autolabelled}")
+    if summary.tasks_pushed:
+        click.echo(f"tasks pushed: {summary.tasks_pushed} frames to {summary.pushed_to}")
+    else:
+        click.echo("tasks pushed: none new")
+    if summary.frames_reviewed:
+        click.echo(f"reviewed frames pulled: {summary.frames_reviewed}")
     click.echo(f"model in use: {summary.model_in_use}")
     for source, reason in summary.quarantined.items():
         click.echo(f"quarantined {source}: {reason}")

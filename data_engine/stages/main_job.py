@@ -1,4 +1,4 @@
-"""The main job: everything new goes one step further (ingest, clip, mine, select, autolabel, push, pull, train).
+"""The main job: everything new goes one step further (ingest, clip, mine, select, autolabel, push, pull).
 
 Re-runnable at any time: each stage takes only the clips in the state it consumes, so a second run does only
 what is new. Without a detector (a cold start) mining uses the image-level triggers and a diversity sample.
@@ -12,6 +12,7 @@ from data_engine.compute import backend_from_settings
 from data_engine.inbox import file_entries, look_at_inbox, scan_inbox
 from data_engine.ingest import ingest_batch
 from data_engine.runtime import Runtime
+from data_engine.stages.annotate import backend_name, clips_ready_to_push, pull_reviews, push_selected
 from data_engine.stages.autolabel import AutolabelReport, autolabel_clips, load_detectors
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 
@@ -29,6 +30,9 @@ class MainJobSummary:
     hits_per_trigger: dict[str, int] = field(default_factory=dict)
     frames_selected: int = 0
     clips_autolabelled: int = 0
+    tasks_pushed: int = 0
+    pushed_to: str = ""
+    frames_reviewed: int = 0
     cold_start: bool = True
     model_in_use: str = "none (cold start)"
     notes: list[str] = field(default_factory=list)
@@ -86,4 +90,14 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: StagePro
             "cold start: no detector configured, so frames were chosen by image-level triggers and a diversity "
             "sample and go to annotators without pre-annotations"
         )
+
+    backend = backend_name(settings)
+    ready = clips_ready_to_push(catalog, cold_start=not detectors)
+    if ready:
+        step = tick(f"push to {backend}", len(ready))
+        pushed = push_selected(catalog, store, settings, ready, backend=backend)
+        step(pushed.run_id or "")
+        summary.tasks_pushed, summary.pushed_to = pushed.frames, pushed.project_url
+    if backend == "labelstudio":
+        summary.frames_reviewed = pull_reviews(catalog, store, settings).frames_reviewed
     return summary
