@@ -16,7 +16,7 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -359,18 +359,26 @@ def _annotate(runtime: Runtime, videos: _Videos) -> None:
     pushed = push_selected(catalog, store, runtime.settings, catalog.clips(status=ClipState.SELECTED))
     if pushed.run_id is None:
         raise ProvingGroundError("nothing was selected, so there is nothing to annotate")
-    bundle = store.local_path(BUNDLES) / pushed.run_id
+    import_bundle_annotations(catalog, store, answer_bundle_from_truth(runtime, pushed.run_id, videos.truth))
+
+
+def answer_bundle_from_truth(runtime: Runtime, run_id: str, truth: Mapping[str, GroundTruth]) -> Path:
+    """The simulated annotator: fill the `annotations` of every task of bundle `run_id` with the true boxes
+    (objects at least 40 % visible) of its frame; `truth` maps a video's file name to its ground truth. Returns
+    the answered task file, ready for `import_bundle_annotations`."""
+    catalog, store = runtime.catalog, runtime.store
+    bundle = store.local_path(BUNDLES) / run_id
     offsets = {}
     for clip in catalog.clips(status=ClipState.PUSHED):
         video = catalog.get_video(clip.video_id)
-        offsets[clip.id] = (videos.truth[Path(video.source_uri).name], clip.first_frame)
-    run_frames = {frame.key: frame for frame in _run_frames(catalog, pushed.run_id)}
+        offsets[clip.id] = (truth[Path(video.source_uri).name], clip.first_frame)
+    run_frames = {frame.key: frame for frame in _run_frames(catalog, run_id)}
     tasks_path = bundle / LABELSTUDIO_FILE
     tasks = json.loads(tasks_path.read_text())
     for number, task in enumerate(tasks):
         run_frame = run_frames[task["data"][FRAME_KEY_FIELD]]
-        truth, first_frame = offsets[run_frame.clip_id]
-        boxes = truth.boxes_at(first_frame + run_frame.frame, min_visibility=MIN_LABEL_VISIBILITY)
+        video_truth, first_frame = offsets[run_frame.clip_id]
+        boxes = video_truth.boxes_at(first_frame + run_frame.frame, min_visibility=MIN_LABEL_VISIBILITY)
         answer = to_label_studio(boxes, run_frame.width, run_frame.height, FROM_NAME, TO_NAME)
         task["annotations"] = [
             {
@@ -383,7 +391,7 @@ def _annotate(runtime: Runtime, videos: _Videos) -> None:
             }
         ]
     tasks_path.write_text(json.dumps(tasks))
-    import_bundle_annotations(catalog, store, tasks_path)
+    return tasks_path
 
 
 def _run_frames(catalog: Catalog, run_id: str) -> tuple[RunFrame, ...]:
