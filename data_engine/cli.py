@@ -4,9 +4,11 @@ User errors (bad settings, unreachable catalog, missing files, bad input) print 
 with status 2; only real bugs show a traceback.
 """
 
+import getpass
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -16,10 +18,12 @@ from data_engine.annotation import AnnotationError, review_metrics
 from data_engine.autolabel import AutolabelError, HindsightParams, LabelsError, read_latest_labels
 from data_engine.catalog import CatalogError, ClipState, TransitionError
 from data_engine.compute import ComputeError, backend_from_settings
+from data_engine.datasets import DatasetError
 from data_engine.detectors import DetectorError
 from data_engine.doctor import diagnose
 from data_engine.inbox import file_entries, look_at_inbox
 from data_engine.ingest import BatchReport, ingest_batch
+from data_engine.registry import RegistryError
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings, SettingsError
 from data_engine.stages.annotate import (
@@ -30,13 +34,18 @@ from data_engine.stages.annotate import (
     push_selected,
     review_history,
 )
-from data_engine.stages.autolabel import autolabel_clips, load_detectors, summarize_labels
+from data_engine.stages.autolabel import autolabel_clips, summarize_labels
 from data_engine.stages.main_job import run_main_job
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
+from data_engine.stages.train import build_training_dataset, detectors_in_use, registry_for, train_candidate
 from data_engine.synthetic import SyntheticError, generate
+from data_engine.training import TrainingError
 from data_engine.video.probe import VideoError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    DatasetError,
+    RegistryError,
+    TrainingError,
     AnnotationError,
     ComputeError,
     AutolabelError,
@@ -314,12 +323,13 @@ def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: f
 @pass_runtime
 def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, every: int) -> None:
     """Autolabel clips with the configured detectors and hindsight (tracking, gap filling, fusion)."""
-    if not runtime.settings.detectors:
-        raise SettingsError(
-            "no detector configured: set DATA_ENGINE_DETECTORS to one or two Ultralytics weights "
-            "(local .pt files, or official names such as yolo11n.pt when online)"
-        )
     catalog = runtime.catalog
+    detectors = detectors_in_use(catalog, runtime.store, runtime.settings)
+    if not detectors:
+        raise SettingsError(
+            "no detector configured and no champion in the registry: set DATA_ENGINE_DETECTORS to one or two "
+            "Ultralytics weights (local .pt files, or official names such as yolo11n.pt when online)"
+        )
     if clip_id is not None:
         found = catalog.get_clip(clip_id)
         if found is None:
@@ -330,7 +340,6 @@ def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, ever
     if not clips:
         click.echo("no clips to autolabel (clips are autolabelled once mining selects them; use --clip to force)")
         return
-    detectors = load_detectors(runtime.settings)
     with _progress(len(clips), "autolabel", "clip") as bar:
         report = autolabel_clips(
             catalog,
@@ -393,7 +402,7 @@ def mine(runtime: Runtime, batch_key: str | None) -> None:
     """Frame features, trigger hits and the selection of frames for annotation under the daily budget."""
     settings, catalog, store = runtime.settings, runtime.catalog, runtime.store
     batches = [batch_key] if batch_key else catalog.batch_keys()
-    detectors = load_detectors(settings) if settings.detectors else []
+    detectors = detectors_in_use(catalog, store, settings)
     config = MiningConfig(budget_per_day=settings.budget_per_day)
     if not detectors:
         click.echo("cold start: no detector configured, so image-level triggers and a diversity sample only", err=True)
@@ -542,7 +551,8 @@ def push(runtime: Runtime, backend: str | None) -> None:
     """Send the selected frames of autolabelled clips (selected ones on a cold start) to annotators."""
     settings = runtime.settings
     chosen = backend_name(settings, backend)
-    clips = clips_ready_to_push(runtime.catalog, cold_start=not settings.detectors)
+    cold_start = not detectors_in_use(runtime.catalog, runtime.store, settings)
+    clips = clips_ready_to_push(runtime.catalog, cold_start=cold_start)
     if not clips:
         click.echo("nothing to push (no autolabelled clips with selected frames)")
         return
@@ -605,3 +615,83 @@ def annotation_stats(runtime: Runtime, as_json: bool) -> None:
     """Images reviewed per annotator and day, lead time, and how much humans changed the autolabels per trigger."""
     metrics = review_metrics(review_history(runtime.catalog, runtime.store))
     click.echo(json.dumps(metrics.to_json(), indent=2) if as_json else metrics.markdown())
+
+
+@main.group()
+def dataset() -> None:
+    """Versioned training datasets built from reviewed labels."""
+
+
+@dataset.command("build")
+@click.option("--coco", is_flag=True, help="Also export COCO annotations.")
+@pass_runtime
+def dataset_build(runtime: Runtime, coco: bool) -> None:
+    """Build a dataset version (split by video, frozen test split, leakage check) from the reviewed labels."""
+    built = build_training_dataset(runtime.catalog, runtime.store, coco=coco)
+    state = "new" if built.created else "no new reviewed labels since"
+    click.echo(f"dataset {built.dataset_id} ({state}): {json.dumps(built.manifest.counts())}")
+    for rejected in built.report.rejected:
+        click.echo(f"  left out clip {rejected.clip_id} (label v{rejected.label_version}): {rejected.reason}")
+    if built.report.classes_missing_from_test:
+        click.echo(f"  classes absent from test: {', '.join(built.report.classes_missing_from_test)}")
+    click.echo(f"YOLO data: {built.data_yaml}")
+
+
+@main.command()
+@pass_runtime
+def train(runtime: Runtime) -> None:
+    """Build the dataset, train a challenger (fine-tuning the champion), evaluate it and run the promotion gate."""
+    built = build_training_dataset(runtime.catalog, runtime.store)
+    run_id = f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    click.echo(f"training on {built.dataset_id} (run {run_id}); the run is killed past DATA_ENGINE_TRAIN_BUDGET_HOURS")
+    candidate = train_candidate(runtime.catalog, runtime.store, runtime.settings, built, run_id)
+    result = candidate.training
+    click.echo(
+        f"training {result.status}: {result.epochs_completed} epochs on {result.device} in "
+        f"{result.duration_s:.0f} s, estimated cost {result.cost:.2f}"
+    )
+    if candidate.model is None:
+        raise TrainingError(f"training left no weights (status {result.status}: {result.error}); see {result.run_dir}")
+    model, decision = candidate.model, candidate.decision
+    click.echo(f"model {model.id}: mAP50 {model.map50:.3f}, mAP50-95 {model.map50_95:.3f}")
+    verdict = (
+        "promoted to champion" if decision and decision.passed else f"rejected: {decision.reason if decision else '?'}"
+    )
+    click.echo(f"gate: {verdict}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model version.")
+@pass_runtime
+def models(runtime: Runtime, as_json: bool) -> None:
+    """Model versions in the registry with their metrics, lineage and status."""
+    rows = [model.to_json() for model in registry_for(runtime.catalog, runtime.store, runtime.settings).models()]
+    _print_rows(
+        rows,
+        as_json,
+        lambda r: (
+            f"{r['id']}  {r['status']:<10} mAP50 {r['map50']:.3f}  "
+            f"mAP50-95 {r['map50_95']:.3f}  dataset {r['dataset']}  parent {r['parent'] or '-'}"
+        ),
+    )
+
+
+@main.command()
+@click.argument("model_id")
+@pass_runtime
+def promote(runtime: Runtime, model_id: str) -> None:
+    """Make a model version the champion by hand (recorded as an event)."""
+    model = registry_for(runtime.catalog, runtime.store, runtime.settings).promote(model_id, actor=_actor())
+    click.echo(f"{model.id} is the champion")
+
+
+@main.command()
+@pass_runtime
+def rollback(runtime: Runtime) -> None:
+    """Give the championship back to the previous champion (recorded as an event)."""
+    model = registry_for(runtime.catalog, runtime.store, runtime.settings).rollback(actor=_actor())
+    click.echo(f"rolled back: {model.id} is the champion again")
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"

@@ -36,6 +36,15 @@ class Settings:
     detector_iou: float = 0.7
     budget_per_day: int = 6000
     classes: tuple[str, ...] = ("person",)
+    train_model: str = "yolo11n.yaml"
+    train_epochs: int = 30
+    train_imgsz: int = 640
+    train_budget_hours: float = 4.0
+    price_per_hour: float = 0.0
+    gate_min_gain: float = 0.01
+    gate_max_drop: float = 0.05
+    keep_models: int = 10
+    retrain_min_new_images: int = 500
     annotation_project: str = "data-engine"
     label_studio_url: str = ""
     label_studio_document_root: str = ""

@@ -13,8 +13,9 @@ from data_engine.inbox import file_entries, look_at_inbox, scan_inbox
 from data_engine.ingest import ingest_batch
 from data_engine.runtime import Runtime
 from data_engine.stages.annotate import backend_name, clips_ready_to_push, pull_reviews, push_selected
-from data_engine.stages.autolabel import AutolabelReport, autolabel_clips, load_detectors
+from data_engine.stages.autolabel import AutolabelReport, autolabel_clips
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
+from data_engine.stages.train import detectors_in_use
 
 StageProgress = Callable[[str, int], Callable[[str], None]]
 """`progress(stage description, total)` returns the function to call with each finished item's id."""
@@ -60,7 +61,7 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: StagePro
         summary.videos_ingested += len(report.clipped)
         summary.quarantined.update({", ".join(v.sources): v.error or "" for v in report.quarantined})
 
-    detectors = load_detectors(settings) if settings.detectors else []
+    detectors = detectors_in_use(catalog, store, settings)
     summary.cold_start = not detectors
     if detectors:
         summary.model_in_use = ", ".join(detector.model_id for detector in detectors)

@@ -57,3 +57,12 @@ def test_user_errors_are_one_line_without_traceback(run, tmp_path: Path, monkeyp
     assert unreachable.output.startswith("error: cannot open the catalog at postgresql")
     monkeypatch.setenv("DATA_ENGINE_CLIP_SECONDS", "ten")
     assert "DATA_ENGINE_CLIP_SECONDS='ten' is not valid" in run("status", expect=2).output
+
+
+def test_training_commands_fail_clearly_before_there_is_anything_to_train(run) -> None:
+    assert json.loads(run("models", "--json").output) == []
+    empty = run("dataset", "build", expect=2)
+    assert empty.output.startswith("error: ") and "Traceback" not in empty.output
+    assert run("train", expect=2).output.startswith("error: ")
+    assert run("promote", "no-such-model", expect=2).output.startswith("error: ")
+    assert run("rollback", expect=2).output.startswith("error: ")
