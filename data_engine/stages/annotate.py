@@ -208,6 +208,22 @@ def pull_reviews(catalog: Catalog, store: Store, settings: Settings, run_id: str
     return report
 
 
+def annotation_progress(catalog: Catalog, store: Store, settings: Settings) -> int | None:
+    """How many tasks of the open Label Studio runs are annotated (None when there is no open run)."""
+    open_runs = [
+        AnnotationRun.from_json(record.record)
+        for record in catalog.annotation_runs(status="pushed")
+        if record.backend == "labelstudio"
+    ]
+    if not open_runs:
+        return None
+    platform = label_studio(settings, store)
+    try:
+        return sum(platform.status(run).annotated for run in open_runs)
+    finally:
+        platform.close()
+
+
 def import_bundle_annotations(
     catalog: Catalog, store: Store, path: str | Path, run_id: str | None = None
 ) -> tuple[ImportReport, ReviewReport]:
