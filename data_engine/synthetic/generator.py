@@ -448,8 +448,12 @@ def _render(
     with av.open(str(temporary), "w", format="mp4") as container:
         stream = container.add_stream(available_codec(), rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        # The same seed must give the same pixels on every run and machine (tests train models on them): one
+        # encoder thread, as x264's output depends on its thread count, which follows the CPU count; and no
+        # macroblock tree, which reads uninitialised memory on some clips (seed 102 changed with MALLOC_PERTURB_).
+        stream.codec_context.thread_count = 1
         if stream.codec_context.name == "libx264":
-            stream.options = {"crf": "20", "preset": "veryfast"}
+            stream.options = {"crf": "20", "preset": "veryfast", "x264-params": "mbtree=0"}
         else:
             stream.bit_rate = 2_000_000
         for frame in range(scene.frame_count):

@@ -71,13 +71,18 @@ def test_hindsight_beats_raw_per_frame_detections(clip, detector, result, tmp_pa
     assert all((found.track_id > 0).all() for found in result.frames)
 
 
-def test_every_nth_frame_is_interpolated_in_between(clip, detector):
+def test_every_nth_frame_is_interpolated_in_between(clip, detector, result):
+    """Detecting every 3rd frame keeps over half of the dense recall (without interpolation it would keep a third).
+    Relative to the same model's dense run, because the absolute recall of a weak model swings with training noise
+    (0.32 to 0.80 over training seeds 1 to 4; sparse/dense ratio 0.67 to 0.95)."""
     sparse = autolabel_clip(clip.video_path, [detector], HindsightParams(every=3))
     assert sparse.stats.frames_processed == 84 and sparse.stats.frames == 250
     assert sparse.raw[detector.model_id][1] is None
     middle = [found for index, found in enumerate(sparse.frames[:240]) if index % 3 and len(found)]
     assert middle and all(p.kind == "interpolated" for found in middle for p in found.provenance)
-    assert evaluate(sparse.frames, clip.truth()).recall > 0.5
+    sparse_metrics, dense_metrics = evaluate(sparse.frames, clip.truth()), evaluate(result.frames, clip.truth())
+    print(f"\nevery 3rd frame: {sparse_metrics.as_dict()}\nevery frame: {dense_metrics.as_dict()}")
+    assert sparse_metrics.recall > 0.5 * dense_metrics.recall
 
 
 def test_two_models_are_fused_with_provenance(clip, detector, second_tiny_detector_weights):
