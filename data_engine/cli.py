@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,6 +24,7 @@ from data_engine.detectors import DetectorError
 from data_engine.doctor import diagnose
 from data_engine.inbox import file_entries, look_at_inbox
 from data_engine.ingest import BatchReport, ingest_batch
+from data_engine.proving_ground import ProvingGroundError, run_proving_ground
 from data_engine.registry import RegistryError
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings, SettingsError
@@ -43,6 +45,7 @@ from data_engine.training import TrainingError
 from data_engine.video.probe import VideoError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    ProvingGroundError,
     DatasetError,
     RegistryError,
     TrainingError,
@@ -695,3 +698,24 @@ def rollback(runtime: Runtime) -> None:
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+@main.command("proving-ground")
+@click.option("--rounds", type=int, default=3, show_default=True)
+@click.option("--budget", type=int, default=40, show_default=True, help="Frames labelled per round.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Working folder (default: DATA_ENGINE_HOME/proving-ground).",
+)
+@pass_runtime
+def proving_ground(runtime: Runtime, rounds: int, budget: int, seed: int, out_dir: str | None) -> None:
+    """The data-engine loop measured: mining-selected vs random labelling at the same budget, test mAP per round."""
+    folder = Path(out_dir) if out_dir else runtime.settings.home / "proving-ground"
+    with _progress(0, "proving ground", "step") as bar:
+        report = run_proving_ground(folder, rounds=rounds, budget=budget, seed=seed, progress=lambda *_: bar.update())
+    click.echo(report.table())
+    click.echo(f"plot: {report.write_plot(folder / 'curves.png')}")
