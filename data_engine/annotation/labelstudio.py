@@ -332,20 +332,25 @@ class LabelStudioBackend:
     def pull(self, run: AnnotationRun) -> PullResult:
         """The run's reviewed frames (the latest submitted annotation of each task), validated.
 
-        Annotated tasks come from the JSON export, the platform's fastest way out (its paginated task listing was
-        4x slower): the whole project's in one call, or pages of the run's task ids when the project holds many
-        more annotated tasks than the run (a page stays under Django's 1,000-field request limit). The pre-annotations
-        come from the project's predictions (the export gives them only as ids), fetched on a second connection
-        meanwhile. Only the tasks without a review are then looked up, to tell waiting tasks from deleted ones."""
+        Annotated tasks come from the platform's exports, its fastest way out (the paginated task listing was 4x
+        slower): when the run holds at least half of the project's annotated tasks, one export snapshot of them
+        with their predictions (deleted again after download); otherwise the JSON export by pages of the run's
+        task ids (a page stays under Django's 1,000-field request limit) with the predictions, which that export
+        gives only as ids, fetched on a second connection meanwhile. Only the tasks without a review are then
+        looked up, to tell waiting tasks from deleted ones."""
         project = self._require_project(run)
         project_id = int(project["id"])
         by_task = run.by_task()
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            predictions_later = pool.submit(self._predictions, project_id)
-            users = self._users()
-            annotated_in_project = int(project.get("num_tasks_with_annotations") or 0)
-            exported = list(self._exported_tasks(project_id, sorted(by_task), annotated_in_project))
-            predictions = predictions_later.result()
+        users = self._users()
+        annotated_in_project = int(project.get("num_tasks_with_annotations") or 0)
+        if annotated_in_project <= min(2 * len(by_task), SINGLE_EXPORT_LIMIT):
+            exported = [task for task in self._snapshot(project_id) if task.get("id") in by_task]
+            predictions = {int(task["id"]): task.get("predictions") or [] for task in exported}
+        else:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                predictions_later = pool.submit(self._predictions, project_id)
+                exported = list(self._exported_pages(project_id, sorted(by_task)))
+                predictions = predictions_later.result()
         frames: list[ReviewedFrame] = []
         rejected: list[Rejection] = []
         for task in exported:
@@ -409,14 +414,30 @@ class LabelStudioBackend:
         params = {"project": project_id, "include": "id", "query": query}
         return {int(task["id"]) for task in self.client.pages("/api/tasks", params, "tasks", self.config.page_size)}
 
-    def _exported_tasks(self, project_id: int, task_ids: Sequence[int], annotated_in_project: int) -> Iterator[dict]:
-        """The annotated tasks among `task_ids`, from the JSON export: in one call when the run holds at least half
-        of the project's annotated tasks (each export call costs a fixed overhead), else a page of ids at a time."""
-        if annotated_in_project <= min(2 * len(task_ids), SINGLE_EXPORT_LIMIT):
-            wanted = set(task_ids)
-            everything = self.client.get_json(f"/api/projects/{project_id}/export", {"exportType": "JSON"})
-            yield from (task for task in everything if task.get("id") in wanted)
-            return
+    def _snapshot(self, project_id: int) -> list[dict]:
+        """The project's annotated tasks with full predictions, through an export snapshot that is deleted after
+        download (the plain export leaves a file on the server per call)."""
+        created = self.client.post_json(
+            f"/api/projects/{project_id}/exports",
+            {
+                "task_filter_options": {"annotated": "only"},
+                "serialization_options": {"predictions": {"only_id": False}, "drafts": {"only_id": True}},
+            },
+        )
+        snapshot = f"/api/projects/{project_id}/exports/{int(created['id'])}"
+        try:
+            status, deadline = created.get("status"), time.monotonic() + self.config.timeout_s
+            while status != "completed":
+                if status == "failed" or time.monotonic() > deadline:
+                    raise AnnotationError(f"Label Studio export snapshot {snapshot} ended {status!r}; pull again")
+                time.sleep(0.5)
+                status = self.client.get_json(snapshot).get("status")
+            return self.client.get_json(f"{snapshot}/download", {"exportType": "JSON"})
+        finally:
+            self.client.request("DELETE", snapshot, ok_statuses=(404,))
+
+    def _exported_pages(self, project_id: int, task_ids: Sequence[int]) -> Iterator[dict]:
+        """The annotated tasks among `task_ids`, from the JSON export, a page of ids at a time."""
         for start in range(0, len(task_ids), EXPORT_PAGE):
             page = task_ids[start : start + EXPORT_PAGE]
             yield from self.client.get_json(
@@ -454,6 +475,8 @@ class LabelStudioBackend:
             raw, run.names, run_frame.width, run_frame.height, run_frame.clip_id, run_frame.frame, source
         )
         completed_by = annotation.get("completed_by")
+        if isinstance(completed_by, Mapping):
+            completed_by = completed_by.get("id")
         lead_time = annotation.get("lead_time")
         reviewed = ReviewedFrame(
             clip_id=run_frame.clip_id,

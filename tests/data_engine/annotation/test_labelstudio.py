@@ -119,8 +119,11 @@ def test_push_annotate_pull_round_trip(
         np.testing.assert_array_equal(reviewed.detections.class_id, want.class_id)
         assert reviewed.annotator == "admin@data-engine.local"
         assert reviewed.lead_time_s == 10.0 + len(want)
-        assert reviewed.pre_annotations is not None
+        pushed = next(s for s in selection.frames if (s.clip_id, s.frame) == (reviewed.clip_id, reviewed.frame))
+        np.testing.assert_allclose(reviewed.pre_annotations.xyxy, pushed.pre_annotations.xyxy, atol=0.01)
     assert backend.status(run).annotated == len(CHANGES)
+    snapshots = api(label_studio).get(f"{label_studio.url}/api/projects/{run.project_id}/exports", timeout=30)
+    assert snapshots.json() == []  # the pull's export snapshot was deleted after download
     project = api(label_studio).get(f"{label_studio.url}/api/projects/{run.project_id}", timeout=30).json()
     assert project["num_tasks_with_annotations"] == len(CHANGES)
     two = dataclasses.replace(run, frames=run.frames[:2])  # 6 annotated tasks > 2 x 2: exported by pages of ids
