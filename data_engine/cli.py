@@ -537,7 +537,8 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
     for note in summary.notes:
         click.echo(f"note: {note}")
     click.echo(
-        "next: `data-engine selection` lists the chosen frames, `data-engine clip show ID` a clip's journey, "
+        "next: annotate the pushed tasks (bundles come back with `data-engine import-annotations PATH`), "
+        "`data-engine selection` lists the chosen frames, `data-engine clip show ID` a clip's journey, "
         "`make ui` opens the Dagster UI"
     )
 
