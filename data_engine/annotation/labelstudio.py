@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 import requests
@@ -300,7 +301,7 @@ class LabelStudioBackend:
         if self.config.url_prefix is not None:
             return f"{self.config.url_prefix.rstrip('/')}/{written.name}"
         relative = written.resolve().relative_to(Path(self.config.document_root).resolve())
-        return f"/data/local-files/?d={relative.as_posix()}"
+        return f"/data/local-files/?d={quote(relative.as_posix())}"
 
     def task_json(self, selected: SelectedFrame, image_url: str, selection: Selection) -> dict[str, Any]:
         """The Label Studio task of one frame: image URL, frame key, pre-annotations as a prediction."""
