@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from click.testing import CliRunner
@@ -10,26 +11,14 @@ from click.testing import CliRunner
 from data_engine.annotation.labelstudio import FROM_NAME, TO_NAME
 from data_engine.catalog import Catalog
 from data_engine.cli import main
+from data_engine.detections import Detections, to_label_studio
 from tests.data_engine.test_ingest import _age
 
 
 def _result(label: str, xyxy: list[float], width: int, height: int) -> dict:
-    x1, y1, x2, y2 = xyxy
-    return {
-        "type": "rectanglelabels",
-        "from_name": FROM_NAME,
-        "to_name": TO_NAME,
-        "original_width": width,
-        "original_height": height,
-        "value": {
-            "x": x1 / width * 100,
-            "y": y1 / height * 100,
-            "width": (x2 - x1) / width * 100,
-            "height": (y2 - y1) / height * 100,
-            "rotation": 0,
-            "rectanglelabels": [label],
-        },
-    }
+    """One box as the labeling UI submits it (through the canonical Label Studio adapter)."""
+    box = Detections(np.array([xyxy], np.float32), np.ones(1, np.float32), np.zeros(1, np.int64), names={0: label})
+    return to_label_studio(box, width, height, from_name=FROM_NAME, to_name=TO_NAME)["result"][0]
 
 
 @pytest.fixture
