@@ -182,14 +182,19 @@ def _image_name(clip_id: str, frame: int) -> str:
     return hashlib.sha256(f"{clip_id}:{frame}".encode()).hexdigest()[:24] + ".jpg"
 
 
-def pull_reviews(catalog: Catalog, store: Store, settings: Settings, run_id: str | None = None) -> ReviewReport:
-    """Fetch reviewed tasks of every open Label Studio run and store them as review label versions."""
-    report = ReviewReport()
-    open_runs = [
+def open_label_studio_runs(catalog: Catalog) -> list[AnnotationRun]:
+    """Label Studio runs whose tasks are not all reviewed yet."""
+    return [
         AnnotationRun.from_json(record.record)
         for record in catalog.annotation_runs(status="pushed")
         if record.backend == "labelstudio"
     ]
+
+
+def pull_reviews(catalog: Catalog, store: Store, settings: Settings, run_id: str | None = None) -> ReviewReport:
+    """Fetch reviewed tasks of every open Label Studio run and store them as review label versions."""
+    report = ReviewReport()
+    open_runs = open_label_studio_runs(catalog)
     if not open_runs:
         return report
     platform = label_studio(settings, store)
@@ -210,11 +215,7 @@ def pull_reviews(catalog: Catalog, store: Store, settings: Settings, run_id: str
 
 def annotation_progress(catalog: Catalog, store: Store, settings: Settings) -> int | None:
     """How many tasks of the open Label Studio runs are annotated (None when there is no open run)."""
-    open_runs = [
-        AnnotationRun.from_json(record.record)
-        for record in catalog.annotation_runs(status="pushed")
-        if record.backend == "labelstudio"
-    ]
+    open_runs = open_label_studio_runs(catalog)
     if not open_runs:
         return None
     platform = label_studio(settings, store)
