@@ -33,7 +33,7 @@ def annotation_tasks(
     detectors: DetectorsResource,
 ) -> dg.MaterializeResult:
     settings = engine_settings.get()
-    clips = clips_ready_to_push(catalog.catalog, cold_start=not detectors.configured)
+    clips = clips_ready_to_push(catalog.catalog, cold_start=not detectors.get(catalog.catalog, store.store))
     report = push_selected(catalog.catalog, store.store, settings, clips, backend=backend_name(settings))
     return dg.MaterializeResult(
         metadata={

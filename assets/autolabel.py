@@ -31,8 +31,9 @@ def autolabels(
 ) -> dg.MaterializeResult:
     batch = context.partition_key
     clips = catalog.catalog.clips(batch_key=batch, status=ClipState.SELECTED)
-    if not detectors.configured or not clips:
-        reason = "no detector configured (DATA_ENGINE_DETECTORS)" if clips else "no selected clips in this batch"
+    in_use = detectors.get(catalog.catalog, store.store)
+    if not in_use or not clips:
+        reason = "no detector configured and no champion yet" if clips else "no selected clips in this batch"
         return dg.MaterializeResult(
             metadata={"clips": 0, "skipped": reason},
             check_results=[
@@ -42,7 +43,7 @@ def autolabels(
     report = autolabel_clips(
         catalog.catalog,
         store.store,
-        detectors.get(),
+        in_use,
         clips,
         run_id=context.run.run_id,
         parquet_key=f"batches/{batch}/autolabel_boxes.parquet",

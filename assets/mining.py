@@ -53,7 +53,7 @@ def trigger_hits(
         catalog.catalog,
         store.store,
         context.partition_key,
-        detectors.get() if detectors.configured else [],
+        detectors.get(catalog.catalog, store.store),
         config=MiningConfig(budget_per_day=engine_settings.get().budget_per_day),
         run_id=context.run.run_id,
     )
@@ -101,7 +101,7 @@ def annotation_selection(
         store.store,
         context.partition_key,
         config=config,
-        cold_start=not detectors.configured,
+        cold_start=not detectors.get(catalog.catalog, store.store),
         run_id=context.run.run_id,
     )
     used = catalog.catalog.selected_count(report.budget_day)

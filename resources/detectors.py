@@ -1,27 +1,26 @@
-"""The configured detectors, loaded once per process (not per clip)."""
+"""The detectors autolabelling and mining use, loaded once per process (not per clip)."""
 
 import dagster as dg
 from pydantic import PrivateAttr
 
+from data_engine.catalog import Catalog
 from data_engine.detectors import Detector
 from data_engine.settings import Settings
-from data_engine.stages.autolabel import load_detectors
+from data_engine.stages.train import detectors_in_use
+from data_engine.store import Store
 
 
 class DetectorsResource(dg.ConfigurableResource):
-    """Ultralytics detectors from DATA_ENGINE_DETECTORS (comma-separated weights) unless `weights` is given."""
+    """Ultralytics detectors from DATA_ENGINE_DETECTORS (or `weights`); without any, the registry's champion."""
 
     weights: list[str] | None = None
     imgsz: int | None = None
     _detectors: list[Detector] | None = PrivateAttr(default=None)
 
-    @property
-    def configured(self) -> bool:
-        return bool(self._settings().detectors)
-
-    def get(self) -> list[Detector]:
+    def get(self, catalog: Catalog, store: Store) -> list[Detector]:
+        """The configured detectors, else the registry's champion, else none (a cold start)."""
         if self._detectors is None:
-            self._detectors = load_detectors(self._settings())
+            self._detectors = detectors_in_use(catalog, store, self._settings())
         return self._detectors
 
     def _settings(self) -> Settings:
