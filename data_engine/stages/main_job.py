@@ -12,7 +12,13 @@ from data_engine.compute import backend_from_settings
 from data_engine.inbox import file_entries, look_at_inbox, scan_inbox
 from data_engine.ingest import ingest_batch
 from data_engine.runtime import Runtime
-from data_engine.stages.annotate import backend_name, clips_ready_to_push, pull_reviews, push_selected
+from data_engine.stages.annotate import (
+    backend_name,
+    clips_ready_to_push,
+    pull_reviews,
+    push_selected,
+    trigger_yields,
+)
 from data_engine.stages.autolabel import AutolabelReport, autolabel_clips
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from data_engine.stages.train import detectors_in_use
@@ -65,7 +71,7 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: StagePro
     summary.cold_start = not detectors
     if detectors:
         summary.model_in_use = ", ".join(detector.model_id for detector in detectors)
-    config = MiningConfig(budget_per_day=settings.budget_per_day)
+    config = MiningConfig(budget_per_day=settings.budget_per_day, yields=trigger_yields(catalog, store) or None)
     hits: dict[str, int] = {}
     with backend_from_settings(settings.compute, settings.workers, settings.dask_address) as backend:
         for batch_key in catalog.batch_keys():
