@@ -12,6 +12,8 @@ from data_engine.annotation.labelstudio import FROM_NAME, TO_NAME
 from data_engine.catalog import Catalog
 from data_engine.cli import main
 from data_engine.detections import Detections, to_label_studio
+from data_engine.stages.annotate import trigger_yields
+from data_engine.store import Store
 from tests.data_engine.test_ingest import _age
 
 
@@ -84,6 +86,11 @@ def test_bundle_round_trip_moves_clips_to_annotated_with_review_versions(engine,
     assert stats["per_annotator_day"][0]["annotator"] == "ann-1"
     assert stats["per_annotator_day"][0]["images"] == len(tasks)
     assert stats["overall"]["added"] == 1
+    catalog = Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
+    yields = trigger_yields(catalog, Store(str(tmp_path / "home" / "store")), minimum_frames=1)
+    catalog.dispose()
+    assert yields and all(0.0 <= rate <= 1.0 for rate in yields.values()), "trigger yields feed the selection"
+    assert sum(rate > 0 for rate in yields.values()) >= 1, "the frame with an added box counts as corrected"
 
 
 def test_label_studio_round_trip_through_a_real_server(
