@@ -406,10 +406,12 @@ def detect_cuts(features: pd.DataFrame, detections: FrameDetections | None, conf
 @dataclass(frozen=True, slots=True)
 class FrozenConfig(PositiveConfig):
     """Frozen stretches: at least `min_frames` consecutive frames whose mean absolute luma difference to the frame
-    before is at most `max_diff` grey levels (a stuck camera or decoder repeating frames)."""
+    before is at most `max_diff` grey levels (a stuck camera or decoder repeating frames). Up to `merge_gap`
+    consecutive frames above it (a noise spike on an otherwise still picture) do not end a stretch."""
 
     max_diff: float = 0.5
     min_frames: int = 12
+    merge_gap: int = 1
 
 
 @register_trigger("frozen", FrozenConfig, required_columns=("diff_prev",))
@@ -420,7 +422,7 @@ def detect_frozen(features: pd.DataFrame, detections: FrameDetections | None, co
     still = diff <= config.max_diff
     still[:1] = False
     hits = []
-    for first_change, last in mask_runs(still):
+    for first_change, last in mask_runs(still, config.merge_gap):
         first = first_change - 1
         length = last - first + 1
         if length >= config.min_frames:
