@@ -4,7 +4,6 @@ Container headers lie (an AVI claiming twice its real rate and frame count, a la
 every number here comes from demuxing and decoding the whole video stream once.
 """
 
-import hashlib
 import itertools
 from dataclasses import dataclass
 from fractions import Fraction
@@ -94,12 +93,6 @@ def probe_video(path: str | Path) -> VideoProbe:
             cut_packets=cut_packets,
             packet_end=max(sources) + 1,
         )
-
-
-def content_hash(path: str | Path) -> str:
-    """SHA-256 hex digest of the file's bytes, read in chunks (constant memory); used as the video's id."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _check_file(path: Path) -> None:

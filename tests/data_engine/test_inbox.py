@@ -1,6 +1,8 @@
 """Watching the inbox: settling, de-duplication by content and batch planning."""
 
+import hashlib
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -73,3 +75,9 @@ def test_batches_are_capped_and_keys_depend_only_on_the_data(sqlite_catalog: Cat
     files = [(entry, content_hash(entry.uri)) for entry in entries]
     assert [b.key for b in plan_batches(files, 2)] == [b.key for b in plan_batches(list(reversed(files)), 2)]
     assert [b.key for b in plan_batches(files, 2)] == [b.key for b in look.batches]
+
+
+def test_content_hash_is_sha256_of_the_bytes_whatever_the_name(sample_videos: Path, tmp_path: Path) -> None:
+    copy = shutil.copy(sample_videos / "dancer_518x496.avi", tmp_path / "same content.avi")
+    expected = hashlib.sha256((sample_videos / "dancer_518x496.avi").read_bytes()).hexdigest()
+    assert content_hash(str(sample_videos / "dancer_518x496.avi")) == content_hash(str(copy)) == expected
