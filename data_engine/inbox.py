@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 import fsspec
 
 from data_engine.catalog import Catalog
+from data_engine.store import content_hash
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv", ".3gp", ".h264"}
 )
-HASH_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +75,6 @@ def file_entries(paths: Iterable[str]) -> list[InboxEntry]:
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")
     return sorted(entries.values(), key=lambda entry: entry.uri)
-
-
-def content_hash(uri: str) -> str:
-    """sha256 of the file's bytes: the video id, so the same file under two names is one video."""
-    digest = hashlib.sha256()
-    with fsspec.open(uri, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def look_at_inbox(

@@ -4,6 +4,7 @@ Work happens on local files; for an object store, files are written to a local s
 uploaded when complete, so a reader never sees half a file.
 """
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -84,3 +85,15 @@ def atomic_path(final: Path) -> Iterator[Path]:
 def is_temporary(name: str) -> bool:
     """True for the names atomic writes use while a file is incomplete."""
     return name.startswith(".") and ".tmp-" in name
+
+
+def content_hash(uri: str | Path) -> str:
+    """sha256 of a file's bytes (local path or fsspec URL), read in chunks: video ids, model checksums."""
+    digest = hashlib.sha256()
+    with fsspec.open(str(uri), "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+HASH_CHUNK = 8 * 1024 * 1024

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 from data_engine.detections import Detections, from_ultralytics
 from data_engine.detectors.base import DetectorError
 from data_engine.detectors.device import pick_device
+from data_engine.store import content_hash
 
 _SETTING = "DATA_ENGINE_DETECTORS"
 
@@ -143,11 +143,7 @@ def _model_id(weights: Path) -> str:
     """Name plus a short content digest: two different files called best.pt get different ids."""
     if not weights.is_file():
         return weights.stem
-    digest = hashlib.sha256()
-    with weights.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return f"{weights.stem}-{digest.hexdigest()[:8]}"
+    return f"{weights.stem}-{content_hash(weights)[:8]}"
 
 
 def _class_mapping(

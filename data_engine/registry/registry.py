@@ -8,7 +8,6 @@ Every status change is an event (register, promote, reject, demote, rollback, ar
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from data_engine.evaluation import Evaluation
 from data_engine.registry.gate import GateDecision, GatePolicy, gate
 from data_engine.registry.models import ModelVersionRecord, RegistryEvent
 from data_engine.registry.records import RetrainingRecords
-from data_engine.store import Store, atomic_path
+from data_engine.store import Store, atomic_path, content_hash
 
 CHAMPION, CHALLENGER, REJECTED, ARCHIVED = "champion", "challenger", "rejected", "archived"
 MODEL_STATUSES = (CHAMPION, CHALLENGER, REJECTED, ARCHIVED)
@@ -122,7 +121,7 @@ class ModelRegistry:
             raise RegistryError(f"model {model_id} is archived: its weights were removed; use a kept model")
         try:
             path = self.store.fetch(model.weights_key)
-            digest = _sha256(path)
+            digest = content_hash(path)
         except (FileNotFoundError, OSError) as error:
             raise CorruptWeightsError(
                 f"weights of model {model_id} ({model.weights_key}) are missing: {error}"
@@ -156,7 +155,7 @@ class ModelRegistry:
         weights = Path(weights)
         if not weights.is_file():
             raise RegistryError(f"weights {weights} do not exist; train a model first")
-        digest = _sha256(weights)
+        digest = content_hash(weights)
         model_id = model_id or f"m-{datetime.now(UTC):%Y%m%d-%H%M%S}-{digest[:8]}"
         if self.records.get_model(model_id) is not None:
             raise RegistryError(f"model id {model_id} is already registered")
@@ -277,14 +276,6 @@ class ModelRegistry:
         if current is not None and current.id != model_id:
             changes.insert(0, (current.id, CHALLENGER, None, {"kind": "demote", "detail": {"by": model_id}}))
         self.records.set_statuses(changes, actor)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _remove(store: Store, key: str) -> None:

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from data_engine.catalog import Catalog
-from data_engine.inbox import content_hash, look_at_inbox, plan_batches, scan_inbox
+from data_engine.inbox import look_at_inbox, plan_batches, scan_inbox
+from data_engine.store import content_hash
 
 
 def _write(path: Path, data: bytes, age_s: float = 60.0) -> Path:
