@@ -213,11 +213,19 @@ def select_batch(
     if not clips:
         return report
     features = {clip.id: read_features(store.fetch(features_key(clip))) for clip in clips}
+    rows_by_clip: dict[str, list] = {}
+    for row in catalog.hits(batch_key=batch_key):
+        rows_by_clip.setdefault(row.clip_id, []).append(row)
+    hits_by_clip = {
+        clip.id: [
+            Hit(r.trigger, r.first_frame, r.last_frame, r.score, r.details) for r in rows_by_clip.get(clip.id, [])
+        ]
+        for clip in clips
+    }
     candidates: list[Candidate] = []
     for clip in clips:
-        rows = catalog.hits(clip_id=clip.id)
-        hits = [Hit(r.trigger, r.first_frame, r.last_frame, r.score, r.details) for r in rows]
-        candidates += candidates_from_hits(hits, features[clip.id], clip.id, clip.video_id, [r.id for r in rows])
+        hit_ids = [row.id for row in rows_by_clip.get(clip.id, [])]
+        candidates += candidates_from_hits(hits_by_clip[clip.id], features[clip.id], clip.id, clip.video_id, hit_ids)
     existing = np.array([frame.phash for frame in catalog.selected_frames()], dtype=np.uint64)
     selection = select_frames(
         candidates,
@@ -248,8 +256,10 @@ def select_batch(
     by_clip = Counter(frame.clip_id for frame in chosen)
     for clip_id, count in by_clip.items():
         catalog.transition([clip_id], ClipState.SELECTED, stage="select", run_id=run_id, detail={"frames": count})
-    report.timelines = _draw_timelines(catalog, store, clips, chosen)
-    report.summary_png = _draw_summary(catalog, store, batch_key, chosen)
+    report.timelines = _draw_timelines(store, clips, hits_by_clip, chosen)
+    report.summary_png = _draw_summary(
+        catalog, store, batch_key, Counter(row.trigger for rows in rows_by_clip.values() for row in rows), chosen
+    )
     report.selected = len(chosen)
     report.candidates = selection.candidate_frames
     report.duplicates_skipped = selection.duplicates_skipped
@@ -262,15 +272,16 @@ def timeline_key(clip: Clip) -> str:
     return f"{clip.path.rsplit('/', 1)[0]}/timeline.png"
 
 
-def _draw_timelines(catalog: Catalog, store: Store, clips: Sequence[Clip], chosen: Sequence) -> dict[str, str]:
+def _draw_timelines(
+    store: Store, clips: Sequence[Clip], hits_by_clip: Mapping[str, list[Hit]], chosen: Sequence
+) -> dict[str, str]:
     """The trigger timeline of each clip, beside the clip: hits per trigger row, selected frames marked."""
     selected: dict[str, list[int]] = {}
     for frame in chosen:
         selected.setdefault(frame.clip_id, []).append(frame.frame)
     keys = {}
     for clip in clips:
-        rows = catalog.hits(clip_id=clip.id)
-        hits = [Hit(r.trigger, r.first_frame, r.last_frame, r.score, r.details) for r in rows]
+        hits = hits_by_clip[clip.id]
         key = timeline_key(clip)
         timeline_png(
             store.local_path(key),
@@ -285,12 +296,12 @@ def _draw_timelines(catalog: Catalog, store: Store, clips: Sequence[Clip], chose
     return keys
 
 
-def _draw_summary(catalog: Catalog, store: Store, batch_key: str, chosen: Sequence) -> str:
+def _draw_summary(catalog: Catalog, store: Store, batch_key: str, hits_per_trigger: Counter, chosen: Sequence) -> str:
     key = f"batches/{batch_key}/mining_summary.png"
     batch_clips = catalog.clips(batch_key=batch_key)
     batch_summary_png(
         store.local_path(key),
-        dict(Counter(hit.trigger for hit in catalog.hits(batch_key=batch_key))),
+        dict(hits_per_trigger),
         dict(Counter(frame.trigger for frame in chosen)),
         frames_total=sum(clip.last_frame - clip.first_frame + 1 for clip in batch_clips),
         title=f"batch {batch_key}",
