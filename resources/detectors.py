@@ -1,5 +1,7 @@
 """The detectors autolabelling and mining use, loaded once per process (not per clip)."""
 
+from dataclasses import replace
+
 import dagster as dg
 from pydantic import PrivateAttr
 
@@ -30,4 +32,4 @@ class DetectorsResource(dg.ConfigurableResource):
             overrides["detectors"] = tuple(self.weights)
         if self.imgsz is not None:
             overrides["detector_imgsz"] = self.imgsz
-        return Settings(**{**base.__dict__, **overrides})
+        return replace(base, **overrides)

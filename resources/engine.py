@@ -1,5 +1,7 @@
 """Catalog, store and settings resources. Unset fields fall back to the DATA_ENGINE_* environment."""
 
+from dataclasses import replace
+
 import dagster as dg
 from pydantic import PrivateAttr
 
@@ -20,7 +22,7 @@ class EngineSettingsResource(dg.ConfigurableResource):
     def get(self) -> Settings:
         overrides = {name: value for name, value in self.model_dump().items() if value is not None}
         base = Settings.from_env()
-        return Settings(**{**base.__dict__, **overrides})
+        return replace(base, **overrides)
 
 
 class CatalogResource(dg.ConfigurableResource):
