@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.partitions import ingest_batches
 from data_engine.checks import frame_conservation_problems, orphan_files
-from data_engine.ingest import BatchReport, clip_batch, register_batch
+from data_engine.stages.ingest import BatchReport, clip_batch, register_batch
 from resources import CatalogResource, EngineSettingsResource, StoreResource
 
 

@@ -3,7 +3,7 @@
 from collections import defaultdict
 
 from data_engine.catalog import Catalog, VideoStatus
-from data_engine.ingest import clip_folder
+from data_engine.stages.ingest import clip_folder
 from data_engine.store import Store, is_temporary
 
 

@@ -22,9 +22,8 @@ from data_engine.compute import ComputeError, backend_from_settings
 from data_engine.datasets import DatasetError
 from data_engine.detectors import DetectorError
 from data_engine.doctor import diagnose
+from data_engine.experiments.proving_ground import ProvingGroundError, run_proving_ground
 from data_engine.inbox import file_entries, look_at_inbox
-from data_engine.ingest import BatchReport, ingest_batch
-from data_engine.proving_ground import ProvingGroundError, run_proving_ground
 from data_engine.registry import RegistryError
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings, SettingsError
@@ -37,6 +36,7 @@ from data_engine.stages.annotate import (
     review_history,
 )
 from data_engine.stages.autolabel import autolabel_clips, summarize_labels
+from data_engine.stages.ingest import BatchReport, ingest_batch
 from data_engine.stages.main_job import run_main_job
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from data_engine.stages.train import build_training_dataset, detectors_in_use, registry_for, train_candidate

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from data_engine.catalog import ClipState
 from data_engine.compute import backend_from_settings
 from data_engine.inbox import file_entries, look_at_inbox, scan_inbox
-from data_engine.ingest import ingest_batch
 from data_engine.runtime import Runtime
 from data_engine.stages.annotate import (
     backend_name,
@@ -20,6 +19,7 @@ from data_engine.stages.annotate import (
     trigger_yields,
 )
 from data_engine.stages.autolabel import AutolabelReport, autolabel_clips
+from data_engine.stages.ingest import ingest_batch
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from data_engine.stages.train import detectors_in_use
 

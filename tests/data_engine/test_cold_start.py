@@ -11,7 +11,7 @@ from data_engine.annotation import AnnotationRun
 from data_engine.annotation.bundle import LABELSTUDIO_FILE
 from data_engine.catalog import ClipState
 from data_engine.datasets import build_dataset
-from data_engine.proving_ground import answer_bundle_from_truth
+from data_engine.experiments.proving_ground import answer_bundle_from_truth
 from data_engine.registry import ModelRegistry, run_candidate
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings

@@ -10,7 +10,7 @@ from data_engine.autolabel.labels import LabelFile, version_of, write_next_label
 from data_engine.catalog import Catalog, Clip
 from data_engine.detections import Detections
 from data_engine.inbox import file_entries, look_at_inbox
-from data_engine.ingest import ingest_batch
+from data_engine.stages.ingest import ingest_batch
 from data_engine.store import Store
 from data_engine.synthetic import SyntheticVideo
 

@@ -6,7 +6,7 @@ import pytest
 
 from data_engine.detections import Detections, DetectionsError
 from data_engine.detectors import UltralyticsDetector
-from data_engine.mining.evaluate import (
+from data_engine.experiments.mining_triggers import (
     evaluate_model_hits,
     evaluate_models_on_proving_ground,
     format_model_table,

@@ -14,7 +14,7 @@ from data_engine.cli import main
 from data_engine.detections import Detections, to_label_studio
 from data_engine.stages.annotate import trigger_yields
 from data_engine.store import Store
-from tests.data_engine.test_ingest import _age
+from tests.data_engine.stages.test_ingest_stage import _age
 
 
 def _result(label: str, xyxy: list[float], width: int, height: int) -> dict:

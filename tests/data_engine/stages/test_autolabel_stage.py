@@ -15,7 +15,7 @@ from data_engine.cli import main
 from data_engine.detectors import UltralyticsDetector
 from data_engine.stages.autolabel import autolabel_clips
 from data_engine.store import Store
-from tests.data_engine.test_ingest import _age, ingest
+from tests.data_engine.stages.test_ingest_stage import _age, ingest
 
 
 @pytest.fixture(scope="module")

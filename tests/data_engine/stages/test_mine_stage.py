@@ -20,7 +20,7 @@ from data_engine.stages.mine import (
 )
 from data_engine.store import Store
 from data_engine.synthetic import generate
-from tests.data_engine.test_ingest import _age, ingest
+from tests.data_engine.stages.test_ingest_stage import _age, ingest
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import tests.model_fixtures  # noqa: F401  (sets YOLO_OFFLINE and a private Ultralytics config folder)
-from data_engine.proving_ground import ProvingGroundConfig, ProvingGroundError, run_proving_ground
+from data_engine.experiments.proving_ground import ProvingGroundConfig, ProvingGroundError, run_proving_ground
 
 TINY = ProvingGroundConfig(
     video_seconds=2.0,

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from data_engine.mining.evaluate import (
+from data_engine.experiments.mining_triggers import (
     TriggerEvaluation,
     combine,
     evaluate_hits,

@@ -32,12 +32,12 @@ from data_engine.datasets.splits import SplitConfig
 from data_engine.detections import to_label_studio
 from data_engine.evaluation import evaluate_model
 from data_engine.inbox import file_entries, look_at_inbox
-from data_engine.ingest import ingest_batch
 from data_engine.mining.features import read_features
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings
 from data_engine.stages.annotate import BUNDLES, import_bundle_annotations, push_selected
 from data_engine.stages.autolabel import load_detectors
+from data_engine.stages.ingest import ingest_batch
 from data_engine.stages.mine import (
     MiningConfig,
     compute_batch_features,

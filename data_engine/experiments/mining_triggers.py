@@ -15,7 +15,7 @@ is a labelling error (lost identity, missing box) a human must fix. With `min_vi
 object is detected (IoU >= 0.5, any class) on at least 2 of the 4 sampled frames before the occlusion and of the 4
 after, and missed on at least one sampled frame of it; found when a detection_flicker hit overlaps the occlusion.
 
-    .venv/bin/python -m data_engine.mining.evaluate --seeds 0 1 2 3 --seconds 20
+    .venv/bin/python -m data_engine.experiments.mining_triggers --seeds 0 1 2 3 --seconds 20
 """
 
 from __future__ import annotations
