@@ -6,6 +6,7 @@ from assets.mining import annotation_selection
 from assets.partitions import ingest_batches
 from data_engine.autolabel import read_labels
 from data_engine.catalog import ClipState
+from data_engine.layout import autolabel_boxes_key
 from data_engine.stages.autolabel import autolabel_clips
 from resources import CatalogResource, DetectorsResource, StoreResource
 
@@ -46,8 +47,8 @@ def autolabels(
         in_use,
         clips,
         run_id=context.run.run_id,
-        parquet_key=f"batches/{batch}/autolabel_boxes.parquet",
-        progress=lambda clip_id: context.log.debug(f"autolabelled {clip_id}"),
+        parquet_key=autolabel_boxes_key(batch),
+        progress=lambda step, done, total: context.log.debug(f"{step}: {done} of {total} clips"),
     )
     by_id = {clip.id: clip for clip in clips}
     mismatched = [

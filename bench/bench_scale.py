@@ -43,10 +43,10 @@ from sqlalchemy import create_engine, text
 from data_engine.catalog import Catalog, Clip, ClipEvent, ClipState, Video, clip_id_for
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import ComputeBackend, DaskBackend, ProcessPoolBackend
-from data_engine.inbox import file_entries, look_at_inbox
+from data_engine.inbox import file_entries
 from data_engine.mining.features import compute_features, write_features
 from data_engine.mining.triggers import run_triggers
-from data_engine.stages.ingest import ingest_batch
+from data_engine.stages.ingest import ingest_batch, look_at_inbox
 from data_engine.store import Store
 from tests.dask_cluster import dask_cluster
 from tests.videos import make_test_video

@@ -3,7 +3,7 @@
 from collections import defaultdict
 
 from data_engine.catalog import Catalog, VideoStatus
-from data_engine.stages.ingest import clip_folder
+from data_engine.layout import CLIPS, clip_folder
 from data_engine.store import Store, is_temporary
 
 
@@ -31,7 +31,7 @@ def orphan_files(catalog: Catalog, store: Store, batch_key: str | None = None) -
     """Store files under clips/ that no recorded clip owns, and leftovers of interrupted writes."""
     recorded = {clip.path.rsplit("/", 1)[0] for clip in catalog.clips(batch_key=batch_key)}
     videos = catalog.videos(batch_key=batch_key) if batch_key is not None else None
-    prefixes = [clip_folder(video.id) for video in videos] if videos is not None else ["clips"]
+    prefixes = [clip_folder(video.id) for video in videos] if videos is not None else [CLIPS]
     orphans = []
     for prefix in prefixes:
         for key in store.list_keys(prefix):

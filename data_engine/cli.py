@@ -1,85 +1,55 @@
 """`data-engine`: the command line for scripting and operations.
 
-User errors (bad settings, unreachable catalog, missing files, bad input) print one clear line and exit
-with status 2; only real bugs show a traceback.
+Commands parse arguments, call one stage (data_engine/stages/) and print. The engine's own errors (bad settings,
+an unreachable catalog, a missing file or id, bad input) print one `error: ...` line and exit with status 2; any
+other exception is a bug and keeps its traceback. `--debug` (or DATA_ENGINE_DEBUG=1) shows the traceback of the
+engine's errors too. Stage modules are imported inside the commands that use them, so that `--help`, `status`
+and the listings start quickly.
 """
+
+from __future__ import annotations
 
 import getpass
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import click
-from tqdm import tqdm
 
-from data_engine.annotation import AnnotationError, review_metrics
-from data_engine.autolabel import AutolabelError, HindsightParams, LabelsError, read_latest_labels
-from data_engine.catalog import CatalogError, ClipState, TransitionError
-from data_engine.compute import ComputeError, backend_from_settings
-from data_engine.datasets import DatasetError
-from data_engine.detectors import DetectorError
-from data_engine.doctor import diagnose
-from data_engine.experiments.proving_ground import ProvingGroundError, run_proving_ground
-from data_engine.inbox import file_entries, look_at_inbox
-from data_engine.registry import RegistryError
+from data_engine.errors import EngineError, NotFoundError
 from data_engine.runtime import Runtime
-from data_engine.settings import Settings, SettingsError
-from data_engine.stages.annotate import (
-    backend_name,
-    clips_ready_to_push,
-    import_bundle_annotations,
-    pull_reviews,
-    push_selected,
-    review_history,
-)
-from data_engine.stages.autolabel import autolabel_clips, summarize_labels
-from data_engine.stages.ingest import BatchReport, ingest_batch
-from data_engine.stages.main_job import run_main_job
-from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
-from data_engine.stages.train import build_training_dataset, detectors_in_use, registry_for, train_candidate
-from data_engine.synthetic import SyntheticError, generate
-from data_engine.training import TrainingError
-from data_engine.video.probe import VideoError
+from data_engine.settings import Settings
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    ProvingGroundError,
-    DatasetError,
-    RegistryError,
-    TrainingError,
-    AnnotationError,
-    ComputeError,
-    AutolabelError,
-    DetectorError,
-    LabelsError,
-    CatalogError,
-    SettingsError,
-    SyntheticError,
-    VideoError,
-    TransitionError,
-    FileNotFoundError,
-    PermissionError,
-    KeyError,
-)
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from data_engine.stages.ingest import BatchReport
 
 
 class EngineGroup(click.Group):
-    """A click group that turns user errors into one readable line."""
+    """A click group that turns the engine's errors into one readable line (and a traceback with --debug)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except USER_ERRORS as error:
-            message = error.args[0] if isinstance(error, KeyError) and error.args else error
-            click.echo(f"error: {message}", err=True)
+        except EngineError as error:
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {error}", err=True)
             sys.exit(2)
 
 
 @click.group(cls=EngineGroup)
+@click.option(
+    "--debug", is_flag=True, envvar="DATA_ENGINE_DEBUG", help="Show the traceback of errors too (DATA_ENGINE_DEBUG=1)."
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, debug: bool) -> None:
     """The video data engine: ingest, clip, mine, autolabel, annotate, retrain."""
     ctx.obj = Runtime(Settings.from_env())
 
@@ -88,7 +58,37 @@ pass_runtime = click.make_pass_decorator(Runtime)
 
 
 def _progress(total: int, description: str, unit: str) -> tqdm:
+    from tqdm import tqdm
+
     return tqdm(total=total, desc=description, unit=unit, disable=None, file=sys.stderr, dynamic_ncols=True)
+
+
+class ProgressBars:
+    """The stages' progress (`data_engine.progress.Progress`) as one bar per step on stderr, on a terminal."""
+
+    def __init__(self) -> None:
+        self._step: str | None = None
+        self._bar: tqdm | None = None
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step != self._step or self._bar is None:
+            self.close()
+            self._step, self._bar = step, _progress(total, step, "item")
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._step, self._bar = None, None
+
+    def __enter__(self) -> ProgressBars:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 @main.command()
@@ -97,41 +97,20 @@ def _progress(total: int, description: str, unit: str) -> tqdm:
 @pass_runtime
 def ingest(runtime: Runtime, paths: tuple[str, ...], as_json: bool) -> None:
     """Register and clip the given video files or folders now (the same code the inbox sensor runs)."""
-    settings = runtime.settings
-    catalog = runtime.catalog
-    entries = file_entries(paths)
-    with _progress(len(entries), "hashing", "file") as bar:
-        look = look_at_inbox(
-            catalog,
-            entries,
-            {},
-            settle_seconds=settings.settle_seconds,
-            batch_max_videos=settings.batch_max_videos,
-            on_hashed=lambda _entry: bar.update(),
+    from data_engine.stages import ingest as ingest_stage
+
+    with ProgressBars() as bars:
+        report = ingest_stage.ingest(
+            runtime.catalog, runtime.store, runtime.settings, paths, watch_inbox=False, progress=bars
         )
-    for uri in look.unsettled:
+    for uri in report.look.unsettled:
         click.echo(f"skipped (still being written, try again in a moment): {uri}", err=True)
-    for uri, digest in look.duplicates:
+    for uri, digest in report.look.duplicates:
         click.echo(f"already ingested (same content as video {digest[:12]}): {uri}", err=True)
-    for plan in look.batches:
-        catalog.create_batch(plan.key, "cli", plan.items)
-    reports = []
-    pending = catalog.incomplete_batches()
-    for batch_key in pending:
-        videos = len({item.content_hash for item in catalog.batch_items(batch_key)})
-        with _progress(videos, f"batch {batch_key}", "video") as bar:
-            report = ingest_batch(
-                catalog,
-                runtime.store,
-                batch_key,
-                clip_seconds=settings.clip_seconds,
-                progress=lambda _video: bar.update(),
-            )
-        reports.append(report)
     if as_json:
-        click.echo(json.dumps([_report_document(report) for report in reports], indent=2))
+        click.echo(json.dumps([_report_document(batch) for batch in report.batches], indent=2))
     else:
-        _print_reports(reports)
+        _print_reports(report.batches)
 
 
 def _report_document(report: BatchReport) -> dict[str, Any]:
@@ -252,9 +231,7 @@ def clip() -> None:
 @pass_runtime
 def clip_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
     """A clip's journey: every event since it was extracted."""
-    found = runtime.catalog.get_clip(clip_id)
-    if found is None:
-        raise KeyError(f"no clip with id {clip_id!r} (see `data-engine clips`)")
+    found = runtime.catalog.require_clip(clip_id)
     events = [
         {
             "time": event.created_at.isoformat(),
@@ -313,6 +290,8 @@ def _parse_size(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
 @click.option("--fps", type=float, default=25.0, show_default=True)
 def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: float) -> None:
     """Write a proving-ground video (H.264 mp4) and its exact ground truth (JSON)."""
+    from data_engine.synthetic import generate
+
     video = generate(out_dir, seed=seed, seconds=seconds, size=size, fps=fps)
     truth = video.truth()
     click.echo(f"video: {video.video_path}")
@@ -326,33 +305,24 @@ def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: f
 @pass_runtime
 def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, every: int) -> None:
     """Autolabel clips with the configured detectors and hindsight (tracking, gap filling, fusion)."""
-    catalog = runtime.catalog
-    detectors = detectors_in_use(catalog, runtime.store, runtime.settings)
-    if not detectors:
-        raise SettingsError(
-            "no detector configured and no champion in the registry: set DATA_ENGINE_DETECTORS to one or two "
-            "Ultralytics weights (local .pt files, or official names such as yolo11n.pt when online)"
-        )
-    if clip_id is not None:
-        found = catalog.get_clip(clip_id)
-        if found is None:
-            raise KeyError(f"no clip with id {clip_id!r} (see `data-engine clips`)")
-        clips = [found]
-    else:
-        clips = catalog.clips(batch_key=batch_key, status=ClipState.SELECTED)
-    if not clips:
-        click.echo("no clips to autolabel (clips are autolabelled once mining selects them; use --clip to force)")
-        return
-    with _progress(len(clips), "autolabel", "clip") as bar:
-        report = autolabel_clips(
-            catalog,
+    from data_engine.autolabel import HindsightParams
+    from data_engine.stages import autolabel as autolabel_stage
+    from data_engine.stages.train import detectors_in_use
+
+    detectors = detectors_in_use(runtime.catalog, runtime.store, runtime.settings)
+    with ProgressBars() as bars:
+        report = autolabel_stage.autolabel(
+            runtime.catalog,
             runtime.store,
             detectors,
-            clips,
+            clip_id=clip_id,
+            batch_key=batch_key,
             params=HindsightParams(every=every),
-            parquet_key=f"batches/{batch_key}/autolabel_boxes.parquet" if batch_key else None,
-            progress=lambda _clip: bar.update(),
+            progress=bars,
         )
+    if not report.clips and not report.failed:
+        click.echo("no clips to autolabel (clips are autolabelled once mining selects them; use --clip to force)")
+        return
     click.echo(
         f"autolabelled {report.clips} clips ({report.frames} frames, {report.boxes} boxes, {report.tracks} tracks, "
         f"{report.gaps_filled} gaps filled, {report.spurious_tracks_removed} spurious tracks removed) with "
@@ -373,12 +343,13 @@ def labels() -> None:
 @pass_runtime
 def labels_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
     """Summary of the newest label-file version of a clip."""
-    found = runtime.catalog.get_clip(clip_id)
-    if found is None:
-        raise KeyError(f"no clip with id {clip_id!r} (see `data-engine clips`)")
+    from data_engine.autolabel import read_latest_labels
+    from data_engine.stages.autolabel import summarize_labels
+
+    found = runtime.catalog.require_clip(clip_id)
     latest = read_latest_labels(runtime.store.fetch(found.path).parent)
     if latest is None:
-        raise KeyError(f"clip {clip_id} has no labels yet (run `data-engine autolabel --clip {clip_id}`)")
+        raise NotFoundError(f"clip {clip_id} has no labels yet (run `data-engine autolabel --clip {clip_id}`)")
     summary = summarize_labels(latest)
     summary["versions"] = [
         {"version": v.version, "kind": v.kind, "author": v.author, "created_at": v.created_at.isoformat()}
@@ -403,35 +374,26 @@ def labels_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
 @pass_runtime
 def mine(runtime: Runtime, batch_key: str | None) -> None:
     """Frame features, trigger hits and the selection of frames for annotation under the daily budget."""
+    from data_engine.stages import mine as mine_stage
+    from data_engine.stages.train import detectors_in_use
+
     settings, catalog, store = runtime.settings, runtime.catalog, runtime.store
-    batches = [batch_key] if batch_key else catalog.batch_keys()
     detectors = detectors_in_use(catalog, store, settings)
-    config = MiningConfig(budget_per_day=settings.budget_per_day)
     if not detectors:
         click.echo("cold start: no detector configured, so image-level triggers and a diversity sample only", err=True)
-    with backend_from_settings(settings.compute, settings.workers, settings.dask_address) as backend:
-        for key in batches:
-            pending = catalog.clips(batch_key=key, status=ClipState.EXTRACTED)
-            if not pending and not catalog.clips(batch_key=key, status=ClipState.MINED):
-                continue
-            with _progress(len(pending), f"features {key}", "clip") as bar:
-                features = compute_batch_features(
-                    catalog, store, key, backend, progress=lambda done, _total: bar.update(done - bar.n)
-                )
-            with _progress(len(pending), f"triggers {key}", "clip") as bar:
-                hits = mine_batch_triggers(
-                    catalog, store, key, detectors, config=config, progress=lambda _clip: bar.update()
-                )
-            selection = select_batch(catalog, store, key, config=config, cold_start=not detectors)
-            triggers = ", ".join(f"{name} {count}" for name, count in sorted(hits.per_trigger.items())) or "none"
-            click.echo(
-                f"batch {key}: {features.clips} clips featured ({features.frames} frames), {hits.clips} mined, "
-                f"hits: {triggers}; selected {selection.selected} frames in {selection.clips_selected} clips "
-                f"({selection.duplicates_skipped} near-duplicates skipped, {selection.budget_left} of today's budget "
-                f"was left)"
-            )
-            for clip_id, reason in features.failed.items():
-                click.echo(f"  failed {clip_id}: {reason}")
+    with ProgressBars() as bars:
+        report = mine_stage.mine(catalog, store, settings, detectors, [batch_key] if batch_key else None, progress=bars)
+    for batch in report.batches:
+        features, hits, selection = batch.features, batch.hits, batch.selection
+        triggers = ", ".join(f"{name} {count}" for name, count in sorted(hits.per_trigger.items())) or "none"
+        click.echo(
+            f"batch {batch.batch_key}: {features.clips} clips featured ({features.frames} frames), {hits.clips} mined, "
+            f"hits: {triggers}; selected {selection.selected} frames in {selection.clips_selected} clips "
+            f"({selection.duplicates_skipped} near-duplicates skipped, {selection.budget_left} of today's budget "
+            f"was left)"
+        )
+        for clip_id, reason in features.failed.items():
+            click.echo(f"  failed {clip_id}: {reason}")
 
 
 @main.command()
@@ -488,6 +450,8 @@ def selection(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
 @pass_runtime
 def doctor(runtime: Runtime) -> None:
     """Check the decoder, catalog, store, detector weights, annotation platform and free disk."""
+    from data_engine.doctor import diagnose
+
     findings = diagnose(runtime.settings)
     for finding in findings:
         click.echo(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.check:<22} {finding.message}")
@@ -502,18 +466,10 @@ def doctor(runtime: Runtime) -> None:
 @pass_runtime
 def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
     """The main job: ingest the inbox (and PATHS), clip, mine, select, autolabel; re-runnable, does only what is new."""
-    bars: list[tqdm] = []
+    from data_engine.stages.main_job import run_main_job
 
-    def progress(description: str, total: int) -> Callable[[str], None]:
-        bar = _progress(total, description, "item")
-        bars.append(bar)
-        return lambda _item: bar.update()
-
-    try:
-        summary = run_main_job(runtime, paths, progress)
-    finally:
-        for bar in bars:
-            bar.close()
+    with ProgressBars() as bars:
+        summary = run_main_job(runtime, paths, progress=bars)
     counts = runtime.catalog.status_counts()
     hours = sum(video.duration_s or 0 for video in runtime.catalog.videos(status="clipped")) / 3600
     click.echo("")
@@ -553,6 +509,9 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
 @pass_runtime
 def push(runtime: Runtime, backend: str | None) -> None:
     """Send the selected frames of autolabelled clips (selected ones on a cold start) to annotators."""
+    from data_engine.stages.annotate import backend_name, clips_ready_to_push, push_selected
+    from data_engine.stages.train import detectors_in_use
+
     settings = runtime.settings
     chosen = backend_name(settings, backend)
     cold_start = not detectors_in_use(runtime.catalog, runtime.store, settings)
@@ -560,13 +519,8 @@ def push(runtime: Runtime, backend: str | None) -> None:
     if not clips:
         click.echo("nothing to push (no autolabelled clips with selected frames)")
         return
-    with _progress(0, f"push to {chosen}", "task") as bar:
-
-        def advance(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        report = push_selected(runtime.catalog, runtime.store, settings, clips, backend=chosen, progress=advance)
+    with ProgressBars() as bars:
+        report = push_selected(runtime.catalog, runtime.store, settings, clips, backend=chosen, progress=bars)
     click.echo(
         f"pushed {report.frames} frames of {report.clips} clips to {report.backend} "
         f"({report.with_pre_annotations} with pre-annotations): {report.project_url}"
@@ -577,6 +531,8 @@ def push(runtime: Runtime, backend: str | None) -> None:
 @pass_runtime
 def pull(runtime: Runtime) -> None:
     """Bring reviewed labels back from Label Studio as new label-file versions."""
+    from data_engine.stages.annotate import pull_reviews
+
     report = pull_reviews(runtime.catalog, runtime.store, runtime.settings)
     if not report.runs:
         click.echo("no open Label Studio runs (bundles come back with `data-engine import-annotations PATH`)")
@@ -595,6 +551,8 @@ def pull(runtime: Runtime) -> None:
 @pass_runtime
 def import_annotations_command(runtime: Runtime, path: str, as_json: bool) -> None:
     """Read completed annotation files (Label Studio JSON, COCO, YOLO or CVAT XML) of an exported bundle."""
+    from data_engine.stages.annotate import import_bundle_annotations
+
     imported, report = import_bundle_annotations(runtime.catalog, runtime.store, path)
     if as_json:
         click.echo(json.dumps({**imported.to_json(), "clips_annotated": report.clips_annotated}, indent=2))
@@ -617,6 +575,9 @@ def import_annotations_command(runtime: Runtime, path: str, as_json: bool) -> No
 @pass_runtime
 def annotation_stats(runtime: Runtime, as_json: bool) -> None:
     """Images reviewed per annotator and day, lead time, and how much humans changed the autolabels per trigger."""
+    from data_engine.annotation import review_metrics
+    from data_engine.stages.annotate import review_history
+
     metrics = review_metrics(review_history(runtime.catalog, runtime.store))
     click.echo(json.dumps(metrics.to_json(), indent=2) if as_json else metrics.markdown())
 
@@ -631,7 +592,11 @@ def dataset() -> None:
 @pass_runtime
 def dataset_build(runtime: Runtime, coco: bool) -> None:
     """Build a dataset version (split by video, frozen test split, leakage check) from the reviewed labels."""
-    built = build_training_dataset(runtime.catalog, runtime.store, coco=coco)
+    from data_engine.datasets import DatasetConfig
+    from data_engine.stages.train import build_training_dataset
+
+    with ProgressBars() as bars:
+        built = build_training_dataset(runtime.catalog, runtime.store, DatasetConfig(coco=coco), progress=bars)
     state = "new" if built.created else "no new reviewed labels since"
     click.echo(f"dataset {built.dataset_id} ({state}): {json.dumps(built.manifest.counts())}")
     for rejected in built.report.rejected:
@@ -645,6 +610,9 @@ def dataset_build(runtime: Runtime, coco: bool) -> None:
 @pass_runtime
 def train(runtime: Runtime) -> None:
     """Build the dataset, train a challenger (fine-tuning the champion), evaluate it and run the promotion gate."""
+    from data_engine.stages.train import build_training_dataset, train_candidate
+    from data_engine.training import TrainingError
+
     built = build_training_dataset(runtime.catalog, runtime.store)
     run_id = f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     click.echo(f"training on {built.dataset_id} (run {run_id}); the run is killed past DATA_ENGINE_TRAIN_BUDGET_HOURS")
@@ -669,6 +637,8 @@ def train(runtime: Runtime) -> None:
 @pass_runtime
 def models(runtime: Runtime, as_json: bool) -> None:
     """Model versions in the registry with their metrics, lineage and status."""
+    from data_engine.stages.train import registry_for
+
     rows = [model.to_json() for model in registry_for(runtime.catalog, runtime.store, runtime.settings).models()]
     _print_rows(
         rows,
@@ -685,6 +655,8 @@ def models(runtime: Runtime, as_json: bool) -> None:
 @pass_runtime
 def promote(runtime: Runtime, model_id: str) -> None:
     """Make a model version the champion by hand (recorded as an event)."""
+    from data_engine.stages.train import registry_for
+
     model = registry_for(runtime.catalog, runtime.store, runtime.settings).promote(model_id, actor=_actor())
     click.echo(f"{model.id} is the champion")
 
@@ -693,6 +665,8 @@ def promote(runtime: Runtime, model_id: str) -> None:
 @pass_runtime
 def rollback(runtime: Runtime) -> None:
     """Give the championship back to the previous champion (recorded as an event)."""
+    from data_engine.stages.train import registry_for
+
     model = registry_for(runtime.catalog, runtime.store, runtime.settings).rollback(actor=_actor())
     click.echo(f"rolled back: {model.id} is the champion again")
 
@@ -715,6 +689,8 @@ def _actor() -> str:
 @pass_runtime
 def proving_ground(runtime: Runtime, rounds: int, budget: int, seed: int, out_dir: str | None) -> None:
     """The data-engine loop measured: mining-selected vs random labelling at the same budget, test mAP per round."""
+    from data_engine.experiments.proving_ground import run_proving_ground
+
     folder = Path(out_dir) if out_dir else runtime.settings.home / "proving-ground"
     with _progress(0, "proving ground", "step") as bar:
         report = run_proving_ground(folder, rounds=rounds, budget=budget, seed=seed, progress=lambda *_: bar.update())

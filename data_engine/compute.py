@@ -16,6 +16,8 @@ from multiprocessing import get_context
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
+from data_engine.errors import EngineError
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Progress = Callable[[int, int], None]
@@ -24,7 +26,7 @@ Progress = Callable[[int, int], None]
 COMPUTE_KINDS: tuple[str, ...] = ("inprocess", "processes", "dask")
 
 
-class ComputeError(RuntimeError):
+class ComputeError(EngineError):
     """The compute backend is misconfigured, unreachable, or lost a worker; the message says what to change."""
 
 

@@ -9,17 +9,20 @@ pixel xyxy, confidence, class id, track id (-1 = none) and a per-box `Provenance
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from data_engine.errors import EngineError
 
 ProvenanceKind = Literal["detected", "interpolated", "fused"]
 PROVENANCE_KINDS: frozenset[str] = frozenset({"detected", "interpolated", "fused"})
 NO_TRACK = -1
 
 
-class DetectionsError(ValueError):
+class DetectionsError(EngineError, ValueError):
     """Boxes or a label format that cannot be turned into valid detections."""
 
 
@@ -73,31 +76,40 @@ def provenance_array(count: int, provenance: Provenance) -> np.ndarray:
     return _object_array([provenance] * count)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class Detections:
     """The boxes of one frame. Validated on construction: finite pixel coordinates, x2 >= x1, y2 >= y1,
-    confidences in [0, 1], one class id, track id and provenance per box."""
+    confidences in [0, 1], one class id, track id and provenance per box.
+
+    The constructor takes anything array-like; the fields always hold numpy arrays of one entry per box (no track
+    id given: NO_TRACK; no provenance given: `Provenance()`)."""
 
     xyxy: np.ndarray
     confidence: np.ndarray
     class_id: np.ndarray
-    track_id: np.ndarray | None = None
-    provenance: np.ndarray | None = None
-    names: dict[int, str] = field(default_factory=dict)
+    track_id: np.ndarray
+    provenance: np.ndarray
+    names: dict[int, str]
 
-    def __post_init__(self) -> None:
-        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4) if np.size(self.xyxy) else np.zeros((0, 4))
+    def __init__(
+        self,
+        xyxy: ArrayLike,
+        confidence: ArrayLike,
+        class_id: ArrayLike,
+        track_id: ArrayLike | None = None,
+        provenance: Iterable[Provenance] | None = None,
+        names: Mapping[int, str] | None = None,
+    ) -> None:
+        xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4) if np.size(xyxy) else np.zeros((0, 4))
         count = len(xyxy)
-        confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
-        class_id = np.asarray(self.class_id).reshape(-1)
+        confidence = np.asarray(confidence, dtype=np.float32).reshape(-1)
+        class_id = np.asarray(class_id).reshape(-1)
         track_id = (
             np.full(count, NO_TRACK, dtype=np.int64)
-            if self.track_id is None
-            else np.asarray(self.track_id).reshape(-1).astype(np.int64)
+            if track_id is None
+            else np.asarray(track_id).reshape(-1).astype(np.int64)
         )
-        provenance = (
-            provenance_array(count, Provenance()) if self.provenance is None else _object_array(list(self.provenance))
-        )
+        provenance = provenance_array(count, Provenance()) if provenance is None else _object_array(list(provenance))
         for name, values in (
             ("confidence", confidence),
             ("class_id", class_id),
@@ -124,7 +136,7 @@ class Detections:
         object.__setattr__(self, "class_id", class_id.astype(np.int64))
         object.__setattr__(self, "track_id", track_id)
         object.__setattr__(self, "provenance", provenance)
-        object.__setattr__(self, "names", {int(key): str(value) for key, value in self.names.items()})
+        object.__setattr__(self, "names", {int(key): str(value) for key, value in (names or {}).items()})
 
     @classmethod
     def empty(cls, names: Mapping[int, str] | None = None) -> Detections:

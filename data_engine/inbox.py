@@ -1,20 +1,19 @@
-"""Watching the inbox: find new, finished video files, de-duplicate them by content and group them into batches.
+"""Video files arriving: find them, tell finished files from ones still being written, group them into batches.
 
 The inbox is a local folder or an fsspec URL prefix. A file is taken only once its size and modification
 time have stopped changing (the previous look saw the same values, or it has not changed for
-`settle_seconds`), so a file still being copied in is left for a later look.
+`settle_seconds`), so a file still being copied in is left for a later look. What the catalog already knows
+(files seen, contents batched) is the ingest stage's business (`stages/ingest.py`); this module only reads files.
 """
 
 import hashlib
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import fsspec
 
-from data_engine.catalog import Catalog
-from data_engine.store import content_hash
+from data_engine.errors import NotFoundError
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv", ".3gp", ".h264"}
@@ -73,60 +72,35 @@ def file_entries(paths: Iterable[str]) -> list[InboxEntry]:
             info = fs.info(root)
             entries[path] = InboxEntry(path, int(info["size"]), _mtime_ns(info))
         else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
+            raise NotFoundError(f"no such file or folder: {path}")
     return sorted(entries.values(), key=lambda entry: entry.uri)
 
 
-def look_at_inbox(
-    catalog: Catalog,
+def settled_entries(
     entries: Iterable[InboxEntry],
+    known: Mapping[str, tuple[int, int]],
     previous: Mapping[str, tuple[int, int]],
     *,
     settle_seconds: float,
-    batch_max_videos: int,
-    now: float | None = None,
-    on_hashed: Callable[[InboxEntry], None] | None = None,
-) -> InboxLook:
-    """Decide what is new and settled, hash it, drop content already batched, and plan batches.
+    now: float,
+) -> tuple[list[InboxEntry], dict[str, tuple[int, int]]]:
+    """Split entries into the settled new ones and those still being written (with their size and mtime).
 
-    `previous` holds the (size, mtime) of files that were still changing at the previous look.
+    `known` holds the (size, mtime) of files looked at before (left out while unchanged); `previous` those of
+    files that were still changing at the previous look.
     """
-    now = time.time() if now is None else now
-    known = catalog.inbox_index()
-    look = InboxLook()
     settled: list[InboxEntry] = []
+    unsettled: dict[str, tuple[int, int]] = {}
     for entry in entries:
-        seen = known.get(entry.uri)
-        if seen is not None and (seen.size_bytes, seen.mtime_ns) == (entry.size, entry.mtime_ns):
+        if known.get(entry.uri) == (entry.size, entry.mtime_ns):
             continue
         stable_since_last_look = previous.get(entry.uri) == (entry.size, entry.mtime_ns)
         quiet_long_enough = now - entry.mtime_ns / 1e9 >= settle_seconds
         if stable_since_last_look or quiet_long_enough:
             settled.append(entry)
         else:
-            look.unsettled[entry.uri] = (entry.size, entry.mtime_ns)
-    look.new_files = len(settled)
-
-    hashed: list[tuple[InboxEntry, str]] = []
-    for entry in settled:
-        hashed.append((entry, content_hash(entry.uri)))
-        if on_hashed is not None:
-            on_hashed(entry)
-    already_batched = catalog.batched_hashes(digest for _, digest in hashed)
-    fresh: list[tuple[InboxEntry, str]] = []
-    for entry, digest in hashed:
-        if digest in already_batched:
-            look.duplicates.append((entry.uri, digest))
-        else:
-            fresh.append((entry, digest))
-    catalog.remember_inbox_files(
-        [
-            {"source_uri": entry.uri, "size_bytes": entry.size, "mtime_ns": entry.mtime_ns, "content_hash": digest}
-            for entry, digest in hashed
-        ]
-    )
-    look.batches = plan_batches(fresh, batch_max_videos)
-    return look
+            unsettled[entry.uri] = (entry.size, entry.mtime_ns)
+    return settled, unsettled
 
 
 def plan_batches(files: list[tuple[InboxEntry, str]], batch_max_videos: int) -> list[BatchPlan]:

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from data_engine.compute import COMPUTE_KINDS
+from data_engine.errors import EngineError
 
 PREFIX = "DATA_ENGINE_"
 
 
-class SettingsError(ValueError):
+class SettingsError(EngineError, ValueError):
     """A configuration value is missing or malformed."""
 
 

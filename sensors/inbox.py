@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.jobs import process_new_videos
 from assets.partitions import ingest_batches
-from data_engine.inbox import look_at_inbox, scan_inbox
+from data_engine.stages.ingest import ingest
 from resources import CatalogResource, EngineSettingsResource
 
 
@@ -23,16 +23,8 @@ def inbox_sensor(
     settings = engine_settings.get()
     cursor = json.loads(context.cursor) if context.cursor else {}
     previous = {uri: (size, mtime) for uri, (size, mtime) in cursor.get("unsettled", {}).items()}
-    look = look_at_inbox(
-        catalog.catalog,
-        scan_inbox(settings.inbox),
-        previous,
-        settle_seconds=settings.settle_seconds,
-        batch_max_videos=settings.batch_max_videos,
-    )
-    for plan in look.batches:
-        catalog.catalog.create_batch(plan.key, "sensor", plan.items)
-    pending = catalog.catalog.incomplete_batches()
+    found = ingest(catalog.catalog, None, settings, previous=previous, origin="sensor")
+    look, pending = found.look, found.pending
     context.log.info(
         f"{look.new_files} new settled files, {len(look.unsettled)} still being written, "
         f"{len(look.duplicates)} duplicates, {len(pending)} batches to run"

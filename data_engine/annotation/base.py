@@ -19,13 +19,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from data_engine.detections import Detections, DetectionsError
+from data_engine.errors import EngineError
 
 RUN_SCHEMA = "data-engine/annotation-run"
 RUN_SCHEMA_VERSION = 1
 COORDINATE_TOLERANCE_PX = 1.0
 
 
-class AnnotationError(RuntimeError):
+class AnnotationError(EngineError):
     """An annotation push, pull or import that cannot go on; the message says what to do."""
 
 

@@ -73,7 +73,7 @@ def evaluate(
     selected = range(min(len(pred_frames), truth.frame_count)) if frames is None else frames
     tp = fp = fn = 0
     for frame in selected:
-        predicted = pred_frames[frame] if pred_frames[frame] is not None else Detections.empty(truth.names)
+        predicted = pred_frames[frame] or Detections.empty(truth.names)
         present, visibility = _all_objects(truth, frame)
         required = visibility >= min_visibility
         hits, matched_rows = _match(predicted, present, iou_threshold)

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from data_engine.autolabel.hindsight import AutolabelResult, params_dict
 from data_engine.detections import Detections, DetectionsError
+from data_engine.errors import EngineError
 
 LABELS_SCHEMA = "data-engine/labels"
 LABELS_SCHEMA_VERSION = 1
@@ -29,7 +30,7 @@ LabelKind = Literal["autolabel", "review"]
 _VERSION_NAME = re.compile(r"^v(\d{4,})\.json$")
 
 
-class LabelsError(RuntimeError):
+class LabelsError(EngineError):
     """A label file that cannot be written or read as a data-engine label file."""
 
 
@@ -124,7 +125,7 @@ def label_versions(clip_dir: str | Path) -> list[Path]:
 def next_label_path(clip_dir: str | Path) -> Path:
     """Where the next label version goes: `labels/v0001.json` for a clip without labels, else one above the last."""
     versions = label_versions(clip_dir)
-    number = int(_VERSION_NAME.match(versions[-1].name).group(1)) + 1 if versions else 1
+    number = version_of(versions[-1]) + 1 if versions else 1
     return Path(clip_dir) / LABELS_DIR / f"v{number:04d}.json"
 
 

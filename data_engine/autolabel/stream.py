@@ -14,12 +14,13 @@ import numpy as np
 
 from data_engine.detections import Detections
 from data_engine.detectors.base import Detector
+from data_engine.errors import EngineError
 from data_engine.video.frames import iter_frames
 
 ProgressCallback = Callable[[int], None]
 
 
-class AutolabelError(RuntimeError):
+class AutolabelError(EngineError):
     """A clip or configuration that cannot be autolabelled."""
 
 

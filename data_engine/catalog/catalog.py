@@ -31,11 +31,12 @@ from data_engine.catalog.models import (
     utcnow,
 )
 from data_engine.catalog.states import ClipState, VideoStatus, check_transition
+from data_engine.errors import EngineError, NotFoundError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class CatalogError(RuntimeError):
+class CatalogError(EngineError):
     """The catalog cannot be reached or used; the message says which setting to look at."""
 
 
@@ -229,6 +230,13 @@ class Catalog:
         with self.session() as session:
             return session.get(Clip, clip_id)
 
+    def require_clip(self, clip_id: str) -> Clip:
+        """The clip, or a `NotFoundError` that tells a person where to look."""
+        clip = self.get_clip(clip_id)
+        if clip is None:
+            raise NotFoundError(f"no clip with id {clip_id!r} (see `data-engine clips`)")
+        return clip
+
     def clips(self, video_id: str | None = None, batch_key: str | None = None, status: str | None = None) -> list[Clip]:
         query = select(Clip).order_by(Clip.video_id, Clip.ordinal)
         if video_id is not None:
@@ -257,7 +265,7 @@ class Catalog:
                 current = dict(session.execute(select(Clip.id, Clip.status).where(Clip.id.in_(chunk))).all())
                 missing = set(chunk) - current.keys()
                 if missing:
-                    raise KeyError(f"unknown clip ids: {sorted(missing)[:5]}")
+                    raise NotFoundError(f"unknown clip ids: {sorted(missing)[:5]}")
                 to_move = [cid for cid in chunk if current[cid] != target]
                 for cid in to_move:
                     check_transition(ClipState(current[cid]), target)

@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from data_engine.errors import EngineError
+
 
 class VideoStatus(StrEnum):
     REGISTERED = "registered"
@@ -31,7 +33,7 @@ PIPELINE_ORDER: tuple[ClipState, ...] = (
 )
 
 
-class TransitionError(ValueError):
+class TransitionError(EngineError, ValueError):
     """A clip was asked to move backwards or from a state it is not in."""
 
 

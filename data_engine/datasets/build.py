@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -24,20 +24,21 @@ from typing import Any
 import cv2
 
 from data_engine.autolabel.labels import LabelFile, LabelsError, read_labels
-from data_engine.catalog import Catalog, Clip, ClipState
+from data_engine.catalog import Catalog, Clip
 from data_engine.datasets.leakage import DEFAULT_DUPLICATE_DISTANCE, Leak, find_leaks, image_phash
 from data_engine.datasets.manifest import DatasetManifest, ManifestError, ManifestFrame, extend_class_map
-from data_engine.datasets.splits import SPLITS, SplitConfig, SplitError, assign_splits, previous_assignments
+from data_engine.datasets.splits import SPLITS, Split, SplitConfig, SplitError, assign_splits, previous_assignments
 from data_engine.detections import Detections, to_coco, to_yolo
+from data_engine.errors import EngineError
+from data_engine.layout import dataset_key
+from data_engine.progress import Progress, tracked
 from data_engine.registry.records import RetrainingRecords
 from data_engine.store import Store
 from data_engine.video.frames import iter_frames
 from data_engine.video.probe import VideoError
 
-DATASETS_PREFIX = "datasets"
 
-
-class DatasetError(RuntimeError):
+class DatasetError(EngineError):
     """A dataset that cannot be built or loaded; the message says what is missing and what to do."""
 
 
@@ -124,25 +125,20 @@ class _Source:
     source: str
 
 
-def dataset_key(dataset_id: str, name: str = "") -> str:
-    return f"{DATASETS_PREFIX}/{dataset_id}" + (f"/{name}" if name else "")
-
-
 def build_dataset(
     catalog: Catalog,
     store: Store,
     config: DatasetConfig | None = None,
     *,
     clip_ids: Sequence[str] | None = None,
-    run_id: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> DatasetVersion:
     """Build the next dataset version from the newest review label file of each clip (or of `clip_ids`).
 
     Fails with `DatasetError` when nothing (or a single image) is left, when a split gets no group, and with
     `LeakageError` when a train image is a near-duplicate of a val/test image. Label files that cannot be used
-    (unreadable, a frame the clip does not have, another frame size) are left out and listed in the report. The
-    clips that made it in move to `in_dataset`."""
+    (unreadable, a frame the clip does not have, another frame size) are left out and listed in the report. Clip
+    states are the training stage's business (`stages/train.py` moves the clips that made it in)."""
     config = config or DatasetConfig()
     records = RetrainingRecords(catalog)
     history = records.dataset_versions()
@@ -199,10 +195,6 @@ def build_dataset(
         splits=manifest.splits,
         counts=manifest.counts(),
         report=report.to_json(),
-    )
-    included = sorted({frame.clip_id for frame in frames})
-    catalog.transition(
-        included, ClipState.IN_DATASET, stage="dataset", run_id=run_id, detail={"dataset": manifest.dataset_id}
     )
     return DatasetVersion(manifest.dataset_id, root, manifest, report, created=True)
 
@@ -315,12 +307,12 @@ def _known_clip(catalog: Catalog, clip_id: str) -> Clip:
 def _export(
     store: Store,
     sources: Sequence[_Source],
-    splits: Mapping[str, str],
+    splits: Mapping[str, Split],
     class_map: Mapping[int, str],
     root: Path,
     config: DatasetConfig,
     rejected: list[Rejection],
-    progress: Callable[[str], None] | None,
+    progress: Progress | None,
 ) -> list[ManifestFrame]:
     """Decode each clip once, write the reviewed frames as JPEG plus YOLO labels; a label file whose frames the
     clip does not deliver (or of another size) is withdrawn whole and reported."""
@@ -329,8 +321,8 @@ def _export(
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
     class_of = {name: class_id for class_id, name in class_map.items()}
     frames: list[ManifestFrame] = []
-    coco_parts: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
-    for src in sources:
+    coco_parts: dict[Split, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+    for src in tracked(sources, "dataset images", progress):
         split = splits[src.group]
         wanted = set(src.frames)
         written: list[ManifestFrame] = []
@@ -386,8 +378,6 @@ def _export(
                 coco_parts[split].append(
                     to_coco(boxes, src.labels.width, src.labels.height, file_names=names, names=class_map)
                 )
-        if progress is not None:
-            progress(src.clip.id)
     if config.coco:
         (root / "annotations").mkdir(exist_ok=True)
         for split, parts in coco_parts.items():

@@ -12,12 +12,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from data_engine.datasets.splits import SPLITS
+from data_engine.errors import EngineError
 
 MANIFEST_SCHEMA = "data-engine/dataset-manifest"
 MANIFEST_SCHEMA_VERSION = 1
 
 
-class ManifestError(ValueError):
+class ManifestError(EngineError, ValueError):
     """A manifest file that is not a data-engine dataset manifest."""
 
 

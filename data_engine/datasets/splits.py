@@ -12,12 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from data_engine.errors import EngineError
+
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
 GroupBy = Literal["video", "source"]
 
 
-class SplitError(ValueError):
+class SplitError(EngineError, ValueError):
     """Split settings or explicit assignments that cannot be honoured."""
 
 

@@ -8,9 +8,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from data_engine.detections import Detections
+from data_engine.errors import EngineError
 
 
-class DetectorError(RuntimeError):
+class DetectorError(EngineError):
     """A detector that cannot be loaded or used as configured."""
 
 

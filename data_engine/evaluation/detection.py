@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from data_engine.detectors.device import pick_device
+from data_engine.errors import EngineError
 
 if TYPE_CHECKING:
     from data_engine.datasets import DatasetVersion
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 SliceBy = Literal["source", "video_id"]
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(EngineError):
     """A model or dataset that cannot be evaluated; the message says what to fix."""
 
 
@@ -89,7 +90,7 @@ def evaluate_model(
             key = getattr(frame, slice_by)
             if key:
                 slices.setdefault(key, []).append(str(dataset.image_path(frame)))
-        per_slice = {}
+        per_slice: dict[str, dict[str, float]] = {}
         for name, images in sorted(slices.items()):
             data_yaml = _subset_yaml(dataset, images, scratch / f"slice-{len(per_slice)}")
             metrics = _validate(model, data_yaml, "test", scratch / f"slice-{len(per_slice)}", imgsz, batch, device)

@@ -25,26 +25,26 @@ from data_engine.annotation.base import RunFrame
 from data_engine.annotation.bundle import LABELSTUDIO_FILE
 from data_engine.annotation.labelstudio import FRAME_KEY_FIELD, FROM_NAME, TO_NAME
 from data_engine.catalog import Catalog, ClipState
-from data_engine.compute import backend_from_settings
-from data_engine.datasets import build_dataset
 from data_engine.datasets.build import DatasetConfig, DatasetVersion
 from data_engine.datasets.splits import SplitConfig
 from data_engine.detections import to_label_studio
+from data_engine.errors import EngineError
 from data_engine.evaluation import evaluate_model
-from data_engine.inbox import file_entries, look_at_inbox
+from data_engine.layout import ANNOTATION_BUNDLES, features_key
 from data_engine.mining.features import read_features
-from data_engine.runtime import Runtime
+from data_engine.runtime import Runtime, compute_backend
 from data_engine.settings import Settings
-from data_engine.stages.annotate import BUNDLES, import_bundle_annotations, push_selected
+from data_engine.stages.annotate import import_bundle_annotations, push_selected
 from data_engine.stages.autolabel import load_detectors
-from data_engine.stages.ingest import ingest_batch
+from data_engine.stages.ingest import ingest
 from data_engine.stages.mine import (
     MiningConfig,
     compute_batch_features,
-    features_key,
     mine_batch_triggers,
+    record_selection,
     select_batch,
 )
+from data_engine.stages.train import build_training_dataset
 from data_engine.synthetic import SyntheticVideo, generate
 from data_engine.synthetic.dataset import MIN_LABEL_VISIBILITY
 from data_engine.synthetic.generator import CLASS_NAMES
@@ -58,7 +58,7 @@ ANNOTATOR = "simulated-annotator"
 Progress = Callable[[str], None]
 
 
-class ProvingGroundError(RuntimeError):
+class ProvingGroundError(EngineError):
     """The loop could not go on (a training run that left no weights, settings that cannot work)."""
 
 
@@ -213,7 +213,7 @@ def run_proving_ground(
     _select_every(seed_runtime, fixed, config.eval_every, "fixed")
     _annotate(seed_runtime, videos)
     split = _split_config(seed_runtime.catalog, videos)
-    dataset = build_dataset(seed_runtime.catalog, seed_runtime.store, DatasetConfig(split=split))
+    dataset = build_training_dataset(seed_runtime.catalog, seed_runtime.store, DatasetConfig(split=split))
     say(f"seed dataset {dataset.dataset_id}: {dataset.manifest.counts()}")
     seed_weights, seed_s = _train(dataset, out_dir / "runs" / "seed", str(tiny_model_yaml(out_dir)), config, True)
     seed_eval = evaluate_model(seed_weights, dataset, imgsz=config.imgsz, split="test")
@@ -239,7 +239,7 @@ def run_proving_ground(
         for strategy in STRATEGIES:
             runtime = homes[strategy]
             _annotate(runtime, videos)
-            version = build_dataset(runtime.catalog, runtime.store, DatasetConfig(split=split))
+            version = build_training_dataset(runtime.catalog, runtime.store, DatasetConfig(split=split))
             run_dir = out_dir / "runs" / f"{strategy}-round{round_number}"
             weights[strategy], train_s = _train(version, run_dir, str(weights[strategy]), config, False)
             evaluation = evaluate_model(weights[strategy], version, imgsz=config.imgsz, split="test")
@@ -295,19 +295,15 @@ def _runtime(home: Path) -> Runtime:
 
 
 def _ingest(runtime: Runtime, videos: Sequence[SyntheticVideo], config: ProvingGroundConfig) -> str:
-    """Ingest the videos as one new batch and return its key."""
-    catalog = runtime.catalog
-    look = look_at_inbox(
-        catalog, file_entries([str(v.video_path) for v in videos]), {}, settle_seconds=0.0, batch_max_videos=1000
-    )
-    if len(look.batches) != 1:
-        raise ProvingGroundError(f"expected the videos to form one new batch, got {len(look.batches)}")
-    plan = look.batches[0]
-    catalog.create_batch(plan.key, "proving-ground", plan.items)
-    ingest_batch(catalog, runtime.store, plan.key, clip_seconds=config.clip_seconds)
-    with backend_from_settings("inprocess", 1) as backend:
-        compute_batch_features(catalog, runtime.store, plan.key, backend)
-    return plan.key
+    """Ingest the videos as one new batch, compute its features and return its key."""
+    settings = replace(runtime.settings, clip_seconds=config.clip_seconds, batch_max_videos=1000)
+    paths = [str(video.video_path) for video in videos]
+    report = ingest(runtime.catalog, runtime.store, settings, paths, watch_inbox=False, origin="proving-ground")
+    if len(report.new_batches) != 1:
+        raise ProvingGroundError(f"expected the videos to form one new batch, got {len(report.new_batches)}")
+    with compute_backend(settings) as backend:
+        compute_batch_features(runtime.catalog, runtime.store, report.new_batches[0], backend)
+    return report.new_batches[0]
 
 
 def _select_every(runtime: Runtime, batch_key: str, every: int, day: str) -> None:
@@ -319,8 +315,7 @@ def _select_every(runtime: Runtime, batch_key: str, every: int, day: str) -> Non
         for frame, phash in zip(features["frame_index"], features["phash"], strict=True):
             if int(frame) % every == 0:
                 rows.append(_selected_row(clip.id, int(frame), int(phash), day))
-    runtime.catalog.add_selected_frames(rows)
-    runtime.catalog.transition([clip.id for clip in clips], ClipState.SELECTED, stage="select", detail={"set": day})
+    record_selection(runtime.catalog, rows, detail={"set": day})
 
 
 def _selected_row(clip_id: str, frame: int, phash: int, day: str) -> dict[str, object]:
@@ -349,8 +344,7 @@ def _select_random(runtime: Runtime, batch_key: str, count: int, seed: int) -> N
         features = read_features(store.fetch(features_key(clip)))
         pool += [(clip.id, int(f), int(h)) for f, h in zip(features["frame_index"], features["phash"], strict=True)]
     chosen = random.Random(seed).sample(pool, min(count, len(pool)))
-    catalog.add_selected_frames([_selected_row(clip_id, frame, phash, "random") for clip_id, frame, phash in chosen])
-    catalog.transition(sorted({clip_id for clip_id, _, _ in chosen}), ClipState.SELECTED, stage="select")
+    record_selection(catalog, [_selected_row(clip_id, frame, phash, "random") for clip_id, frame, phash in chosen])
 
 
 def _annotate(runtime: Runtime, videos: _Videos) -> None:
@@ -367,7 +361,7 @@ def answer_bundle_from_truth(runtime: Runtime, run_id: str, truth: Mapping[str, 
     (objects at least 40 % visible) of its frame; `truth` maps a video's file name to its ground truth. Returns
     the answered task file, ready for `import_bundle_annotations`."""
     catalog, store = runtime.catalog, runtime.store
-    bundle = store.local_path(BUNDLES) / run_id
+    bundle = store.local_path(ANNOTATION_BUNDLES) / run_id
     offsets = {}
     for clip in catalog.clips(status=ClipState.PUSHED):
         video = catalog.get_video(clip.video_id)

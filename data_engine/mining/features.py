@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.fftpack
 
+from data_engine.errors import EngineError
 from data_engine.video.frames import iter_frames
 
 FEATURES_SCHEMA = pa.schema(
@@ -51,7 +52,7 @@ MIN_WIDTH = PHASH_IMAGE_SIZE
 _PHASH_BATCH = 512
 
 
-class FeaturesError(ValueError):
+class FeaturesError(EngineError, ValueError):
     """A clip whose features cannot be computed, or a features file or table that is not valid."""
 
 

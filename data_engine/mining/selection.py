@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data_engine.errors import EngineError
 from data_engine.mining.triggers import Hit
 
 DEFAULT_DUPLICATE_DISTANCE = 8
@@ -41,7 +42,7 @@ DIVERSITY_TRIGGER = "diversity"
 HitRef = str | int | None
 
 
-class SelectionError(ValueError):
+class SelectionError(EngineError, ValueError):
     """Candidates or selection parameters that are not valid."""
 
 
@@ -293,7 +294,7 @@ def _quota_frames(triggers: Sequence[str], shares: Mapping[str, float], budget: 
     return {trigger: math.floor(shares.get(trigger, rest) * budget + 1e-9) for trigger in triggers}
 
 
-def _diversity_order(frames: Sequence[_Frame], keys: Sequence[float]) -> list[int]:
+def _diversity_order(frames: Sequence[_Frame], keys: Sequence[float] | np.ndarray) -> list[int]:
     """Indices of `frames` round-robin across videos, then across a video's clips, then by `keys` (lowest first)
     inside a clip."""
     if not frames:

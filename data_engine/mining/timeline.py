@@ -13,6 +13,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from data_engine.errors import EngineError
 from data_engine.mining.triggers import Hit
 
 TIMELINE_SIZE_PX = (900, 220)
@@ -21,7 +22,7 @@ _DPI = 100
 _SELECTED_COLOUR = "#d62728"
 
 
-class TimelineError(ValueError):
+class TimelineError(EngineError, ValueError):
     """Inputs a picture cannot be drawn from."""
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from data_engine.detections import Detections
+from data_engine.errors import EngineError
 from data_engine.mining.features import hamming
 
 FrameDetections = Mapping[int, Detections]
@@ -35,7 +36,7 @@ FrameDetections = Mapping[int, Detections]
 HitDetails = Mapping[str, float | int | str | bool]
 
 
-class TriggerError(ValueError):
+class TriggerError(EngineError, ValueError):
     """Invalid trigger input, configuration or registration."""
 
 

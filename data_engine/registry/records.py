@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 
 from data_engine.catalog import Catalog
 from data_engine.catalog.models import utcnow
+from data_engine.errors import NotFoundError
 from data_engine.registry.models import (
     DatasetVersionRecord,
     ModelEvaluationRecord,
@@ -101,7 +102,7 @@ class RetrainingRecords:
             for model_id, status, reason, event in changes:
                 row = session.get(ModelVersionRecord, model_id)
                 if row is None:
-                    raise KeyError(f"unknown model id {model_id!r}")
+                    raise NotFoundError(f"unknown model id {model_id!r}")
                 values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
                 if reason is not None:
                     values["reason"] = reason

@@ -18,7 +18,9 @@ from typing import Any
 import fsspec
 
 from data_engine.catalog import Catalog
+from data_engine.errors import EngineError
 from data_engine.evaluation import Evaluation
+from data_engine.layout import model_weights_key
 from data_engine.registry.gate import GateDecision, GatePolicy, gate
 from data_engine.registry.models import ModelVersionRecord, RegistryEvent
 from data_engine.registry.records import RetrainingRecords
@@ -29,7 +31,7 @@ MODEL_STATUSES = (CHAMPION, CHALLENGER, REJECTED, ARCHIVED)
 EvaluateChampion = Callable[[Path], Evaluation]
 
 
-class RegistryError(RuntimeError):
+class RegistryError(EngineError):
     """A registry operation that cannot be done; the message says why and what to do."""
 
 
@@ -159,7 +161,7 @@ class ModelRegistry:
         model_id = model_id or f"m-{datetime.now(UTC):%Y%m%d-%H%M%S}-{digest[:8]}"
         if self.records.get_model(model_id) is not None:
             raise RegistryError(f"model id {model_id} is already registered")
-        key = f"models/{model_id}/weights.pt"
+        key = model_weights_key(model_id)
         with atomic_path(self.store.local_path(key)) as temporary:
             shutil.copyfile(weights, temporary)
         self.store.commit(key)

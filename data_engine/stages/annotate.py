@@ -6,9 +6,9 @@ the clips move to `pushed`. Pull (Label Studio) or import (bundle files) turns r
 version per clip, recorded with who and when; a clip whose frames are all reviewed moves to `annotated`.
 """
 
-import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -30,12 +30,11 @@ from data_engine.annotation import (
 from data_engine.autolabel import LabelFile, read_labels, read_latest_labels
 from data_engine.autolabel.labels import version_of
 from data_engine.catalog import Catalog, Clip, ClipState
+from data_engine.layout import ANNOTATION_BUNDLES, ANNOTATION_IMAGES, annotation_image_key, labels_key
+from data_engine.progress import Progress
 from data_engine.settings import Settings
 from data_engine.store import Store, atomic_path
 from data_engine.video.frames import iter_frames
-
-IMAGES = "annotation/images"
-BUNDLES = "annotation/bundles"
 
 
 @dataclass
@@ -77,7 +76,7 @@ def label_studio(settings: Settings, store: Store) -> LabelStudioBackend:
         LabelStudioConfig(
             url=settings.label_studio_url,
             token=settings.label_studio_token,
-            image_dir=store.local_path(IMAGES),
+            image_dir=store.local_path(ANNOTATION_IMAGES),
             document_root=Path(settings.label_studio_document_root or store.root),
         )
     )
@@ -96,7 +95,7 @@ def push_selected(
     *,
     backend: str = "bundle",
     run_id: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> PushReport:
     """Send the selected frames of `clips` to annotators and move the clips to `pushed`."""
     frames: list[SelectedFrame] = []
@@ -119,11 +118,11 @@ def push_selected(
     if backend == "labelstudio":
         platform = label_studio(settings, store)
         try:
-            run = platform.push(selection, progress=progress)
+            run = platform.push(selection, progress=partial(progress, "push to labelstudio") if progress else None)
         finally:
             platform.close()
     else:
-        run = export_bundle(selection, store.local_path(BUNDLES), make_zip=True)
+        run = export_bundle(selection, store.local_path(ANNOTATION_BUNDLES), make_zip=True)
     catalog.save_annotation_run(run.run_id, run.backend, run.project_url, "pushed", run.to_json())
     pushed_clips = sorted({frame.clip_id for frame in frames})
     catalog.transition(
@@ -151,7 +150,7 @@ def _frames_of(catalog: Catalog, store: Store, clip: Clip, labels: LabelFile | N
         chosen = wanted.get(decoded.index)
         if chosen is None:
             continue
-        key = f"{IMAGES}/{_image_name(clip.id, decoded.index)}"
+        key = annotation_image_key(clip.id, decoded.index)
         target = store.local_path(key)
         if not target.exists():
             with atomic_path(target) as temporary:
@@ -176,10 +175,6 @@ def _frames_of(catalog: Catalog, store: Store, clip: Clip, labels: LabelFile | N
         if len(found) == len(wanted):
             break
     return found
-
-
-def _image_name(clip_id: str, frame: int) -> str:
-    return hashlib.sha256(f"{clip_id}:{frame}".encode()).hexdigest()[:24] + ".jpg"
 
 
 def open_label_studio_runs(catalog: Catalog) -> list[AnnotationRun]:
@@ -282,7 +277,7 @@ def _store_reviews(
     )
     authors = {frame.clip_id: frame.annotator for frame in reviewed}
     for clip_id, path in written.items():
-        key = f"{clips[clip_id].path.rsplit('/', 1)[0]}/labels/{path.name}"
+        key = labels_key(clips[clip_id], path.name)
         store.commit(key)
         catalog.add_label_version(
             clip_id,

@@ -1,7 +1,8 @@
 """The autolabel stage: hindsight labels for clips, stored as a new label-file version, recorded in the catalog."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from data_engine.autolabel import (
     AutolabelError,
@@ -16,7 +17,9 @@ from data_engine.autolabel.labels import version_of
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.detectors import Detector, UltralyticsDetector
-from data_engine.settings import Settings
+from data_engine.layout import autolabel_boxes_key, labels_key
+from data_engine.progress import Progress, tracked
+from data_engine.settings import Settings, SettingsError
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -55,6 +58,40 @@ def load_detectors(settings: Settings) -> list[Detector]:
     ]
 
 
+def autolabel(
+    catalog: Catalog,
+    store: Store,
+    detectors: Sequence[Detector],
+    *,
+    clip_id: str | None = None,
+    batch_key: str | None = None,
+    params: HindsightParams | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> AutolabelReport:
+    """Autolabel one clip (`clip_id`, whatever its state) or the selected clips of a batch (default: of every
+    batch); a batch's boxes also go to one Parquet file for analysis."""
+    if not detectors:
+        raise SettingsError(
+            "no detector configured and no champion in the registry: set DATA_ENGINE_DETECTORS to one or two "
+            "Ultralytics weights (local .pt files, or official names such as yolo11n.pt when online)"
+        )
+    if clip_id is not None:
+        clips = [catalog.require_clip(clip_id)]
+    else:
+        clips = catalog.clips(batch_key=batch_key, status=ClipState.SELECTED)
+    return autolabel_clips(
+        catalog,
+        store,
+        detectors,
+        clips,
+        params=params,
+        run_id=run_id,
+        parquet_key=autolabel_boxes_key(batch_key) if batch_key else None,
+        progress=progress,
+    )
+
+
 def autolabel_clips(
     catalog: Catalog,
     store: Store,
@@ -64,7 +101,7 @@ def autolabel_clips(
     params: HindsightParams | None = None,
     run_id: str | None = None,
     parquet_key: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> AutolabelReport:
     """Label each clip with hindsight, write its next label version and move it to `autolabelled`.
 
@@ -72,7 +109,7 @@ def autolabel_clips(
     """
     report = AutolabelReport(model_ids=tuple(detector.model_id for detector in detectors))
     label_files: list[LabelFile] = []
-    for clip in clips:
+    for clip in tracked(clips, "autolabel", progress):
         try:
             labels = _autolabel_one(catalog, store, detectors, clip, params, run_id, report)
             label_files.append(labels)
@@ -85,8 +122,6 @@ def autolabel_clips(
                 run_id=run_id,
                 detail={"error": str(error), "models": list(report.model_ids)},
             )
-        if progress is not None:
-            progress(clip.id)
     if parquet_key is not None and label_files:
         labels_to_parquet(label_files, store.local_path(parquet_key))
         store.commit(parquet_key)
@@ -107,7 +142,7 @@ def _autolabel_one(
     result = autolabel_clip(local, detectors, params)
     labels = label_file_from_result(result, clip.id, version=0)
     written = write_next_labels(local.parent, labels)
-    key = f"{clip.path.rsplit('/', 1)[0]}/labels/{written.name}"
+    key = labels_key(clip, written.name)
     store.commit(key)
     stats = result.stats
     catalog.add_label_version(
@@ -137,7 +172,7 @@ def _autolabel_one(
     return replace(labels, version=version_of(written))
 
 
-def summarize_labels(labels: LabelFile) -> dict[str, object]:
+def summarize_labels(labels: LabelFile) -> dict[str, Any]:
     """Counts that tell a person what a label file holds (for `data-engine labels show`)."""
     per_class: dict[str, int] = {}
     interpolated = 0

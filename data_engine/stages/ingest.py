@@ -4,20 +4,28 @@ Crash safety: a clip file is written under a temporary name and renamed when com
 likewise, and the clip is recorded in the catalog only after both exist. A re-run skips the clips the
 catalog has, removes leftover temporary files and redoes the rest, so it converges on the same clips.
 Bad files are quarantined with a reason on the video's row; nothing is ever deleted from the inbox.
+
+`ingest` is the stage as every surface runs it (`data-engine ingest` and `run`, the main job, the inbox sensor,
+the proving ground): look at the inbox and the given paths, record new settled videos as batches, ingest the
+batches still pending.
 """
 
 import json
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from data_engine.catalog import BatchItem, Catalog, VideoStatus, clip_id_for
-from data_engine.store import Store, is_temporary
+from data_engine.inbox import InboxEntry, InboxLook, file_entries, plan_batches, scan_inbox, settled_entries
+from data_engine.layout import clip_document_key, clip_folder, clip_key, probe_key
+from data_engine.progress import Progress, tracked
+from data_engine.settings import Settings
+from data_engine.store import Store, content_hash, is_temporary
 from data_engine.video.clipper import ClipSpan, ExtractedClip, extract_clips, plan_clips
 from data_engine.video.probe import VideoError, VideoProbe, probe_video
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -61,14 +69,6 @@ class BatchReport:
         }
 
 
-def clip_key(video_id: str, ordinal: int, suffix: str = ".mkv") -> str:
-    return f"{clip_folder(video_id)}/{ordinal:05d}/clip{suffix}"
-
-
-def clip_folder(video_id: str) -> str:
-    return f"clips/{video_id}"
-
-
 def ingest_batch(
     catalog: Catalog,
     store: Store,
@@ -79,7 +79,7 @@ def ingest_batch(
     progress: Progress | None = None,
 ) -> BatchReport:
     """Register, then clip, every distinct video of a batch; a bad file never stops the others."""
-    register_batch(catalog, store, batch_key)
+    register_batch(catalog, store, batch_key, progress=progress)
     return clip_batch(
         catalog,
         store,
@@ -93,7 +93,7 @@ def ingest_batch(
 def register_batch(catalog: Catalog, store: Store, batch_key: str, progress: Progress | None = None) -> BatchReport:
     """Probe every distinct video of a batch and record it: registered, or quarantined with the reason."""
     report = BatchReport(batch_key)
-    for video_id, items in _batch_videos(catalog, batch_key).items():
+    for video_id, items in tracked(list(_batch_videos(catalog, batch_key).items()), f"probe {batch_key}", progress):
         register_video(
             catalog,
             store,
@@ -103,8 +103,6 @@ def register_batch(catalog: Catalog, store: Store, batch_key: str, progress: Pro
             batch_key,
         )
         report.videos.append(_outcome(catalog, video_id, clips_new=0))
-        if progress is not None:
-            progress(video_id)
     return report
 
 
@@ -119,7 +117,7 @@ def clip_batch(
 ) -> BatchReport:
     """Cut every registered video of a batch into clips (videos already clipped are left as they are)."""
     report = BatchReport(batch_key)
-    for video_id in _batch_videos(catalog, batch_key):
+    for video_id in tracked(list(_batch_videos(catalog, batch_key)), f"clip {batch_key}", progress):
         new_clips = 0
         video = catalog.get_video(video_id)
         if video is not None and video.status == VideoStatus.REGISTERED:
@@ -133,8 +131,6 @@ def clip_batch(
                     error=f"clip extraction failed: {error}",
                 )
         report.videos.append(_outcome(catalog, video_id, clips_new=new_clips))
-        if progress is not None:
-            progress(video_id)
     return report
 
 
@@ -177,13 +173,12 @@ def register_video(
         )
 
 
-def probe_key(video_id: str) -> str:
-    return f"videos/{video_id}/probe.json"
-
-
 def load_probe(store: Store, video_id: str) -> VideoProbe:
     document = json.loads(store.fetch(probe_key(video_id)).read_text(encoding="utf-8"))
-    return VideoProbe(**{key: tuple(value) if isinstance(value, list) else value for key, value in document.items()})
+    fields: dict[str, Any] = {
+        key: tuple(value) if isinstance(value, list) else value for key, value in document.items()
+    }
+    return VideoProbe(**fields)
 
 
 def _batch_videos(catalog: Catalog, batch_key: str) -> dict[str, list[BatchItem]]:
@@ -212,9 +207,8 @@ def _clip_video(
     def record(clip: ExtractedClip) -> None:
         key = clip_key(video_id, clip.span.ordinal, clip.path.suffix)
         store.commit(key)
-        json_key = str(Path(key).with_name("clip.json"))
         store.write_text(
-            json_key,
+            clip_document_key(key),
             json.dumps(_clip_document(video_id, source, probe, clip), indent=2),
         )
         catalog.add_clip(
@@ -311,3 +305,93 @@ def _outcome(catalog: Catalog, video_id: str, clips_new: int) -> VideoOutcome:
         clips_new=clips_new,
         reencoded=sum(1 for clip in clips if clip.method != "copy"),
     )
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did: what the look found, the batches it recorded, and each batch it ingested."""
+
+    look: InboxLook
+    new_batches: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    batches: list[BatchReport] = field(default_factory=list)
+
+
+def ingest(
+    catalog: Catalog,
+    store: Store | None,
+    settings: Settings,
+    paths: Sequence[str] = (),
+    *,
+    watch_inbox: bool = True,
+    previous: Mapping[str, tuple[int, int]] | None = None,
+    origin: str = "cli",
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Record the new settled videos of the inbox (when `watch_inbox`) and of `paths` as batches, then ingest
+    every pending batch (new ones, and ones a crash interrupted).
+
+    Without a store only the batches are recorded and left `pending`: the inbox sensor works that way, and a
+    Dagster run per batch ingests it. `previous` holds the (size, mtime) of files still changing at the previous
+    look (the sensor's cursor).
+    """
+    found = {entry.uri: entry for entry in file_entries(paths)}
+    if watch_inbox:
+        found.update((entry.uri, entry) for entry in scan_inbox(settings.inbox))
+    look = look_at_inbox(
+        catalog,
+        sorted(found.values(), key=lambda entry: entry.uri),
+        previous or {},
+        settle_seconds=settings.settle_seconds,
+        batch_max_videos=settings.batch_max_videos,
+        progress=progress,
+    )
+    report = IngestReport(look)
+    for plan in look.batches:
+        catalog.create_batch(plan.key, origin, plan.items)
+        report.new_batches.append(plan.key)
+    report.pending = catalog.incomplete_batches()
+    if store is None:
+        return report
+    for batch_key in report.pending:
+        report.batches.append(
+            ingest_batch(
+                catalog, store, batch_key, clip_seconds=settings.clip_seconds, run_id=run_id, progress=progress
+            )
+        )
+    report.pending = catalog.incomplete_batches()
+    return report
+
+
+def look_at_inbox(
+    catalog: Catalog,
+    entries: Iterable[InboxEntry],
+    previous: Mapping[str, tuple[int, int]],
+    *,
+    settle_seconds: float,
+    batch_max_videos: int,
+    now: float | None = None,
+    progress: Progress | None = None,
+) -> InboxLook:
+    """Decide what is new and settled, hash it, drop content already batched, and plan batches.
+
+    Every file hashed is remembered with its size and mtime, so an unchanged file is never hashed again.
+    """
+    known = {uri: (row.size_bytes, row.mtime_ns) for uri, row in catalog.inbox_index().items()}
+    settled, unsettled = settled_entries(
+        entries, known, previous, settle_seconds=settle_seconds, now=time.time() if now is None else now
+    )
+    look = InboxLook(unsettled=unsettled, new_files=len(settled))
+    hashed = [(entry, content_hash(entry.uri)) for entry in tracked(settled, "hashing", progress)]
+    already_batched = catalog.batched_hashes(digest for _, digest in hashed)
+    look.duplicates = [(entry.uri, digest) for entry, digest in hashed if digest in already_batched]
+    catalog.remember_inbox_files(
+        [
+            {"source_uri": entry.uri, "size_bytes": entry.size, "mtime_ns": entry.mtime_ns, "content_hash": digest}
+            for entry, digest in hashed
+        ]
+    )
+    fresh = [(entry, digest) for entry, digest in hashed if digest not in already_batched]
+    look.batches = plan_batches(fresh, batch_max_videos)
+    return look

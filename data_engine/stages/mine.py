@@ -7,9 +7,10 @@ frames under the day's budget, without near-duplicates of frames already selecte
 """
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.compute import ComputeBackend
 from data_engine.detectors import Detector
+from data_engine.layout import features_key, mining_summary_key, timeline_key
 from data_engine.mining.features import FeaturesError, compute_features, read_features, write_features
 from data_engine.mining.model_triggers import detect_models_for_mining
 from data_engine.mining.selection import (
@@ -30,10 +32,12 @@ from data_engine.mining.selection import (
 )
 from data_engine.mining.timeline import batch_summary_png, timeline_png
 from data_engine.mining.triggers import Hit, run_triggers
+from data_engine.progress import Progress, tracked
+from data_engine.runtime import compute_backend
+from data_engine.settings import Settings
+from data_engine.stages.annotate import trigger_yields
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
-
-FEATURES_NAME = "features.parquet"
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,6 @@ class SelectionReport:
     summary_png: str | None = None
 
 
-def features_key(clip: Clip) -> str:
-    return f"{clip.path.rsplit('/', 1)[0]}/{FEATURES_NAME}"
-
-
 @dataclass(frozen=True)
 class FeaturesJobResult:
     frames: int = 0
@@ -105,7 +105,7 @@ def compute_batch_features(
     store: Store,
     batch_key: str,
     backend: ComputeBackend,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> FeaturesReport:
     """Features for every extracted clip of the batch that has none yet (one decoding pass per clip)."""
     report = FeaturesReport()
@@ -113,7 +113,9 @@ def compute_batch_features(
         c for c in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED) if not store.exists(features_key(c))
     ]
     jobs = [(str(store.fetch(clip.path)), str(store.local_path(features_key(clip)))) for clip in todo]
-    outcomes = backend.map(clip_features_job, jobs, progress=progress)
+    outcomes = backend.map(
+        clip_features_job, jobs, progress=partial(progress, f"features {batch_key}") if progress else None
+    )
     for clip, outcome in zip(todo, outcomes, strict=True):
         if outcome.error is not None:
             report.failed[clip.id] = outcome.error
@@ -134,7 +136,7 @@ def mine_batch_triggers(
     *,
     config: MiningConfig = MiningConfig(),
     run_id: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> HitsReport:
     """Run every registered trigger on each featured, extracted clip; record the hits; move the clip to `mined`.
 
@@ -142,7 +144,8 @@ def mine_batch_triggers(
     compared with it for disagreement).
     """
     report = HitsReport(model_ids=tuple(detector.model_id for detector in detectors))
-    for clip in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED):
+    pending = catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
+    for clip in tracked(pending, f"triggers {batch_key}", progress):
         if not store.exists(features_key(clip)):
             continue
         features = read_features(store.fetch(features_key(clip)))
@@ -158,8 +161,6 @@ def mine_batch_triggers(
         )
         report.clips += 1
         report.per_trigger.update(per_trigger)
-        if progress is not None:
-            progress(clip.id)
     return report
 
 
@@ -268,10 +269,6 @@ def select_batch(
     return report
 
 
-def timeline_key(clip: Clip) -> str:
-    return f"{clip.path.rsplit('/', 1)[0]}/timeline.png"
-
-
 def _draw_timelines(
     store: Store, clips: Sequence[Clip], hits_by_clip: Mapping[str, list[Hit]], chosen: Sequence
 ) -> dict[str, str]:
@@ -297,7 +294,7 @@ def _draw_timelines(
 
 
 def _draw_summary(catalog: Catalog, store: Store, batch_key: str, hits_per_trigger: Counter, chosen: Sequence) -> str:
-    key = f"batches/{batch_key}/mining_summary.png"
+    key = mining_summary_key(batch_key)
     batch_clips = catalog.clips(batch_key=batch_key)
     batch_summary_png(
         store.local_path(key),
@@ -332,3 +329,79 @@ def _diversity_top_up(
         max_per_clip=per_clip,
     )
     return list(sample.frames)
+
+
+@dataclass
+class BatchMining:
+    """The three mining steps' reports for one batch."""
+
+    batch_key: str
+    features: FeaturesReport
+    hits: HitsReport
+    selection: SelectionReport
+
+
+@dataclass
+class MiningReport:
+    """What one mining pass did, batch by batch."""
+
+    cold_start: bool
+    batches: list[BatchMining] = field(default_factory=list)
+
+    @property
+    def hits_per_trigger(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for batch in self.batches:
+            total.update(batch.hits.per_trigger)
+        return dict(total)
+
+    @property
+    def frames_selected(self) -> int:
+        return sum(batch.selection.selected for batch in self.batches)
+
+
+def mine(
+    catalog: Catalog,
+    store: Store,
+    settings: Settings,
+    detectors: Sequence[Detector],
+    batch_keys: Sequence[str] | None = None,
+    *,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> MiningReport:
+    """Features, trigger hits and selection for each batch (default: every batch) with clips to mine: new
+    `extracted` clips, or `mined` ones still waiting for a selection (a crash or yesterday's spent budget).
+
+    Without detectors (a cold start) only the image-level triggers run and selection adds a diversity sample.
+    Selection weighs triggers by how often reviewers changed their frames so far.
+    """
+    config = MiningConfig(budget_per_day=settings.budget_per_day, yields=trigger_yields(catalog, store) or None)
+    report = MiningReport(cold_start=not detectors)
+    with compute_backend(settings) as backend:
+        for key in catalog.batch_keys() if batch_keys is None else batch_keys:
+            fresh = catalog.clips(batch_key=key, status=ClipState.EXTRACTED)
+            if not fresh and not catalog.clips(batch_key=key, status=ClipState.MINED):
+                continue
+            features = compute_batch_features(catalog, store, key, backend, progress=progress)
+            hits = mine_batch_triggers(catalog, store, key, detectors, config=config, run_id=run_id, progress=progress)
+            selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
+            report.batches.append(BatchMining(key, features, hits, selection))
+    return report
+
+
+def record_selection(
+    catalog: Catalog,
+    rows: Sequence[Mapping[str, object]],
+    *,
+    run_id: str | None = None,
+    detail: Mapping[str, object] | None = None,
+) -> int:
+    """Record frames chosen outside the mining selection (an experiment's fixed or random sets) and move their
+    clips to `selected`, as `select_batch` does for the frames it chooses; returns the number of clips moved.
+
+    Each row holds clip_id, frame, phash, reasons and budget_day (the columns of a selected frame)."""
+    catalog.add_selected_frames([dict(row) for row in rows], run_id=run_id)
+    clip_ids = sorted({str(row["clip_id"]) for row in rows})
+    moved_detail = dict(detail) if detail else None
+    return catalog.transition(clip_ids, ClipState.SELECTED, stage="select", run_id=run_id, detail=moved_detail)

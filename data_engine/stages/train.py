@@ -6,9 +6,11 @@ trained and promoted, a cold-start engine switches to model-based mining and aut
 
 from pathlib import Path
 
-from data_engine.catalog import Catalog
+from data_engine.catalog import Catalog, ClipState
 from data_engine.datasets import DatasetConfig, DatasetVersion, build_dataset
 from data_engine.detectors import Detector, UltralyticsDetector
+from data_engine.layout import training_key
+from data_engine.progress import Progress
 from data_engine.registry import Candidate, GatePolicy, ModelRegistry, run_candidate
 from data_engine.settings import Settings
 from data_engine.stages.autolabel import load_detectors
@@ -34,10 +36,24 @@ def training_config(settings: Settings) -> TrainingConfig:
 
 
 def build_training_dataset(
-    catalog: Catalog, store: Store, coco: bool = False, run_id: str | None = None
+    catalog: Catalog,
+    store: Store,
+    config: DatasetConfig | None = None,
+    *,
+    run_id: str | None = None,
+    progress: Progress | None = None,
 ) -> DatasetVersion:
-    """A new dataset version from the reviewed labels (the latest one when nothing changed since)."""
-    return build_dataset(catalog, store, DatasetConfig(coco=coco), run_id=run_id)
+    """A new dataset version from the reviewed labels (the latest one when nothing changed since); its clips move
+    to `in_dataset` (again after a crash between recording the version and moving them: a move is idempotent)."""
+    built = build_dataset(catalog, store, config, progress=progress)
+    catalog.transition(
+        sorted({frame.clip_id for frame in built.manifest.frames}),
+        ClipState.IN_DATASET,
+        stage="dataset",
+        run_id=run_id,
+        detail={"dataset": built.dataset_id},
+    )
+    return built
 
 
 def train_candidate(
@@ -51,7 +67,7 @@ def train_candidate(
         registry,
         dataset,
         training_config(settings),
-        store.local_path(f"training/{run_id}"),
+        store.local_path(training_key(run_id)),
         run_id=run_id,
         from_champion=registry.champion() is not None,
     )

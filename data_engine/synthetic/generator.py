@@ -18,6 +18,7 @@ import av
 import cv2
 import numpy as np
 
+from data_engine.errors import EngineError
 from data_engine.synthetic.truth import Event, GroundTruth, TruthBox, load_truth
 
 CLASS_NAMES: dict[int, str] = {0: "car", 1: "person"}
@@ -27,7 +28,7 @@ OCCLUDER = -2
 _EVENT_MARGIN = 4
 
 
-class SyntheticError(ValueError):
+class SyntheticError(EngineError, ValueError):
     """Parameters the generator cannot honour."""
 
 

@@ -11,13 +11,14 @@ from typing import Any
 import numpy as np
 
 from data_engine.detections import Detections
+from data_engine.errors import EngineError
 
 TRUTH_SCHEMA = "data-engine/synthetic-truth"
 TRUTH_VERSION = 1
 EVENT_TYPES = ("flicker", "full_occlusion", "motion_blur", "distractor", "static")
 
 
-class TruthError(ValueError):
+class TruthError(EngineError, ValueError):
     """A ground-truth file that is missing, of another schema or malformed."""
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_engine.detectors.device import pick_device
+from data_engine.errors import EngineError
 
 
-class TrainingError(RuntimeError):
+class TrainingError(EngineError):
     """Training could not start or produced no weights."""
 
 
@@ -56,9 +57,12 @@ def train_detector(
         "verbose": False,
     }
     yolo.train(**(settings | overrides))
-    best = Path(yolo.trainer.best)
+    trainer = yolo.trainer
+    if trainer is None:
+        raise TrainingError(f"training on {data_yaml} did not start: Ultralytics made no trainer")
+    best = Path(trainer.best)
     if not best.is_file():
-        best = Path(yolo.trainer.last)
+        best = Path(trainer.last)
     if not best.is_file():
         raise TrainingError(f"training on {data_yaml} finished without writing weights under {out_dir}")
     return best

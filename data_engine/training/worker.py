@@ -14,6 +14,7 @@ from typing import Any
 
 from data_engine.store import atomic_path
 from data_engine.training.run import SPEC_FILE, STATUS_FILE
+from data_engine.training.train import TrainingError
 
 
 def train_from_spec(run_dir: Path) -> dict[str, Any]:
@@ -57,7 +58,10 @@ def train_from_spec(run_dir: Path) -> dict[str, Any]:
             "verbose": False,
         }
         model.train(**(settings | dict(config["options"])))
-    best = Path(model.trainer.best) if Path(model.trainer.best).is_file() else Path(model.trainer.last)
+    trainer = model.trainer
+    if trainer is None:
+        raise TrainingError(f"training in {run_dir} did not start: Ultralytics made no trainer")
+    best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
     results = run_dir / "train" / "results.csv"
     return {
         "status": "stopped_by_budget" if over_budget else "finished",

@@ -24,7 +24,7 @@ class Frame:
 def luma_plane(frame: av.VideoFrame) -> np.ndarray:
     """The Y plane of a YUV frame as a (height, width) uint8 array, without colour conversion."""
     plane = frame.planes[0]
-    data = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+    data = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(plane.height, plane.line_size)
     return data[:, : plane.width]
 
 
@@ -148,14 +148,14 @@ def _pts_seconds(decoded: DecodedFrame, stream: av.VideoStream, index: int) -> f
 
 
 def _to_array(frame: av.VideoFrame, pixel_format: PixelFormat, width: int | None) -> np.ndarray:
-    resize = width is not None and width != frame.width
+    target = width if width is not None and width != frame.width else None
     if pixel_format == "gray" and frame.format.name in _YUV_FORMATS:
         luma = luma_plane(frame)
-        if not resize:
+        if target is None:
             return luma.copy()
-        return area_downscale(luma, width, _scaled_height(frame, width))
-    if resize:
-        frame = frame.reformat(width=width, height=_scaled_height(frame, width))
+        return area_downscale(luma, target, _scaled_height(frame, target))
+    if target is not None:
+        frame = frame.reformat(width=target, height=_scaled_height(frame, target))
     return frame.to_ndarray(format=pixel_format)
 
 

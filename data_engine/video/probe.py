@@ -12,10 +12,11 @@ from statistics import median
 
 import av
 
+from data_engine.errors import EngineError
 from data_engine.video.frames import DecodeOutcome, decode_video
 
 
-class VideoError(Exception):
+class VideoError(EngineError):
     """A file that cannot be used as a video; the message says why in plain words."""
 
 

@@ -9,7 +9,8 @@ import dagster as dg
 from assets.autolabel import autolabels
 from assets.ingest import registered_videos, video_clips
 from data_engine.catalog import Catalog, ClipState
-from data_engine.inbox import file_entries, look_at_inbox
+from data_engine.inbox import file_entries
+from data_engine.stages.ingest import look_at_inbox
 from resources import CatalogResource, DetectorsResource, EngineSettingsResource, StoreResource
 from tests.videos import make_test_video
 

@@ -9,7 +9,8 @@ import dagster as dg
 from assets.ingest import registered_videos, video_clips
 from assets.mining import annotation_selection, frame_features, trigger_hits
 from data_engine.catalog import Catalog
-from data_engine.inbox import file_entries, look_at_inbox
+from data_engine.inbox import file_entries
+from data_engine.stages.ingest import look_at_inbox
 from data_engine.synthetic import generate
 from resources import (
     CatalogResource,

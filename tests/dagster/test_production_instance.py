@@ -18,7 +18,8 @@ from sqlalchemy import create_engine, make_url, text
 
 from assets.ingest import registered_videos, video_clips
 from data_engine.catalog import Catalog
-from data_engine.inbox import file_entries, look_at_inbox
+from data_engine.inbox import file_entries
+from data_engine.stages.ingest import look_at_inbox
 from resources import CatalogResource, EngineSettingsResource, StoreResource
 from tests.videos import make_test_video
 

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from data_engine.catalog import Catalog
-from data_engine.inbox import look_at_inbox, plan_batches, scan_inbox
+from data_engine.inbox import plan_batches, scan_inbox
+from data_engine.stages.ingest import look_at_inbox
 from data_engine.store import content_hash
 
 

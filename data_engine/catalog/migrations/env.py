@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from data_engine.catalog.catalog import CatalogError
 from data_engine.catalog.models import Base
 
 config = context.config
@@ -15,7 +16,10 @@ def run_migrations() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise CatalogError("the migrations need a catalog connection or URL (sqlalchemy.url); none was given")
+    engine = create_engine(url)
     with engine.connect() as owned:
         context.configure(connection=owned, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():

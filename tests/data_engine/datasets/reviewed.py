@@ -9,20 +9,15 @@ from pathlib import Path
 from data_engine.autolabel.labels import LabelFile, version_of, write_next_labels
 from data_engine.catalog import Catalog, Clip
 from data_engine.detections import Detections
-from data_engine.inbox import file_entries, look_at_inbox
-from data_engine.stages.ingest import ingest_batch
+from data_engine.settings import Settings
+from data_engine.stages.ingest import ingest
 from data_engine.store import Store
 from data_engine.synthetic import SyntheticVideo
 
 
 def ingest_videos(catalog: Catalog, store: Store, paths: Sequence[Path], clip_seconds: float = 5.0) -> None:
-    look = look_at_inbox(
-        catalog, file_entries([str(path) for path in paths]), {}, settle_seconds=0.0, batch_max_videos=50
-    )
-    for plan in look.batches:
-        catalog.create_batch(plan.key, "test", plan.items)
-    for key in catalog.incomplete_batches():
-        ingest_batch(catalog, store, key, clip_seconds=clip_seconds)
+    settings = Settings(clip_seconds=clip_seconds, settle_seconds=0.0)
+    ingest(catalog, store, settings, [str(path) for path in paths], watch_inbox=False, origin="test")
 
 
 def review_from_truth(

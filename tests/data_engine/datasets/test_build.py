@@ -22,6 +22,7 @@ from data_engine.datasets import (
 )
 from data_engine.detections import Detections
 from data_engine.registry.records import RetrainingRecords
+from data_engine.stages.train import build_training_dataset
 from data_engine.store import Store
 from data_engine.synthetic import generate
 from data_engine.video.frames import iter_frames
@@ -52,7 +53,7 @@ def test_split_is_per_video_with_a_frozen_test_split_and_a_stable_class_map(revi
     assert new_reviewed_frames(catalog, store) == sum(
         len(range(0, c.last_frame - c.first_frame + 1, 10)) for c in catalog.clips() if catalog.label_versions(c.id)
     )
-    first = build_dataset(catalog, store, DatasetConfig(coco=True))
+    first = build_training_dataset(catalog, store, DatasetConfig(coco=True))
     assert new_reviewed_frames(catalog, store) == 0
     manifest = first.manifest
     by_video = {}
@@ -191,7 +192,7 @@ def test_bad_inputs_fail_clearly_or_are_rejected_with_a_report(reviewed):
     store.local_path(clips[4].path).parent.joinpath("labels", f"v{version:04d}.json").write_text("{not json")
     review_from_truth(catalog, store, videos[2], every=25)
 
-    build = build_dataset(catalog, store)
+    build = build_training_dataset(catalog, store)
     rejected = {item.clip_id: item.reason for item in build.report.rejected}
     assert rejected.keys() == {clips[3].id, clips[4].id}
     assert f"refers to frame(s) [{fourth + 5}] but the clip has {fourth} frames" in rejected[clips[3].id]

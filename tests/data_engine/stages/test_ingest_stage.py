@@ -13,18 +13,17 @@ import pytest
 
 from data_engine.catalog import Catalog
 from data_engine.checks import frame_conservation_problems, orphan_files
-from data_engine.inbox import file_entries, look_at_inbox
-from data_engine.stages.ingest import BatchReport, ingest_batch
+from data_engine.settings import Settings
+from data_engine.stages.ingest import BatchReport
+from data_engine.stages.ingest import ingest as ingest_stage
 from data_engine.store import Store
 from data_engine.video.clipper import frame_digests
 from tests.videos import make_audio_file, make_test_video
 
 
 def ingest(catalog: Catalog, store: Store, paths: list[Path], clip_seconds: float = 10.0) -> list[BatchReport]:
-    look = look_at_inbox(catalog, file_entries([str(p) for p in paths]), {}, settle_seconds=2.0, batch_max_videos=50)
-    for plan in look.batches:
-        catalog.create_batch(plan.key, "test", plan.items)
-    return [ingest_batch(catalog, store, key, clip_seconds=clip_seconds) for key in catalog.incomplete_batches()]
+    settings = Settings(clip_seconds=clip_seconds, settle_seconds=2.0)
+    return ingest_stage(catalog, store, settings, [str(p) for p in paths], watch_inbox=False, origin="test").batches
 
 
 def _age(path: Path, seconds: float = 60.0) -> Path:

@@ -10,14 +10,9 @@ from click.testing import CliRunner
 from data_engine.catalog import Catalog, ClipState
 from data_engine.cli import main
 from data_engine.compute import InProcessBackend
+from data_engine.layout import features_key
 from data_engine.mining.features import hamming
-from data_engine.stages.mine import (
-    MiningConfig,
-    compute_batch_features,
-    features_key,
-    mine_batch_triggers,
-    select_batch,
-)
+from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from data_engine.store import Store
 from data_engine.synthetic import generate
 from tests.data_engine.stages.test_ingest_stage import _age, ingest

@@ -1,0 +1,97 @@
+"""Where everything lives in the store: every key the engine writes, in one place.
+
+    videos/<video>/probe.json                           what the stream really holds
+    clips/<video>/<ordinal>/clip.mkv                    a clip, with beside it:
+        clip.json  features.parquet  timeline.png  labels/v0001.json ...
+    batches/<batch>/mining_summary.png                  per ingest batch
+    batches/<batch>/autolabel_boxes.parquet
+    annotation/images/<hash>.jpg                        frames sent to annotators (written once)
+    annotation/bundles/<run>/  (and <run>.zip)          exported task bundles
+    datasets/<dataset>/...                              dataset versions (manifest.json, data.yaml, images/, labels/)
+    models/<model>/weights.pt                           registered model versions
+    training/<run>/                                     training runs' working folders
+
+Keys are relative to the store root and always use "/"; a key never depends on where the store is.
+"""
+
+import hashlib
+from typing import Protocol
+
+CLIP_FILE = "clip"
+CLIP_DOCUMENT = "clip.json"
+FEATURES_FILE = "features.parquet"
+TIMELINE_FILE = "timeline.png"
+LABELS_FOLDER = "labels"
+ANNOTATION_IMAGES = "annotation/images"
+ANNOTATION_BUNDLES = "annotation/bundles"
+CLIPS = "clips"
+DATASETS = "datasets"
+
+
+class StoredClip(Protocol):
+    """Anything that knows its clip file's key (a catalog `Clip`)."""
+
+    @property
+    def path(self) -> str: ...
+
+
+def probe_key(video_id: str) -> str:
+    return f"videos/{video_id}/probe.json"
+
+
+def clip_folder(video_id: str) -> str:
+    """The folder holding every clip of a video."""
+    return f"{CLIPS}/{video_id}"
+
+
+def clip_key(video_id: str, ordinal: int, suffix: str = ".mkv") -> str:
+    return f"{clip_folder(video_id)}/{ordinal:05d}/{CLIP_FILE}{suffix}"
+
+
+def clip_dir(clip: StoredClip) -> str:
+    """The folder of one clip: its file and everything derived from it."""
+    return clip.path.rsplit("/", 1)[0]
+
+
+def clip_document_key(clip_file_key: str) -> str:
+    """The `clip.json` beside a clip file."""
+    return f"{clip_file_key.rsplit('/', 1)[0]}/{CLIP_DOCUMENT}"
+
+
+def features_key(clip: StoredClip) -> str:
+    return f"{clip_dir(clip)}/{FEATURES_FILE}"
+
+
+def timeline_key(clip: StoredClip) -> str:
+    return f"{clip_dir(clip)}/{TIMELINE_FILE}"
+
+
+def labels_key(clip: StoredClip, file_name: str) -> str:
+    """A label-file version of a clip (`v0003.json`)."""
+    return f"{clip_dir(clip)}/{LABELS_FOLDER}/{file_name}"
+
+
+def mining_summary_key(batch_key: str) -> str:
+    return f"batches/{batch_key}/mining_summary.png"
+
+
+def autolabel_boxes_key(batch_key: str) -> str:
+    return f"batches/{batch_key}/autolabel_boxes.parquet"
+
+
+def annotation_image_key(clip_id: str, frame: int) -> str:
+    """One frame sent to annotators, named by a digest of clip and frame: the same frame is written once."""
+    name = hashlib.sha256(f"{clip_id}:{frame}".encode()).hexdigest()[:24]
+    return f"{ANNOTATION_IMAGES}/{name}.jpg"
+
+
+def dataset_key(dataset_id: str, name: str = "") -> str:
+    return f"{DATASETS}/{dataset_id}" + (f"/{name}" if name else "")
+
+
+def model_weights_key(model_id: str) -> str:
+    return f"models/{model_id}/weights.pt"
+
+
+def training_key(run_id: str) -> str:
+    return f"training/{run_id}"
