@@ -22,11 +22,13 @@ test: setup
 	scripts/ensure-services.sh
 	scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ui: setup
 	mkdir -p .dagster && cp -n dagster.yaml .dagster/dagster.yaml

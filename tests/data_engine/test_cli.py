@@ -2,12 +2,16 @@
 
 import json
 import os
+import subprocess
+import sys
 import time
+import traceback
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from data_engine.catalog import Catalog
 from data_engine.cli import main
 from tests.videos import make_test_video
 
@@ -66,3 +70,45 @@ def test_training_commands_fail_clearly_before_there_is_anything_to_train(run) -
     assert run("train", expect=2).output.startswith("error: ")
     assert run("promote", "no-such-model", expect=2).output.startswith("error: ")
     assert run("rollback", expect=2).output.startswith("error: ")
+
+
+def test_a_missing_id_is_one_error_line_and_debug_adds_the_traceback(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    for command in (("clip", "show", "no-such-clip"), ("labels", "show", "no-such-clip")):
+        plain = run(*command, expect=2)
+        assert plain.output == "error: no clip with id 'no-such-clip' (see `data-engine clips`)\n"
+    debug = run("--debug", "clip", "show", "no-such-clip", expect=2).output
+    assert "Traceback (most recent call last)" in debug and "NotFoundError" in debug
+    assert debug.endswith("error: no clip with id 'no-such-clip' (see `data-engine clips`)\n")
+    monkeypatch.setenv("DATA_ENGINE_DEBUG", "1")
+    assert "Traceback (most recent call last)" in run("clip", "show", "no-such-clip", expect=2).output
+
+
+def test_a_bug_is_not_dressed_up_as_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the engine's own errors become `error: ...`; anything else keeps its exception and traceback."""
+    monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DATA_ENGINE_CATALOG_URL", raising=False)
+
+    def broken(_catalog: Catalog) -> dict:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(Catalog, "status_counts", broken)
+    result = CliRunner().invoke(main, ["status"])
+    assert isinstance(result.exception, KeyError) and result.exit_code == 1
+    assert "error:" not in result.output
+    assert "in broken" in "".join(traceback.format_exception(*result.exc_info))
+
+
+def test_the_command_line_starts_without_importing_heavy_libraries() -> None:
+    """`--help`, `status` and the listings import no stage machinery (torch, OpenCV, pandas, matplotlib, dask)."""
+    script = (
+        "import sys\n"
+        "from data_engine.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('torch', 'ultralytics', 'cv2', 'pandas', 'scipy', 'matplotlib', 'distributed', 'av', 'sqlalchemy')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert output.strip().splitlines()[-1] == "[]"

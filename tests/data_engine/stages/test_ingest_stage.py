@@ -166,3 +166,24 @@ def test_orphan_check_finds_unrecorded_clip_files_and_leftover_temporaries(
     assert orphan_files(catalog, store) == sorted(
         [f"clips/{clip.video_id}/00000/.clip.mkv.tmp-123", f"clips/{clip.video_id}/00099/clip.mkv"]
     )
+
+
+def test_ingest_reports_each_step_with_absolute_counts(sqlite_catalog: Catalog, store: Store, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    videos = [_age(make_test_video(tmp_path / "in" / f"{name}.mp4", frames=30 + n)) for n, name in enumerate("ab")]
+    seen: list[tuple[str, int, int]] = []
+    report = ingest_stage(
+        sqlite_catalog,
+        store,
+        Settings(clip_seconds=10.0),
+        [str(tmp_path / "in")],
+        watch_inbox=False,
+        progress=lambda step, done, total: seen.append((step, done, total)),
+    )
+    (batch,) = report.new_batches
+    steps = list(dict.fromkeys(step for step, _, _ in seen))
+    assert steps == ["hashing", f"probe {batch}", f"clip {batch}"]
+    for step in steps:
+        counts = [(done, total) for name, done, total in seen if name == step]
+        assert counts == [(0, len(videos)), (1, len(videos)), (2, len(videos))], step
+    assert report.pending == [] and [b.batch_key for b in report.batches] == [batch]

@@ -1,13 +1,17 @@
 """The main job as a person runs it: twice on the sample videos, the second run doing no duplicate work."""
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from data_engine import layout
 from data_engine.catalog import Catalog
 from data_engine.cli import main
+from data_engine.synthetic import generate
 
 
 def test_running_the_main_job_twice_does_no_duplicate_work(
@@ -38,3 +42,39 @@ def test_running_the_main_job_twice_does_no_duplicate_work(
     assert len(catalog.selected_frames()) == selected_before
     assert all(len(catalog.history(clip["id"])) == 4 for clip in clips_before), "extracted, mined, selected, pushed"
     catalog.dispose()
+
+
+def test_the_command_line_steps_and_the_main_job_take_the_same_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ingest` then `mine` on one home and `run` on another give the same clips and the same selected frames,
+    and every file either writes is where data_engine/layout.py says."""
+    video = generate(tmp_path / "videos", seed=7, seconds=6).video_path
+    os.utime(video, (time.time() - 60, time.time() - 60))
+    monkeypatch.setenv("DATA_ENGINE_COMPUTE", "inprocess")
+    runner = CliRunner()
+
+    def on(home: str, *args: str) -> str:
+        monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / home))
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    on("steps", "ingest", str(video))
+    assert "selected" in on("steps", "mine")
+    assert "videos: 1 clipped" in on("job", "run", str(video))
+
+    def outcome(home: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int]]]:
+        catalog = Catalog(f"sqlite:///{tmp_path / home / 'catalog.db'}")
+        clips = [(clip.id, clip.first_frame, clip.last_frame) for clip in catalog.clips()]
+        selected = sorted((frame.clip_id, frame.frame) for frame in catalog.selected_frames())
+        catalog.dispose()
+        return clips, selected
+
+    steps, job = outcome("steps"), outcome("job")
+    assert steps == job and steps[1], "same clips, same frames selected"
+    written = [
+        path.relative_to(tmp_path / "job" / "store").as_posix() for path in (tmp_path / "job").rglob("store/**/*")
+    ]
+    folders = {key.split("/", 1)[0] for key in written}
+    assert folders <= {layout.CLIPS, "videos", "batches", "annotation"}, folders
