@@ -509,18 +509,16 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
 @pass_runtime
 def push(runtime: Runtime, backend: str | None) -> None:
     """Send the selected frames of autolabelled clips (selected ones on a cold start) to annotators."""
-    from data_engine.stages.annotate import backend_name, clips_ready_to_push, push_selected
+    from data_engine.stages.annotate import push_ready
     from data_engine.stages.train import detectors_in_use
 
-    settings = runtime.settings
-    chosen = backend_name(settings, backend)
-    cold_start = not detectors_in_use(runtime.catalog, runtime.store, settings)
-    clips = clips_ready_to_push(runtime.catalog, cold_start=cold_start)
-    if not clips:
+    catalog, store, settings = runtime.catalog, runtime.store, runtime.settings
+    cold_start = not detectors_in_use(catalog, store, settings)
+    with ProgressBars() as bars:
+        report = push_ready(catalog, store, settings, cold_start=cold_start, backend=backend, progress=bars)
+    if report.run_id is None:
         click.echo("nothing to push (no autolabelled clips with selected frames)")
         return
-    with ProgressBars() as bars:
-        report = push_selected(runtime.catalog, runtime.store, settings, clips, backend=chosen, progress=bars)
     click.echo(
         f"pushed {report.frames} frames of {report.clips} clips to {report.backend} "
         f"({report.with_pre_annotations} with pre-annotations): {report.project_url}"

@@ -87,6 +87,25 @@ def clips_ready_to_push(catalog: Catalog, cold_start: bool) -> list[Clip]:
     return ready + catalog.clips(status=ClipState.SELECTED) if cold_start else ready
 
 
+def push_ready(
+    catalog: Catalog,
+    store: Store,
+    settings: Settings,
+    *,
+    cold_start: bool,
+    backend: str | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> PushReport:
+    """Push every clip that is ready (autolabelled; selected too on a cold start) to the backend the settings name
+    (or `backend`); a report without `run_id` when nothing was ready."""
+    chosen = backend_name(settings, backend)
+    clips = clips_ready_to_push(catalog, cold_start=cold_start)
+    if not clips:
+        return PushReport(backend=chosen)
+    return push_selected(catalog, store, settings, clips, backend=chosen, run_id=run_id, progress=progress)
+
+
 def push_selected(
     catalog: Catalog,
     store: Store,
@@ -263,7 +282,7 @@ def _store_reviews(
 ) -> None:
     if not reviewed:
         return
-    clips = {clip_id: catalog.get_clip(clip_id) for clip_id in {frame.clip_id for frame in reviewed}}
+    clips = {clip_id: catalog.require_clip(clip_id) for clip_id in {frame.clip_id for frame in reviewed}}
     sizes = {f.clip_id: (f.width, f.height) for f in run.frames}
     frame_counts = {
         clip_id: (clip.last_frame - clip.first_frame + 1, *sizes[clip_id]) for clip_id, clip in clips.items()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from data_engine.progress import Progress
 from data_engine.runtime import Runtime
-from data_engine.stages.annotate import backend_name, clips_ready_to_push, pull_reviews, push_selected
+from data_engine.stages.annotate import pull_reviews, push_ready
 from data_engine.stages.autolabel import autolabel
 from data_engine.stages.ingest import ingest
 from data_engine.stages.mine import mine
@@ -63,11 +63,8 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: Progress
             "sample and go to annotators without pre-annotations"
         )
 
-    platform = backend_name(settings)
-    ready = clips_ready_to_push(catalog, cold_start=not detectors)
-    if ready:
-        pushed = push_selected(catalog, store, settings, ready, backend=platform, progress=progress)
-        summary.tasks_pushed, summary.pushed_to = pushed.frames, pushed.project_url
-    if platform == "labelstudio":
+    pushed = push_ready(catalog, store, settings, cold_start=not detectors, progress=progress)
+    summary.tasks_pushed, summary.pushed_to = pushed.frames, pushed.project_url
+    if pushed.backend == "labelstudio":
         summary.frames_reviewed = pull_reviews(catalog, store, settings).frames_reviewed
     return summary
