@@ -51,6 +51,7 @@ class EngineGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """The video data engine: ingest, clip, mine, autolabel, annotate, retrain."""
+    # `debug` is read from ctx.params by EngineGroup.invoke, which also sees errors raised right here.
     ctx.obj = Runtime(Settings.from_env())
 
 
