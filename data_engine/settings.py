@@ -46,6 +46,10 @@ class Settings:
     keep_models: int = 10
     retrain_min_new_images: int = 500
     annotation_project: str = "data-engine"
+    annotation_backend: str = ""
+    bundle_answer_format: str = "labelstudio"
+    bundle_image_url: str = ""
+    corrections_window_hours: float = 168.0
     label_studio_url: str = ""
     label_studio_document_root: str = ""
     label_studio_token: str = field(default="", repr=False)
@@ -68,6 +72,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}BUDGET_PER_DAY must be 0 or more frames, got {self.budget_per_day}")
         if self.batch_max_videos < 1:
             raise SettingsError(f"{PREFIX}BATCH_MAX_VIDEOS must be at least 1, got {self.batch_max_videos}")
+        if not self.corrections_window_hours >= 0:
+            raise SettingsError(
+                f"{PREFIX}CORRECTIONS_WINDOW_HOURS must be 0 or more hours, got {self.corrections_window_hours}"
+            )
         if self.workers < 1:
             raise SettingsError(f"{PREFIX}WORKERS must be at least 1, got {self.workers}")
         if self.compute not in COMPUTE_KINDS:

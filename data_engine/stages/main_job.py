@@ -100,11 +100,9 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: StagePro
 
     backend = backend_name(settings)
     ready = clips_ready_to_push(catalog, cold_start=not detectors)
-    if ready:
-        step = tick(f"push to {backend}", len(ready))
-        pushed = push_selected(catalog, store, settings, ready, backend=backend)
-        step(pushed.run_id or "")
-        summary.tasks_pushed, summary.pushed_to = pushed.frames, pushed.project_url
-    if backend == "labelstudio":
-        summary.frames_reviewed = pull_reviews(catalog, store, settings).frames_reviewed
+    step = tick(f"push to {backend}", len(ready)) if ready else (lambda _item: None)
+    pushed = push_selected(catalog, store, settings, ready, backend=backend)  # also finishes crashed pushes
+    step(pushed.run_id or "")
+    summary.tasks_pushed, summary.pushed_to = pushed.frames, pushed.project_url
+    summary.frames_reviewed = pull_reviews(catalog, store, settings).frames_reviewed
     return summary
