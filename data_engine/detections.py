@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import linear_sum_assignment
 
 ProvenanceKind = Literal["detected", "interpolated", "fused"]
 PROVENANCE_KINDS: frozenset[str] = frozenset({"detected", "interpolated", "fused"})
@@ -300,6 +299,8 @@ def match_boxes(
     if not overlaps.size:
         empty = np.zeros(0, dtype=np.int64)
         return BoxMatch(empty, empty, np.zeros(0, dtype=np.float32))
+    from scipy.optimize import linear_sum_assignment  # imported here: half a second that most users never need
+
     rows, columns = linear_sum_assignment(-overlaps)
     good = overlaps[rows, columns] >= min_iou
     return BoxMatch(rows[good].astype(np.int64), columns[good].astype(np.int64), overlaps[rows[good], columns[good]])

@@ -289,11 +289,13 @@ def reviewed_frame(
     pre_annotations: Detections | None,
     source: str,
     default_annotator: str = "unknown",
+    answered_at: str = "",
 ) -> tuple[ReviewedFrame | None, list[Rejection]]:
     """An answered image as a reviewed frame, its boxes validated against the run's label schema and the frame's
     size. A frame whose every box was refused is no answer (storing it as "reviewed, empty" would teach the next
     model that nothing is there): it comes back as None with a frame rejection. An answer with no boxes at all is
-    an explicit "reviewed, nothing to label" and counts."""
+    an explicit "reviewed, nothing to label" and counts. `answered_at` dates answers whose format gives no time
+    (the answer file's modification time: the same file read twice gives the same record)."""
     detections, problems = to_detections(image.boxes, run.names, run_frame.width, run_frame.height, image.image)
     rejected = [_rejection(run_frame, problem, source) for problem in problems]
     if not len(detections) and (problems or image.refused):
@@ -307,8 +309,8 @@ def reviewed_frame(
         detections=detections,
         pre_annotations=pre_annotations,
         annotator=answer.annotator or default_annotator,
-        created_at=answer.created_at or now_iso(),
-        updated_at=answer.updated_at or answer.created_at or now_iso(),
+        created_at=answer.created_at or answered_at or now_iso(),
+        updated_at=answer.updated_at or answer.created_at or answered_at or now_iso(),
         lead_time_s=answer.lead_time_s,
         reasons=run_frame.reasons,
         annotation_id=answer.annotation_id,

@@ -31,6 +31,7 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import quote
@@ -373,6 +374,7 @@ def _read(run: AnnotationRun, target: Path, file_format: str) -> PullResult:
     listed = _reviewed_list(root) if file_format != "labelstudio" else set()
     pre_annotations = _manifest_pre_annotations(root, run)
     source = str(target)
+    answered_at = datetime.fromtimestamp(target.stat().st_mtime, UTC).isoformat(timespec="seconds")
     frames: dict[str, ReviewedFrame] = {}
     rejected = [
         Rejection(None, None, problem.reason, problem.label, problem.box, source) for problem in loaded.problems
@@ -385,7 +387,7 @@ def _read(run: AnnotationRun, target: Path, file_format: str) -> PullResult:
         if not (image.reviewed or Path(image.image).stem in listed or image_stem(image.image) in listed):
             continue
         pre = pre_annotations.get(run_frame.key)
-        reviewed, problems = reviewed_frame(run, run_frame, image, pre, source, DEFAULT_ANNOTATOR)
+        reviewed, problems = reviewed_frame(run, run_frame, image, pre, source, DEFAULT_ANNOTATOR, answered_at)
         rejected.extend(problems)
         if reviewed is not None:
             frames[run_frame.key] = reviewed

@@ -126,6 +126,10 @@ class ReviewMetrics:
                 f"| {name} | {summary.frames} | {summary.changed_frames} | {summary.yield_rate:.2f} | "
                 f"{summary.added} | {summary.deleted} | {summary.moved} | {summary.class_changed} |"
             )
+        lines += [
+            "",
+            f"cold-start frames (reviewed without pre-annotations, not in the change counts): {self.cold_start_frames}",
+        ]
         return "\n".join(lines)
 
 

@@ -22,12 +22,18 @@ from data_engine.detections import Detections, match_boxes
 @dataclass(frozen=True, slots=True)
 class StoredReview:
     """The label version that holds a clip's review: its file, its version, the version it was based on (None for
-    a clip that had no labels), and whether this call wrote it."""
+    a clip that had no labels), how many frames this call reviewed anew (0: the version existed already) and the
+    import recorded in the version (`detail["import"]` of the call that wrote it)."""
 
     path: Path
     version: int
     based_on: int | None
-    created: bool
+    frames_changed: int = 0
+    import_id: str | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.frames_changed > 0
 
 
 def store_reviewed_labels(
@@ -58,8 +64,12 @@ def store_reviewed_labels(
             )
         records = {str(r.frame): _record(r) for r in reviewed}
         previous = review_records(base)
-        if latest is not None and all(previous.get(frame) == record for frame, record in records.items()):
-            stored[clip_id] = StoredReview(label_versions(directory)[-1], latest.version, _based_on(latest), False)
+        changed = [r.frame for r in reviewed if previous.get(str(r.frame)) != records[str(r.frame)] or _moved(base, r)]
+        if latest is not None and not changed:
+            review = latest.stats.get("review", {})
+            stored[clip_id] = StoredReview(
+                label_versions(directory)[-1], latest.version, _based_on(latest), 0, review.get("import")
+            )
             continue
         boxes = list(base.frames)
         for r in reviewed:
@@ -74,8 +84,15 @@ def store_reviewed_labels(
         }
         labels = replace(base, kind="review", frames=tuple(boxes), stats=stats, created_at=now_iso())
         path = write_next_labels(directory, labels)
-        stored[clip_id] = StoredReview(path, read_labels(path).version, based_on, True)
+        written_by = (detail or {}).get("import")
+        stored[clip_id] = StoredReview(path, read_labels(path).version, based_on, len(changed), written_by)
     return stored
+
+
+def _moved(base: LabelFile, reviewed: ReviewedFrame) -> bool:
+    """Whether the reviewed boxes differ from the frame's boxes in `base` (a file edited again, same author)."""
+    inside = 0 <= reviewed.frame < base.frame_count
+    return not inside or base.frames[reviewed.frame].to_dicts() != reviewed.detections.to_dicts()
 
 
 def _record(reviewed: ReviewedFrame) -> dict[str, Any]:

@@ -501,18 +501,20 @@ def _store_reviews(
                 author=authors[clip_id],
                 detail={"annotation_run": run.run_id, "import": import_id},
             )
-        written = [clip_id for clip_id, review in stored.items() if review.created]
+        # this import's versions: those it wrote now, and those an earlier attempt of it wrote before it died
+        written = {clip_id: review for clip_id, review in stored.items() if review.import_id == import_id}
+        frames = sum(review.frames_changed or sum(f.clip_id == c for f in reviewed) for c, review in written.items())
         record = {
             "clips": {
-                clip_id: {"version": review.version, "based_on": review.based_on} for clip_id, review in stored.items()
+                clip_id: {"version": review.version, "based_on": review.based_on} for clip_id, review in written.items()
             },
-            "frames": len(reviewed),
+            "frames": frames,
             "rejected_frames": [[r.clip_id, r.frame, r.reason] for r in result.rejected_frames],
         }
         catalog.record_import(import_id, run.run_id, result.source, result.format, record)
         crash_point("import.recorded")
         report.label_versions_written += len(written)
-        report.frames_reviewed += len(reviewed)
+        report.frames_reviewed += frames
         report.reviewed.extend(reviewed)
     else:
         report.already_imported += 1
