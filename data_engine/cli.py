@@ -609,6 +609,11 @@ def pull(runtime: Runtime, since: str | None) -> None:
         f"{report.boxes_rejected} boxes rejected, {report.frames_rejected} frames rejected, {report.pending} frames "
         f"still waiting, {report.missing} tasks gone from the platform"
     )
+    if report.undone:
+        click.echo(
+            f"left out the answers of {report.undone} run(s) whose import was undone; correct them on the platform "
+            "(or import an export of them with `data-engine import-annotations FILE`)"
+        )
 
 
 @main.command("import-annotations")

@@ -228,31 +228,34 @@ class BundleBackend(AnnotationBackend):
 
     def _task_image_url(self, run_id: str, image: str) -> str:
         """What Label Studio loads a task's image from: the image server's URL, or its local-files URL relative to
-        the document root (the bundle folder's parent unless one is configured that holds it)."""
+        the document root."""
         if self.image_url is not None:
             return f"{self.image_url}/{quote(run_id)}/{quote(image)}"
+        return f"/data/local-files/?d={quote((self._served_path(run_id) / image).as_posix())}"
+
+    def _served_path(self, run_id: str) -> Path:
+        """The bundle folder relative to Label Studio's document root: the configured one when it holds the
+        bundles, else the bundles folder itself (so an unpacked bundle works from any folder)."""
         root = self.folder.resolve()
-        relative = Path(run_id) / image
         if self.document_root is not None and root.is_relative_to(self.document_root.resolve()):
-            relative = root.relative_to(self.document_root.resolve()) / relative
-        return f"/data/local-files/?d={quote(relative.as_posix())}"
+            return root.relative_to(self.document_root.resolve()) / run_id
+        return Path(run_id)
 
     def _readme(self, run_id: str, request: ReviewRequest) -> str:
-        images_dir = (self.folder.resolve() / run_id / IMAGES_DIR).as_posix()
+        """The annotator's instructions; no absolute path of this machine goes into them."""
         if self.image_url is not None:
             serving = (
                 f"Task images are addressed as `{self.image_url}/{run_id}/images/<name>`: the image server that "
-                f"answers `{self.image_url}` must serve this bundle's parent folder."
+                f"answers `{self.image_url}` must serve the folder that holds this bundle folder."
             )
         else:
-            root = (self.document_root or self.folder).resolve().as_posix()
+            served = self._served_path(run_id).as_posix()
             serving = (
-                "Task images are addressed through Label Studio's local-files storage: start Label Studio with\n"
-                "`LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true` and\n"
-                f"`LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root}`, then in the project add a source storage of type\n"
-                f"*Local files* with the absolute path `{images_dir}` (do not sync it: the tasks are imported from\n"
-                "the task file). If you unpacked the bundle elsewhere, use that place's folders instead: the document\n"
-                "root is the folder the image URLs' `d=` paths start from."
+                "Task images are addressed through Label Studio's local-files storage. Start Label Studio with\n"
+                "`LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true` and `LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT` set to\n"
+                f"the folder in which `{served}` is this bundle folder; then, in the project, add a source storage of\n"
+                "type *Local files* whose absolute path is this bundle's `images` folder (do not sync it: the tasks\n"
+                "come from the task file)."
             )
         return README_TEMPLATE.format(
             bundle=run_id,

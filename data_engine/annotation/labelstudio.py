@@ -367,7 +367,7 @@ class LabelStudioBackend(AnnotationBackend):
             rejected.extend(problems)
             if reviewed is not None:
                 frames.append(reviewed)
-        answered = {(f.clip_id, f.frame) for f in frames} | {(r.clip_id, r.frame) for r in rejected}
+        answered = {(f.clip_id, f.frame) for f in frames}  # a refused answer keeps its frame waiting for a fix
         waiting = [f for f in run.frames if (f.clip_id, f.frame) not in answered]
         present = self._present(project_id, [f.task_id for f in waiting if f.task_id is not None])
         missing = tuple(f for f in waiting if f.task_id not in present)

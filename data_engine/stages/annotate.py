@@ -43,7 +43,7 @@ from data_engine.annotation import (
     store_reviewed_labels,
 )
 from data_engine.annotation.base import image_name
-from data_engine.annotation.bundle import BUNDLES, peek_references
+from data_engine.annotation.bundle import peek_references
 from data_engine.annotation.review import FrameDiff, restore_labels, review_diff, review_records
 from data_engine.autolabel import LabelFile, read_labels, read_latest_labels
 from data_engine.autolabel.labels import version_of
@@ -55,8 +55,6 @@ from data_engine.store import Store, atomic_path
 from data_engine.video.frames import iter_frames
 
 __all__ = [
-    "BUNDLES",
-    "IMAGES",
     "ImportOutcome",
     "PushReport",
     "ReviewReport",
@@ -65,6 +63,7 @@ __all__ = [
     "clips_ready_to_push",
     "import_answers",
     "open_runs",
+    "parse_duration",
     "pull_reviews",
     "push_selected",
     "review_history",
@@ -106,6 +105,7 @@ class ReviewReport:
     pending: int = 0
     missing: int = 0
     already_imported: int = 0
+    undone: int = 0
     reviewed: list[ReviewedFrame] = field(default_factory=list)
 
 
@@ -397,7 +397,7 @@ def import_answers(
         _count_rejections(report, result)
         report.frames_reviewed = len(result.frames)
     else:
-        _store_reviews(catalog, store, run, result, report, run_id)
+        _store_reviews(catalog, store, run, result, report, run_id, explicit=True)
     return ImportOutcome(result, changes, report, run.run_id, dry_run)
 
 
@@ -443,9 +443,10 @@ def _clip_dir(store: Store, clip: Clip) -> Path:
     return store.fetch(clip.path).parent
 
 
-def _import_id(run: AnnotationRun, frames: Sequence[ReviewedFrame], catalog: Catalog) -> str:
+def _import_id(run: AnnotationRun, frames: Sequence[ReviewedFrame], catalog: Catalog, again: bool) -> str | None:
     """An id that depends only on what was answered (frames, boxes, who, when): the same answers imported twice
-    are one import; after an undo the same answers are a new one."""
+    are one import. Answers whose import was undone are imported again only when asked (`again`: an explicit
+    import); a pull returns None for them, so an undone pull is not re-applied by the next one."""
     content = json.dumps(
         [
             [f.clip_id, f.frame, f.annotation_id, f.updated_at, f.detections.to_dicts()]
@@ -455,6 +456,8 @@ def _import_id(run: AnnotationRun, frames: Sequence[ReviewedFrame], catalog: Cat
     )
     import_id = hashlib.sha256(f"{run.run_id}\x00{content}".encode()).hexdigest()[:16]
     while (existing := catalog.annotation_import(import_id)) is not None and existing.status == "undone":
+        if not again:
+            return None
         import_id = hashlib.sha256(import_id.encode()).hexdigest()[:16]
     return import_id
 
@@ -466,14 +469,19 @@ def _store_reviews(
     result: PullResult,
     report: ReviewReport,
     run_id: str | None,
+    explicit: bool = False,
 ) -> None:
-    """Store answered frames as review label versions, record the import, move fully reviewed clips on."""
+    """Store answered frames as review label versions, record the import, move fully reviewed clips on.
+    `explicit`: a person asked for this import (answers of an undone import are then taken again)."""
     _count_rejections(report, result)
     reviewed = result.frames
     if not reviewed:
         return
     clips = _clips_of(catalog, {frame.clip_id for frame in reviewed})
-    import_id = _import_id(run, reviewed, catalog)
+    import_id = _import_id(run, reviewed, catalog, again=explicit)
+    if import_id is None:
+        report.undone += 1
+        return
     earlier = catalog.annotation_import(import_id)
     if earlier is None:
         sizes = {f.clip_id: (f.width, f.height) for f in run.frames}

@@ -156,6 +156,7 @@ def test_the_bundle_is_a_hand_off_package(to_review: ReviewRequest, tmp_path: Pa
     readme = (root / README_FILE).read_text()
     assert "tasks.labelstudio.json" in readme and "`person`" in readme and "`car`" in readme
     assert "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT" in readme and "import-annotations" in readme
+    assert str(tmp_path) not in readme, "no path of the engine's machine leaves it"
     config = (root / LABELING_CONFIG_FILE).read_text()
     assert '<RectangleLabels name="label" toName="image">' in config and 'value="person"' in config
     names = sorted(path.name for path in (root / "images").iterdir())

@@ -143,17 +143,22 @@ def test_pushes_racing_in_separate_processes_push_each_frame_once_sqlite(home: P
 
 
 @pytest.mark.postgres
-def test_pushes_racing_in_separate_processes_push_each_frame_once_postgresql(
+def test_pushes_racing_after_a_crash_push_each_frame_once_postgresql(
     tmp_path: Path, sample_videos: Path, monkeypatch: pytest.MonkeyPatch, catalog_url: str
 ) -> None:
     if catalog_url.startswith("sqlite"):
         pytest.skip("the SQLite race has its own test on a copied home")
     home = tmp_path / "home"
     prepare(home, sample_videos, monkeypatch, catalog_url)
+    code, output = finished(engine(home, "push", "--backend", "bundle", crash_at="push.sent", catalog_url=catalog_url))
+    assert code == 137, output
+
     started = [engine(home, "push", "--backend", "bundle", catalog_url=catalog_url) for _ in range(2)]
     results = [finished(process) for process in started]
+
     assert all(code == 0 for code, _ in results), results
-    assert_pushed_once(home, catalog_url)
+    assert sum("finished push" in output for _, output in results) == 1, "one of the two takes the dead push over"
+    assert len(assert_pushed_once(home, catalog_url)) == 1
 
 
 @pytest.mark.parametrize("point", PUSH_CRASH_POINTS)

@@ -398,6 +398,12 @@ def test_label_studio_round_trip_through_a_real_server_and_corrections_after_clo
     assert "pulled 1 reviewed frames" in correction and "1 label versions written" in correction
     reviewed = history(engine, label_studio.document_root / tmp_path.name / "store")
     assert sorted(len(frame.detections) for frame in reviewed.values()) == [1] * (len(tasks) - 1) + [2]
+    catalog = engine.catalog()
+    latest = catalog.annotation_imports()[-1].id
+    catalog.dispose()
+    assert "clips restored" in engine("import-annotations", "--undo", latest)
+    after_undo = engine("pull", "--since", "7d")
+    assert "pulled 0 reviewed frames" in after_undo and "whose import was undone" in after_undo, after_undo
 
 
 def test_bundle_round_trip_through_a_real_label_studio(
