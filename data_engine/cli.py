@@ -578,6 +578,8 @@ def push(runtime: Runtime, backend: str | None, answer_format: str | None) -> No
         report = push_selected(runtime.catalog, runtime.store, settings, clips, backend=chosen, progress=advance)
     for resumed in report.resumed:
         click.echo(f"finished push {resumed}, left unfinished by a process that stopped")
+    for repaired in report.repaired:
+        click.echo(f"re-created the missing files of push {repaired}")
     if not report.frames:
         click.echo("nothing to push (no autolabelled clips with selected frames that were not pushed yet)")
         return

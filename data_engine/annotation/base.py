@@ -355,6 +355,11 @@ class AnnotationBackend(ABC):
     def progress(self, run: AnnotationRun) -> RunProgress:
         """How many of the run's frames are answered, waiting, or gone."""
 
+    def repair(self, run: AnnotationRun) -> bool:
+        """Re-create what a finished push derived and lost (a bundle's zip); True when something was. Backends
+        that keep nothing derived have nothing to repair."""
+        return False
+
     def close(self) -> None:  # noqa: B027 (a default, not a stub: most backends hold nothing to release)
         """Release connections; the default holds none."""
 

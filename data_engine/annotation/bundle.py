@@ -133,6 +133,14 @@ class BundleBackend(AnnotationBackend):
 
     # ---- push --------------------------------------------------------------------------------------------------
 
+    def repair(self, run: AnnotationRun) -> bool:
+        """The zip of a published bundle, when it went missing."""
+        root = Path(run.project_url)
+        if not self.make_zip or not root.is_dir() or root.with_suffix(".zip").is_file():
+            return False
+        _zip_folder(root, root.with_suffix(".zip"))
+        return True
+
     def push(self, request: ReviewRequest, run_id: str, progress: Progress | None = None) -> AnnotationRun:
         """Write bundle `run_id` under a temporary name and publish it by renaming (a reader never sees half a
         bundle); a bundle already published is kept as it is, so a push repeated after a crash only finishes it
@@ -140,10 +148,8 @@ class BundleBackend(AnnotationBackend):
         root = self.folder / run_id
         if not root.is_dir():
             self._write(request, run_id, progress)
-        if self.make_zip and not root.with_suffix(".zip").is_file():
-            _zip_folder(root, root.with_suffix(".zip"))
         manifest = _manifest(root)
-        return AnnotationRun(
+        run = AnnotationRun(
             run_id=run_id,
             backend=self.name,
             project_id=run_id,
@@ -157,6 +163,8 @@ class BundleBackend(AnnotationBackend):
             model_version=request.model_version,
             answer_format=str(manifest.get("answer_format") or self.answer_format),
         )
+        self.repair(run)
+        return run
 
     def _write(self, request: ReviewRequest, run_id: str, progress: Progress | None) -> None:
         root = self.folder / run_id

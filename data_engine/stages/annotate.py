@@ -79,8 +79,8 @@ ProgressCallback = Callable[[int, int], None]
 
 @dataclass
 class PushReport:
-    """What a push sent: the last run (id, backend, where), frames and clips, and runs of crashed pushes it
-    finished first."""
+    """What a push sent: the last run (id, backend, where), frames and clips, runs of crashed pushes it finished
+    first, and earlier runs whose derived files (a bundle's zip) it re-created."""
 
     run_id: str | None = None
     backend: str = ""
@@ -89,6 +89,7 @@ class PushReport:
     clips: int = 0
     with_pre_annotations: int = 0
     resumed: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -162,6 +163,9 @@ def push_selected(
             if catalog.take_over_push(stale.id, stale.owner, owner):
                 _send(catalog, store, settings, platform, stale.id, report, run_id, progress)
                 report.resumed.append(stale.id)
+        for record in catalog.annotation_runs(status="pushed"):
+            if record.backend == platform.name and platform.repair(AnnotationRun.from_json(record.record)):
+                report.repaired.append(record.id)
         wanted = [
             (frame_key(clip.id, selected.frame), clip.id, selected.frame)
             for clip in clips

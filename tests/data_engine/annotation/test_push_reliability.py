@@ -180,6 +180,19 @@ def test_a_push_killed_at_any_point_is_finished_by_the_next_without_doubles(
     assert code == 0 and "nothing to push" in output
 
 
+def test_a_lost_bundle_zip_is_re_created_by_the_next_push(home: Path, cli: Callable[..., tuple[int, str]]) -> None:
+    code, output = cli("push", "--backend", "bundle")
+    assert code == 0, output
+    (zipped,) = (home / "store" / "annotation" / "bundles").glob("*.zip")
+    zipped.unlink()
+
+    code, output = cli("push", "--backend", "bundle")
+
+    assert code == 0 and f"re-created the missing files of push {zipped.stem}" in output, output
+    assert zipped.is_file() and "nothing to push" in output
+    assert_pushed_once(home)
+
+
 def answered(home: Path, cli: Callable[..., tuple[int, str]]) -> AnnotationRun:
     """Push, then answer every frame of the bundle with one box."""
     code, output = cli("push", "--backend", "bundle")
