@@ -24,16 +24,16 @@ import cv2
 import numpy as np
 import requests
 
-from data_engine.annotation import LabelStudioBackend, LabelStudioConfig, SelectedFrame, Selection
-from data_engine.annotation.labelstudio import labeling_config
+from data_engine.annotation import FrameToReview, LabelStudioBackend, LabelStudioConfig, ReviewRequest
 from data_engine.detections import Detections
+from data_engine.formats.labelstudio import labeling_config
 from tests.labelstudio_fixtures import LabelStudioServer, running_label_studio
 
 NAMES = {0: "person", 1: "car"}
 WIDTH, HEIGHT = 320, 240
 
 
-def make_selection(count: int, image: Path, name: str) -> Selection:
+def make_request(count: int, image: Path, name: str) -> ReviewRequest:
     rng = np.random.default_rng(0)
     frames = []
     for index in range(count):
@@ -42,11 +42,11 @@ def make_selection(count: int, image: Path, name: str) -> Selection:
             np.column_stack([x1, y1, x1 + 40, y1 + 60]), rng.uniform(0.3, 0.9, 3), [0, 1, 0], names=NAMES
         )
         frames.append(
-            SelectedFrame(
-                f"bench/{index // 100:04d}", index % 100, WIDTH, HEIGHT, image_path=image, pre_annotations=boxes
+            FrameToReview(
+                f"bench-{index // 100:05d}", index % 100, WIDTH, HEIGHT, image_path=image, pre_annotations=boxes
             )
         )
-    return Selection(tuple(frames), NAMES, name=name, model_version="bench")
+    return ReviewRequest(tuple(frames), NAMES, name=name, model_version="bench")
 
 
 def session(server: LabelStudioServer) -> requests.Session:
@@ -99,9 +99,9 @@ def run(count: int, repeats: int) -> None:
                 server.url, server.token, server.document_root / f"images-{repeat}", server.document_root
             )
             backend = LabelStudioBackend(config)
-            selection = make_selection(count, image, f"bench-push-{repeat}-{uuid.uuid4().hex[:6]}")
+            selection = make_request(count, image, f"bench-push-{repeat}-{uuid.uuid4().hex[:6]}")
             started = time.perf_counter()
-            pushed = backend.push(selection)
+            pushed = backend.push(selection, f"bench-{repeat}")
             push_times.append(time.perf_counter() - started)
 
             tasks = [backend.task_json(s, backend.image_url(s), selection) for s in selection.frames]

@@ -14,6 +14,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +24,7 @@ import click
 
 from data_engine.errors import EngineError, NotFoundError
 from data_engine.runtime import Runtime
-from data_engine.settings import Settings
+from data_engine.settings import ANNOTATION_BACKENDS, BUNDLE_ANSWER_FORMATS, Settings
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -503,22 +504,35 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
 @main.command()
 @click.option(
     "--backend",
-    type=click.Choice(["bundle", "labelstudio"]),
+    type=click.Choice(ANNOTATION_BACKENDS),
     default=None,
-    help="Default: labelstudio when DATA_ENGINE_LABEL_STUDIO_URL is set, else bundle.",
+    help="Default: DATA_ENGINE_ANNOTATION_BACKEND, else labelstudio when DATA_ENGINE_LABEL_STUDIO_URL is set, else "
+    "bundle.",
+)
+@click.option(
+    "--answer-format",
+    type=click.Choice(BUNDLE_ANSWER_FORMATS),
+    default=None,
+    help="Bundles: the format annotators answer in (default DATA_ENGINE_BUNDLE_ANSWER_FORMAT, labelstudio).",
 )
 @pass_runtime
-def push(runtime: Runtime, backend: str | None) -> None:
+def push(runtime: Runtime, backend: str | None, answer_format: str | None) -> None:
     """Send the selected frames of autolabelled clips (selected ones on a cold start) to annotators."""
     from data_engine.stages.annotate import push_ready
     from data_engine.stages.train import detectors_in_use
 
     catalog, store, settings = runtime.catalog, runtime.store, runtime.settings
+    if answer_format is not None:
+        settings = replace(settings, bundle_answer_format=answer_format)
     cold_start = not detectors_in_use(catalog, store, settings)
     with ProgressBars() as bars:
         report = push_ready(catalog, store, settings, cold_start=cold_start, backend=backend, progress=bars)
-    if report.run_id is None:
-        click.echo("nothing to push (no autolabelled clips with selected frames)")
+    for resumed in report.resumed:
+        click.echo(f"finished push {resumed}, left unfinished by a process that stopped")
+    for repaired in report.repaired:
+        click.echo(f"re-created the missing files of push {repaired}")
+    if not report.frames:
+        click.echo("nothing to push (no autolabelled clips with selected frames that were not pushed yet)")
         return
     click.echo(
         f"pushed {report.frames} frames of {report.clips} clips to {report.backend} "
@@ -527,46 +541,102 @@ def push(runtime: Runtime, backend: str | None) -> None:
 
 
 @main.command()
+@click.option(
+    "--since",
+    default=None,
+    metavar="DURATION",
+    help="Also pull runs closed within DURATION (e.g. 12h, 7d), to bring back corrections made after they closed "
+    "(default: DATA_ENGINE_CORRECTIONS_WINDOW_HOURS).",
+)
 @pass_runtime
-def pull(runtime: Runtime) -> None:
-    """Bring reviewed labels back from Label Studio as new label-file versions."""
-    from data_engine.stages.annotate import pull_reviews
+def pull(runtime: Runtime, since: str | None) -> None:
+    """Bring reviewed labels back from annotation platforms (Label Studio) as new label-file versions."""
+    from data_engine.stages.annotate import parse_duration, pull_reviews
 
-    report = pull_reviews(runtime.catalog, runtime.store, runtime.settings)
+    window = None if since is None else parse_duration(since)
+    report = pull_reviews(runtime.catalog, runtime.store, runtime.settings, since=window)
     if not report.runs:
         click.echo("no open Label Studio runs (bundles come back with `data-engine import-annotations PATH`)")
         return
     click.echo(
         f"pulled {report.frames_reviewed} reviewed frames from {len(report.runs)} runs: "
         f"{report.label_versions_written} label versions written, {report.clips_annotated} clips annotated, "
-        f"{report.boxes_rejected} boxes rejected, {report.pending} frames still waiting, "
-        f"{report.missing} tasks gone from the platform"
+        f"{report.boxes_rejected} boxes rejected, {report.frames_rejected} frames rejected, {report.pending} frames "
+        f"still waiting, {report.missing} tasks gone from the platform"
     )
+    if report.undone:
+        click.echo(
+            f"left out the answers of {report.undone} run(s) whose import was undone; correct them on the platform "
+            "(or import an export of them with `data-engine import-annotations FILE`)"
+        )
 
 
 @main.command("import-annotations")
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("path", type=click.Path(exists=True), required=False)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(BUNDLE_ANSWER_FORMATS),
+    default=None,
+    help="Read this format's file of the bundle instead of its answer format (or read PATH as this format).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would change and write nothing.")
+@click.option("--undo", "undo", default=None, metavar="IMPORT_ID", help="Undo an earlier import.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_runtime
-def import_annotations_command(runtime: Runtime, path: str, as_json: bool) -> None:
-    """Read completed annotation files (Label Studio JSON, COCO, YOLO or CVAT XML) of an exported bundle."""
-    from data_engine.stages.annotate import import_bundle_annotations
+def import_annotations_command(
+    runtime: Runtime, path: str | None, file_format: str | None, dry_run: bool, undo: str | None, as_json: bool
+) -> None:
+    """Import the answers of an exported bundle: its answer file (a folder, its zip, or the file itself). Only
+    frames a person answered are imported; a frame whose every box is refused stays unreviewed."""
+    from data_engine.stages.annotate import import_answers, undo_import
 
-    imported, report = import_bundle_annotations(runtime.catalog, runtime.store, path)
+    if undo is not None:
+        if path is not None or dry_run or file_format is not None:
+            raise click.UsageError("--undo takes no PATH, --format or --dry-run")
+        undone = undo_import(runtime.catalog, runtime.store, undo)
+        click.echo(
+            f"undid import {undone.import_id}: {len(undone.clips_restored)} clips restored to their earlier labels, "
+            f"{len(undone.clips_reopened)} clips back to pushed"
+        )
+        return
+    if path is None:
+        raise click.UsageError("give the PATH of a bundle or answer file (or --undo IMPORT_ID)")
+    outcome = import_answers(runtime.catalog, runtime.store, path, file_format=file_format, dry_run=dry_run)
     if as_json:
-        click.echo(json.dumps({**imported.to_json(), "clips_annotated": report.clips_annotated}, indent=2))
+        click.echo(json.dumps(outcome.to_json(), indent=2))
+        return
+    result, report = outcome.result, outcome.report
+    click.echo(
+        f"{result.source} ({result.format}, run {outcome.run_id}): {len(result.frames)} frames answered, "
+        f"{len(result.pending)} not answered, {report.frames_rejected} rejected"
+    )
+    for rejection in result.rejected:
+        where = f"clip {rejection.clip_id} frame {rejection.frame}" if rejection.clip_id else "file"
+        what = rejection.label or ("box" if rejection.box else "frame")
+        click.echo(f"  rejected {what} in {where}: {rejection.reason}")
+    for change in outcome.changes:
+        if change.added or change.changed or change.removed:
+            empty = ", becomes empty" if change.becomes_empty else ""
+            click.echo(
+                f"  clip {change.clip_id} frame {change.frame}: +{change.added} ~{change.changed} -{change.removed} "
+                f"boxes ({change.boxes_before} -> {change.boxes_after}){empty}"
+            )
+    emptied = sum(change.becomes_empty for change in outcome.changes)
+    if dry_run:
+        click.echo(
+            f"dry run: {len(result.frames)} frames would be reviewed, {emptied} would become empty; nothing written"
+        )
+    elif report.already_imported:
+        click.echo(f"already imported as {report.imports[0]}: nothing new")
+    elif report.imports:
+        click.echo(
+            f"import {report.imports[0]}: {report.label_versions_written} label versions written, "
+            f"{report.clips_annotated} clips annotated, {emptied} frames became empty "
+            f"(undo: data-engine import-annotations --undo {report.imports[0]})"
+        )
     else:
-        for file in imported.files:
-            status = f"error: {file.error}" if file.error else f"{file.frames} frames, {file.boxes} boxes imported"
-            click.echo(f"{file.path} ({file.format}): {status}, {len(file.rejected)} rejected")
-            for rejection in file.rejected:
-                click.echo(
-                    f"  rejected {rejection.label or 'frame'} in clip {rejection.clip_id} frame "
-                    f"{rejection.frame}: {rejection.reason}"
-                )
-        click.echo(f"{report.label_versions_written} label versions written, {report.clips_annotated} clips annotated")
-    if not imported.ok:
-        sys.exit(1)
+        click.echo("nothing imported: no frame of the file carries an answer")
 
 
 @main.command("annotation-stats")

@@ -3,7 +3,8 @@
 `Detections` holds the boxes of ONE frame as parallel numpy arrays (in the spirit of roboflow/supervision):
 pixel xyxy, confidence, class id, track id (-1 = none) and a per-box `Provenance` saying where the box came from
 (which models, detected / interpolated / fused). Everything inside the engine speaks `Detections`; the adapters
-(`from_ultralytics`, label-file dicts, COCO, YOLO txt, Label Studio) exist only at the edges.
+exist only at the edges: `from_ultralytics` and the label-file dicts here, the exchange formats (COCO, YOLO, Label
+Studio, CVAT) in `data_engine.formats`. `match_boxes` is the one IoU matcher (Hungarian assignment) of the engine.
 """
 
 from __future__ import annotations
@@ -97,45 +98,45 @@ class Detections:
         confidence: ArrayLike,
         class_id: ArrayLike,
         track_id: ArrayLike | None = None,
-        provenance: Iterable[Provenance] | None = None,
+        provenance: Sequence[Provenance] | np.ndarray | None = None,
         names: Mapping[int, str] | None = None,
     ) -> None:
-        xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4) if np.size(xyxy) else np.zeros((0, 4))
-        count = len(xyxy)
-        confidence = np.asarray(confidence, dtype=np.float32).reshape(-1)
-        class_id = np.asarray(class_id).reshape(-1)
-        track_id = (
+        boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4) if np.size(xyxy) else np.zeros((0, 4))
+        count = len(boxes)
+        scores = np.asarray(confidence, dtype=np.float32).reshape(-1)
+        classes = np.asarray(class_id).reshape(-1)
+        tracks = (
             np.full(count, NO_TRACK, dtype=np.int64)
             if track_id is None
             else np.asarray(track_id).reshape(-1).astype(np.int64)
         )
-        provenance = provenance_array(count, Provenance()) if provenance is None else _object_array(list(provenance))
+        origins = provenance_array(count, Provenance()) if provenance is None else _object_array(list(provenance))
         for name, values in (
-            ("confidence", confidence),
-            ("class_id", class_id),
-            ("track_id", track_id),
-            ("provenance", provenance),
+            ("confidence", scores),
+            ("class_id", classes),
+            ("track_id", tracks),
+            ("provenance", origins),
         ):
             if len(values) != count:
                 raise DetectionsError(f"{name} has {len(values)} entries for {count} boxes; give one per box")
-        if count and not np.all(np.isfinite(xyxy)):
+        if count and not np.all(np.isfinite(boxes)):
             raise DetectionsError("box coordinates must be finite numbers; got NaN or infinity")
-        if count and (np.any(xyxy[:, 2] < xyxy[:, 0]) or np.any(xyxy[:, 3] < xyxy[:, 1])):
+        if count and (np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1])):
             raise DetectionsError("boxes must be x1, y1, x2, y2 with x2 >= x1 and y2 >= y1")
-        out_of_range = ~((confidence >= 0.0) & (confidence <= 1.0))
+        out_of_range = ~((scores >= 0.0) & (scores <= 1.0))
         if count and np.any(out_of_range):
             raise DetectionsError(
-                f"confidence scores must lie in [0, 1] and not be NaN; got {confidence[out_of_range][:3].tolist()}"
+                f"confidence scores must lie in [0, 1] and not be NaN; got {scores[out_of_range][:3].tolist()}"
             )
-        if class_id.size and not np.issubdtype(class_id.dtype, np.integer) and np.any(np.mod(class_id, 1) != 0):
+        if classes.size and not np.issubdtype(classes.dtype, np.integer) and np.any(np.mod(classes, 1) != 0):
             raise DetectionsError("class ids must be integers")
-        if not all(isinstance(item, Provenance) for item in provenance):
+        if not all(isinstance(item, Provenance) for item in origins):
             raise DetectionsError("provenance entries must be Provenance values")
-        object.__setattr__(self, "xyxy", xyxy.astype(np.float32))
-        object.__setattr__(self, "confidence", confidence)
-        object.__setattr__(self, "class_id", class_id.astype(np.int64))
-        object.__setattr__(self, "track_id", track_id)
-        object.__setattr__(self, "provenance", provenance)
+        object.__setattr__(self, "xyxy", boxes.astype(np.float32))
+        object.__setattr__(self, "confidence", scores)
+        object.__setattr__(self, "class_id", classes.astype(np.int64))
+        object.__setattr__(self, "track_id", tracks)
+        object.__setattr__(self, "provenance", origins)
         object.__setattr__(self, "names", {int(key): str(value) for key, value in (names or {}).items()})
 
     @classmethod
@@ -261,217 +262,6 @@ def from_ultralytics(result: Any, model_id: str) -> Detections:
     )
 
 
-# ---- COCO -----------------------------------------------------------------------------------------------------
-
-
-def to_coco(
-    frames: Sequence[Detections],
-    width: int,
-    height: int,
-    file_names: Sequence[str] | None = None,
-    names: Mapping[int, str] | None = None,
-) -> dict[str, Any]:
-    """A COCO detection dict: one image per frame (id = frame index), category id = class id, bbox = x, y, w, h.
-    `score` and `track_id` ride along on each annotation (the COCO results convention and a common extension)."""
-    if file_names is not None and len(file_names) != len(frames):
-        raise DetectionsError(f"{len(file_names)} file names for {len(frames)} frames; give one per frame")
-    class_names = dict(names) if names is not None else Detections.concat(frames).names
-    images, annotations = [], []
-    for image_id, detections in enumerate(frames):
-        file_name = file_names[image_id] if file_names is not None else f"{image_id:06d}.jpg"
-        images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
-        for row in range(len(detections)):
-            x1, y1, x2, y2 = (float(value) for value in detections.xyxy[row])
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": int(detections.class_id[row]),
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "area": (x2 - x1) * (y2 - y1),
-                    "iscrowd": 0,
-                    "score": float(detections.confidence[row]),
-                    "track_id": int(detections.track_id[row]),
-                }
-            )
-    categories = [{"id": class_id, "name": name} for class_id, name in sorted(class_names.items())]
-    return {"images": images, "annotations": annotations, "categories": categories}
-
-
-def from_coco(coco: Mapping[str, Any]) -> list[Detections]:
-    """Inverse of `to_coco`: one Detections per image, in the order of `images`; category id = class id."""
-    try:
-        names = {int(category["id"]): str(category["name"]) for category in coco.get("categories", [])}
-        by_image: dict[int, list[Mapping[str, Any]]] = {int(image["id"]): [] for image in coco["images"]}
-        for annotation in coco.get("annotations", []):
-            if int(annotation["image_id"]) not in by_image:
-                raise DetectionsError(
-                    f"annotation {annotation.get('id')} refers to unknown image {annotation['image_id']}"
-                )
-            by_image[int(annotation["image_id"])].append(annotation)
-        frames = []
-        for image in coco["images"]:
-            annotations = by_image[int(image["id"])]
-            if not annotations:
-                frames.append(Detections.empty(names))
-                continue
-            xywh = np.array([annotation["bbox"] for annotation in annotations], dtype=np.float32).reshape(-1, 4)
-            frames.append(
-                Detections(
-                    xyxy=np.column_stack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]]),
-                    confidence=np.array([a.get("score", 1.0) for a in annotations], dtype=np.float32),
-                    class_id=np.array([a["category_id"] for a in annotations], dtype=np.int64),
-                    track_id=np.array(
-                        [a.get("track_id", NO_TRACK) for a in annotations],
-                        dtype=np.int64,
-                    ),
-                    names=names,
-                )
-            )
-        return frames
-    except (KeyError, TypeError) as error:
-        raise DetectionsError(f"not a COCO detection dict, missing or malformed field: {error}") from error
-
-
-# ---- YOLO txt -------------------------------------------------------------------------------------------------
-
-
-def to_yolo(detections: Detections, width: int, height: int, with_confidence: bool = False) -> str:
-    """YOLO label lines `class cx cy w h` normalised to [0, 1] (plus the confidence when asked, as Ultralytics'
-    save_conf does). Boxes are clipped to the image first."""
-    if not len(detections):
-        return ""
-    xyxy = np.clip(detections.xyxy, 0, [width, height, width, height])
-    centre_x = (xyxy[:, 0] + xyxy[:, 2]) / 2 / width
-    centre_y = (xyxy[:, 1] + xyxy[:, 3]) / 2 / height
-    box_w = (xyxy[:, 2] - xyxy[:, 0]) / width
-    box_h = (xyxy[:, 3] - xyxy[:, 1]) / height
-    lines = []
-    for row in range(len(detections)):
-        values = [centre_x[row], centre_y[row], box_w[row], box_h[row]]
-        if with_confidence:
-            values.append(detections.confidence[row])
-        lines.append(" ".join([str(int(detections.class_id[row]))] + [f"{value:.6f}" for value in values]))
-    return "\n".join(lines) + "\n"
-
-
-def from_yolo(text: str, width: int, height: int, names: Mapping[int, str]) -> Detections:
-    """Inverse of `to_yolo`; a sixth column is read as the confidence, otherwise confidence is 1."""
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) not in (5, 6):
-            raise DetectionsError(
-                f"YOLO label line {number} has {len(fields)} fields; expected 'class cx cy w h [conf]'"
-            )
-        try:
-            rows.append([float(value) for value in fields] + ([1.0] if len(fields) == 5 else []))
-        except ValueError as error:
-            raise DetectionsError(f"YOLO label line {number} is not numeric: {line!r}") from error
-    if not rows:
-        return Detections.empty(names)
-    table = np.array(rows, dtype=np.float64)
-    centre_x, centre_y = table[:, 1] * width, table[:, 2] * height
-    half_w, half_h = table[:, 3] * width / 2, table[:, 4] * height / 2
-    return Detections(
-        xyxy=np.column_stack([centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h]),
-        confidence=table[:, 5],
-        class_id=table[:, 0],
-        names=dict(names),
-    )
-
-
-# ---- Label Studio ---------------------------------------------------------------------------------------------
-
-
-def to_label_studio(
-    detections: Detections,
-    width: int,
-    height: int,
-    from_name: str = "label",
-    to_name: str = "image",
-    model_version: str | None = None,
-) -> dict[str, Any]:
-    """A Label Studio prediction: `rectanglelabels` results in percent of the original size, a score per box and
-    the mean score as the prediction score."""
-    results = []
-    for row in range(len(detections)):
-        x1, y1, x2, y2 = (float(value) for value in detections.xyxy[row])
-        class_id = int(detections.class_id[row])
-        if class_id not in detections.names:
-            raise DetectionsError(f"class {class_id} has no name; Label Studio needs label names")
-        results.append(
-            {
-                "id": f"box{row}",
-                "type": "rectanglelabels",
-                "from_name": from_name,
-                "to_name": to_name,
-                "original_width": width,
-                "original_height": height,
-                "image_rotation": 0,
-                "score": float(detections.confidence[row]),
-                "value": {
-                    "x": x1 / width * 100,
-                    "y": y1 / height * 100,
-                    "width": (x2 - x1) / width * 100,
-                    "height": (y2 - y1) / height * 100,
-                    "rotation": 0,
-                    "rectanglelabels": [detections.names[class_id]],
-                },
-            }
-        )
-    prediction: dict[str, Any] = {
-        "result": results,
-        "score": float(detections.confidence.mean()) if len(detections) else 0.0,
-    }
-    if model_version is not None:
-        prediction["model_version"] = model_version
-    return prediction
-
-
-def from_label_studio(
-    annotation: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-    names: Mapping[int, str],
-) -> Detections:
-    """Boxes of a Label Studio annotation or prediction (a dict with `result`, or the result list itself).
-
-    Only `rectanglelabels` results count; coordinates are percent of `original_width`/`original_height`.
-    Reviewed annotations carry no score: their confidence is 1."""
-    results = annotation.get("result", []) if isinstance(annotation, Mapping) else annotation
-    class_of = {name: class_id for class_id, name in names.items()}
-    boxes, scores, classes = [], [], []
-    for result in results:
-        if result.get("type") != "rectanglelabels":
-            continue
-        try:
-            value = result["value"]
-            width, height = (
-                float(result["original_width"]),
-                float(result["original_height"]),
-            )
-            label = value["rectanglelabels"][0]
-            x1, y1 = value["x"] / 100 * width, value["y"] / 100 * height
-            boxes.append(
-                [
-                    x1,
-                    y1,
-                    x1 + value["width"] / 100 * width,
-                    y1 + value["height"] / 100 * height,
-                ]
-            )
-        except (KeyError, IndexError, TypeError) as error:
-            raise DetectionsError(f"Label Studio result {result.get('id')!r} is malformed: missing {error}") from error
-        if label not in class_of:
-            raise DetectionsError(f"Label Studio label {label!r} is not a known class; known: {sorted(class_of)}")
-        classes.append(class_of[label])
-        scores.append(float(result.get("score", 1.0)))
-    if not boxes:
-        return Detections.empty(names)
-    return Detections(np.array(boxes), np.array(scores), np.array(classes), names=dict(names))
-
-
 def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Pairwise IoU of two (N, 4) and (M, 4) xyxy arrays as an (N, M) matrix."""
     first = np.asarray(first, dtype=np.float32).reshape(-1, 4)
@@ -483,3 +273,38 @@ def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     area_second = np.prod(second[:, 2:] - second[:, :2], axis=1)
     union = area_first[:, None] + area_second[None, :] - intersection
     return np.where(union > 0, intersection / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class BoxMatch:
+    """One-to-one pairs between two box sets: row indices into the first, into the second, and each pair's IoU."""
+
+    first: np.ndarray
+    second: np.ndarray
+    iou: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+
+def match_boxes(
+    first: ArrayLike,
+    second: ArrayLike,
+    min_iou: float = 0.5,
+    first_class: ArrayLike | None = None,
+    second_class: ArrayLike | None = None,
+) -> BoxMatch:
+    """Match two (N, 4) and (M, 4) xyxy sets one-to-one maximising the total IoU (Hungarian assignment); pairs
+    under `min_iou` are dropped. With both class arrays given, only boxes of the same class can pair."""
+    overlaps = box_iou(np.asarray(first), np.asarray(second))
+    if first_class is not None and second_class is not None:
+        different = np.asarray(first_class).reshape(-1)[:, None] != np.asarray(second_class).reshape(-1)[None, :]
+        overlaps[different] = 0.0
+    if not overlaps.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return BoxMatch(empty, empty, np.zeros(0, dtype=np.float32))
+    from scipy.optimize import linear_sum_assignment  # imported here: half a second that most users never need
+
+    rows, columns = linear_sum_assignment(-overlaps)
+    good = overlaps[rows, columns] >= min_iou
+    return BoxMatch(rows[good].astype(np.int64), columns[good].astype(np.int64), overlaps[rows[good], columns[good]])

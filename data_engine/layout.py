@@ -5,7 +5,7 @@
         clip.json  features.parquet  timeline.png  labels/v0001.json ...
     batches/<batch>/mining_summary.png                  per ingest batch
     batches/<batch>/autolabel_boxes.parquet
-    annotation/images/<hash>.jpg                        frames sent to annotators (written once)
+    annotation/images/<clip>_f<frame>_t<s>s.jpg         frames sent to annotators (written once)
     annotation/bundles/<run>/  (and <run>.zip)          exported task bundles
     datasets/<dataset>/...                              dataset versions (manifest.json, data.yaml, images/, labels/)
     models/<model>/weights.pt                           registered model versions
@@ -14,7 +14,6 @@
 Keys are relative to the store root and always use "/"; a key never depends on where the store is.
 """
 
-import hashlib
 from typing import Protocol
 
 CLIP_FILE = "clip"
@@ -79,10 +78,9 @@ def autolabel_boxes_key(batch_key: str) -> str:
     return f"batches/{batch_key}/autolabel_boxes.parquet"
 
 
-def annotation_image_key(clip_id: str, frame: int) -> str:
-    """One frame sent to annotators, named by a digest of clip and frame: the same frame is written once."""
-    name = hashlib.sha256(f"{clip_id}:{frame}".encode()).hexdigest()[:24]
-    return f"{ANNOTATION_IMAGES}/{name}.jpg"
+def annotation_image_key(image_name: str) -> str:
+    """One frame sent to annotators (written once), under the name annotators see (clip, frame, time in clip)."""
+    return f"{ANNOTATION_IMAGES}/{image_name}"
 
 
 def dataset_key(dataset_id: str, name: str = "") -> str:

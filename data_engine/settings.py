@@ -14,6 +14,10 @@ from data_engine.compute import COMPUTE_KINDS
 from data_engine.errors import EngineError
 
 PREFIX = "DATA_ENGINE_"
+ANNOTATION_BACKENDS: tuple[str, ...] = ("bundle", "labelstudio")
+"""The annotation backends by name (data_engine.annotation.backends maps each to its class)."""
+BUNDLE_ANSWER_FORMATS: tuple[str, ...] = ("labelstudio", "coco", "cvat", "yolo")
+"""The formats a bundle's annotators can answer in (data_engine.annotation.bundle maps each to its file)."""
 
 
 class SettingsError(EngineError, ValueError):
@@ -47,6 +51,10 @@ class Settings:
     keep_models: int = 10
     retrain_min_new_images: int = 500
     annotation_project: str = "data-engine"
+    annotation_backend: str = ""
+    bundle_answer_format: str = "labelstudio"
+    bundle_image_url: str = ""
+    corrections_window_hours: float = 168.0
     label_studio_url: str = ""
     label_studio_document_root: str = ""
     label_studio_token: str = field(default="", repr=False)
@@ -69,8 +77,21 @@ class Settings:
             raise SettingsError(f"{PREFIX}BUDGET_PER_DAY must be 0 or more frames, got {self.budget_per_day}")
         if self.batch_max_videos < 1:
             raise SettingsError(f"{PREFIX}BATCH_MAX_VIDEOS must be at least 1, got {self.batch_max_videos}")
+        if not self.corrections_window_hours >= 0:
+            raise SettingsError(
+                f"{PREFIX}CORRECTIONS_WINDOW_HOURS must be 0 or more hours, got {self.corrections_window_hours}"
+            )
         if self.workers < 1:
             raise SettingsError(f"{PREFIX}WORKERS must be at least 1, got {self.workers}")
+        if self.annotation_backend and self.annotation_backend not in ANNOTATION_BACKENDS:
+            raise SettingsError(
+                f"{PREFIX}ANNOTATION_BACKEND={self.annotation_backend!r} is not one of {', '.join(ANNOTATION_BACKENDS)}"
+            )
+        if self.bundle_answer_format not in BUNDLE_ANSWER_FORMATS:
+            raise SettingsError(
+                f"{PREFIX}BUNDLE_ANSWER_FORMAT={self.bundle_answer_format!r} is not one of "
+                f"{', '.join(BUNDLE_ANSWER_FORMATS)}"
+            )
         if self.compute not in COMPUTE_KINDS:
             raise SettingsError(f"{PREFIX}COMPUTE={self.compute!r} is not one of {', '.join(COMPUTE_KINDS)}")
         if self.compute == "dask" and not self.dask_address:

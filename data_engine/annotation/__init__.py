@@ -1,51 +1,62 @@
-"""Annotation platforms: push selected frames with their autolabels, pull reviewed labels back (Label Studio over
+"""Annotation platforms: push frames to review with their autolabels, bring the answers back (Label Studio over
 REST, or exported task bundles for any tool), and measure what the humans changed."""
 
+from data_engine.annotation.backends import BACKENDS, backend_for, backend_name
 from data_engine.annotation.base import (
     AnnotationAuthError,
     AnnotationBackend,
     AnnotationError,
     AnnotationRun,
     AnnotationUnavailableError,
+    FrameToReview,
     PullResult,
     Rejection,
     ReviewedFrame,
+    ReviewRequest,
     RunFrame,
-    RunStatus,
-    SelectedFrame,
-    Selection,
+    RunProgress,
     frame_key,
 )
-from data_engine.annotation.bundle import BundleError, FileReport, ImportReport, export_bundle, import_annotations
-from data_engine.annotation.labelstudio import LabelStudioBackend, LabelStudioConfig, labeling_config
+from data_engine.annotation.bundle import (
+    ANSWER_FORMATS,
+    BundleBackend,
+    BundleError,
+    FrameAnswer,
+    answer_bundle,
+    read_answers,
+)
+from data_engine.annotation.labelstudio import LabelStudioBackend, LabelStudioConfig
 from data_engine.annotation.metrics import ReviewMetrics, frame_changes, plot_per_day, review_metrics
 from data_engine.annotation.review import store_reviewed_labels
 
 __all__ = [
+    "ANSWER_FORMATS",
+    "BACKENDS",
     "AnnotationAuthError",
     "AnnotationBackend",
     "AnnotationError",
     "AnnotationRun",
     "AnnotationUnavailableError",
+    "BundleBackend",
     "BundleError",
-    "FileReport",
-    "ImportReport",
+    "FrameAnswer",
+    "FrameToReview",
     "LabelStudioBackend",
     "LabelStudioConfig",
     "PullResult",
     "Rejection",
     "ReviewMetrics",
+    "ReviewRequest",
     "ReviewedFrame",
     "RunFrame",
-    "RunStatus",
-    "SelectedFrame",
-    "Selection",
-    "export_bundle",
+    "RunProgress",
+    "answer_bundle",
+    "backend_for",
+    "backend_name",
     "frame_changes",
     "frame_key",
-    "import_annotations",
-    "labeling_config",
     "plot_per_day",
+    "read_answers",
     "review_metrics",
     "store_reviewed_labels",
 ]

@@ -1,29 +1,38 @@
-"""The annotation interface every backend speaks: a `Selection` of frames goes out, an `AnnotationRun` records
-where it went, and reviewed labels come back as canonical `Detections` with who, when and how long.
+"""The annotation contract every backend speaks (FiftyOne-style): a `ReviewRequest` of frames goes out through an
+`AnnotationBackend` chosen by name, the push returns a serialisable `AnnotationRun`, and a pull reads that record
+back, later and elsewhere, to bring the answers home as canonical `Detections` with who, when and how long.
 
-Frames are known outside the engine only by a pseudonymous frame key (a hash of clip id and frame index), so no
-clip id, source path or camera name leaves the engine; the run keeps the map back to our ids.
+Frames are known outside the engine by their clip id (already pseudonymous: a hash of the video's content plus an
+ordinal), frame index and time within the clip; no source path, file name or camera name leaves the engine. The
+run keeps the map from the platform's task ids back to our frames.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from data_engine.detections import Detections, DetectionsError
+from data_engine.detections import Detections
 from data_engine.errors import EngineError
+from data_engine.formats import BoxProblem, LabelledImage, to_detections
+from data_engine.settings import Settings
+from data_engine.store import Store
 
+_UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9.-]")
 RUN_SCHEMA = "data-engine/annotation-run"
 RUN_SCHEMA_VERSION = 1
-COORDINATE_TOLERANCE_PX = 1.0
+FRAME_KEY_FIELD = "frame_key"
+Progress = Callable[[int, int], None]
 
 
 class AnnotationError(EngineError):
@@ -39,8 +48,15 @@ class AnnotationUnavailableError(AnnotationError):
 
 
 def frame_key(clip_id: str, frame: int) -> str:
-    """The pseudonymous id of one frame outside the engine: stable, and reveals neither clip id nor path."""
+    """The stable id of one frame on a platform (what makes a push idempotent there): reveals no path."""
     return hashlib.sha256(f"{clip_id}\x00{int(frame)}".encode()).hexdigest()[:24]
+
+
+def image_name(clip_id: str, frame: int, time_s: float | None) -> str:
+    """The frame's image file name as annotators see it: clip id, frame index and time within the clip, so that
+    neighbouring frames can be told apart (`<clip>_f000123_t4.920s.jpg`)."""
+    when = "" if time_s is None else f"_t{time_s:.3f}s"
+    return f"{_UNSAFE_IN_NAMES.sub('-', clip_id)}_f{int(frame):06d}{when}.jpg"
 
 
 def now_iso() -> str:
@@ -48,9 +64,10 @@ def now_iso() -> str:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class SelectedFrame:
-    """One frame to annotate: where it comes from, its pixels (a file or a BGR array), its size, the autolabels
-    to pre-annotate it with (None on a cold start) and why it was selected (trigger names)."""
+class FrameToReview:
+    """One frame to send to annotators: where it comes from (clip, frame, time within the clip), its pixels (a file
+    or a BGR array), its size, the autolabels to pre-annotate it with (None on a cold start) and the triggers that
+    selected it."""
 
     clip_id: str
     frame: int
@@ -60,6 +77,7 @@ class SelectedFrame:
     image: np.ndarray | None = None
     pre_annotations: Detections | None = None
     reasons: tuple[str, ...] = ()
+    time_s: float | None = None
 
     def __post_init__(self) -> None:
         if (self.image_path is None) == (self.image is None):
@@ -71,23 +89,27 @@ class SelectedFrame:
     def key(self) -> str:
         return frame_key(self.clip_id, self.frame)
 
+    @property
+    def image_name(self) -> str:
+        return image_name(self.clip_id, self.frame, self.time_s)
+
 
 @dataclass(frozen=True, slots=True)
-class Selection:
-    """Frames to send to annotators under one label schema (class id -> name). `name` names the project or
-    bundle; `model_version` tags the pre-annotations."""
+class ReviewRequest:
+    """Frames to send to annotators under one label schema (class id -> name). `name` names the project (or the
+    bundle's title); `model_version` tags the pre-annotations."""
 
-    frames: tuple[SelectedFrame, ...]
+    frames: tuple[FrameToReview, ...]
     names: dict[int, str]
     name: str = "data-engine"
     model_version: str = "autolabel"
 
     def __post_init__(self) -> None:
         if not self.names:
-            raise AnnotationError("a selection needs a label schema: give the class names")
+            raise AnnotationError("a review request needs a label schema: give the class names")
         keys = [frame.key for frame in self.frames]
         if len(set(keys)) != len(keys):
-            raise AnnotationError("a selection lists the same (clip, frame) twice; select each frame once")
+            raise AnnotationError("a review request lists the same (clip, frame) twice; send each frame once")
         for selected in self.frames:
             if selected.pre_annotations is not None:
                 unknown = set(selected.pre_annotations.class_id.tolist()) - set(self.names)
@@ -100,8 +122,8 @@ class Selection:
 
 @dataclass(frozen=True, slots=True)
 class RunFrame:
-    """A frame of a run: our ids, its pseudonymous key, the platform's task id (None for bundles), size and the
-    reasons it was selected."""
+    """A frame of a run: our ids, its platform key, the platform's task id (None for bundles), size, the reasons
+    it was selected and its image file name."""
 
     clip_id: str
     frame: int
@@ -110,12 +132,14 @@ class RunFrame:
     height: int
     task_id: int | None = None
     reasons: tuple[str, ...] = ()
+    image: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class AnnotationRun:
-    """A serialisable record of one push: backend, project (id and URL), label schema, frames with the map
-    between platform task ids and our (clip id, frame), and when. Holds no credentials."""
+    """A serialisable record of one push: backend, project (id and URL; the folder for a bundle), label schema,
+    frames with the map between platform task ids and our (clip id, frame), when, and for bundles the format the
+    annotators answer in. Holds no credentials."""
 
     run_id: str
     backend: str
@@ -125,6 +149,7 @@ class AnnotationRun:
     frames: tuple[RunFrame, ...]
     created_at: str
     model_version: str = ""
+    answer_format: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,12 +161,16 @@ class AnnotationRun:
             "project_url": self.project_url,
             "names": {str(key): value for key, value in self.names.items()},
             "model_version": self.model_version,
+            "answer_format": self.answer_format,
             "created_at": self.created_at,
-            "frames": [[f.clip_id, f.frame, f.key, f.width, f.height, f.task_id, list(f.reasons)] for f in self.frames],
+            "frames": [
+                [f.clip_id, f.frame, f.key, f.width, f.height, f.task_id, list(f.reasons), f.image] for f in self.frames
+            ],
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AnnotationRun:
+        """Inverse of `to_json`; records written before frames carried their image name read back too."""
         if data.get("schema") != RUN_SCHEMA or data.get("schema_version") != RUN_SCHEMA_VERSION:
             raise AnnotationError(f"not a {RUN_SCHEMA} v{RUN_SCHEMA_VERSION} record")
         try:
@@ -151,12 +180,10 @@ class AnnotationRun:
                 project_id=str(data["project_id"]),
                 project_url=str(data["project_url"]),
                 names={int(key): str(value) for key, value in data["names"].items()},
-                frames=tuple(
-                    RunFrame(str(c), int(f), str(k), int(w), int(h), None if t is None else int(t), tuple(r))
-                    for c, f, k, w, h, t, r in data["frames"]
-                ),
+                frames=tuple(_run_frame(entry) for entry in data["frames"]),
                 created_at=str(data["created_at"]),
                 model_version=str(data.get("model_version", "")),
+                answer_format=str(data.get("answer_format", "")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise AnnotationError(f"annotation run record is malformed: {error}") from error
@@ -169,6 +196,20 @@ class AnnotationRun:
 
     def by_task(self) -> dict[int, RunFrame]:
         return {f.task_id: f for f in self.frames if f.task_id is not None}
+
+
+def _run_frame(entry: Any) -> RunFrame:
+    clip_id, frame, key, width, height, task_id, reasons, *image = entry
+    return RunFrame(
+        str(clip_id),
+        int(frame),
+        str(key),
+        int(width),
+        int(height),
+        None if task_id is None else int(task_id),
+        tuple(reasons),
+        str(image[0]) if image else "",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,18 +243,39 @@ class ReviewedFrame:
 
 @dataclass(frozen=True, slots=True)
 class PullResult:
-    """What a pull brought back: reviewed frames, boxes rejected by validation, frames still waiting for review
-    and frames whose task is gone from the platform."""
+    """What a pull or an import brought back: reviewed frames; rejections (boxes refused by validation, and whole
+    frames, `label` None, whose every box was refused and which therefore stay unreviewed); frames without an
+    answer yet; frames whose task is gone from the platform; and what was read (`source`, `format`)."""
 
     frames: tuple[ReviewedFrame, ...]
     rejected: tuple[Rejection, ...]
     pending: tuple[RunFrame, ...]
-    missing: tuple[RunFrame, ...]
+    missing: tuple[RunFrame, ...] = ()
+    source: str = ""
+    format: str = ""
+
+    @property
+    def rejected_frames(self) -> tuple[Rejection, ...]:
+        return tuple(r for r in self.rejected if r.label is None and r.box is None and r.frame is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "format": self.format,
+            "frames": len(self.frames),
+            "boxes": sum(len(frame.detections) for frame in self.frames),
+            "pending": len(self.pending),
+            "missing": len(self.missing),
+            "rejected": [
+                {"clip_id": r.clip_id, "frame": r.frame, "label": r.label, "box": r.box, "reason": r.reason}
+                for r in self.rejected
+            ],
+        }
 
 
 @dataclass(frozen=True, slots=True)
-class RunStatus:
-    """Progress of a run on the platform."""
+class RunProgress:
+    """How far a run is on its platform: frames answered, waiting, and gone."""
 
     total: int
     annotated: int
@@ -221,76 +283,91 @@ class RunStatus:
     missing: int
 
 
-class AnnotationBackend(Protocol):
-    """An annotation platform (or an exported-files path)."""
-
-    def push(self, selection: Selection) -> AnnotationRun: ...
-
-    def pull(self, run: AnnotationRun) -> PullResult: ...
-
-    def status(self, run: AnnotationRun) -> RunStatus: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RawBox:
-    """A box as a file or platform gave it, before validation: label name and pixel xyxy."""
-
-    label: str
-    xyxy: tuple[float, float, float, float]
-    score: float = 1.0
-
-
-@dataclass
-class BoxValidation:
-    """Validated boxes of one frame: the accepted ones as Detections and the rejections."""
-
-    detections: Detections
-    rejected: list[Rejection] = field(default_factory=list)
-
-
-def validate_boxes(
-    boxes: Iterable[RawBox],
-    names: Mapping[int, str],
-    width: int,
-    height: int,
-    clip_id: str | None,
-    frame: int | None,
-    source: str = "",
-) -> BoxValidation:
-    """Keep the boxes with a known label and finite coordinates inside the image (within a pixel, then clipped);
-    reject the rest with a reason. The platforms validate neither."""
-    class_of = {name: class_id for class_id, name in names.items()}
-    kept: list[tuple[list[float], float, int]] = []
-    rejected: list[Rejection] = []
-    for box in boxes:
-        reason = _box_problem(box, class_of, width, height)
-        if reason:
-            rejected.append(Rejection(clip_id, frame, reason, box.label, tuple(box.xyxy), source))
-            continue
-        x1, y1, x2, y2 = box.xyxy
-        clipped = [min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width)]
-        clipped.append(min(max(y2, 0.0), height))
-        kept.append((clipped, min(max(box.score, 0.0), 1.0), class_of[box.label]))
-    if not kept:
-        return BoxValidation(Detections.empty(names), rejected)
-    try:
-        detections = Detections(
-            np.array([k[0] for k in kept]), np.array([k[1] for k in kept]), np.array([k[2] for k in kept]), names=names
-        )
-    except DetectionsError as error:
-        raise AnnotationError(f"validated boxes still invalid: {error}") from error
-    return BoxValidation(detections, rejected)
+def reviewed_frame(
+    run: AnnotationRun,
+    run_frame: RunFrame,
+    image: LabelledImage,
+    pre_annotations: Detections | None,
+    source: str,
+    default_annotator: str = "unknown",
+    answered_at: str = "",
+) -> tuple[ReviewedFrame | None, list[Rejection]]:
+    """An answered image as a reviewed frame, its boxes validated against the run's label schema and the frame's
+    size. A frame whose every box was refused is no answer (storing it as "reviewed, empty" would teach the next
+    model that nothing is there): it comes back as None with a frame rejection. An answer with no boxes at all is
+    an explicit "reviewed, nothing to label" and counts. `answered_at` dates answers whose format gives no time
+    (the answer file's modification time: the same file read twice gives the same record)."""
+    detections, problems = to_detections(image.boxes, run.names, run_frame.width, run_frame.height, image.image)
+    rejected = [_rejection(run_frame, problem, source) for problem in problems]
+    if not len(detections) and (problems or image.refused):
+        refused = len(problems) + image.refused
+        reason = f"all {refused} boxes of the answer were refused; the frame stays unreviewed"
+        return None, [*rejected, Rejection(run_frame.clip_id, run_frame.frame, reason, source=source)]
+    answer = image.answer
+    reviewed = ReviewedFrame(
+        clip_id=run_frame.clip_id,
+        frame=run_frame.frame,
+        detections=detections,
+        pre_annotations=pre_annotations,
+        annotator=answer.annotator or default_annotator,
+        created_at=answer.created_at or answered_at or now_iso(),
+        updated_at=answer.updated_at or answer.created_at or answered_at or now_iso(),
+        lead_time_s=answer.lead_time_s,
+        reasons=run_frame.reasons,
+        annotation_id=answer.annotation_id,
+    )
+    return reviewed, rejected
 
 
-def _box_problem(box: RawBox, class_of: Mapping[str, int], width: int, height: int) -> str:
-    if box.label not in class_of:
-        return f"unknown label {box.label!r}; the label schema has {sorted(class_of)}"
-    x1, y1, x2, y2 = box.xyxy
-    if not all(math.isfinite(value) for value in box.xyxy) or not math.isfinite(box.score):
-        return "coordinates or score are not finite numbers"
-    if x2 <= x1 or y2 <= y1:
-        return f"empty or inverted box {box.xyxy}"
-    tolerance = COORDINATE_TOLERANCE_PX
-    if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
-        return f"box {tuple(round(v, 1) for v in box.xyxy)} lies outside the {width}x{height} image"
-    return ""
+def _rejection(run_frame: RunFrame, problem: BoxProblem, source: str) -> Rejection:
+    return Rejection(run_frame.clip_id, run_frame.frame, problem.reason, problem.label, problem.box, source)
+
+
+class AnnotationBackend(ABC):
+    """An annotation platform, or exported files for any tool. Backends are chosen by `name` from the settings
+    (`data_engine.annotation.backend_for`); `push` returns a serialisable `AnnotationRun` that `pull` reads back
+    in another process, days later."""
+
+    name: ClassVar[str]
+    polled: ClassVar[bool]
+    """True when answers arrive on the platform by themselves and a pull fetches them; False when they come back
+    by hand (an import)."""
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings, store: Store) -> Self:
+        """The backend as the engine's settings configure it."""
+
+    @property
+    @abstractmethod
+    def platform(self) -> str:
+        """Where frames go, as the catalog's uniqueness key: a frame is pushed to one platform at most once."""
+
+    @abstractmethod
+    def push(self, request: ReviewRequest, run_id: str, progress: Progress | None = None) -> AnnotationRun:
+        """Send the frames as run `run_id`. Repeating a push with the same run id (after a crash) completes it
+        without sending anything twice."""
+
+    @abstractmethod
+    def pull(self, run: AnnotationRun) -> PullResult:
+        """The run's answers so far (the latest answer of each frame)."""
+
+    @abstractmethod
+    def progress(self, run: AnnotationRun) -> RunProgress:
+        """How many of the run's frames are answered, waiting, or gone."""
+
+    def repair(self, run: AnnotationRun) -> bool:
+        """Re-create what a finished push derived and lost (a bundle's zip); True when something was. Backends
+        that keep nothing derived have nothing to repair."""
+        return False
+
+    def close(self) -> None:  # noqa: B027 (a default, not a stub: most backends hold nothing to release)
+        """Release connections; the default holds none."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,633 +1,620 @@
-"""Exported task bundles: the "annotators via exported files" path (Encord, CVAT, or any tool).
+"""Exported task bundles: the "annotators via files" backend (Label Studio without a server connection, CVAT,
+Encord, or any tool that reads COCO or YOLO).
 
-A bundle is a folder (optionally zipped) per push with the frame images and the same tasks in four formats, all
-carrying the pre-annotations:
+A bundle is a folder (and a zip of it) per push, a hand-off package an annotator can open:
 
-    images/<key>.jpg            frame images, named by the pseudonymous frame key (no clip ids, paths or cameras)
-    tasks.labelstudio.json      Label Studio tasks (`data.image` relative, `data.frame_key`, `predictions`)
-    annotations.coco.json       COCO detection (`file_name` = images/<key>.jpg, `score` per box)
-    data.yaml, classes.txt,     YOLO (Ultralytics layout: labels/ beside images/)
-    labels/<key>.txt
-    annotations.cvat.xml        CVAT for images 1.1
-    manifest.json               bundle id, label schema, frame keys, sizes and pre-annotations
+    README.md                   what to label, the classes, how to answer and how to send it back
+    labeling-config.xml         the Label Studio labeling config
+    tasks.labelstudio.json      Label Studio tasks, importable as they are (images through local-files storage, or
+                                the absolute URLs of a configured image server)
+    annotations.coco.json       COCO, with a per-image `reviewed` mark (false until answered)
+    annotations.cvat.xml        CVAT for images 1.1, with a `reviewed` tag label
+    data.yaml, classes.txt,     YOLO (Ultralytics): labels/ beside images/, train.txt and val.txt split by clip
+    labels/, train.txt, val.txt
+    reviewed.txt                the list of answered images, for COCO, YOLO and CVAT answers
+    images/<clip>_f<frame>_t<seconds>s.jpg
+    manifest.json               bundle id, answer format, label schema, frames and their pre-annotations
 
-`import_annotations` reads completed files back in any of the four formats, validates every box and reports per
-file what was imported and what was rejected and why. A file that refers to a path outside its bundle is refused.
+Every format carries the pre-annotations, but the bundle names ONE answer format (chosen at push); an import reads
+that file only, unless another is asked for. A frame counts as answered only where the file says a person answered
+it: a Label Studio annotation (never a prediction), or a `reviewed` mark (COCO field, CVAT tag) or a line in
+`reviewed.txt`. Image names carry the clip id (pseudonymous), the frame and its time in the clip; no source path,
+file name or camera name is written.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
-import uuid
-import xml.etree.ElementTree as ElementTree
 import zipfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+from urllib.parse import quote
 
 from data_engine.annotation.base import (
+    FRAME_KEY_FIELD,
+    AnnotationBackend,
     AnnotationError,
     AnnotationRun,
-    RawBox,
+    Progress,
+    PullResult,
     Rejection,
     ReviewedFrame,
+    ReviewRequest,
     RunFrame,
-    Selection,
+    RunProgress,
     now_iso,
-    validate_boxes,
+    reviewed_frame,
 )
 from data_engine.annotation.images import materialise_image
-from data_engine.annotation.labelstudio import FRAME_KEY_FIELD, FROM_NAME, TO_NAME, results_to_raw
-from data_engine.detections import Detections, DetectionsError, to_coco, to_label_studio, to_yolo
+from data_engine.detections import Detections, DetectionsError
+from data_engine.faults import crash_point
+from data_engine.formats import (
+    FormatError,
+    ImageDetections,
+    LabelledImage,
+    coco,
+    cvat,
+    image_stem,
+    labelstudio,
+    read_json,
+    write_json,
+    yolo,
+)
+from data_engine.layout import ANNOTATION_BUNDLES
+from data_engine.settings import BUNDLE_ANSWER_FORMATS, Settings
+from data_engine.store import Store
 
 BUNDLE_SCHEMA = "data-engine/annotation-bundle"
 IMAGES_DIR = "images"
-LABELSTUDIO_FILE = "tasks.labelstudio.json"
-COCO_FILE = "annotations.coco.json"
-CVAT_FILE = "annotations.cvat.xml"
-YOLO_LABELS_DIR = "labels"
-YOLO_CLASSES_FILE = "classes.txt"
-YOLO_DATA_FILE = "data.yaml"
+README_FILE = "README.md"
+LABELING_CONFIG_FILE = "labeling-config.xml"
 MANIFEST_FILE = "manifest.json"
+REVIEWED_LIST = "reviewed.txt"
+ANSWER_FILES = {
+    "labelstudio": "tasks.labelstudio.json",
+    "coco": "annotations.coco.json",
+    "cvat": "annotations.cvat.xml",
+    "yolo": yolo.DATA_FILE,
+}
+ANSWER_FORMATS = BUNDLE_ANSWER_FORMATS
+VAL_EVERY_CLIPS = 5
+DEFAULT_ANNOTATOR = "bundle"
 
 
 class BundleError(AnnotationError):
-    """A bundle or completed file that cannot be read; the message names the file and the problem."""
+    """A bundle or answer file that cannot be read; the message names the file and the problem."""
 
 
-# ---- export ---------------------------------------------------------------------------------------------------
+class BundleBackend(AnnotationBackend):
+    """Task bundles written under `folder`, answered in `answer_format`. Task images are addressed for Label
+    Studio through its local-files storage, relative to `document_root` (default: `folder`), or as
+    `<image_url>/<bundle id>/images/<name>` when an image server serves `folder`."""
 
+    name = "bundle"
+    polled = False
 
-def export_bundle(selection: Selection, out_dir: str | Path, make_zip: bool = False) -> AnnotationRun:
-    """Write the bundle folder `out_dir/<bundle id>` (and `<bundle id>.zip` beside it when asked); returns the run
-    record (backend "bundle", `project_url` = the bundle folder). The map back to clip ids stays in the record."""
-    bundle_id = uuid.uuid4().hex[:16]
-    root = Path(out_dir) / bundle_id
-    temporary = Path(out_dir) / f".{bundle_id}.tmp"
-    shutil.rmtree(temporary, ignore_errors=True)
-    images = temporary / IMAGES_DIR
-    names = dict(selection.names)
-    image_names = [f"{IMAGES_DIR}/{materialise_image(s, images).name}" for s in selection.frames]
-    pre = [
-        (s.pre_annotations if s.pre_annotations is not None else Detections.empty(names)).with_names(names)
-        for s in selection.frames
-    ]
-    _write_json(temporary / LABELSTUDIO_FILE, _labelstudio_tasks(selection, image_names, pre))
-    _write_json(temporary / COCO_FILE, _coco(selection, image_names, pre))
-    _write_yolo(temporary, selection, pre)
-    _write_cvat(temporary / CVAT_FILE, selection, image_names, pre, bundle_id)
-    created_at = now_iso()
-    _write_json(
-        temporary / MANIFEST_FILE,
-        {
-            "schema": BUNDLE_SCHEMA,
-            "bundle_id": bundle_id,
-            "created_at": created_at,
-            "model_version": selection.model_version,
-            "names": {str(k): v for k, v in names.items()},
-            "frames": [
-                {
-                    "key": s.key,
-                    "image": image,
-                    "width": s.width,
-                    "height": s.height,
-                    "pre_annotations": None if s.pre_annotations is None else boxes.to_dicts(),
-                }
-                for s, image, boxes in zip(selection.frames, image_names, pre, strict=True)
-            ],
-        },
-    )
-    os.replace(temporary, root)
-    if make_zip:
-        _zip_folder(root, root.with_suffix(".zip"))
-    return AnnotationRun(
-        run_id=bundle_id,
-        backend="bundle",
-        project_id=bundle_id,
-        project_url=str(root.resolve()),
-        names=names,
-        frames=tuple(RunFrame(s.clip_id, s.frame, s.key, s.width, s.height, None, s.reasons) for s in selection.frames),
-        created_at=created_at,
-        model_version=selection.model_version,
-    )
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1))
-
-
-def _labelstudio_tasks(selection: Selection, image_names: Sequence[str], pre: Sequence[Detections]) -> list[dict]:
-    tasks = []
-    for selected, image, boxes in zip(selection.frames, image_names, pre, strict=True):
-        task: dict[str, Any] = {"data": {"image": image, FRAME_KEY_FIELD: selected.key}}
-        if selected.pre_annotations is not None:
-            prediction = to_label_studio(boxes, selected.width, selected.height, FROM_NAME, TO_NAME)
-            task["predictions"] = [{**prediction, "model_version": selection.model_version}]
-        tasks.append(task)
-    return tasks
-
-
-def _coco(selection: Selection, image_names: Sequence[str], pre: Sequence[Detections]) -> dict[str, Any]:
-    """One COCO dict over frames of possibly different sizes (image id = position in the bundle)."""
-    images, annotations = [], []
-    for image_id, (selected, image, boxes) in enumerate(zip(selection.frames, image_names, pre, strict=True)):
-        part = to_coco([boxes], selected.width, selected.height, [image], selection.names)
-        images.append({**part["images"][0], "id": image_id})
-        for annotation in part["annotations"]:
-            annotations.append({**annotation, "id": len(annotations) + 1, "image_id": image_id})
-    categories = [{"id": class_id, "name": name} for class_id, name in sorted(selection.names.items())]
-    return {"images": images, "annotations": annotations, "categories": categories}
-
-
-def _write_yolo(root: Path, selection: Selection, pre: Sequence[Detections]) -> None:
-    ordered = [selection.names[class_id] for class_id in sorted(selection.names)]
-    (root / YOLO_CLASSES_FILE).write_text("\n".join(ordered) + "\n")
-    yaml_names = "\n".join(f"  {index}: {json.dumps(name)}" for index, name in enumerate(ordered))
-    (root / YOLO_DATA_FILE).write_text(f"path: .\ntrain: {IMAGES_DIR}\nval: {IMAGES_DIR}\nnames:\n{yaml_names}\n")
-    position = {class_id: index for index, class_id in enumerate(sorted(selection.names))}
-    labels = root / YOLO_LABELS_DIR
-    labels.mkdir(parents=True, exist_ok=True)
-    for selected, boxes in zip(selection.frames, pre, strict=True):
-        by_position = Detections(boxes.xyxy, boxes.confidence, [position[int(c)] for c in boxes.class_id])
-        (labels / f"{selected.key}.txt").write_text(to_yolo(by_position, selected.width, selected.height))
-
-
-def _write_cvat(
-    path: Path, selection: Selection, image_names: Sequence[str], pre: Sequence[Detections], bundle_id: str
-) -> None:
-    root = ElementTree.Element("annotations")
-    ElementTree.SubElement(root, "version").text = "1.1"
-    task = ElementTree.SubElement(ElementTree.SubElement(root, "meta"), "task")
-    ElementTree.SubElement(task, "name").text = bundle_id
-    ElementTree.SubElement(task, "size").text = str(len(selection.frames))
-    ElementTree.SubElement(task, "mode").text = "annotation"
-    labels = ElementTree.SubElement(task, "labels")
-    for _, name in sorted(selection.names.items()):
-        label = ElementTree.SubElement(labels, "label")
-        ElementTree.SubElement(label, "name").text = name
-        ElementTree.SubElement(label, "type").text = "rectangle"
-        ElementTree.SubElement(label, "attributes")
-    for image_id, (selected, image, boxes) in enumerate(zip(selection.frames, image_names, pre, strict=True)):
-        element = ElementTree.SubElement(
-            root, "image", id=str(image_id), name=image, width=str(selected.width), height=str(selected.height)
-        )
-        for row in range(len(boxes)):
-            x1, y1, x2, y2 = (f"{float(v):.2f}" for v in boxes.xyxy[row])
-            box = ElementTree.SubElement(
-                element,
-                "box",
-                label=selection.names[int(boxes.class_id[row])],
-                source="auto",
-                occluded="0",
-                xtl=x1,
-                ytl=y1,
-                xbr=x2,
-                ybr=y2,
-                z_order="0",
+    def __init__(
+        self,
+        folder: Path,
+        answer_format: str = "labelstudio",
+        image_url: str | None = None,
+        document_root: Path | None = None,
+        make_zip: bool = True,
+    ) -> None:
+        if answer_format not in ANSWER_FILES:
+            raise AnnotationError(
+                f"unknown answer format {answer_format!r} for bundles; use one of {', '.join(ANSWER_FORMATS)}"
             )
-            ElementTree.SubElement(box, "attribute", name="score").text = f"{float(boxes.confidence[row]):.4f}"
-    ElementTree.indent(root)
-    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+        self.folder = Path(folder)
+        self.answer_format = answer_format
+        self.image_url = image_url.rstrip("/") if image_url else None
+        self.document_root = Path(document_root) if document_root else None
+        self.make_zip = make_zip
 
-
-def _zip_folder(folder: Path, target: Path) -> None:
-    temporary = target.with_name(f".{target.name}.tmp")
-    with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(folder).as_posix())
-    os.replace(temporary, target)
-
-
-# ---- import ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileReport:
-    """What one completed file gave: its format, frames and boxes imported, rejections, or the error that
-    stopped it (then nothing of it was imported)."""
-
-    path: str
-    format: str
-    frames: int = 0
-    boxes: int = 0
-    rejected: tuple[Rejection, ...] = ()
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "format": self.format,
-            "frames": self.frames,
-            "boxes": self.boxes,
-            "error": self.error,
-            "rejected": [
-                {"clip_id": r.clip_id, "frame": r.frame, "label": r.label, "box": r.box, "reason": r.reason}
-                for r in self.rejected
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """Per-file reports and the reviewed frames imported (a frame found in several files: the last file wins)."""
-
-    files: tuple[FileReport, ...]
-    frames: tuple[ReviewedFrame, ...] = field(default=())
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store) -> Self:
+        document_root = settings.label_studio_document_root
+        return cls(
+            store.local_path(ANNOTATION_BUNDLES),
+            answer_format=settings.bundle_answer_format,
+            image_url=settings.bundle_image_url or None,
+            document_root=Path(document_root) if document_root else None,
+        )
 
     @property
-    def ok(self) -> bool:
-        return all(report.error is None for report in self.files)
+    def platform(self) -> str:
+        return "bundle"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"frames": len(self.frames), "files": [report.to_json() for report in self.files]}
+    # ---- push --------------------------------------------------------------------------------------------------
+
+    def repair(self, run: AnnotationRun) -> bool:
+        """The zip of a published bundle, when it went missing."""
+        root = Path(run.project_url)
+        if not self.make_zip or not root.is_dir() or root.with_suffix(".zip").is_file():
+            return False
+        _zip_folder(root, root.with_suffix(".zip"))
+        return True
+
+    def push(self, request: ReviewRequest, run_id: str, progress: Progress | None = None) -> AnnotationRun:
+        """Write bundle `run_id` under a temporary name and publish it by renaming (a reader never sees half a
+        bundle); a bundle already published is kept as it is, so a push repeated after a crash only finishes it
+        (the zip beside it is re-created when missing)."""
+        root = self.folder / run_id
+        if not root.is_dir():
+            self._write(request, run_id, progress)
+        manifest = _manifest(root)
+        run = AnnotationRun(
+            run_id=run_id,
+            backend=self.name,
+            project_id=run_id,
+            project_url=str(root.resolve()),
+            names=dict(request.names),
+            frames=tuple(
+                RunFrame(s.clip_id, s.frame, s.key, s.width, s.height, None, s.reasons, s.image_name)
+                for s in request.frames
+            ),
+            created_at=str(manifest.get("created_at") or now_iso()),
+            model_version=request.model_version,
+            answer_format=str(manifest.get("answer_format") or self.answer_format),
+        )
+        self.repair(run)
+        return run
+
+    def _write(self, request: ReviewRequest, run_id: str, progress: Progress | None) -> None:
+        root = self.folder / run_id
+        for stale in self.folder.glob(f".{run_id}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        temporary = self.folder / f".{run_id}.tmp-{os.getpid()}"
+        try:
+            names = dict(request.names)
+            for done, selected in enumerate(request.frames, start=1):
+                materialise_image(selected, temporary / IMAGES_DIR)
+                if progress:
+                    progress(done, len(request.frames))
+            entries = [
+                ImageDetections(
+                    f"{IMAGES_DIR}/{s.image_name}",
+                    s.width,
+                    s.height,
+                    Detections.empty(names) if s.pre_annotations is None else s.pre_annotations.with_names(names),
+                    reviewed=False,
+                )
+                for s in request.frames
+            ]
+            manifest = {
+                "schema": BUNDLE_SCHEMA,
+                "bundle_id": run_id,
+                "created_at": now_iso(),
+                "answer_format": self.answer_format,
+                "answer_file": ANSWER_FILES[self.answer_format],
+                "model_version": request.model_version,
+                "names": {str(k): v for k, v in names.items()},
+                "frames": [
+                    {
+                        "key": s.key,
+                        "image": entry.image,
+                        "width": s.width,
+                        "height": s.height,
+                        "pre_annotations": None if s.pre_annotations is None else entry.detections.to_dicts(),
+                    }
+                    for s, entry in zip(request.frames, entries, strict=True)
+                ],
+            }
+            tasks = [
+                labelstudio.to_task(
+                    self._task_image_url(run_id, entry.image),
+                    {FRAME_KEY_FIELD: s.key},
+                    None if s.pre_annotations is None else entry.detections,
+                    s.width,
+                    s.height,
+                    request.model_version,
+                )
+                for s, entry in zip(request.frames, entries, strict=True)
+            ]
+            labelstudio.save(tasks, temporary / ANSWER_FILES["labelstudio"])
+            coco.save(entries, names, temporary / ANSWER_FILES["coco"])
+            cvat.save(entries, names, temporary / ANSWER_FILES["cvat"], run_id)
+            yolo.save(entries, names, temporary, val=_val_images(request, entries))
+            (temporary / LABELING_CONFIG_FILE).write_text(labelstudio.labeling_config(names), encoding="utf-8")
+            (temporary / REVIEWED_LIST).write_text(REVIEWED_LIST_HEADER, encoding="utf-8")
+            (temporary / README_FILE).write_text(self._readme(run_id, request), encoding="utf-8")
+            write_json(temporary / MANIFEST_FILE, manifest)
+            crash_point("bundle.written")
+            try:
+                os.rename(temporary, root)
+            except OSError:
+                if not root.is_dir():
+                    raise
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+    def _task_image_url(self, run_id: str, image: str) -> str:
+        """What Label Studio loads a task's image from: the image server's URL, or its local-files URL relative to
+        the document root."""
+        if self.image_url is not None:
+            return f"{self.image_url}/{quote(run_id)}/{quote(image)}"
+        return f"/data/local-files/?d={quote((self._served_path(run_id) / image).as_posix())}"
+
+    def _served_path(self, run_id: str) -> Path:
+        """The bundle folder relative to Label Studio's document root: the configured one when it holds the
+        bundles, else the bundles folder itself (so an unpacked bundle works from any folder)."""
+        root = self.folder.resolve()
+        if self.document_root is not None and root.is_relative_to(self.document_root.resolve()):
+            return root.relative_to(self.document_root.resolve()) / run_id
+        return Path(run_id)
+
+    def _readme(self, run_id: str, request: ReviewRequest) -> str:
+        """The annotator's instructions; no absolute path of this machine goes into them."""
+        if self.image_url is not None:
+            serving = (
+                f"Task images are addressed as `{self.image_url}/{run_id}/images/<name>`: the image server that "
+                f"answers `{self.image_url}` must serve the folder that holds this bundle folder."
+            )
+        else:
+            served = self._served_path(run_id).as_posix()
+            serving = (
+                "Task images are addressed through Label Studio's local-files storage. Start Label Studio with\n"
+                "`LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true` and `LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT` set to\n"
+                f"the folder in which `{served}` is this bundle folder; then, in the project, add a source storage of\n"
+                "type *Local files* whose absolute path is this bundle's `images` folder (do not sync it: the tasks\n"
+                "come from the task file)."
+            )
+        return README_TEMPLATE.format(
+            bundle=run_id,
+            frames=len(request.frames),
+            clips=len({frame.clip_id for frame in request.frames}),
+            classes="\n".join(f"- `{name}`" for _, name in sorted(request.names.items())),
+            pre="pre-annotated by the model" if request.model_version != "none" else "not pre-annotated (cold start)",
+            answer_format=self.answer_format,
+            answer_file=ANSWER_FILES[self.answer_format],
+            how=ANSWER_INSTRUCTIONS[self.answer_format],
+            serving=serving,
+        )
+
+    # ---- answers -----------------------------------------------------------------------------------------------
+
+    def pull(self, run: AnnotationRun) -> PullResult:
+        """The answers in the bundle's own answer file, where the bundle was written."""
+        return read_answers(run, Path(run.project_url))
+
+    def progress(self, run: AnnotationRun) -> RunProgress:
+        result = self.pull(run)
+        return RunProgress(len(run.frames), len(result.frames), len(result.pending), 0)
 
 
-class _FileRefused(Exception):
-    """A file that must not be imported at all (malformed, or referring outside the bundle)."""
-
-
-@dataclass(frozen=True)
-class _Context:
-    """What the readers need: the bundle root the file lives in and the run's frames by key."""
-
-    root: Path
-    by_key: Mapping[str, RunFrame]
-
-
-def import_annotations(path: str | Path, run: AnnotationRun, annotator: str = "bundle") -> ImportReport:
-    """Read completed annotation files back: one file (`*.json` Label Studio or COCO, `*.xml` CVAT), a YOLO
-    folder (with `classes.txt` or `data.yaml` and `labels/`), a bundle folder (every format file in it) or a zip of
-    one. Every box is validated against the run's label schema and image sizes."""
-    path = Path(path)
+def read_answers(run: AnnotationRun, path: Path, file_format: str | None = None) -> PullResult:
+    """The answers of a bundle: a bundle folder or its zip (its answer file, or the file of `file_format`), or one
+    answer file given explicitly (its format from `file_format`, else from its name and content). Only answered
+    frames come back; every box is validated against the run's label schema and image sizes."""
     if not path.exists():
         raise BundleError(f"{path} does not exist")
-    if path.is_file() and path.suffix.lower() == ".zip":
-        with tempfile.TemporaryDirectory(prefix="data-engine-import-") as scratch:
-            _safe_extract(path, Path(scratch))
-            inner = import_annotations(Path(scratch), run, annotator)
-            return ImportReport(
-                tuple(
-                    FileReport(
-                        f"{path}!{Path(r.path).relative_to(scratch)}", r.format, r.frames, r.boxes, r.rejected, r.error
-                    )
-                    for r in inner.files
-                ),
-                inner.frames,
-            )
-    root = path if path.is_dir() else path.parent
-    targets = _targets(path)
-    if not targets:
-        raise BundleError(
-            f"{path} holds no annotation file (expected {LABELSTUDIO_FILE}, {COCO_FILE}, {CVAT_FILE} or a YOLO "
-            f"{YOLO_LABELS_DIR}/ folder with {YOLO_CLASSES_FILE})"
-        )
-    pre_annotations = _manifest_pre_annotations(root, run)
-    reports: list[FileReport] = []
-    frames: dict[tuple[str, int], ReviewedFrame] = {}
-    context = _Context(root.resolve(), run.by_key())
-    for target, file_format in targets:
-        updated = datetime.fromtimestamp(target.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    if file_format is not None and file_format not in ANSWER_FILES:
+        raise BundleError(f"unknown format {file_format!r}; use one of {', '.join(ANSWER_FORMATS)}")
+    with _unpacked(path) as unpacked:
+        target, chosen = _answer_file(unpacked, run.answer_format, file_format)
         try:
-            raw_frames, problems = _READERS[file_format](target, context)
-        except _FileRefused as error:
-            reports.append(FileReport(str(target), file_format, error=str(error)))
+            result = _read(run, target, chosen)
+        except FormatError as error:
+            raise BundleError(f"{target.name}: {error}") from None
+    shown = f"{path}!{target.relative_to(unpacked)}" if unpacked != path else str(target)
+    return PullResult(result.frames, result.rejected, result.pending, (), shown, chosen)
+
+
+@contextmanager
+def _unpacked(path: Path) -> Iterator[Path]:
+    """A zip is read from a temporary extraction (refusing members that would land outside it)."""
+    if not (path.is_file() and path.suffix.lower() == ".zip"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="data-engine-import-") as scratch:
+        target = Path(scratch)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                for member in archive.namelist():
+                    destination = (target / member).resolve()
+                    if Path(member).is_absolute() or not destination.is_relative_to(target.resolve()):
+                        raise BundleError(f"{path}: refused, member {member!r} points outside the bundle")
+                archive.extractall(target)
+        except zipfile.BadZipFile as error:
+            raise BundleError(f"{path} is not a readable zip file ({error}); export it again") from None
+        inner = [child for child in target.iterdir() if child.is_dir()]
+        if not (target / MANIFEST_FILE).is_file() and len(inner) == 1 and (inner[0] / MANIFEST_FILE).is_file():
+            target = inner[0]
+        yield target
+
+
+def _answer_file(path: Path, answer_format: str, file_format: str | None) -> tuple[Path, str]:
+    """Which file to read, and in which format: in a bundle folder the file of `file_format`, else of the
+    bundle's answer format; a file in the format asked for, else in the one its name and content say."""
+    if path.is_dir():
+        chosen = file_format or answer_format or _manifest(path).get("answer_format") or "labelstudio"
+        target = path / ANSWER_FILES[str(chosen)]
+        if not target.is_file():
+            raise BundleError(f"{path} holds no {target.name}, the {chosen} answer file of this bundle")
+        return target, str(chosen)
+    if file_format is not None:
+        return path, file_format
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return path, "cvat"
+    if suffix == ".json" and path.name != MANIFEST_FILE:
+        with open(path, "rb") as handle:
+            head = handle.read(4096).lstrip()
+        return path, "labelstudio" if head.startswith(b"[") else "coco"
+    if path.name in (yolo.CLASSES_FILE, yolo.DATA_FILE):
+        return path, "yolo"
+    raise BundleError(
+        f"{path}: unknown answer file type (expected a bundle folder or zip, .json, .xml, or a YOLO data.yaml)"
+    )
+
+
+def peek_references(path: Path, file_format: str | None = None) -> set[str]:
+    """The image stems and frame keys an answer file (or bundle) names, to find the run it answers."""
+    with _unpacked(path) as unpacked:
+        target, chosen = _answer_file(unpacked, "", file_format)
+        try:
+            if chosen == "yolo":
+                return {label.stem for label in (target.parent / yolo.LABELS_DIR).glob("*.txt")}
+            loaded = {"labelstudio": labelstudio.load, "coco": coco.load, "cvat": cvat.load}[chosen](target)
+        except FormatError as error:
+            raise BundleError(f"{target.name}: {error}") from None
+    keys = {str(image.data.get(FRAME_KEY_FIELD)) for image in loaded.images if image.data.get(FRAME_KEY_FIELD)}
+    return {image_stem(image.image) for image in loaded.images} | keys
+
+
+def _read(run: AnnotationRun, target: Path, file_format: str) -> PullResult:
+    """Read one answer file: its answered images become reviewed frames, everything else is reported."""
+    root = target.parent
+    by_stem = {Path(f.image).stem: f for f in run.frames if f.image}
+    by_key = run.by_key()
+    sizes = {stem: (f.width, f.height) for stem, f in by_stem.items()}
+    if file_format == "labelstudio":
+        loaded = labelstudio.load(target, sizes)
+    elif file_format == "coco":
+        loaded = coco.load(target)
+    elif file_format == "cvat":
+        loaded = cvat.load(target)
+    else:
+        loaded = yolo.load(root, sizes)
+    listed = _reviewed_list(root) if file_format != "labelstudio" else set()
+    pre_annotations = _manifest_pre_annotations(root, run)
+    source = str(target)
+    answered_at = datetime.fromtimestamp(target.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    frames: dict[str, ReviewedFrame] = {}
+    rejected = [
+        Rejection(None, None, problem.reason, problem.label, problem.box, source) for problem in loaded.problems
+    ]
+    for image in loaded.images:
+        run_frame = _frame_of(image, root, by_stem, by_key)
+        if run_frame is None:
+            rejected.append(Rejection(None, None, f"image {image.image!r} is not part of this bundle", source=source))
             continue
-        rejected = list(problems)
-        imported: list[ReviewedFrame] = []
-        for raw in raw_frames:
-            run_frame = raw.run_frame
-            validation = validate_boxes(
-                raw.boxes,
-                run.names,
-                run_frame.width,
-                run_frame.height,
-                run_frame.clip_id,
-                run_frame.frame,
-                str(target),
-            )
-            rejected.extend(validation.rejected)
-            imported.append(
-                ReviewedFrame(
-                    clip_id=run_frame.clip_id,
-                    frame=run_frame.frame,
-                    detections=validation.detections,
-                    pre_annotations=pre_annotations.get(run_frame.key),
-                    annotator=raw.annotator or annotator,
-                    created_at=raw.created_at or updated,
-                    updated_at=raw.updated_at or updated,
-                    lead_time_s=raw.lead_time_s,
-                    reasons=run_frame.reasons,
-                    annotation_id=raw.annotation_id,
-                )
-            )
-        for reviewed in imported:
-            frames[(reviewed.clip_id, reviewed.frame)] = reviewed
-        reports.append(
-            FileReport(
-                str(target),
-                file_format,
-                frames=len(imported),
-                boxes=sum(len(r.detections) for r in imported),
-                rejected=tuple(rejected),
-            )
-        )
-    return ImportReport(tuple(reports), tuple(frames.values()))
+        if not (image.reviewed or Path(image.image).stem in listed or image_stem(image.image) in listed):
+            continue
+        pre = pre_annotations.get(run_frame.key)
+        reviewed, problems = reviewed_frame(run, run_frame, image, pre, source, DEFAULT_ANNOTATOR, answered_at)
+        rejected.extend(problems)
+        if reviewed is not None:
+            frames[run_frame.key] = reviewed
+    answered = set(frames)
+    refused = {(r.clip_id, r.frame) for r in rejected if r.frame is not None}
+    pending = tuple(f for f in run.frames if f.key not in answered and (f.clip_id, f.frame) not in refused)
+    return PullResult(tuple(frames.values()), tuple(rejected), pending, (), source, file_format)
 
 
-def _targets(path: Path) -> list[tuple[Path, str]]:
-    if path.is_file():
-        suffix = path.suffix.lower()
-        if suffix == ".xml":
-            return [(path, "cvat")]
-        if suffix == ".json" and path.name != MANIFEST_FILE:
-            return [(path, _json_format(path))]
-        if path.name in (YOLO_CLASSES_FILE, YOLO_DATA_FILE):
-            return [(path.parent, "yolo")]
-        raise BundleError(f"{path}: unknown annotation file type (expected .json, .xml, a YOLO folder or a .zip)")
-    found = []
-    for child in sorted(path.iterdir()):
-        if child.is_file() and child.suffix.lower() == ".json" and child.name != MANIFEST_FILE:
-            found.append((child, _json_format(child)))
-        elif child.is_file() and child.suffix.lower() == ".xml":
-            found.append((child, "cvat"))
-    if (path / YOLO_LABELS_DIR).is_dir() and (
-        (path / YOLO_CLASSES_FILE).is_file() or (path / YOLO_DATA_FILE).is_file()
-    ):
-        found.append((path, "yolo"))
-    return found
+def _frame_of(
+    image: LabelledImage, root: Path, by_stem: Mapping[str, RunFrame], by_key: Mapping[str, RunFrame]
+) -> RunFrame | None:
+    """The run frame an image entry names: by the frame key of a Label Studio task, else by its file name. A
+    local path that leaves the bundle refuses the whole file; a URL is matched by its file name."""
+    reference = image.image
+    if "://" not in reference and "?" not in reference:
+        resolved = (root / reference).resolve()
+        if Path(reference).is_absolute() or not resolved.is_relative_to(root.resolve()):
+            raise BundleError(f"refused: the file refers to {reference!r}, a path outside the bundle")
+    key = image.data.get(FRAME_KEY_FIELD)
+    if isinstance(key, str) and key in by_key:
+        return by_key[key]
+    stem = image_stem(reference)
+    return by_stem.get(stem) or by_key.get(stem)
 
 
-def _json_format(path: Path) -> str:
-    """Label Studio (a list of tasks) or COCO (a dict with images); decided by a cheap look at the first byte."""
-    with open(path, "rb") as handle:
-        head = handle.read(4096).lstrip()
-    return "labelstudio" if head.startswith(b"[") else "coco"
+def _reviewed_list(root: Path) -> set[str]:
+    """Image stems listed in `reviewed.txt` (file names or stems, one a line; `#` starts a comment)."""
+    listed = root / REVIEWED_LIST
+    if not listed.is_file():
+        return set()
+    names = (line.split("#", 1)[0].strip() for line in listed.read_text(encoding="utf-8").splitlines())
+    return {image_stem(name) for name in names if name}
 
 
-def _safe_extract(archive_path: Path, target: Path) -> None:
-    """Extract a zip, refusing members with absolute paths or `..` that would land outside `target`."""
+def _manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST_FILE
+    if not path.is_file():
+        return {}
     try:
-        with zipfile.ZipFile(archive_path) as archive:
-            for member in archive.namelist():
-                destination = (target / member).resolve()
-                if Path(member).is_absolute() or not destination.is_relative_to(target.resolve()):
-                    raise BundleError(f"{archive_path}: refused, member {member!r} points outside the bundle")
-            archive.extractall(target)
-    except zipfile.BadZipFile as error:
-        raise BundleError(f"{archive_path} is not a readable zip file ({error}); export it again") from error
+        data = read_json(path)
+    except FormatError as error:
+        raise BundleError(f"{path}: {error}; restore it from the exported bundle") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{path} is not a bundle manifest; restore it from the exported bundle")
+    return data
 
 
 def _manifest_pre_annotations(root: Path, run: AnnotationRun) -> dict[str, Detections | None]:
-    """Pre-annotations by frame key from the bundle's manifest (empty when the manifest is absent)."""
-    manifest = root / MANIFEST_FILE
-    if not manifest.is_file():
-        return {}
+    """Pre-annotations by frame key from the bundle's manifest (none when the manifest is absent)."""
+    manifest = _manifest(root)
+    if manifest.get("bundle_id") not in (None, run.run_id):
+        raise BundleError(f"{root / MANIFEST_FILE} belongs to bundle {manifest.get('bundle_id')}, not {run.run_id}")
     try:
-        data = json.loads(manifest.read_text())
-        if data.get("bundle_id") not in (None, run.run_id):
-            raise BundleError(f"{manifest} belongs to bundle {data.get('bundle_id')}, not to run {run.run_id}")
         return {
             str(entry["key"]): None
             if entry.get("pre_annotations") is None
             else Detections.from_dicts(entry["pre_annotations"], run.names)
-            for entry in data.get("frames", [])
+            for entry in manifest.get("frames", [])
         }
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, DetectionsError) as error:
-        raise BundleError(f"{manifest} is malformed ({error}); restore it from the exported bundle") from error
+    except (KeyError, TypeError, AttributeError, DetectionsError) as error:
+        raise BundleError(f"{root / MANIFEST_FILE} is malformed ({error}); restore it from the bundle") from None
+
+
+def _val_images(request: ReviewRequest, entries: Sequence[ImageDetections]) -> set[str]:
+    """Every fifth clip (whole clips, so neighbouring frames never straddle train and val) goes to YOLO's val
+    split; a bundle of one clip has no val split."""
+    clips = sorted({frame.clip_id for frame in request.frames})
+    if len(clips) < 2:
+        return set()
+    val_clips = {clip for index, clip in enumerate(clips) if index % VAL_EVERY_CLIPS == VAL_EVERY_CLIPS - 1}
+    val_clips = val_clips or {clips[-1]}
+    return {entry.image for entry, s in zip(entries, request.frames, strict=True) if s.clip_id in val_clips}
+
+
+def _zip_folder(folder: Path, target: Path) -> None:
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(folder).as_posix())
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+# ---- a simulated annotator -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _RawFrame:
-    run_frame: RunFrame
-    boxes: list[RawBox]
-    annotator: str = ""
-    created_at: str = ""
-    updated_at: str = ""
-    lead_time_s: float | None = None
-    annotation_id: str = ""
+class FrameAnswer:
+    """What an annotator gives one frame: its boxes (an empty set: "reviewed, nothing to label")."""
+
+    detections: Detections
+    annotator: str = "simulated-annotator"
+    lead_time_s: float = 1.0
 
 
-def _frame_for(reference: str, context: _Context, source: Path) -> RunFrame | None:
-    """The run frame an image reference names (by the key in its file name). A local path that leaves the
-    bundle refuses the whole file; a URL (as a platform rewrites it) is matched by its last path element."""
-    if "://" in reference or "?" in reference:
-        stem = Path(reference.rsplit("=", 1)[-1].rsplit("/", 1)[-1]).stem
-    else:
-        resolved = (context.root / reference).resolve()
-        if Path(reference).is_absolute() or not resolved.is_relative_to(context.root):
-            raise _FileRefused(f"refused: {source.name} refers to {reference!r}, a path outside the bundle")
-        stem = Path(reference).stem
-    return context.by_key.get(stem)
-
-
-def _unknown_image(reference: str, source: Path) -> Rejection:
-    return Rejection(None, None, f"image {reference!r} is not part of this bundle's run", source=str(source))
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise _FileRefused(f"{path.name} is malformed or truncated JSON ({error}); export it again") from error
-
-
-def _read_labelstudio(path: Path, context: _Context) -> tuple[list[_RawFrame], list[Rejection]]:
-    tasks = _load_json(path)
-    if not isinstance(tasks, list):
-        raise _FileRefused(f"{path.name} is not a Label Studio task list")
-    frames, rejected = [], []
-    for task in tasks:
-        data = task.get("data") if isinstance(task, dict) else None
-        if not isinstance(data, dict) or not isinstance(data.get("image"), str):
-            raise _FileRefused(f"{path.name}: a task lacks data.image; this is not a Label Studio export")
-        run_frame = _frame_for(data["image"], context, path)
-        key = data.get(FRAME_KEY_FIELD)
-        if run_frame is None and key is not None:
-            run_frame = context.by_key.get(str(key))
-        if run_frame is None:
-            rejected.append(_unknown_image(data["image"], path))
-            continue
-        annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
-        if not annotations:
-            continue
-        annotation = max(annotations, key=lambda a: str(a.get("updated_at") or ""))
-        boxes, problems = results_to_raw(annotation.get("result") or [], run_frame, str(path))
-        rejected.extend(problems)
-        completed_by = annotation.get("completed_by")
-        if isinstance(completed_by, dict):
-            completed_by = completed_by.get("email") or completed_by.get("id")
-        lead_time = annotation.get("lead_time")
-        frames.append(
-            _RawFrame(
-                run_frame,
-                boxes,
-                annotator="" if completed_by is None else str(completed_by),
-                created_at=str(annotation.get("created_at") or ""),
-                updated_at=str(annotation.get("updated_at") or ""),
-                lead_time_s=None if lead_time is None else float(lead_time),
-                annotation_id=str(annotation.get("id", "")),
-            )
+def answer_bundle(run: AnnotationRun, answers: Mapping[tuple[str, int], FrameAnswer]) -> Path:
+    """Write answers into bundle `run`'s answer file in its answer format, as an annotator using that format's
+    tool would leave them (for demos, tests and the proving ground's simulated annotator). Frames without an
+    answer stay unanswered. Returns the answer file."""
+    root = Path(run.project_url)
+    file_format = run.answer_format or "labelstudio"
+    target = root / ANSWER_FILES[file_format]
+    by_key = run.by_key()
+    keyed = {
+        frame.key: answers[(frame.clip_id, frame.frame)]
+        for frame in run.frames
+        if (frame.clip_id, frame.frame) in answers
+    }
+    if file_format == "labelstudio":
+        tasks = read_json(target)
+        for number, task in enumerate(tasks, start=1):
+            key = str(task["data"][FRAME_KEY_FIELD])
+            if key in keyed:
+                frame, answer = by_key[key], keyed[key]
+                results = labelstudio.to_results(
+                    answer.detections.with_names(run.names), frame.width, frame.height, with_scores=False
+                )
+                task["annotations"] = [
+                    {
+                        "id": number,
+                        "result": results,
+                        "completed_by": answer.annotator,
+                        "lead_time": answer.lead_time_s,
+                        "created_at": now_iso(),
+                        "updated_at": now_iso(),
+                    }
+                ]
+        labelstudio.save(tasks, target)
+        return target
+    pre = _manifest_pre_annotations(root, run)
+    entries = [
+        ImageDetections(
+            f"{IMAGES_DIR}/{frame.image}",
+            frame.width,
+            frame.height,
+            (
+                keyed[frame.key].detections if frame.key in keyed else pre.get(frame.key) or Detections.empty(run.names)
+            ).with_names(run.names),
+            reviewed=frame.key in keyed,
         )
-    return frames, rejected
+        for frame in run.frames
+    ]
+    if file_format == "coco":
+        coco.save(entries, run.names, target)
+    elif file_format == "cvat":
+        cvat.save(entries, run.names, target, run.run_id)
+    else:
+        yolo.save(entries, run.names, root, val=set())
+        listed = "".join(f"{entry.image}\n" for entry in entries if entry.reviewed)
+        (root / REVIEWED_LIST).write_text(REVIEWED_LIST_HEADER + listed, encoding="utf-8")
+    return target
 
 
-def _read_coco(path: Path, context: _Context) -> tuple[list[_RawFrame], list[Rejection]]:
-    coco = _load_json(path)
-    try:
-        categories = {int(c["id"]): str(c["name"]) for c in coco.get("categories", [])}
-        images = {int(image["id"]): str(image["file_name"]) for image in coco["images"]}
-        annotations = list(coco.get("annotations", []))
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise _FileRefused(f"{path.name} is not a COCO detection file (missing or malformed {error})") from error
-    frames: dict[int, _RawFrame] = {}
-    rejected = []
-    for image_id, file_name in images.items():
-        run_frame = _frame_for(file_name, context, path)
-        if run_frame is None:
-            rejected.append(_unknown_image(file_name, path))
-            continue
-        frames[image_id] = _RawFrame(run_frame, [])
-    for annotation in annotations:
-        try:
-            image_id = int(annotation["image_id"])
-            x, y, w, h = (float(v) for v in annotation["bbox"])
-            category = int(annotation["category_id"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise _FileRefused(f"{path.name}: annotation {annotation!r:.80} is malformed ({error})") from error
-        if image_id not in frames:
-            if image_id not in images:
-                rejected.append(
-                    Rejection(None, None, f"annotation refers to unknown image id {image_id}", source=str(path))
-                )
-            continue
-        label = categories.get(category, f"category {category}")
-        frames[image_id].boxes.append(RawBox(label, (x, y, x + w, y + h), float(annotation.get("score", 1.0))))
-    return list(frames.values()), rejected
+REVIEWED_LIST_HEADER = """\
+# The images you have finished, one file name a line (e.g. images/<name>.jpg). Only listed images (or images
+# marked reviewed in the COCO file or tagged "reviewed" in CVAT) are imported; an image listed with no boxes
+# means "reviewed, nothing to label".
+"""
 
+ANSWER_INSTRUCTIONS = {
+    "labelstudio": """\
+1. In Label Studio, create a project and paste `labeling-config.xml` as its labeling interface (Settings >
+   Labeling Interface > Code).
+2. Make the images reachable (see "Images" below), then import `tasks.labelstudio.json` (Import > Upload Files).
+   The model's boxes appear as predictions: accept, move, relabel or delete them, add what is missing, and
+   Submit each task. A task without a submitted annotation counts as not reviewed; a submitted task with no boxes
+   means "reviewed, nothing to label". Skipped tasks count as not reviewed.
+3. Export the project as JSON (Export > JSON) and send that file back.""",
+    "coco": """\
+1. Open `annotations.coco.json` with the images in your tool (the model's boxes are in it).
+2. Correct the boxes of each image, then set that image's `"reviewed": true` (or list its file name in
+   `reviewed.txt` if your tool drops the field). Images not marked reviewed are not imported, whatever boxes
+   they hold; a reviewed image with no boxes means "reviewed, nothing to label".
+3. Send back `annotations.coco.json` (and `reviewed.txt`).""",
+    "cvat": """\
+1. Create a CVAT task with the images and upload `annotations.cvat.xml` (format "CVAT for images 1.1").
+2. Correct the boxes of each image and add the image tag `reviewed` to every image you finished. Images without
+   the tag are not imported; a tagged image with no boxes means "reviewed, nothing to label".
+3. Export the task as "CVAT for images 1.1" and send the XML back.""",
+    "yolo": """\
+1. Open the folder as a YOLO dataset (`data.yaml`, `classes.txt`, labels/ beside images/).
+2. Correct `labels/<name>.txt` of each image and list each image you finished in `reviewed.txt`. Unlisted
+   images are not imported; a listed image with an empty label file means "reviewed, nothing to label".
+3. Send back `labels/`, `classes.txt` and `reviewed.txt` (the whole folder is fine).""",
+}
 
-def _read_yolo(folder: Path, context: _Context) -> tuple[list[_RawFrame], list[Rejection]]:
-    names = _yolo_names(folder)
-    labels = folder / YOLO_LABELS_DIR
-    if not labels.resolve().is_relative_to(context.root):
-        raise _FileRefused(f"refused: {labels} lies outside the bundle")
-    frames, rejected = [], []
-    for label_file in sorted(labels.glob("*.txt")):
-        if label_file.is_symlink():
-            raise _FileRefused(f"refused: {label_file.name} is a link, possibly to a path outside the bundle")
-        run_frame = context.by_key.get(label_file.stem)
-        if run_frame is None:
-            rejected.append(_unknown_image(label_file.name, folder))
-            continue
-        boxes, problems = _yolo_boxes(label_file, names, run_frame)
-        rejected.extend(problems)
-        frames.append(_RawFrame(run_frame, boxes))
-    return frames, rejected
+README_TEMPLATE = """\
+# Annotation bundle {bundle}
 
+{frames} frames from {clips} clips to review, {pre}. Draw a tight box around every object of these classes:
 
-def _yolo_names(folder: Path) -> list[str]:
-    """Class names by YOLO index: `classes.txt` (what Label Studio's YOLO export writes, alphabetical) or the
-    `names` of `data.yaml`."""
-    classes = folder / YOLO_CLASSES_FILE
-    if classes.is_file():
-        return [line.strip() for line in classes.read_text().splitlines() if line.strip()]
-    names: list[str] = []
-    in_names = False
-    for line in (folder / YOLO_DATA_FILE).read_text().splitlines():
-        if line.startswith("path:"):
-            reference = line.split(":", 1)[1].strip()
-            if reference and not (folder / reference).resolve().is_relative_to(folder.resolve()):
-                raise _FileRefused(f"refused: {YOLO_DATA_FILE} points at {reference!r}, outside the bundle")
-        if line.startswith("names:"):
-            in_names = True
-            continue
-        if in_names and line.startswith(" ") and ":" in line:
-            names.append(json.loads(line.split(":", 1)[1].strip()) if '"' in line else line.split(":", 1)[1].strip())
-        elif in_names:
-            in_names = False
-    if not names:
-        raise _FileRefused(f"{YOLO_DATA_FILE} in {folder} lists no class names")
-    return names
+{classes}
 
+Image names say where a frame comes from: `<clip>_f<frame>_t<seconds>s.jpg` is frame `<frame>` of clip `<clip>`,
+`<seconds>` into the clip, so neighbouring frames of one clip sort together. Nothing else about the source is
+included.
 
-def _yolo_boxes(label_file: Path, names: Sequence[str], run_frame: RunFrame) -> tuple[list[RawBox], list[Rejection]]:
-    boxes, rejected = [], []
-    for number, line in enumerate(label_file.read_text().splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            if len(fields) not in (5, 6):
-                raise ValueError(f"{len(fields)} fields, expected 'class cx cy w h [conf]'")
-            index = int(fields[0])
-            cx, cy, w, h = (float(v) for v in fields[1:5])
-        except ValueError as error:
-            rejected.append(
-                Rejection(
-                    run_frame.clip_id,
-                    run_frame.frame,
-                    f"{label_file.name} line {number}: {error}",
-                    source=str(label_file),
-                )
-            )
-            continue
-        label = names[index] if 0 <= index < len(names) else f"class index {index}"
-        width, height = run_frame.width, run_frame.height
-        xyxy = ((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height)
-        boxes.append(RawBox(label, xyxy, float(fields[5]) if len(fields) == 6 else 1.0))
-    return boxes, rejected
+## How to answer
 
+This bundle is answered in **{answer_format}**: `{answer_file}` is the file that is read back. The other formats in
+the folder are exports of the same tasks for other tools and are not read unless the engine is told to
+(`data-engine import-annotations --format FORMAT`).
 
-def _read_cvat(path: Path, context: _Context) -> tuple[list[_RawFrame], list[Rejection]]:
-    try:
-        root = ElementTree.parse(path).getroot()
-    except ElementTree.ParseError as error:
-        raise _FileRefused(f"{path.name} is malformed or truncated XML ({error}); export it again") from error
-    if root.tag != "annotations":
-        raise _FileRefused(f"{path.name} is not a CVAT for images 1.1 file (root <{root.tag}>)")
-    frames, rejected = [], []
-    for image in root.iter("image"):
-        reference = image.get("name", "")
-        run_frame = _frame_for(reference, context, path)
-        if run_frame is None:
-            rejected.append(_unknown_image(reference, path))
-            continue
-        boxes = []
-        for box in image.iter("box"):
-            try:
-                xyxy = tuple(float(box.get(name, "nan")) for name in ("xtl", "ytl", "xbr", "ybr"))
-            except ValueError as error:
-                rejected.append(
-                    Rejection(
-                        run_frame.clip_id,
-                        run_frame.frame,
-                        f"malformed box: {error}",
-                        box.get("label"),
-                        source=str(path),
-                    )
-                )
-                continue
-            score = next((a.text or "1" for a in box.iter("attribute") if a.get("name") == "score"), "1")
-            try:
-                boxes.append(RawBox(box.get("label", ""), xyxy, float(score)))
-            except ValueError:
-                rejected.append(
-                    Rejection(
-                        run_frame.clip_id,
-                        run_frame.frame,
-                        f"score {score!r} is not a number",
-                        box.get("label"),
-                        source=str(path),
-                    )
-                )
-        frames.append(_RawFrame(run_frame, boxes))
-    return frames, rejected
+{how}
 
+## Images
 
-_READERS = {"labelstudio": _read_labelstudio, "coco": _read_coco, "yolo": _read_yolo, "cvat": _read_cvat}
+{serving}
+
+## Returning the answers
+
+Send the answer file back (or the whole folder, or a zip of it). The engine imports it with
+`data-engine import-annotations PATH` (`--dry-run` first shows what would change) and can undo an import with
+`data-engine import-annotations --undo IMPORT_ID`.
+"""

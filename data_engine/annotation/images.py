@@ -1,4 +1,4 @@
-"""Task images: each selected frame as a file named by its pseudonymous key, written once."""
+"""Task images: each frame to review as a file named by its clip, frame and time, written once."""
 
 from __future__ import annotations
 
@@ -8,21 +8,15 @@ from pathlib import Path
 
 import cv2
 
-from data_engine.annotation.base import AnnotationError, SelectedFrame
+from data_engine.annotation.base import AnnotationError, FrameToReview
 
 JPEG_QUALITY = 90
 
 
-def image_name(selected: SelectedFrame) -> str:
-    """`<key>.jpg` for arrays, `<key><suffix of the source>` for files."""
-    suffix = ".jpg" if selected.image_path is None else (Path(selected.image_path).suffix.lower() or ".jpg")
-    return f"{selected.key}{suffix}"
-
-
-def materialise_image(selected: SelectedFrame, directory: Path) -> Path:
+def materialise_image(selected: FrameToReview, directory: Path) -> Path:
     """The frame's image as `directory/<image_name>`: encoded from the array, or hard-linked (copied across
     file systems) from its file. An existing file is kept, so re-pushing writes nothing."""
-    target = directory / image_name(selected)
+    target = directory / selected.image_name
     if target.exists():
         return target
     directory.mkdir(parents=True, exist_ok=True)
@@ -33,7 +27,7 @@ def materialise_image(selected: SelectedFrame, directory: Path) -> Path:
             if not ok:
                 raise AnnotationError(f"frame {selected.frame} of clip {selected.clip_id}: JPEG encoding failed")
             temporary.write_bytes(encoded.tobytes())
-        else:
+        elif selected.image_path is not None:
             source = Path(selected.image_path)
             if not source.is_file():
                 raise AnnotationError(f"frame {selected.frame} of clip {selected.clip_id}: image {source} not found")

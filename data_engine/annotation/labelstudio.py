@@ -18,46 +18,46 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
-from xml.sax.saxutils import quoteattr
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from data_engine.annotation.base import (
+    FRAME_KEY_FIELD,
     AnnotationAuthError,
+    AnnotationBackend,
     AnnotationError,
     AnnotationRun,
     AnnotationUnavailableError,
+    FrameToReview,
+    Progress,
     PullResult,
-    RawBox,
     Rejection,
     ReviewedFrame,
+    ReviewRequest,
     RunFrame,
-    RunStatus,
-    SelectedFrame,
-    Selection,
+    RunProgress,
     now_iso,
-    validate_boxes,
+    reviewed_frame,
 )
 from data_engine.annotation.images import materialise_image
-from data_engine.detections import Detections, DetectionsError, from_label_studio, to_label_studio
+from data_engine.formats import labelstudio, to_detections
+from data_engine.layout import ANNOTATION_IMAGES
+from data_engine.settings import Settings
+from data_engine.store import Store
 
 log = logging.getLogger(__name__)
 
-FROM_NAME = "label"
-TO_NAME = "image"
-FRAME_KEY_FIELD = "frame_key"
+
 RETRY_STATUSES = frozenset({502, 503, 504})
 EXPORT_PAGE = 500
 SINGLE_EXPORT_LIMIT = 20_000
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -90,15 +90,6 @@ class LabelStudioConfig:
 
 def _is_within(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
-
-
-def labeling_config(names: Mapping[int, str]) -> str:
-    """A RectangleLabels labeling config with one label per class, in class id order."""
-    labels = "".join(f"<Label value={quoteattr(name)}/>" for _, name in sorted(names.items()))
-    return (
-        f'<View><Image name="{TO_NAME}" value="$image"/>'
-        f'<RectangleLabels name="{FROM_NAME}" toName="{TO_NAME}">{labels}</RectangleLabels></View>'
-    )
 
 
 class LabelStudioClient:
@@ -205,14 +196,36 @@ def _detail(response: requests.Response) -> str:
     return str(data)[:500]
 
 
-class LabelStudioBackend:
+class LabelStudioBackend(AnnotationBackend):
     """The `AnnotationBackend` for Label Studio."""
 
     name = "labelstudio"
+    polled = True
 
     def __init__(self, config: LabelStudioConfig) -> None:
         self.config = config
         self.client = LabelStudioClient(config)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store) -> Self:
+        """The server of DATA_ENGINE_LABEL_STUDIO_URL; images are served from the store through its local-files
+        storage (the store must lie under DATA_ENGINE_LABEL_STUDIO_DOCUMENT_ROOT, by default the store itself)."""
+        if not settings.label_studio_url:
+            raise AnnotationError(
+                "set DATA_ENGINE_LABEL_STUDIO_URL (and DATA_ENGINE_LABEL_STUDIO_TOKEN) to use Label Studio"
+            )
+        return cls(
+            LabelStudioConfig(
+                url=settings.label_studio_url,
+                token=settings.label_studio_token,
+                image_dir=store.local_path(ANNOTATION_IMAGES),
+                document_root=Path(settings.label_studio_document_root or store.root),
+            )
+        )
+
+    @property
+    def platform(self) -> str:
+        return f"labelstudio {self.client.base}"
 
     def __repr__(self) -> str:
         return f"LabelStudioBackend({self.client.base!r})"
@@ -222,29 +235,30 @@ class LabelStudioBackend:
 
     # ---- push --------------------------------------------------------------------------------------------------
 
-    def push(self, selection: Selection, progress: ProgressCallback | None = None) -> AnnotationRun:
-        """Send the selection; returns the run record. Safe to repeat: tasks already on the platform are kept."""
+    def push(self, request: ReviewRequest, run_id: str, progress: Progress | None = None) -> AnnotationRun:
+        """Send the frames; returns the run record. Safe to repeat: tasks already on the platform (found by their
+        frame key) are kept, so a push again after a crash imports only the missing ones."""
         self.client.get_json("/api/current-user/whoami")
-        project = self.project_for(selection)
+        project = self.project_for(request)
         project_id = int(project["id"])
         if self.config.url_prefix is None:
             self._ensure_storage(project_id)
-        image_urls = {selected.key: self.image_url(selected) for selected in selection.frames}
+        image_urls = {selected.key: self.image_url(selected) for selected in request.frames}
         task_ids = self.existing_tasks(project_id)
-        missing = [selected for selected in selection.frames if selected.key not in task_ids]
-        done = len(selection.frames) - len(missing)
+        missing = [selected for selected in request.frames if selected.key not in task_ids]
+        done = len(request.frames) - len(missing)
         if progress:
-            progress(done, len(selection.frames))
+            progress(done, len(request.frames))
         for start in range(0, len(missing), self.config.batch_size):
             batch = missing[start : start + self.config.batch_size]
-            tasks = [self.task_json(selected, image_urls[selected.key], selection) for selected in batch]
+            tasks = [self.task_json(selected, image_urls[selected.key], request) for selected in batch]
             try:
                 answer = self.client.post_json(
                     f"/api/projects/{project_id}/import", tasks, params={"return_task_ids": "true"}
                 )
             except AnnotationUnavailableError as error:
                 raise AnnotationUnavailableError(
-                    f"{error}. {done} of {len(selection.frames)} frames are on the platform; pushing again imports "
+                    f"{error}. {done} of {len(request.frames)} frames are on the platform; pushing again imports "
                     "only the missing ones"
                 ) from None
             ids = answer.get("task_ids") or []
@@ -253,27 +267,27 @@ class LabelStudioBackend:
             task_ids.update({selected.key: int(task_id) for selected, task_id in zip(batch, ids, strict=True)})
             done += len(batch)
             if progress:
-                progress(done, len(selection.frames))
+                progress(done, len(request.frames))
         log.info("pushed %d frames to Label Studio project %d (%d new)", done, project_id, len(missing))
         return AnnotationRun(
-            run_id=uuid.uuid4().hex[:16],
+            run_id=run_id,
             backend=self.name,
             project_id=str(project_id),
             project_url=f"{self.client.base}/projects/{project_id}/data",
-            names=dict(selection.names),
+            names=dict(request.names),
             frames=tuple(
-                RunFrame(s.clip_id, s.frame, s.key, s.width, s.height, task_ids[s.key], s.reasons)
-                for s in selection.frames
+                RunFrame(s.clip_id, s.frame, s.key, s.width, s.height, task_ids[s.key], s.reasons, s.image_name)
+                for s in request.frames
             ),
             created_at=now_iso(),
-            model_version=selection.model_version,
+            model_version=request.model_version,
         )
 
-    def project_for(self, selection: Selection) -> dict[str, Any]:
-        """The project titled `selection.name`, created with a labeling config from the class names when absent.
+    def project_for(self, request: ReviewRequest) -> dict[str, Any]:
+        """The project titled `request.name`, created with a labeling config from the class names when absent.
         An existing project with another label schema is an error (its annotations would not fit)."""
-        config = labeling_config(selection.names)
-        title = selection.name if len(selection.name) >= 3 else f"{selection.name}-project"  # its minimum is 3
+        config = labelstudio.labeling_config(request.names)
+        title = request.name if len(request.name) >= 3 else f"{request.name}-project"  # its minimum is 3
         for project in self.client.pages("/api/projects", {}, "results", 100):
             if project.get("title") == title:
                 if project.get("label_config", "").strip() != config:
@@ -282,7 +296,8 @@ class LabelStudioBackend:
                         "push under another name or give the same class names"
                     )
                 return project
-        return self.client.post_json("/api/projects", {"title": title, "label_config": config})
+        created: dict[str, Any] = self.client.post_json("/api/projects", {"title": title, "label_config": config})
+        return created
 
     def _ensure_storage(self, project_id: int) -> None:
         path = str(Path(self.config.image_dir).resolve())
@@ -295,7 +310,7 @@ class LabelStudioBackend:
             {"project": project_id, "path": path, "title": "data-engine frames", "use_blob_urls": False},
         )
 
-    def image_url(self, selected: SelectedFrame) -> str:
+    def image_url(self, selected: FrameToReview) -> str:
         """The URL Label Studio loads the frame's image from (the image is written first if needed)."""
         written = materialise_image(selected, Path(self.config.image_dir))
         if self.config.url_prefix is not None:
@@ -303,20 +318,11 @@ class LabelStudioBackend:
         relative = written.resolve().relative_to(Path(self.config.document_root).resolve())
         return f"/data/local-files/?d={quote(relative.as_posix())}"
 
-    def task_json(self, selected: SelectedFrame, image_url: str, selection: Selection) -> dict[str, Any]:
+    def task_json(self, selected: FrameToReview, image_url: str, request: ReviewRequest) -> dict[str, Any]:
         """The Label Studio task of one frame: image URL, frame key, pre-annotations as a prediction."""
-        task: dict[str, Any] = {"data": {"image": image_url, FRAME_KEY_FIELD: selected.key}}
-        if selected.pre_annotations is not None:
-            prediction = to_label_studio(
-                selected.pre_annotations.with_names(selection.names),
-                selected.width,
-                selected.height,
-                FROM_NAME,
-                TO_NAME,
-                selection.model_version,
-            )
-            task["predictions"] = [prediction]
-        return task
+        pre = None if selected.pre_annotations is None else selected.pre_annotations.with_names(request.names)
+        data = {FRAME_KEY_FIELD: selected.key}
+        return labelstudio.to_task(image_url, data, pre, selected.width, selected.height, request.model_version)
 
     def existing_tasks(self, project_id: int) -> dict[str, int]:
         """Frame key -> task id of the project's tasks that carry one of our frame keys."""
@@ -356,25 +362,46 @@ class LabelStudioBackend:
         rejected: list[Rejection] = []
         for task in exported:
             run_frame = by_task.get(int(task["id"]))
-            annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-            if run_frame is None or not annotations:
+            if run_frame is None or labelstudio.answered(task) is None:
                 continue
-            annotation = max(annotations, key=lambda a: (a.get("updated_at") or "", a.get("id") or 0))
-            reviewed, problems = self._reviewed_frame(
-                run, run_frame, annotation, predictions.get(run_frame.task_id), users
-            )
-            frames.append(reviewed)
+            reviewed, problems = self._reviewed(run, run_frame, task, predictions.get(int(task["id"]), []), users)
             rejected.extend(problems)
-        reviewed_keys = {(f.clip_id, f.frame) for f in frames}
-        waiting = [f for f in run.frames if (f.clip_id, f.frame) not in reviewed_keys]
-        present = self._present(project_id, [f.task_id for f in waiting])
+            if reviewed is not None:
+                frames.append(reviewed)
+        answered = {(f.clip_id, f.frame) for f in frames}  # a refused answer keeps its frame waiting for a fix
+        waiting = [f for f in run.frames if (f.clip_id, f.frame) not in answered]
+        present = self._present(project_id, [f.task_id for f in waiting if f.task_id is not None])
         missing = tuple(f for f in waiting if f.task_id not in present)
         for gone in missing:
             log.warning("task %s (clip %s frame %d) is gone from the platform", gone.task_id, gone.clip_id, gone.frame)
         pending = tuple(f for f in waiting if f.task_id in present)
-        return PullResult(tuple(frames), tuple(rejected), pending, missing)
+        return PullResult(tuple(frames), tuple(rejected), pending, missing, run.project_url, self.name)
 
-    def status(self, run: AnnotationRun) -> RunStatus:
+    def _reviewed(
+        self,
+        run: AnnotationRun,
+        run_frame: RunFrame,
+        task: Mapping[str, Any],
+        predictions: Sequence[Any],
+        users: Mapping[int, str],
+    ) -> tuple[ReviewedFrame | None, list[Rejection]]:
+        """One answered task as a reviewed frame; the prediction of the run's model version (else the first one)
+        is the pre-annotation it started from."""
+        ours = [p for p in predictions if isinstance(p, Mapping) and p.get("model_version") == run.model_version]
+        task = {**task, "predictions": ours or list(predictions)}
+        source = f"task {run_frame.task_id}"
+        image, problems = labelstudio.from_task(task, (run_frame.width, run_frame.height), users)
+        pre = None
+        if image.predictions is not None:
+            pre, _ = to_detections(image.predictions, run.names, run_frame.width, run_frame.height)
+        reviewed, rejected = reviewed_frame(run, run_frame, image, pre, source)
+        parse_problems = [
+            Rejection(run_frame.clip_id, run_frame.frame, problem.reason, problem.label, problem.box, source)
+            for problem in problems
+        ]
+        return reviewed, parse_problems + rejected
+
+    def progress(self, run: AnnotationRun) -> RunProgress:
         """How many of the run's tasks are annotated, waiting, or gone."""
         project_id = int(self._require_project(run)["id"])
         present = self._task_ids(project_id)
@@ -382,7 +409,7 @@ class LabelStudioBackend:
         task_ids = [f.task_id for f in run.frames]
         missing = sum(1 for task_id in task_ids if task_id not in present)
         done = sum(1 for task_id in task_ids if task_id in annotated)
-        return RunStatus(total=len(task_ids), annotated=done, pending=len(task_ids) - done - missing, missing=missing)
+        return RunProgress(total=len(task_ids), annotated=done, pending=len(task_ids) - done - missing, missing=missing)
 
     def _task_ids(self, project_id: int, annotated_only: bool = False) -> set[int]:
         """Ids of the project's tasks (those with at least one annotation, when asked)."""
@@ -405,7 +432,8 @@ class LabelStudioBackend:
                 f"Label Studio project {run.project_id} of run {run.run_id} no longer exists on {self.client.base}; "
                 "its frames must be pushed again"
             )
-        return response.json()
+        project: dict[str, Any] = response.json()
+        return project
 
     def _present(self, project_id: int, task_ids: Sequence[int]) -> set[int]:
         """Which of `task_ids` still exist on the platform."""
@@ -415,7 +443,7 @@ class LabelStudioBackend:
         params = {"project": project_id, "include": "id", "query": query}
         return {int(task["id"]) for task in self.client.pages("/api/tasks", params, "tasks", self.config.page_size)}
 
-    def _snapshot(self, project_id: int) -> list[dict]:
+    def _snapshot(self, project_id: int) -> list[dict[str, Any]]:
         """The project's annotated tasks with full predictions, through an export snapshot that is deleted after
         download (the plain export leaves a file on the server per call)."""
         created = self.client.post_json(
@@ -433,26 +461,28 @@ class LabelStudioBackend:
                     raise AnnotationError(f"Label Studio export snapshot {snapshot} ended {status!r}; pull again")
                 time.sleep(0.5)
                 status = self.client.get_json(snapshot).get("status")
-            return self.client.get_json(f"{snapshot}/download", {"exportType": "JSON"})
+            return _task_list(self.client.get_json(f"{snapshot}/download", {"exportType": "JSON"}))
         finally:
             self.client.request("DELETE", snapshot, ok_statuses=(404,))
 
-    def _exported_pages(self, project_id: int, task_ids: Sequence[int]) -> Iterator[dict]:
+    def _exported_pages(self, project_id: int, task_ids: Sequence[int]) -> Iterator[dict[str, Any]]:
         """The annotated tasks among `task_ids`, from the JSON export, a page of ids at a time."""
         for start in range(0, len(task_ids), EXPORT_PAGE):
             page = task_ids[start : start + EXPORT_PAGE]
-            yield from self.client.get_json(
-                f"/api/projects/{project_id}/export", {"exportType": "JSON", "ids[]": [str(i) for i in page]}
+            yield from _task_list(
+                self.client.get_json(
+                    f"/api/projects/{project_id}/export", {"exportType": "JSON", "ids[]": [str(i) for i in page]}
+                )
             )
 
-    def _predictions(self, project_id: int) -> dict[int, list[dict]]:
+    def _predictions(self, project_id: int) -> dict[int, list[Any]]:
         """The project's predictions by task id, over a connection of its own (it runs beside the export)."""
         client = LabelStudioClient(self.config)
         try:
             listed = client.get_json("/api/predictions", {"project": project_id})
         finally:
             client.close()
-        by_task: dict[int, list[dict]] = {}
+        by_task: dict[int, list[Any]] = {}
         for prediction in listed:
             by_task.setdefault(int(prediction["task"]), []).append(prediction)
         return by_task
@@ -462,80 +492,9 @@ class LabelStudioBackend:
         items = users if isinstance(users, list) else users.get("results", [])
         return {int(user["id"]): str(user.get("email") or user.get("username") or user["id"]) for user in items}
 
-    def _reviewed_frame(
-        self,
-        run: AnnotationRun,
-        run_frame: RunFrame,
-        annotation: Mapping[str, Any],
-        predictions: Sequence[Mapping[str, Any]] | None,
-        users: Mapping[int, str],
-    ) -> tuple[ReviewedFrame, list[Rejection]]:
-        source = f"task {run_frame.task_id} annotation {annotation.get('id')}"
-        raw, problems = results_to_raw(annotation.get("result") or [], run_frame, source)
-        validation = validate_boxes(
-            raw, run.names, run_frame.width, run_frame.height, run_frame.clip_id, run_frame.frame, source
-        )
-        completed_by = annotation.get("completed_by")
-        if isinstance(completed_by, Mapping):
-            completed_by = completed_by.get("id")
-        lead_time = annotation.get("lead_time")
-        reviewed = ReviewedFrame(
-            clip_id=run_frame.clip_id,
-            frame=run_frame.frame,
-            detections=validation.detections,
-            pre_annotations=_prediction_boxes(predictions or [], run),
-            annotator=users.get(int(completed_by), f"user {completed_by}") if completed_by is not None else "unknown",
-            created_at=str(annotation.get("created_at") or ""),
-            updated_at=str(annotation.get("updated_at") or ""),
-            lead_time_s=None if lead_time is None else float(lead_time),
-            reasons=run_frame.reasons,
-            annotation_id=str(annotation.get("id", "")),
-        )
-        return reviewed, problems + validation.rejected
 
-
-def results_to_raw(
-    results: Sequence[Mapping[str, Any]], run_frame: RunFrame, source: str
-) -> tuple[list[RawBox], list[Rejection]]:
-    """Label Studio `rectanglelabels` results as pixel boxes; anything else is rejected with the reason."""
-    boxes: list[RawBox] = []
-    rejected: list[Rejection] = []
-    for result in results:
-        label = _first_label(result)
-        problem = ""
-        if result.get("type") != "rectanglelabels":
-            problem = f"result type {result.get('type')!r} is not a rectangle"
-        elif (result.get("value") or {}).get("rotation", 0) not in (0, 0.0, None):
-            problem = "rotated rectangles are not supported"
-        if problem:
-            rejected.append(Rejection(run_frame.clip_id, run_frame.frame, problem, label, None, source))
-            continue
-        value = result.get("value") or {}
-        try:
-            width = float(result.get("original_width") or run_frame.width)
-            height = float(result.get("original_height") or run_frame.height)
-            x1, y1 = float(value["x"]) / 100 * width, float(value["y"]) / 100 * height
-            x2, y2 = x1 + float(value["width"]) / 100 * width, y1 + float(value["height"]) / 100 * height
-        except (KeyError, TypeError, ValueError) as error:
-            rejected.append(
-                Rejection(run_frame.clip_id, run_frame.frame, f"malformed box: {error}", label, None, source)
-            )
-            continue
-        boxes.append(RawBox(label or "", (x1, y1, x2, y2), float(result.get("score", 1.0))))
-    return boxes, rejected
-
-
-def _first_label(result: Mapping[str, Any]) -> str | None:
-    labels = (result.get("value") or {}).get("rectanglelabels") or []
-    return str(labels[0]) if labels else None
-
-
-def _prediction_boxes(predictions: Sequence[Mapping[str, Any]], run: AnnotationRun) -> Detections | None:
-    """The pre-annotations the task was pushed with (None on a cold start)."""
-    ours = [p for p in predictions if p.get("model_version") == run.model_version] or list(predictions)
-    if not ours:
-        return None
-    try:
-        return from_label_studio(ours[0], run.names)
-    except DetectionsError:
-        return None
+def _task_list(exported: Any) -> list[dict[str, Any]]:
+    """The tasks of an export answer; anything else means the server answered with something unexpected."""
+    if not isinstance(exported, list):
+        raise AnnotationError(f"Label Studio's export is not a task list: {str(exported)[:200]}")
+    return [task for task in exported if isinstance(task, dict) and isinstance(task.get("id"), int)]

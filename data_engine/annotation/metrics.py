@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+from matplotlib.figure import Figure
 
 from data_engine.annotation.base import ReviewedFrame
-from data_engine.detections import Detections, box_iou
+from data_engine.detections import Detections, match_boxes
 
 SAME_OBJECT_IOU = 0.5
 MOVED_IOU = 0.9
@@ -42,27 +42,15 @@ class FrameChanges:
 
 def frame_changes(before: Detections, after: Detections) -> FrameChanges:
     """Changes from the pre-annotations `before` to the reviewed boxes `after`."""
-    matched_before, matched_after, ious = _match(before, after)
-    moved = int(np.sum(ious < MOVED_IOU))
-    class_changed = int(np.sum(before.class_id[matched_before] != after.class_id[matched_after]))
+    matched = match_boxes(before.xyxy, after.xyxy, SAME_OBJECT_IOU)
     return FrameChanges(
         boxes_before=len(before),
         boxes_after=len(after),
-        added=len(after) - len(matched_after),
-        deleted=len(before) - len(matched_before),
-        moved=moved,
-        class_changed=class_changed,
+        added=len(after) - len(matched),
+        deleted=len(before) - len(matched),
+        moved=int(np.sum(matched.iou < MOVED_IOU)),
+        class_changed=int(np.sum(before.class_id[matched.first] != after.class_id[matched.second])),
     )
-
-
-def _match(before: Detections, after: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if not len(before) or not len(after):
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=np.float32)
-    iou = box_iou(before.xyxy, after.xyxy)
-    rows, cols = linear_sum_assignment(-iou)
-    keep = iou[rows, cols] >= SAME_OBJECT_IOU
-    return rows[keep], cols[keep], iou[rows[keep], cols[keep]]
 
 
 @dataclass(slots=True)
@@ -138,6 +126,10 @@ class ReviewMetrics:
                 f"| {name} | {summary.frames} | {summary.changed_frames} | {summary.yield_rate:.2f} | "
                 f"{summary.added} | {summary.deleted} | {summary.moved} | {summary.class_changed} |"
             )
+        lines += [
+            "",
+            f"cold-start frames (reviewed without pre-annotations, not in the change counts): {self.cold_start_frames}",
+        ]
         return "\n".join(lines)
 
 
@@ -169,16 +161,13 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def plot_per_day(metrics: ReviewMetrics, path: str) -> str:
-    """A bar chart of images reviewed per day and annotator (PNG at `path`), for asset metadata."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """A bar chart of images reviewed per day and annotator (PNG at `path`), for asset metadata (matplotlib's
+    object API: no global backend switched, safe in any process)."""
     days = sorted({row.day for row in metrics.per_annotator_day})
     annotators = sorted({row.annotator for row in metrics.per_annotator_day})
     counts = {(row.annotator, row.day): row.images for row in metrics.per_annotator_day}
-    figure, axis = plt.subplots(figsize=(6, 3))
+    figure = Figure(figsize=(6, 3))
+    axis = figure.subplots()
     bottom = np.zeros(len(days))
     for annotator in annotators:
         values = np.array([counts.get((annotator, day), 0) for day in days])
@@ -188,5 +177,4 @@ def plot_per_day(metrics: ReviewMetrics, path: str) -> str:
     axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
-    plt.close(figure)
     return path

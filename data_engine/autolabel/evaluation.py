@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from data_engine.detections import Detections, box_iou
+from data_engine.detections import Detections, match_boxes
 from data_engine.synthetic.truth import GroundTruth
 
 
@@ -99,10 +98,5 @@ def _all_objects(truth: GroundTruth, frame: int) -> tuple[Detections, np.ndarray
 
 def _match(predicted: Detections, present: Detections, iou_threshold: float) -> tuple[np.ndarray, list[int]]:
     """Indices of matched truth boxes and of the predictions matched to them."""
-    if not len(predicted) or not len(present):
-        return np.zeros(0, dtype=np.int64), []
-    overlaps = box_iou(predicted.xyxy, present.xyxy)
-    overlaps[predicted.class_id[:, None] != present.class_id[None, :]] = 0.0
-    rows, columns = linear_sum_assignment(-overlaps)
-    good = overlaps[rows, columns] >= iou_threshold
-    return columns[good], rows[good].tolist()
+    matched = match_boxes(predicted.xyxy, present.xyxy, iou_threshold, predicted.class_id, present.class_id)
+    return matched.second, matched.first.tolist()

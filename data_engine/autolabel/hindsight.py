@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.signal import savgol_filter
 
 from data_engine.autolabel.fusion import fuse_frame
 from data_engine.autolabel.stream import AutolabelError, ProgressCallback, detect_stream
-from data_engine.detections import Detections, Provenance, box_iou
+from data_engine.detections import Detections, Provenance, box_iou, match_boxes
 from data_engine.detectors.base import Detector, check_same_classes
 
 _VELOCITY_WINDOW = 5
@@ -252,12 +251,8 @@ def _assign(
     if not waiting or not len(columns):
         return []
     predicted = np.array([tracks[index].predict(frame) for index in waiting])
-    overlaps = box_iou(predicted, detections.xyxy[columns])
-    return [
-        (waiting[row], int(columns[column]))
-        for row, column in zip(*linear_sum_assignment(-overlaps), strict=True)
-        if overlaps[row, column] >= least_iou
-    ]
+    matched = match_boxes(predicted, detections.xyxy[columns], least_iou)
+    return [(waiting[row], int(columns[column])) for row, column in zip(matched.first, matched.second, strict=True)]
 
 
 def drop_duplicate_tracks(tracks: list[_Track], least_iou: float = 0.5) -> list[_Track]:

@@ -2,6 +2,7 @@
 
 from data_engine.catalog.catalog import Catalog, CatalogError, clip_id_for
 from data_engine.catalog.models import (
+    AnnotationImport,
     AnnotationRunRecord,
     Batch,
     BatchItem,
@@ -9,6 +10,7 @@ from data_engine.catalog.models import (
     ClipEvent,
     InboxFile,
     LabelVersion,
+    PushedFrame,
     SelectedFrame,
     TriggerHit,
     Video,
@@ -17,6 +19,7 @@ from data_engine.catalog.models import (
 from data_engine.catalog.states import ClipState, TransitionError, VideoStatus
 
 __all__ = [
+    "AnnotationImport",
     "AnnotationRunRecord",
     "Batch",
     "BatchItem",
@@ -27,6 +30,7 @@ __all__ = [
     "ClipState",
     "InboxFile",
     "LabelVersion",
+    "PushedFrame",
     "SelectedFrame",
     "TransitionError",
     "TriggerHit",

@@ -12,11 +12,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from data_engine.catalog.models import (
+    AnnotationImport,
     AnnotationRunRecord,
     Batch,
     BatchItem,
@@ -24,6 +27,7 @@ from data_engine.catalog.models import (
     ClipEvent,
     InboxFile,
     LabelVersion,
+    PushedFrame,
     SelectedFrame,
     TriggerHit,
     Video,
@@ -432,12 +436,128 @@ class Catalog:
                 )
             )
 
-    def annotation_runs(self, status: str | None = None) -> list[AnnotationRunRecord]:
+    def annotation_runs(
+        self, status: str | None = None, closed_since: datetime | None = None
+    ) -> list[AnnotationRunRecord]:
+        """Annotation runs, oldest first: all, those in `status`, or (`closed_since`) also the runs closed since."""
         query = select(AnnotationRunRecord).order_by(AnnotationRunRecord.created_at)
-        if status is not None:
+        if status is not None and closed_since is not None:
+            query = query.where(
+                (AnnotationRunRecord.status == status) | (AnnotationRunRecord.closed_at >= closed_since)
+            )
+        elif status is not None:
             query = query.where(AnnotationRunRecord.status == status)
         with self.session() as session:
             return list(session.scalars(query))
+
+    def close_annotation_run(self, run_id: str) -> None:
+        """Every frame of the run is answered: it is `done`, and since when (corrections are pulled for a while)."""
+        with self.session() as session:
+            session.execute(
+                update(AnnotationRunRecord)
+                .where(AnnotationRunRecord.id == run_id, AnnotationRunRecord.status != "done")
+                .values(status="done", closed_at=utcnow(), updated_at=utcnow())
+            )
+
+    def claim_push(
+        self,
+        run_id: str,
+        backend: str,
+        platform: str,
+        owner: str,
+        frames: Sequence[tuple[str, str, int]],
+    ) -> list[str]:
+        """Claim (frame key, clip id, frame) triples for a new annotation run `run_id` (status `pushing`, owned by
+        `owner`), in one transaction. A frame already claimed for `platform`, by any run, is skipped: the primary
+        key on (platform, frame key) decides between concurrent claims. Returns the keys this run got; a run that
+        got none is not recorded."""
+        now = utcnow()
+        rows = [
+            {
+                "platform": platform,
+                "frame_key": key,
+                "run_id": run_id,
+                "clip_id": clip,
+                "frame": frame,
+                "created_at": now,
+            }
+            for key, clip, frame in frames
+        ]
+        dialect_insert = sqlite_insert if self.is_sqlite else postgresql_insert
+        with self.session() as session:
+            session.add(
+                AnnotationRunRecord(
+                    id=run_id, backend=backend, project="", status="pushing", record={}, owner=owner, updated_at=now
+                )
+            )
+            session.flush()
+            claimed: list[str] = []
+            for start in range(0, len(rows), 500):
+                statement = (
+                    dialect_insert(PushedFrame).values(rows[start : start + 500]).on_conflict_do_nothing()
+                ).returning(PushedFrame.frame_key)
+                claimed.extend(session.scalars(statement))
+            if not claimed:
+                session.execute(delete(AnnotationRunRecord).where(AnnotationRunRecord.id == run_id))
+            return claimed
+
+    def pushed_frames(self, run_id: str) -> list[PushedFrame]:
+        """The frames claimed by annotation run `run_id`."""
+        with self.session() as session:
+            query = (
+                select(PushedFrame).where(PushedFrame.run_id == run_id).order_by(PushedFrame.clip_id, PushedFrame.frame)
+            )
+            return list(session.scalars(query))
+
+    def take_over_push(self, run_id: str, owner: str | None, new_owner: str) -> bool:
+        """Take an unfinished push from `owner` (a process that died); only one taker wins."""
+        with self.session() as session:
+            taken = session.execute(
+                update(AnnotationRunRecord)
+                .where(
+                    AnnotationRunRecord.id == run_id,
+                    AnnotationRunRecord.status == "pushing",
+                    AnnotationRunRecord.owner.is_(None) if owner is None else AnnotationRunRecord.owner == owner,
+                )
+                .values(owner=new_owner, updated_at=utcnow())
+            )
+            return bool(getattr(taken, "rowcount", 0))
+
+    def finish_push(self, run_id: str, project: str, record: dict[str, Any]) -> None:
+        """The push is complete: its run record is what pulls read back."""
+        with self.session() as session:
+            session.execute(
+                update(AnnotationRunRecord)
+                .where(AnnotationRunRecord.id == run_id)
+                .values(status="pushed", project=project, record=record, owner=None, updated_at=utcnow())
+            )
+
+    def record_import(self, import_id: str, run_id: str, source: str, file_format: str, record: dict[str, Any]) -> bool:
+        """Record an import of reviews (idempotent: False when `import_id` was recorded before)."""
+        with self.session() as session:
+            if session.get(AnnotationImport, import_id) is not None:
+                return False
+            session.add(
+                AnnotationImport(
+                    id=import_id, run_id=run_id, source=source, format=file_format, status="imported", record=record
+                )
+            )
+            return True
+
+    def annotation_import(self, import_id: str) -> AnnotationImport | None:
+        with self.session() as session:
+            return session.get(AnnotationImport, import_id)
+
+    def annotation_imports(self) -> list[AnnotationImport]:
+        with self.session() as session:
+            return list(session.scalars(select(AnnotationImport).order_by(AnnotationImport.created_at)))
+
+    def mark_import_undone(self, import_id: str, detail: dict[str, Any]) -> None:
+        with self.session() as session:
+            row = session.get(AnnotationImport, import_id)
+            if row is not None:
+                row.status = "undone"
+                row.record = {**row.record, "undo": detail}
 
     def derived_states(self) -> dict[str, str]:
         """Each clip's state as derived from its newest event (for checking the event log)."""

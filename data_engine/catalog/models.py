@@ -180,13 +180,46 @@ class LabelVersion(Base):
 
 
 class AnnotationRunRecord(Base):
-    """A push to an annotation platform: the serialised run record that a pull reads back."""
+    """A push to an annotation platform: the serialised run record that a pull reads back. `pushing` while its
+    `owner` (host:pid) sends it, `pushed` once complete, `done` when every frame is answered (`closed_at`)."""
 
     __tablename__ = "annotation_runs"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     backend: Mapped[str] = mapped_column(String(32))
     project: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    record: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    closed_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PushedFrame(Base):
+    """A frame claimed for one push to a platform: the primary key makes "pushed to a platform at most once" a
+    rule of the database, whatever the number of concurrent runs or crashes."""
+
+    __tablename__ = "pushed_frames"
+
+    platform: Mapped[str] = mapped_column(String(200), primary_key=True)
+    frame_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id"), index=True)
+    frame: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnnotationImport(Base):
+    """One import of reviews (a pull or a file import) into label versions: which version each clip got and which
+    it was based on, so that it can be undone (`status` imported / undone)."""
+
+    __tablename__ = "annotation_imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     record: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

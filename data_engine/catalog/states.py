@@ -37,13 +37,18 @@ class TransitionError(EngineError, ValueError):
     """A clip was asked to move backwards or from a state it is not in."""
 
 
+UNDO_MOVES: frozenset[tuple[ClipState, ClipState]] = frozenset({(ClipState.ANNOTATED, ClipState.PUSHED)})
+"""The only backward moves: undoing an import of reviews sends its clips back to waiting for review."""
+
+
 def check_transition(current: ClipState | None, target: ClipState) -> None:
-    """New clips start `extracted`; moves go forward (stages may be skipped); failure and retry from anywhere."""
+    """New clips start `extracted`; moves go forward (stages may be skipped); failure and retry from anywhere;
+    an undone import of reviews moves its clips back (`UNDO_MOVES`)."""
     if current is None:
         if target is not ClipState.EXTRACTED:
             raise TransitionError(f"a new clip starts as {ClipState.EXTRACTED}, not {target}")
         return
-    if target is ClipState.FAILED or current is ClipState.FAILED:
+    if target is ClipState.FAILED or current is ClipState.FAILED or (current, target) in UNDO_MOVES:
         return
     if PIPELINE_ORDER.index(target) <= PIPELINE_ORDER.index(current):
         raise TransitionError(f"a clip cannot move from {current} back to {target}")

@@ -28,8 +28,9 @@ from data_engine.catalog import Catalog, Clip
 from data_engine.datasets.leakage import DEFAULT_DUPLICATE_DISTANCE, Leak, find_leaks, image_phash
 from data_engine.datasets.manifest import DatasetManifest, ManifestError, ManifestFrame, extend_class_map
 from data_engine.datasets.splits import SPLITS, Split, SplitConfig, SplitError, assign_splits, previous_assignments
-from data_engine.detections import Detections, to_coco, to_yolo
+from data_engine.detections import Detections
 from data_engine.errors import EngineError
+from data_engine.formats import ImageDetections, coco, yolo
 from data_engine.layout import dataset_key
 from data_engine.progress import Progress, tracked
 from data_engine.registry.records import RetrainingRecords
@@ -344,7 +345,7 @@ def _export(
                 stem = f"{src.clip.id}_{decoded.index:06d}"
                 image = f"images/{split}/{stem}.jpg"
                 cv2.imwrite(str(root / image), decoded.image, [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality])
-                (root / "labels" / split / f"{stem}.txt").write_text(to_yolo(detections, width, height))
+                (root / "labels" / split / f"{stem}.txt").write_text(yolo.to_text(detections, width, height))
                 boxes.append(detections)
                 written.append(
                     ManifestFrame(
@@ -375,9 +376,9 @@ def _export(
             frames.extend(written)
             if config.coco and written:
                 names = [frame.image for frame in written]
-                coco_parts[split].append(
-                    to_coco(boxes, src.labels.width, src.labels.height, file_names=names, names=class_map)
-                )
+                size = (src.labels.width, src.labels.height)
+                images = [ImageDetections(name, *size, found) for name, found in zip(names, boxes, strict=True)]
+                coco_parts[split].append(coco.to_dict(images, class_map))
     if config.coco:
         (root / "annotations").mkdir(exist_ok=True)
         for split, parts in coco_parts.items():

@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from data_engine.detections import box_iou
+from data_engine.detections import box_iou, match_boxes
 from data_engine.detectors.base import Detector
 from data_engine.mining.features import compute_features
 from data_engine.mining.model_triggers import detect_models_for_mining
@@ -182,14 +181,11 @@ def model_errors(
         truth_xyxy = np.array([box.xyxy for box in boxes], dtype=np.float32).reshape(-1, 4)
         truth_class = np.array([box.class_id for box in boxes], dtype=np.int64)
         required = np.array([box.visibility >= min_visibility for box in boxes], dtype=bool)
-        overlaps = box_iou(predicted.xyxy, truth_xyxy)
-        overlaps[predicted.class_id[:, None] != truth_class[None, :]] = 0.0
-        rows, columns = linear_sum_assignment(-overlaps) if overlaps.size else (np.zeros(0, int), np.zeros(0, int))
-        good = overlaps[rows, columns] >= iou_threshold
+        matched = match_boxes(predicted.xyxy, truth_xyxy, iou_threshold, predicted.class_id, truth_class)
         matched_truth = np.zeros(len(boxes), dtype=bool)
-        matched_truth[columns[good]] = True
+        matched_truth[matched.second] = True
         matched_predicted = np.zeros(len(predicted), dtype=bool)
-        matched_predicted[rows[good]] = True
+        matched_predicted[matched.first] = True
         on_hidden = (box_iou(predicted.xyxy, truth_xyxy[~required]) >= iou_threshold).any(axis=1)
         extra = ~matched_predicted & ~on_hidden if (~required).any() else ~matched_predicted
         errors[int(frame)] = FrameErrors(truth_xyxy[required & ~matched_truth], predicted.xyxy[extra])

@@ -12,7 +12,6 @@ and are evaluated on the same frozen test split.
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import shutil
 import time
@@ -20,21 +19,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from data_engine.annotation import AnnotationRun
-from data_engine.annotation.base import RunFrame
-from data_engine.annotation.bundle import LABELSTUDIO_FILE
-from data_engine.annotation.labelstudio import FRAME_KEY_FIELD, FROM_NAME, TO_NAME
+from data_engine.annotation import AnnotationRun, FrameAnswer, answer_bundle
 from data_engine.catalog import Catalog, ClipState
 from data_engine.datasets.build import DatasetConfig, DatasetVersion
 from data_engine.datasets.splits import SplitConfig
-from data_engine.detections import to_label_studio
 from data_engine.errors import EngineError
 from data_engine.evaluation import evaluate_model
-from data_engine.layout import ANNOTATION_BUNDLES, features_key
+from data_engine.layout import features_key
 from data_engine.mining.features import read_features
 from data_engine.runtime import Runtime, compute_backend
 from data_engine.settings import Settings
-from data_engine.stages.annotate import import_bundle_annotations, push_selected
+from data_engine.stages.annotate import import_answers, push_selected
 from data_engine.stages.autolabel import load_detectors
 from data_engine.stages.ingest import ingest
 from data_engine.stages.mine import (
@@ -353,45 +348,31 @@ def _annotate(runtime: Runtime, videos: _Videos) -> None:
     pushed = push_selected(catalog, store, runtime.settings, catalog.clips(status=ClipState.SELECTED))
     if pushed.run_id is None:
         raise ProvingGroundError("nothing was selected, so there is nothing to annotate")
-    import_bundle_annotations(catalog, store, answer_bundle_from_truth(runtime, pushed.run_id, videos.truth))
+    import_answers(catalog, store, answer_bundle_from_truth(runtime, pushed.run_id, videos.truth))
 
 
 def answer_bundle_from_truth(runtime: Runtime, run_id: str, truth: Mapping[str, GroundTruth]) -> Path:
-    """The simulated annotator: fill the `annotations` of every task of bundle `run_id` with the true boxes
-    (objects at least 40 % visible) of its frame; `truth` maps a video's file name to its ground truth. Returns
-    the answered task file, ready for `import_bundle_annotations`."""
-    catalog, store = runtime.catalog, runtime.store
-    bundle = store.local_path(ANNOTATION_BUNDLES) / run_id
+    """The simulated annotator: answer every frame of bundle `run_id` with the true boxes (objects at least 40 %
+    visible) of its frame, in the bundle's answer format; `truth` maps a video's file name to its ground truth.
+    Returns the answered file, ready for `import_answers`."""
+    catalog = runtime.catalog
     offsets = {}
     for clip in catalog.clips(status=ClipState.PUSHED):
         video = catalog.get_video(clip.video_id)
         offsets[clip.id] = (truth[Path(video.source_uri).name], clip.first_frame)
-    run_frames = {frame.key: frame for frame in _run_frames(catalog, run_id)}
-    tasks_path = bundle / LABELSTUDIO_FILE
-    tasks = json.loads(tasks_path.read_text())
-    for number, task in enumerate(tasks):
-        run_frame = run_frames[task["data"][FRAME_KEY_FIELD]]
-        video_truth, first_frame = offsets[run_frame.clip_id]
-        boxes = video_truth.boxes_at(first_frame + run_frame.frame, min_visibility=MIN_LABEL_VISIBILITY)
-        answer = to_label_studio(boxes, run_frame.width, run_frame.height, FROM_NAME, TO_NAME)
-        task["annotations"] = [
-            {
-                "id": number + 1,
-                "result": answer["result"],
-                "completed_by": ANNOTATOR,
-                "created_at": "2024-01-01T00:00:00Z",
-                "updated_at": "2024-01-01T00:00:00Z",
-                "lead_time": 1.0,
-            }
-        ]
-    tasks_path.write_text(json.dumps(tasks))
-    return tasks_path
+    run = _run(catalog, run_id)
+    answers = {}
+    for frame in run.frames:
+        video_truth, first_frame = offsets[frame.clip_id]
+        boxes = video_truth.boxes_at(first_frame + frame.frame, min_visibility=MIN_LABEL_VISIBILITY)
+        answers[(frame.clip_id, frame.frame)] = FrameAnswer(boxes, annotator=ANNOTATOR)
+    return answer_bundle(run, answers)
 
 
-def _run_frames(catalog: Catalog, run_id: str) -> tuple[RunFrame, ...]:
+def _run(catalog: Catalog, run_id: str) -> AnnotationRun:
     for record in catalog.annotation_runs():
         if record.id == run_id:
-            return AnnotationRun.from_json(record.record).frames
+            return AnnotationRun.from_json(record.record)
     raise ProvingGroundError(f"annotation run {run_id} is not in the catalog")
 
 

@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 from data_engine.autolabel.hindsight import HindsightParams, link_tracks, suppress_duplicates
 from data_engine.autolabel.stream import detect_stream
-from data_engine.detections import Detections, box_iou
+from data_engine.detections import Detections, box_iou, match_boxes
 from data_engine.detectors.base import Detector
 from data_engine.mining.triggers import (
     FrameDetections,
@@ -389,10 +388,8 @@ def compare_frame(primary: Detections, reference: Detections, iou_match: float =
     """Hungarian matching on IoU (class-agnostic, least `iou_match`), then class check of each match."""
     if not len(primary) or not len(reference):
         return FrameAgreement(0, 0, len(primary), len(reference))
-    overlaps = box_iou(primary.xyxy, reference.xyxy)
-    rows, columns = linear_sum_assignment(-overlaps)
-    good = overlaps[rows, columns] >= iou_match
-    rows, columns = rows[good], columns[good]
+    matched = match_boxes(primary.xyxy, reference.xyxy, iou_match)
+    rows, columns = matched.first, matched.second
     same = primary.class_id[rows] == reference.class_id[columns]
     matched = len(rows)
     return FrameAgreement(int(same.sum()), int((~same).sum()), len(primary) - matched, len(reference) - matched)

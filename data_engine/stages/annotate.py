@@ -1,90 +1,148 @@
 """The annotation stage: push selected frames (with their autolabels) to annotators, bring reviewed labels back.
 
-Push takes the clips that are ready (autolabelled, or selected on a cold start), writes each selected frame as
-a JPEG once, and sends them to Label Studio or exports a task bundle; the run record goes into the catalog and
-the clips move to `pushed`. Pull (Label Studio) or import (bundle files) turns reviews into a new label-file
-version per clip, recorded with who and when; a clip whose frames are all reviewed moves to `annotated`.
+Push takes the clips that are ready (autolabelled, or selected on a cold start) and claims their selected frames
+for the configured backend's platform in the catalog: a frame is pushed to a platform at most once, whatever the
+number of concurrent runs or crashes (the catalog's primary key on platform and frame key decides). The backend
+then sends the claimed frames (a bundle is written under a temporary name and published by a rename), the clips
+move to `pushed`, and the run record that pulls read back is stored. A push whose process died is finished by the
+next push, under the same run id, so nothing is sent twice and nothing is left behind.
+
+Pull (platforms that answer by themselves: Label Studio) and import (bundle answer files) turn answers into a new
+label-file version per clip, recorded as an import that can be undone; a clip whose pushed frames are all
+reviewed moves to `annotated`. Runs closed within the corrections window are pulled again, so corrections made on
+the platform after a run closed come back.
 """
 
-from collections.abc import Sequence
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import cv2
 
 from data_engine.annotation import (
+    BACKENDS,
+    AnnotationBackend,
     AnnotationError,
     AnnotationRun,
-    ImportReport,
-    LabelStudioBackend,
-    LabelStudioConfig,
+    FrameToReview,
+    PullResult,
     ReviewedFrame,
-    SelectedFrame,
-    Selection,
-    export_bundle,
-    import_annotations,
+    ReviewRequest,
+    backend_for,
+    backend_name,
+    frame_key,
+    read_answers,
     review_metrics,
     store_reviewed_labels,
 )
+from data_engine.annotation.base import image_name
+from data_engine.annotation.bundle import peek_references
+from data_engine.annotation.review import FrameDiff, restore_labels, review_diff, review_records
 from data_engine.autolabel import LabelFile, read_labels, read_latest_labels
 from data_engine.autolabel.labels import version_of
 from data_engine.catalog import Catalog, Clip, ClipState
-from data_engine.layout import ANNOTATION_BUNDLES, ANNOTATION_IMAGES, annotation_image_key, labels_key
+from data_engine.catalog.models import AnnotationRunRecord, utcnow
+from data_engine.faults import crash_point
+from data_engine.layout import annotation_image_key, labels_key
 from data_engine.progress import Progress
 from data_engine.settings import Settings
 from data_engine.store import Store, atomic_path
 from data_engine.video.frames import iter_frames
 
+__all__ = [
+    "ImportOutcome",
+    "PushReport",
+    "ReviewReport",
+    "annotation_progress",
+    "backend_name",
+    "clips_ready_to_push",
+    "import_answers",
+    "open_runs",
+    "parse_duration",
+    "pull_reviews",
+    "push_ready",
+    "push_selected",
+    "review_history",
+    "trigger_yields",
+    "undo_import",
+]
+
+JPEG_QUALITY = 92
+FOREIGN_OWNER_LEASE = timedelta(hours=1)
+
 
 @dataclass
 class PushReport:
+    """What a push sent: the last run (id, backend, where), frames and clips, runs of crashed pushes it finished
+    first, and earlier runs whose derived files (a bundle's zip) it re-created."""
+
     run_id: str | None = None
     backend: str = ""
     project_url: str = ""
     frames: int = 0
     clips: int = 0
     with_pre_annotations: int = 0
+    resumed: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
 
 
 @dataclass
 class ReviewReport:
+    """What a pull or an import stored."""
+
     runs: list[str] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
     frames_reviewed: int = 0
     boxes_rejected: int = 0
+    frames_rejected: int = 0
     label_versions_written: int = 0
     clips_annotated: int = 0
     pending: int = 0
     missing: int = 0
+    already_imported: int = 0
+    undone: int = 0
     reviewed: list[ReviewedFrame] = field(default_factory=list)
 
 
-def backend_name(settings: Settings, requested: str | None = None) -> str:
-    """`labelstudio` when asked or when DATA_ENGINE_LABEL_STUDIO_URL is set, otherwise `bundle`."""
-    if requested not in (None, "bundle", "labelstudio"):
-        raise AnnotationError(f"unknown annotation backend {requested!r}: use bundle or labelstudio")
-    return requested or ("labelstudio" if settings.label_studio_url else "bundle")
+@dataclass
+class ImportOutcome:
+    """An import of one answer file: what was read, what it would change (per frame, against the current label
+    version), and what was stored (nothing on a dry run)."""
 
+    result: PullResult
+    changes: list[FrameDiff]
+    report: ReviewReport
+    run_id: str
+    dry_run: bool = False
 
-def label_studio(settings: Settings, store: Store) -> LabelStudioBackend:
-    """The Label Studio backend; images are served from the store through its local-files storage."""
-    if not settings.label_studio_url:
-        raise AnnotationError(
-            "set DATA_ENGINE_LABEL_STUDIO_URL (and DATA_ENGINE_LABEL_STUDIO_TOKEN) to use Label Studio"
-        )
-    return LabelStudioBackend(
-        LabelStudioConfig(
-            url=settings.label_studio_url,
-            token=settings.label_studio_token,
-            image_dir=store.local_path(ANNOTATION_IMAGES),
-            document_root=Path(settings.label_studio_document_root or store.root),
-        )
-    )
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.result.to_json(),
+            "annotation_run": self.run_id,
+            "dry_run": self.dry_run,
+            "import": self.report.imports[0] if self.report.imports else None,
+            "already_imported": bool(self.report.already_imported),
+            "changes": [change.to_json() for change in self.changes],
+            "frames_becoming_empty": sum(change.becomes_empty for change in self.changes),
+            "label_versions_written": self.report.label_versions_written,
+            "clips_annotated": self.report.clips_annotated,
+        }
 
 
 def clips_ready_to_push(catalog: Catalog, cold_start: bool) -> list[Clip]:
     ready = catalog.clips(status=ClipState.AUTOLABELLED)
     return ready + catalog.clips(status=ClipState.SELECTED) if cold_start else ready
+
+
+# ---- push ------------------------------------------------------------------------------------------------------
 
 
 def push_ready(
@@ -98,12 +156,9 @@ def push_ready(
     progress: Progress | None = None,
 ) -> PushReport:
     """Push every clip that is ready (autolabelled; selected too on a cold start) to the backend the settings name
-    (or `backend`); a report without `run_id` when nothing was ready."""
-    chosen = backend_name(settings, backend)
+    (or `backend`); pushes a dead process left unfinished are completed even when nothing new is ready."""
     clips = clips_ready_to_push(catalog, cold_start=cold_start)
-    if not clips:
-        return PushReport(backend=chosen)
-    return push_selected(catalog, store, settings, clips, backend=chosen, run_id=run_id, progress=progress)
+    return push_selected(catalog, store, settings, clips, backend=backend, run_id=run_id, progress=progress)
 
 
 def push_selected(
@@ -112,203 +167,389 @@ def push_selected(
     settings: Settings,
     clips: Sequence[Clip],
     *,
-    backend: str = "bundle",
+    backend: str | None = None,
     run_id: str | None = None,
     progress: Progress | None = None,
 ) -> PushReport:
-    """Send the selected frames of `clips` to annotators and move the clips to `pushed`."""
-    frames: list[SelectedFrame] = []
-    names: dict[int, str] | None = None
-    models: set[str] = set()
-    for clip in clips:
-        labels = read_latest_labels(store.fetch(clip.path).parent)
-        if labels is not None:
-            names = names or dict(labels.names)
-            models.update(str(model.get("model_id")) for model in labels.models)
-        frames += _frames_of(catalog, store, clip, labels)
-    if not frames:
-        return PushReport()
-    selection = Selection(
-        frames=tuple(frames),
-        names=names or dict(enumerate(settings.classes)),
-        name=settings.annotation_project,
-        model_version=",".join(sorted(models)) or "none",
-    )
-    if backend == "labelstudio":
-        platform = label_studio(settings, store)
-        try:
-            run = platform.push(selection, progress=partial(progress, "push to labelstudio") if progress else None)
-        finally:
-            platform.close()
-    else:
-        run = export_bundle(selection, store.local_path(ANNOTATION_BUNDLES), make_zip=True)
-    catalog.save_annotation_run(run.run_id, run.backend, run.project_url, "pushed", run.to_json())
-    pushed_clips = sorted({frame.clip_id for frame in frames})
+    """Send the selected frames of `clips` that were never pushed to the backend's platform, and move the clips
+    to `pushed`. Pushes to the same platform left unfinished by a process that died are finished first."""
+    report = PushReport()
+    with backend_for(settings, store, backend) as platform:
+        report.backend = platform.name
+        step = partial(progress, f"push to {platform.name}") if progress is not None else None
+        owner = _owner()
+        for stale in _abandoned_pushes(catalog, platform):
+            if catalog.take_over_push(stale.id, stale.owner, owner):
+                _send(catalog, store, settings, platform, stale.id, report, run_id, step)
+                report.resumed.append(stale.id)
+        for record in catalog.annotation_runs(status="pushed"):
+            if record.backend == platform.name and platform.repair(AnnotationRun.from_json(record.record)):
+                report.repaired.append(record.id)
+        wanted = [
+            (frame_key(clip.id, selected.frame), clip.id, selected.frame)
+            for clip in clips
+            for selected in catalog.selected_frames(clip_id=clip.id)
+        ]
+        if wanted:
+            new_run = uuid.uuid4().hex[:16]
+            if catalog.claim_push(new_run, platform.name, platform.platform, owner, wanted):
+                crash_point("push.claimed")
+                _send(catalog, store, settings, platform, new_run, report, run_id, step)
+    return report
+
+
+def _send(
+    catalog: Catalog,
+    store: Store,
+    settings: Settings,
+    platform: AnnotationBackend,
+    annotation_run_id: str,
+    report: PushReport,
+    run_id: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Push the frames claimed by `annotation_run_id`, move their clips to `pushed`, then record the run (the last
+    step: until then the run is unfinished and the next push completes it)."""
+    claimed: dict[str, set[int]] = {}
+    for pushed in catalog.pushed_frames(annotation_run_id):
+        claimed.setdefault(pushed.clip_id, set()).add(pushed.frame)
+    request = _review_request(catalog, store, settings, claimed)
+    run = platform.push(request, annotation_run_id, progress)
+    crash_point("push.sent")
+    clip_ids = sorted(claimed)
+    before_push = [clip.id for clip in map(catalog.get_clip, clip_ids) if clip is not None and _before_push(clip)]
     catalog.transition(
-        pushed_clips,
+        before_push,
         ClipState.PUSHED,
         stage="push",
         run_id=run_id,
         detail={"annotation_run": run.run_id, "backend": run.backend},
     )
-    return PushReport(
-        run_id=run.run_id,
-        backend=run.backend,
-        project_url=run.project_url,
-        frames=len(frames),
-        clips=len(pushed_clips),
-        with_pre_annotations=sum(frame.pre_annotations is not None for frame in frames),
+    catalog.finish_push(run.run_id, run.project_url, run.to_json())
+    crash_point("push.recorded")
+    report.run_id, report.project_url = run.run_id, run.project_url
+    report.frames += len(request.frames)
+    report.clips += len(clip_ids)
+    report.with_pre_annotations += sum(frame.pre_annotations is not None for frame in request.frames)
+
+
+def _before_push(clip: Clip) -> bool:
+    return clip.status in (ClipState.SELECTED, ClipState.AUTOLABELLED)
+
+
+def _review_request(
+    catalog: Catalog, store: Store, settings: Settings, claimed: Mapping[str, set[int]]
+) -> ReviewRequest:
+    """The claimed frames as a review request: images decoded once and written once, with their autolabels."""
+    frames: list[FrameToReview] = []
+    names: dict[int, str] | None = None
+    models: set[str] = set()
+    for clip_id, wanted in sorted(claimed.items()):
+        clip = catalog.get_clip(clip_id)
+        if clip is None:
+            raise AnnotationError(f"clip {clip_id} of a pushed frame is not in the catalog")
+        labels = read_latest_labels(store.fetch(clip.path).parent)
+        if labels is not None:
+            names = names or dict(labels.names)
+            models.update(str(model.get("model_id")) for model in labels.models)
+        frames += _frames_of(catalog, store, clip, labels, wanted)
+    return ReviewRequest(
+        frames=tuple(frames),
+        names=names or dict(enumerate(settings.classes)),
+        name=settings.annotation_project,
+        model_version=",".join(sorted(models)) or "none",
     )
 
 
-def _frames_of(catalog: Catalog, store: Store, clip: Clip, labels: LabelFile | None) -> list[SelectedFrame]:
-    """The clip's selected frames as JPEG files (decoded once, written once), with their autolabels."""
-    wanted = {frame.frame: frame for frame in catalog.selected_frames(clip_id=clip.id)}
-    found: list[SelectedFrame] = []
+def _frames_of(
+    catalog: Catalog, store: Store, clip: Clip, labels: LabelFile | None, wanted: set[int]
+) -> list[FrameToReview]:
+    """The clip's wanted frames as JPEG files (decoded once, written once), with their autolabels, the triggers
+    that selected them and their time within the clip."""
+    selected = {frame.frame: frame for frame in catalog.selected_frames(clip_id=clip.id) if frame.frame in wanted}
+    video = catalog.get_video(clip.video_id)
+    fps = video.fps if video is not None and video.fps else None
+    found: list[FrameToReview] = []
     for decoded in iter_frames(store.fetch(clip.path)):
-        chosen = wanted.get(decoded.index)
+        chosen = selected.get(decoded.index)
         if chosen is None:
             continue
-        key = annotation_image_key(clip.id, decoded.index)
+        time_s = None if fps is None else decoded.index / fps
+        key = annotation_image_key(image_name(clip.id, decoded.index, time_s))
         target = store.local_path(key)
         if not target.exists():
             with atomic_path(target) as temporary:
-                ok, encoded = cv2.imencode(".jpg", decoded.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                ok, encoded = cv2.imencode(".jpg", decoded.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
                 if not ok:
                     raise AnnotationError(f"frame {decoded.index} of clip {clip.id}: JPEG encoding failed")
                 temporary.write_bytes(encoded.tobytes())
             store.commit(key)
         height, width = decoded.image.shape[:2]
-        reasons = tuple(reason["trigger"] for reason in chosen.reasons.get("reasons", []))
         found.append(
-            SelectedFrame(
+            FrameToReview(
                 clip_id=clip.id,
                 frame=decoded.index,
                 width=width,
                 height=height,
                 image_path=target,
                 pre_annotations=None if labels is None else labels.frames[decoded.index],
-                reasons=reasons,
+                reasons=tuple(reason["trigger"] for reason in chosen.reasons.get("reasons", [])),
+                time_s=time_s,
             )
         )
-        if len(found) == len(wanted):
+        if len(found) == len(selected):
             break
     return found
 
 
-def open_label_studio_runs(catalog: Catalog) -> list[AnnotationRun]:
-    """Label Studio runs whose tasks are not all reviewed yet."""
+def _owner() -> str:
+    """Who is pushing: host, process id and the process's start time (so a reused pid is not mistaken for us)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}"
+
+
+def _started(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _abandoned_pushes(catalog: Catalog, platform: AnnotationBackend) -> list[AnnotationRunRecord]:
+    """Unfinished pushes of this backend whose process is gone: on this host, a process that no longer runs; on
+    another, one silent for longer than the lease."""
+    abandoned = []
+    for record in catalog.annotation_runs(status="pushing"):
+        if record.backend != platform.name:
+            continue
+        host, _, rest = (record.owner or "").partition(":")
+        pid, _, started = rest.partition(":")
+        if host == socket.gethostname() and pid.isdigit():
+            alive = _started(int(pid)) == started if started else _pid_alive(int(pid))
+        else:
+            heard = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=UTC)
+            alive = heard > utcnow() - FOREIGN_OWNER_LEASE
+        if not alive:
+            abandoned.append(record)
+    return abandoned
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---- pull and import -------------------------------------------------------------------------------------------
+
+
+def open_runs(catalog: Catalog, window: timedelta | None = None) -> list[AnnotationRun]:
+    """Runs whose answers arrive on their platform by themselves (not bundles, which come back by hand) and are
+    not all in yet, plus, with a `window`, those closed within it (corrections come back)."""
+    closed_since = None if window is None or window <= timedelta(0) else utcnow() - window
     return [
         AnnotationRun.from_json(record.record)
-        for record in catalog.annotation_runs(status="pushed")
-        if record.backend == "labelstudio"
+        for record in catalog.annotation_runs(status="pushed", closed_since=closed_since)
+        if record.backend in BACKENDS and BACKENDS[record.backend].polled
     ]
 
 
-def pull_reviews(catalog: Catalog, store: Store, settings: Settings, run_id: str | None = None) -> ReviewReport:
-    """Fetch reviewed tasks of every open Label Studio run and store them as review label versions."""
+def pull_reviews(
+    catalog: Catalog,
+    store: Store,
+    settings: Settings,
+    run_id: str | None = None,
+    since: timedelta | None = None,
+) -> ReviewReport:
+    """Fetch the answers of every open run (and of runs closed within `since`, by default the configured
+    corrections window) and store them as review label versions; a run whose frames are all answered closes."""
+    window = since if since is not None else timedelta(hours=settings.corrections_window_hours)
     report = ReviewReport()
-    open_runs = open_label_studio_runs(catalog)
-    if not open_runs:
-        return report
-    platform = label_studio(settings, store)
+    backends: dict[str, AnnotationBackend] = {}
     try:
-        for run in open_runs:
-            result = platform.pull(run)
+        for run in open_runs(catalog, window):
+            if run.backend not in backends:
+                backends[run.backend] = backend_for(settings, store, run.backend)
+            result = backends[run.backend].pull(run)
             report.runs.append(run.run_id)
-            report.boxes_rejected += len(result.rejected)
             report.pending += len(result.pending)
             report.missing += len(result.missing)
-            _store_reviews(catalog, store, run, result.frames, report, run_id)
+            _store_reviews(catalog, store, run, result, report, run_id)
             if not result.pending:
-                catalog.save_annotation_run(run.run_id, run.backend, run.project_url, "done", run.to_json())
+                catalog.close_annotation_run(run.run_id)
     finally:
-        platform.close()
+        for backend in backends.values():
+            backend.close()
     return report
 
 
 def annotation_progress(catalog: Catalog, store: Store, settings: Settings) -> int | None:
-    """How many tasks of the open Label Studio runs are annotated (None when there is no open run)."""
-    open_runs = open_label_studio_runs(catalog)
-    if not open_runs:
+    """How many frames of the open runs are answered on their platforms (None when no run is open)."""
+    runs = open_runs(catalog)
+    if not runs:
         return None
-    platform = label_studio(settings, store)
-    try:
-        return sum(platform.status(run).annotated for run in open_runs)
-    finally:
-        platform.close()
+    total = 0
+    for name in sorted({run.backend for run in runs}):
+        with backend_for(settings, store, name) as backend:
+            total += sum(backend.progress(run).annotated for run in runs if run.backend == name)
+    return total
 
 
-def import_bundle_annotations(
-    catalog: Catalog, store: Store, path: str | Path, run_id: str | None = None
-) -> tuple[ImportReport, ReviewReport]:
-    """Read completed annotation files of a bundle (any of its four formats) and store the reviews."""
-    run = _run_for_bundle(catalog, Path(path))
-    imported = import_annotations(path, run)
-    report = ReviewReport(runs=[run.run_id])
-    report.boxes_rejected = sum(len(file.rejected) for file in imported.files)
-    _store_reviews(catalog, store, run, imported.frames, report, run_id)
-    return imported, report
+def import_answers(
+    catalog: Catalog,
+    store: Store,
+    path: str | Path,
+    run_id: str | None = None,
+    *,
+    file_format: str | None = None,
+    dry_run: bool = False,
+) -> ImportOutcome:
+    """Read one answer file (a bundle's own, a format asked for, or a file given explicitly) of the run it belongs
+    to; only frames a person answered count. With `dry_run` nothing is written: the outcome says what would change
+    per frame against the current label versions."""
+    target = Path(path)
+    run = _run_for(catalog, target, file_format)
+    result = read_answers(run, target, file_format)
+    clips = _clips_of(catalog, {frame.clip_id for frame in result.frames})
+    changes = review_diff(result.frames, lambda clip_id: _clip_dir(store, clips[clip_id]))
+    report = ReviewReport(runs=[run.run_id], pending=len(result.pending))
+    if dry_run:
+        _count_rejections(report, result)
+        report.frames_reviewed = len(result.frames)
+    else:
+        _store_reviews(catalog, store, run, result, report, run_id, explicit=True)
+    return ImportOutcome(result, changes, report, run.run_id, dry_run)
 
 
-def _run_for_bundle(catalog: Catalog, path: Path) -> AnnotationRun:
-    bundle_runs = [AnnotationRun.from_json(r.record) for r in catalog.annotation_runs() if r.backend == "bundle"]
+def _run_for(catalog: Catalog, path: Path, file_format: str | None) -> AnnotationRun:
+    """The run an answer file belongs to: the bundle it lies in (or whose zip it is), else the run whose frames
+    its images are (an export downloaded somewhere else)."""
+    runs = [AnnotationRun.from_json(r.record) for r in catalog.annotation_runs() if r.status != "pushing"]
     resolved = path.resolve()
-    for run in bundle_runs:
+    for run in runs:
         root = Path(run.project_url)
-        if resolved in (root, root.with_suffix(".zip")) or resolved.is_relative_to(root) or run.run_id in path.name:
+        inside = resolved in (root, root.with_suffix(".zip")) or resolved.is_relative_to(root)
+        if root.is_absolute() and inside:
             return run
-    raise AnnotationError(
-        f"{path} does not belong to a bundle this engine exported (known bundles: "
-        f"{', '.join(run.run_id for run in bundle_runs) or 'none'})"
+    for run in runs:
+        if run.run_id in path.name:
+            return run
+    references = peek_references(path, file_format)
+    best, overlap = None, 0
+    for run in runs:
+        names = {Path(f.image).stem for f in run.frames if f.image} | {f.key for f in run.frames}
+        shared = len(names & references)
+        if shared > overlap:
+            best, overlap = run, shared
+    if best is None:
+        raise AnnotationError(
+            f"{path} does not belong to a run this engine pushed: none of its images is a pushed frame "
+            f"(known runs: {', '.join(run.run_id for run in runs) or 'none'})"
+        )
+    return best
+
+
+def _clips_of(catalog: Catalog, clip_ids: set[str]) -> dict[str, Clip]:
+    clips = {}
+    for clip_id in clip_ids:
+        clip = catalog.get_clip(clip_id)
+        if clip is None:
+            raise AnnotationError(f"clip {clip_id} of a reviewed frame is not in the catalog")
+        clips[clip_id] = clip
+    return clips
+
+
+def _clip_dir(store: Store, clip: Clip) -> Path:
+    return store.fetch(clip.path).parent
+
+
+def _import_id(run: AnnotationRun, frames: Sequence[ReviewedFrame], catalog: Catalog, again: bool) -> str | None:
+    """An id that depends only on what was answered (frames, boxes, who, when): the same answers imported twice
+    are one import. Answers whose import was undone are imported again only when asked (`again`: an explicit
+    import); a pull returns None for them, so an undone pull is not re-applied by the next one."""
+    content = json.dumps(
+        [
+            [f.clip_id, f.frame, f.annotation_id, f.updated_at, f.detections.to_dicts()]
+            for f in sorted(frames, key=lambda f: (f.clip_id, f.frame))
+        ],
+        sort_keys=True,
     )
-
-
-def _reviewed_frames(store: Store, clip: Clip) -> set[int]:
-    """Every frame of the clip that a human has reviewed so far (recorded in its newest review version)."""
-    labels = read_latest_labels(store.fetch(clip.path).parent)
-    if labels is None or labels.kind != "review":
-        return set()
-    return {int(frame) for frame in labels.stats.get("review", {}).get("frames", {})}
+    import_id = hashlib.sha256(f"{run.run_id}\x00{content}".encode()).hexdigest()[:16]
+    while (existing := catalog.annotation_import(import_id)) is not None and existing.status == "undone":
+        if not again:
+            return None
+        import_id = hashlib.sha256(import_id.encode()).hexdigest()[:16]
+    return import_id
 
 
 def _store_reviews(
     catalog: Catalog,
     store: Store,
     run: AnnotationRun,
-    reviewed: Sequence[ReviewedFrame],
+    result: PullResult,
     report: ReviewReport,
     run_id: str | None,
+    explicit: bool = False,
 ) -> None:
+    """Store answered frames as review label versions, record the import, move fully reviewed clips on.
+    `explicit`: a person asked for this import (answers of an undone import are then taken again)."""
+    _count_rejections(report, result)
+    reviewed = result.frames
     if not reviewed:
         return
-    clips = {clip_id: catalog.require_clip(clip_id) for clip_id in {frame.clip_id for frame in reviewed}}
-    sizes = {f.clip_id: (f.width, f.height) for f in run.frames}
-    frame_counts = {
-        clip_id: (clip.last_frame - clip.first_frame + 1, *sizes[clip_id]) for clip_id, clip in clips.items()
-    }
-    written = store_reviewed_labels(
-        reviewed,
-        clip_dir=lambda clip_id: store.fetch(clips[clip_id].path).parent,
-        names=run.names,
-        run_id=run.run_id,
-        frame_counts=frame_counts,
-    )
-    authors = {frame.clip_id: frame.annotator for frame in reviewed}
-    for clip_id, path in written.items():
-        key = labels_key(clips[clip_id], path.name)
-        store.commit(key)
-        catalog.add_label_version(
-            clip_id,
-            version_of(path),
-            kind="review",
-            path=key,
-            author=authors[clip_id],
-            detail={"annotation_run": run.run_id},
+    clips = _clips_of(catalog, {frame.clip_id for frame in reviewed})
+    import_id = _import_id(run, reviewed, catalog, again=explicit)
+    if import_id is None:
+        report.undone += 1
+        return
+    earlier = catalog.annotation_import(import_id)
+    if earlier is None:
+        sizes = {f.clip_id: (f.width, f.height) for f in run.frames}
+        frame_counts = {
+            clip_id: (clip.last_frame - clip.first_frame + 1, *sizes[clip_id]) for clip_id, clip in clips.items()
+        }
+        stored = store_reviewed_labels(
+            reviewed,
+            clip_dir=lambda clip_id: _clip_dir(store, clips[clip_id]),
+            names=run.names,
+            run_id=run.run_id,
+            frame_counts=frame_counts,
+            detail={"import": import_id},
         )
-    report.label_versions_written += len(written)
-    report.frames_reviewed += len(reviewed)
-    report.reviewed.extend(reviewed)
+        crash_point("import.labels_written")
+        authors = {frame.clip_id: frame.annotator for frame in reviewed}
+        for clip_id, review in stored.items():
+            key = labels_key(clips[clip_id], review.path.name)
+            store.commit(key)
+            catalog.add_label_version(
+                clip_id,
+                version_of(review.path),
+                kind="review",
+                path=key,
+                author=authors[clip_id],
+                detail={"annotation_run": run.run_id, "import": import_id},
+            )
+        # this import's versions: those it wrote now, and those an earlier attempt of it wrote before it died
+        written = {clip_id: review for clip_id, review in stored.items() if review.import_id == import_id}
+        frames = sum(review.frames_changed or sum(f.clip_id == c for f in reviewed) for c, review in written.items())
+        record = {
+            "clips": {
+                clip_id: {"version": review.version, "based_on": review.based_on} for clip_id, review in written.items()
+            },
+            "frames": frames,
+            "rejected_frames": [[r.clip_id, r.frame, r.reason] for r in result.rejected_frames],
+        }
+        catalog.record_import(import_id, run.run_id, result.source, result.format, record)
+        crash_point("import.recorded")
+        report.label_versions_written += len(written)
+        report.frames_reviewed += frames
+        report.reviewed.extend(reviewed)
+    else:
+        report.already_imported += 1
+    report.imports.append(import_id)
     done = [
         clip_id
         for clip_id, clip in clips.items()
@@ -317,9 +558,69 @@ def _store_reviews(
     ]
     if done:
         catalog.transition(
-            done, ClipState.ANNOTATED, stage="review", run_id=run_id, detail={"annotation_run": run.run_id}
+            done,
+            ClipState.ANNOTATED,
+            stage="review",
+            run_id=run_id,
+            detail={"annotation_run": run.run_id, "import": import_id},
         )
         report.clips_annotated += len(done)
+
+
+def _count_rejections(report: ReviewReport, result: PullResult) -> None:
+    report.boxes_rejected += sum(1 for r in result.rejected if r.box is not None or r.label is not None)
+    report.frames_rejected += len(result.rejected_frames)
+
+
+def _reviewed_frames(store: Store, clip: Clip) -> set[int]:
+    """Every frame of the clip that a human has reviewed so far (recorded in its newest review version)."""
+    labels = read_latest_labels(_clip_dir(store, clip))
+    return set() if labels is None else {int(frame) for frame in review_records(labels)}
+
+
+@dataclass
+class UndoReport:
+    import_id: str
+    clips_restored: list[str] = field(default_factory=list)
+    clips_reopened: list[str] = field(default_factory=list)
+
+
+def undo_import(catalog: Catalog, store: Store, import_id: str, run_id: str | None = None) -> UndoReport:
+    """Restore, for every clip an import wrote, the label version it was based on (as a new version: label files
+    are never deleted), and send the clips it moved to `annotated` back to `pushed`. Refused when a clip got a
+    newer version since (undo that first), so nothing else is lost."""
+    row = catalog.annotation_import(import_id)
+    if row is None:
+        known = ", ".join(i.id for i in catalog.annotation_imports()[-5:]) or "none"
+        raise AnnotationError(f"no import {import_id!r} (latest imports: {known})")
+    if row.status == "undone":
+        raise AnnotationError(f"import {import_id} was already undone")
+    clips = _clips_of(catalog, set(row.record.get("clips", {})))
+    for clip_id, entry in row.record.get("clips", {}).items():
+        newest = max((v.version for v in catalog.label_versions(clip_id)), default=None)
+        if newest != entry["version"]:
+            raise AnnotationError(
+                f"clip {clip_id} has label version {newest} written after import {import_id} (version "
+                f"{entry['version']}); undo or remove that first"
+            )
+    report = UndoReport(import_id)
+    for clip_id, entry in sorted(row.record.get("clips", {}).items()):
+        directory = _clip_dir(store, clips[clip_id])
+        path = restore_labels(directory, entry["based_on"], {"import": import_id, "version": entry["version"]})
+        key = labels_key(clips[clip_id], path.name)
+        store.commit(key)
+        catalog.add_label_version(
+            clip_id, version_of(path), kind="review", path=key, author="undo", detail={"undo_of": import_id}
+        )
+        report.clips_restored.append(clip_id)
+    reopened = [clip_id for clip_id, clip in clips.items() if clip.status == ClipState.ANNOTATED]
+    catalog.transition(reopened, ClipState.PUSHED, stage="review", run_id=run_id, detail={"undo_of": import_id})
+    report.clips_reopened = sorted(reopened)
+    catalog.mark_import_undone(import_id, {"at": utcnow().isoformat(timespec="seconds")})
+    return report
+
+
+# ---- history and metrics ---------------------------------------------------------------------------------------
 
 
 def review_history(catalog: Catalog, store: Store) -> list[ReviewedFrame]:
@@ -331,7 +632,7 @@ def review_history(catalog: Catalog, store: Store) -> list[ReviewedFrame]:
         reviews = [v for v in versions if v.kind == "review"]
         if not reviews:
             continue
-        folder = store.fetch(clip.path).parent
+        folder = _clip_dir(store, clip)
         review = read_labels(folder / "labels" / Path(reviews[-1].path).name)
         autolabels = [v for v in versions if v.kind == "autolabel"]
         before = read_labels(folder / "labels" / Path(autolabels[-1].path).name) if autolabels else None
@@ -339,7 +640,7 @@ def review_history(catalog: Catalog, store: Store) -> list[ReviewedFrame]:
             frame.frame: tuple(reason["trigger"] for reason in frame.reasons.get("reasons", []))
             for frame in catalog.selected_frames(clip_id=clip.id)
         }
-        for frame, record in review.stats.get("review", {}).get("frames", {}).items():
+        for frame, record in review_records(review).items():
             index = int(frame)
             history.append(
                 ReviewedFrame(
@@ -366,3 +667,16 @@ def trigger_yields(catalog: Catalog, store: Store, minimum_frames: int = 20) -> 
         for trigger, summary in metrics.per_trigger.items()
         if summary.frames >= minimum_frames
     }
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `30m`, `12h`, `7d` or `2w` as a duration (a plain number is hours)."""
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "h")
+    try:
+        amount = float(value)
+    except ValueError:
+        raise AnnotationError(f"{text!r} is not a duration (e.g. 12h, 7d)") from None
+    if not amount >= 0 or amount == float("inf"):
+        raise AnnotationError(f"{text!r} is not a duration (e.g. 12h, 7d)")
+    return timedelta(**{units[unit]: amount})

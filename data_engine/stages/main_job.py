@@ -63,8 +63,8 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: Progress
             "sample and go to annotators without pre-annotations"
         )
 
+    # push_ready also finishes pushes a dead process left unfinished, so it runs even when nothing new is ready
     pushed = push_ready(catalog, store, settings, cold_start=not detectors, progress=progress)
     summary.tasks_pushed, summary.pushed_to = pushed.frames, pushed.project_url
-    if pushed.backend == "labelstudio":
-        summary.frames_reviewed = pull_reviews(catalog, store, settings).frames_reviewed
+    summary.frames_reviewed = pull_reviews(catalog, store, settings).frames_reviewed
     return summary

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from data_engine.detections import to_yolo
+from data_engine.formats.yolo import to_text
 from data_engine.synthetic.generator import SyntheticVideo
 from data_engine.video.frames import iter_frames
 
@@ -40,7 +40,7 @@ def build_yolo_dataset(
                 stem = f"{video.video_path.stem}_{frame.index:06d}"
                 cv2.imwrite(str(image_dir / f"{stem}.jpg"), frame.image)
                 boxes = truth.boxes_at(frame.index, min_visibility=min_visibility)
-                (label_dir / f"{stem}.txt").write_text(to_yolo(boxes, truth.width, truth.height))
+                (label_dir / f"{stem}.txt").write_text(to_text(boxes, truth.width, truth.height))
     names_yaml = "\n".join(f"  {class_id}: {name}" for class_id, name in sorted(names.items()))
     data_yaml = out_dir / "data.yaml"
     data_yaml.write_text(f"path: {out_dir.resolve()}\ntrain: images/train\nval: images/val\nnames:\n{names_yaml}\n")

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import tests.model_fixtures  # noqa: F401  (sets YOLO_OFFLINE and a private Ultralytics config folder)
 from data_engine.annotation import AnnotationRun
-from data_engine.annotation.bundle import LABELSTUDIO_FILE
+from data_engine.annotation.bundle import ANSWER_FILES
 from data_engine.catalog import ClipState
 from data_engine.datasets import build_dataset
 from data_engine.experiments.proving_ground import answer_bundle_from_truth
 from data_engine.registry import ModelRegistry, run_candidate
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings
-from data_engine.stages.annotate import import_bundle_annotations
+from data_engine.stages.annotate import import_answers
 from data_engine.stages.main_job import run_main_job
 from data_engine.synthetic import generate
 from data_engine.synthetic.truth import load_truth
@@ -57,11 +57,11 @@ def test_cold_start_then_the_first_model_takes_over_mining_and_autolabelling(
     assert first.clips_autolabelled == 0
     (record,) = cold.catalog.annotation_runs()
     run = AnnotationRun.from_json(record.record)
-    tasks = json.loads((Path(run.project_url) / LABELSTUDIO_FILE).read_text())
+    tasks = json.loads((Path(run.project_url) / ANSWER_FILES["labelstudio"]).read_text())
     assert tasks and not any("predictions" in task for task in tasks), "cold-start tasks carry no pre-annotations"
 
     answered = answer_bundle_from_truth(cold, run.run_id, truth)
-    _, review = import_bundle_annotations(cold.catalog, cold.store, answered)
+    review = import_answers(cold.catalog, cold.store, answered).report
     assert review.frames_reviewed == first.tasks_pushed
     dataset = build_dataset(cold.catalog, cold.store)
     registry = ModelRegistry(cold.catalog, cold.store)

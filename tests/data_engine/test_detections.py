@@ -1,21 +1,11 @@
-"""Detections: validation, indexing, merging and round trips through every edge format."""
+"""Detections: validation, indexing, merging, label-file dicts, and the one IoU matcher."""
 
 import json
 
 import numpy as np
 import pytest
 
-from data_engine.detections import (
-    Detections,
-    DetectionsError,
-    Provenance,
-    from_coco,
-    from_label_studio,
-    from_yolo,
-    to_coco,
-    to_label_studio,
-    to_yolo,
-)
+from data_engine.detections import Detections, DetectionsError, Provenance, box_iou, match_boxes
 
 NAMES = {0: "car", 1: "person"}
 WIDTH, HEIGHT = 320, 240
@@ -100,51 +90,19 @@ def test_label_file_dicts_round_trip():
         Detections.from_dicts([{"score": 0.5}], NAMES)
 
 
-def test_coco_round_trip():
-    frames = [sample(), Detections.empty(NAMES), sample()[1:]]
-    coco = json.loads(json.dumps(to_coco(frames, WIDTH, HEIGHT)))
-    assert {c["name"] for c in coco["categories"]} == {"car", "person"}
-    assert coco["annotations"][1]["bbox"] == pytest.approx([100.5, 30.25, 79.5, 169.75])
-    back = from_coco(coco)
-    assert len(back) == 3
-    for original, restored in zip(frames, back, strict=True):
-        assert_same_boxes(original, restored)
-        np.testing.assert_allclose(original.confidence, restored.confidence, atol=1e-6)
-    assert back[0].names == NAMES
-    with pytest.raises(DetectionsError, match="COCO"):
-        from_coco({"annotations": []})
+def test_match_boxes_is_one_to_one_and_optimal():
+    first = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [100, 100, 110, 110]], np.float32)
+    second = np.array([[21, 0, 31, 10], [1, 0, 11, 10], [0, 0, 9, 10]], np.float32)
+    matched = match_boxes(first, second, 0.5)
+    pairs = sorted(zip(matched.first.tolist(), matched.second.tolist(), strict=True))
+    assert len(pairs) == 2 and dict(pairs)[1] == 0, "each box pairs with at most one, the far box with none"
+    total = box_iou(first, second)[matched.first, matched.second].sum()
+    assert total == pytest.approx(matched.iou.sum())
+    assert len(match_boxes(first, np.zeros((0, 4)))) == 0 and len(match_boxes(np.zeros((0, 4)), second)) == 0
 
 
-def test_yolo_round_trip():
-    detections = sample()
-    text = to_yolo(detections, WIDTH, HEIGHT)
-    assert text.splitlines()[0].split()[0] == "0" and len(text.splitlines()) == 3
-    assert_same_boxes(detections, from_yolo(text, WIDTH, HEIGHT, NAMES))
-    with_conf = from_yolo(to_yolo(detections, WIDTH, HEIGHT, with_confidence=True), WIDTH, HEIGHT, NAMES)
-    np.testing.assert_allclose(with_conf.confidence, detections.confidence, atol=1e-5)
-    assert to_yolo(Detections.empty(NAMES), WIDTH, HEIGHT) == ""
-    assert len(from_yolo("\n", WIDTH, HEIGHT, NAMES)) == 0
-    with pytest.raises(DetectionsError, match="line 1 has 3 fields"):
-        from_yolo("0 0.5 0.5", WIDTH, HEIGHT, NAMES)
-    with pytest.raises(DetectionsError, match="not numeric"):
-        from_yolo("car 0.5 0.5 0.1 0.1", WIDTH, HEIGHT, NAMES)
-
-
-def test_label_studio_round_trip():
-    detections = sample()
-    prediction = json.loads(json.dumps(to_label_studio(detections, WIDTH, HEIGHT, model_version="m1")))
-    first = prediction["result"][0]
-    assert first["type"] == "rectanglelabels" and first["original_width"] == WIDTH
-    assert first["value"]["rectanglelabels"] == ["car"] and first["value"]["x"] == pytest.approx(10 / WIDTH * 100)
-    assert prediction["model_version"] == "m1"
-    back = from_label_studio(prediction, NAMES)
-    assert_same_boxes(detections, back)
-    np.testing.assert_allclose(back.confidence, detections.confidence, atol=1e-6)
-    reviewed = [dict(result) for result in prediction["result"]]
-    for result in reviewed:
-        result.pop("score")
-    assert from_label_studio(reviewed, NAMES).confidence.tolist() == [1.0, 1.0, 1.0]
-    with pytest.raises(DetectionsError, match="'bus' is not a known class"):
-        bad = json.loads(json.dumps(prediction))
-        bad["result"][0]["value"]["rectanglelabels"] = ["bus"]
-        from_label_studio(bad, NAMES)
+def test_match_boxes_with_classes_pairs_only_the_same_class():
+    boxes = np.array([[0, 0, 10, 10]], np.float32)
+    assert len(match_boxes(boxes, boxes, 0.5, np.array([0]), np.array([1]))) == 0
+    assert len(match_boxes(boxes, boxes, 0.5, np.array([1]), np.array([1]))) == 1
+    assert len(match_boxes(boxes, boxes, 0.5)) == 1, "class-agnostic without class arrays"

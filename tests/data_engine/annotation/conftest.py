@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_engine.annotation import SelectedFrame, Selection
+from data_engine.annotation import FrameToReview, ReviewRequest
 from data_engine.detections import Detections, Provenance, provenance_array
 from data_engine.video.frames import iter_frames
 
 NAMES = {0: "person", 1: "car"}
-CLIP_IDS = ("crowd_overhead_720p/0000", "crowd_overhead_720p/0001")
+CLIP_IDS = ("5ab0c3e1f2d49a07-00000", "5ab0c3e1f2d49a07-00001")  # pseudonymous, as the catalog makes them
 FRAMES_PER_CLIP = 4
 FRAME_STEP = 10
 
@@ -47,14 +47,14 @@ def autolabels(seed: int, width: int, height: int) -> Detections:
     )
 
 
-def make_selection(images: list[np.ndarray], name: str, cold_start: bool = False) -> Selection:
+def make_request(images: list[np.ndarray], name: str, cold_start: bool = False) -> ReviewRequest:
     """Two clips of four frames each; clip 0 selected by the 'flicker' trigger, clip 1 by 'cut'."""
     frames = []
     for position, image in enumerate(images):
         clip = position // FRAMES_PER_CLIP
         height, width = image.shape[:2]
         frames.append(
-            SelectedFrame(
+            FrameToReview(
                 clip_id=CLIP_IDS[clip],
                 frame=(position % FRAMES_PER_CLIP) * FRAME_STEP,
                 width=width,
@@ -62,11 +62,12 @@ def make_selection(images: list[np.ndarray], name: str, cold_start: bool = False
                 image=image,
                 pre_annotations=None if cold_start else autolabels(position, width, height),
                 reasons=("flicker",) if clip == 0 else ("cut",),
+                time_s=(position % FRAMES_PER_CLIP) * FRAME_STEP / 25.0,
             )
         )
-    return Selection(tuple(frames), NAMES, name=name, model_version="hindsight-test")
+    return ReviewRequest(tuple(frames), NAMES, name=name, model_version="hindsight-test")
 
 
 @pytest.fixture
-def selection(sample_images: list[np.ndarray], request: pytest.FixtureRequest) -> Selection:
-    return make_selection(sample_images, f"test-{request.node.name[:40]}")
+def to_review(sample_images: list[np.ndarray], request: pytest.FixtureRequest) -> ReviewRequest:
+    return make_request(sample_images, f"test-{request.node.name[:40]}")

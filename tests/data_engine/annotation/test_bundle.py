@@ -1,5 +1,5 @@
-"""Exported task bundles: round trips in all four formats, pseudonymous ids, validation reports, and refusing
-malformed files and paths outside the bundle."""
+"""Exported task bundles: a hand-off package in four formats answered in ONE of them; only frames a person
+answered come back; pseudonymous but readable image names; files that refer outside the bundle are refused."""
 
 from __future__ import annotations
 
@@ -10,43 +10,37 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from data_engine.annotation import (
+    ANSWER_FORMATS,
     AnnotationRun,
+    BundleBackend,
     BundleError,
-    ImportReport,
-    Selection,
-    export_bundle,
-    import_annotations,
+    FrameAnswer,
+    ReviewRequest,
+    answer_bundle,
+    read_answers,
     review_metrics,
 )
-from data_engine.annotation.bundle import COCO_FILE, CVAT_FILE, LABELSTUDIO_FILE, YOLO_CLASSES_FILE, YOLO_LABELS_DIR
+from data_engine.annotation.bundle import ANSWER_FILES, LABELING_CONFIG_FILE, README_FILE, REVIEWED_LIST
 from data_engine.detections import Detections
-
-FORMAT_FILES = {"labelstudio": LABELSTUDIO_FILE, "coco": COCO_FILE, "cvat": CVAT_FILE, "yolo": YOLO_CLASSES_FILE}
-
-
-@pytest.fixture
-def bundle(selection: Selection, tmp_path: Path) -> tuple[AnnotationRun, Path]:
-    run = export_bundle(selection, tmp_path / "bundles", make_zip=True)
-    return run, Path(run.project_url)
+from data_engine.formats import yolo
+from tests.data_engine.annotation.conftest import NAMES
 
 
-def accept_predictions(tasks_file: Path) -> None:
-    """What an annotator does in Label Studio who accepts every pre-annotation: predictions become annotations."""
-    tasks = json.loads(tasks_file.read_text())
-    for task in tasks:
-        task["annotations"] = [
-            {
-                "id": 1,
-                "result": task["predictions"][0]["result"],
-                "completed_by": {"email": "anna@example.org"},
-                "lead_time": 7.5,
-                "created_at": "2026-01-02T10:00:00Z",
-                "updated_at": "2026-01-02T10:00:07Z",
-            }
-        ]
-    tasks_file.write_text(json.dumps(tasks))
+def push(to_review: ReviewRequest, folder: Path, answer_format: str = "labelstudio") -> AnnotationRun:
+    return BundleBackend(folder, answer_format).push(to_review, "b1")
+
+
+def accept_all(run: AnnotationRun, to_review: ReviewRequest, annotator: str = "anna") -> dict:
+    """An annotator who keeps every pre-annotation, in the bundle's answer format."""
+    answers = {
+        (s.clip_id, s.frame): FrameAnswer(s.pre_annotations, annotator=annotator, lead_time_s=7.5)
+        for s in to_review.frames
+    }
+    answer_bundle(run, answers)
+    return answers
 
 
 def assert_boxes_equal_within_a_pixel(first: Detections, second: Detections) -> None:
@@ -56,197 +50,257 @@ def assert_boxes_equal_within_a_pixel(first: Detections, second: Detections) -> 
     np.testing.assert_allclose(first.xyxy[order_a], second.xyxy[order_b], atol=1.0)
 
 
-@pytest.mark.parametrize("file_format", sorted(FORMAT_FILES))
-def test_round_trip_in_each_format(bundle: tuple[AnnotationRun, Path], selection: Selection, file_format: str) -> None:
-    run, root = bundle
-    if file_format == "labelstudio":
-        accept_predictions(root / LABELSTUDIO_FILE)
+@pytest.mark.parametrize("answer_format", ANSWER_FORMATS)
+def test_round_trip_in_each_answer_format(to_review: ReviewRequest, tmp_path: Path, answer_format: str) -> None:
+    run = push(to_review, tmp_path, answer_format)
+    assert run.answer_format == answer_format
+    accept_all(run, to_review)
 
-    report = import_annotations(root / FORMAT_FILES[file_format], run)
+    result = read_answers(run, Path(run.project_url))
 
-    (file_report,) = report.files
-    assert report.ok and file_report.format == file_format and not file_report.rejected
-    assert file_report.frames == len(selection.frames)
-    imported = {(f.clip_id, f.frame): f for f in report.frames}
-    for selected in selection.frames:
+    assert result.format == answer_format and not result.rejected and not result.pending
+    assert Path(result.source).name == ANSWER_FILES[answer_format]
+    imported = {(f.clip_id, f.frame): f for f in result.frames}
+    assert len(imported) == len(to_review.frames)
+    for selected in to_review.frames:
         reviewed = imported[(selected.clip_id, selected.frame)]
         assert_boxes_equal_within_a_pixel(reviewed.detections, selected.pre_annotations)
         assert_boxes_equal_within_a_pixel(reviewed.pre_annotations, selected.pre_annotations)
         assert reviewed.reasons == selected.reasons
-    if file_format == "labelstudio":
-        assert {f.annotator for f in report.frames} == {"anna@example.org"}
-        assert review_metrics(report.frames).per_annotator_day[0].mean_lead_time_s == 7.5
-    json.dumps(report.to_json())
+    if answer_format == "labelstudio":
+        assert {f.annotator for f in result.frames} == {"anna"}
+        assert review_metrics(result.frames).per_annotator_day[0].mean_lead_time_s == 7.5
+    json.dumps(result.to_json())
 
 
-def test_zip_bundle_imports_every_format_it_holds(bundle: tuple[AnnotationRun, Path], selection: Selection) -> None:
-    run, root = bundle
-    report = import_annotations(root.with_suffix(".zip"), run)
-
-    assert report.ok
-    assert sorted(r.format for r in report.files) == ["coco", "cvat", "labelstudio", "yolo"]
-    assert sum(r.frames for r in report.files) == 3 * len(selection.frames)  # the Label Studio tasks are unreviewed
-    assert len(report.frames) == len(selection.frames)
-
-
-def test_bundle_carries_pseudonymous_ids_only(bundle: tuple[AnnotationRun, Path], selection: Selection) -> None:
-    run, root = bundle
-    files = [path for path in root.rglob("*") if path.is_file()]
-    keys = {selected.key for selected in selection.frames}
-    assert {path.stem for path in (root / "images").iterdir()} == keys
-    for path in files:
-        assert "crowd" not in path.name
-        if path.suffix in (".json", ".xml", ".txt", ".yaml"):
-            text = path.read_text()
-            assert "crowd_overhead" not in text and "/work" not in text and str(root) not in text, path.name
-    with zipfile.ZipFile(root.with_suffix(".zip")) as archive:
-        assert all("crowd" not in name for name in archive.namelist())
-    assert "crowd_overhead_720p/0000" in run.dumps()  # the map back to our ids stays in the engine's run record
+@pytest.mark.parametrize("answer_format", ANSWER_FORMATS)
+def test_an_untouched_bundle_answers_nothing(to_review: ReviewRequest, tmp_path: Path, answer_format: str) -> None:
+    """The pre-annotations are in every file, but nobody answered: no frame is reviewed, in any format."""
+    run = push(to_review, tmp_path, answer_format)
+    for file_format in ANSWER_FORMATS:
+        result = read_answers(run, Path(run.project_url), file_format)
+        assert not result.frames and len(result.pending) == len(to_review.frames), file_format
+    assert not read_answers(run, Path(run.project_url).with_suffix(".zip")).frames
 
 
-def test_invalid_boxes_are_reported_and_the_rest_imported(bundle: tuple[AnnotationRun, Path]) -> None:
-    run, root = bundle
-    coco = json.loads((root / COCO_FILE).read_text())
-    first_image = coco["images"][0]
-    coco["categories"].append({"id": 7, "name": "bicycle"})
-    coco["annotations"] += [
-        {"id": 900, "image_id": first_image["id"], "category_id": 7, "bbox": [5, 5, 20, 20]},
-        {"id": 901, "image_id": first_image["id"], "category_id": 0, "bbox": [300, 150, 80, 60]},
-        {"id": 902, "image_id": 99, "category_id": 0, "bbox": [1, 1, 2, 2]},
-    ]
-    (root / COCO_FILE).write_text(json.dumps(coco))
+def test_only_the_answer_file_is_read(to_review: ReviewRequest, tmp_path: Path) -> None:
+    """Editing another format's file changes nothing unless that format is asked for."""
+    run = push(to_review, tmp_path, "coco")
+    root = Path(run.project_url)
+    accept_all(run, to_review)
+    tasks = json.loads((root / ANSWER_FILES["labelstudio"]).read_text())
+    for task in tasks:
+        task["annotations"] = [{"id": 1, "result": [], "completed_by": "mallory"}]
+    (root / ANSWER_FILES["labelstudio"]).write_text(json.dumps(tasks))
 
-    report = import_annotations(root / COCO_FILE, run)
+    from_coco = read_answers(run, root)
+    from_labelstudio = read_answers(run, root, "labelstudio")
 
-    (file_report,) = report.files
-    reasons = [r.reason for r in file_report.rejected]
-    assert len(reasons) == 3
-    assert any("unknown label 'bicycle'" in reason for reason in reasons)
-    assert any("outside the 320x180 image" in reason for reason in reasons)
-    assert any("unknown image id 99" in reason for reason in reasons)
-    assert file_report.boxes == len(coco["annotations"]) - 3
+    assert from_coco.format == "coco" and all(len(f.detections) for f in from_coco.frames)
+    assert from_labelstudio.format == "labelstudio" and all(not len(f.detections) for f in from_labelstudio.frames)
+    assert len(read_answers(run, root / ANSWER_FILES["labelstudio"]).frames) == len(to_review.frames)
 
 
-def test_yolo_classes_in_label_studio_order_map_by_name(
-    bundle: tuple[AnnotationRun, Path], selection: Selection
+def test_frame_with_every_box_refused_stays_unreviewed_and_an_empty_answer_counts(
+    to_review: ReviewRequest, tmp_path: Path
 ) -> None:
-    """Label Studio's YOLO export orders classes alphabetically: the indices follow classes.txt, not ours."""
-    run, root = bundle
-    (root / YOLO_CLASSES_FILE).write_text("car\nperson\n")
-    for label_file in (root / YOLO_LABELS_DIR).glob("*.txt"):
-        lines = [line.split() for line in label_file.read_text().splitlines() if line.strip()]
-        label_file.write_text("".join(" ".join([str(1 - int(f[0])), *f[1:]]) + "\n" for f in lines))
-    (label_file := root / YOLO_LABELS_DIR / f"{selection.frames[0].key}.txt").write_text(
-        label_file.read_text() + "0 0.5 0.5\n"
+    run = push(to_review, tmp_path, "coco")
+    root = Path(run.project_url)
+    accept_all(run, to_review)
+    coco = json.loads((root / ANSWER_FILES["coco"]).read_text())
+    coco["categories"].append({"id": 7, "name": "bicycle"})
+    refused, emptied = coco["images"][0]["id"], coco["images"][1]["id"]
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] not in (refused, emptied)]
+    coco["annotations"] += [
+        {"id": 900, "image_id": refused, "category_id": 7, "bbox": [5, 5, 20, 20]},
+        {"id": 901, "image_id": refused, "category_id": 0, "bbox": [300, 150, 80, 60]},
+        {"id": 902, "image_id": refused, "category_id": 0, "bbox": [1, 2, "NaN", 4]},
+        {"id": 903, "image_id": 99, "category_id": 0, "bbox": [1, 1, 2, 2]},
+    ]
+    (root / ANSWER_FILES["coco"]).write_text(json.dumps(coco))
+
+    result = read_answers(run, root)
+
+    first, second = run.frames[0], run.frames[1]
+    reviewed = {(f.clip_id, f.frame): f for f in result.frames}
+    assert (first.clip_id, first.frame) not in reviewed, "a frame whose every box was refused is no answer"
+    assert [(r.clip_id, r.frame) for r in result.rejected_frames] == [(first.clip_id, first.frame)]
+    assert "all 3 boxes of the answer were refused" in result.rejected_frames[0].reason
+    reasons = " ".join(r.reason for r in result.rejected)
+    assert "unknown label 'bicycle'" in reasons and "outside the 320x180 image" in reasons
+    assert "unknown image id 99" in reasons
+    assert len(reviewed[(second.clip_id, second.frame)].detections) == 0, "reviewed, nothing to label"
+    assert len(result.frames) == len(to_review.frames) - 1
+
+
+def test_yolo_answers_are_the_images_listed_as_reviewed(to_review: ReviewRequest, tmp_path: Path) -> None:
+    run = push(to_review, tmp_path, "yolo")
+    root = Path(run.project_url)
+    first = run.frames[0]
+    (root / REVIEWED_LIST).write_text(REVIEWED_LIST_TEXT.format(image=first.image))
+    (root / yolo.LABELS_DIR / f"{Path(first.image).stem}.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+
+    result = read_answers(run, root)
+
+    (reviewed,) = result.frames
+    assert (reviewed.clip_id, reviewed.frame) == (first.clip_id, first.frame)
+    assert reviewed.detections.class_id.tolist() == [1] and len(result.pending) == len(run.frames) - 1
+
+
+REVIEWED_LIST_TEXT = "# done\nimages/{image}\n"
+
+
+def test_the_bundle_is_a_hand_off_package(to_review: ReviewRequest, tmp_path: Path) -> None:
+    run = push(to_review, tmp_path)
+    root = Path(run.project_url)
+    readme = (root / README_FILE).read_text()
+    assert "tasks.labelstudio.json" in readme and "`person`" in readme and "`car`" in readme
+    assert "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT" in readme and "import-annotations" in readme
+    assert str(tmp_path) not in readme, "no path of the engine's machine leaves it"
+    config = (root / LABELING_CONFIG_FILE).read_text()
+    assert '<RectangleLabels name="label" toName="image">' in config and 'value="person"' in config
+    names = sorted(path.name for path in (root / "images").iterdir())
+    assert names[:2] == ["5ab0c3e1f2d49a07-00000_f000000_t0.000s.jpg", "5ab0c3e1f2d49a07-00000_f000010_t0.400s.jpg"]
+    assert names == sorted(f.image for f in run.frames), "clip, frame and time in clip; neighbours sort together"
+    tasks = json.loads((root / ANSWER_FILES["labelstudio"]).read_text())
+    assert all(task["data"]["image"].startswith("/data/local-files/?d=b1/images/") for task in tasks)
+    data = yaml.safe_load((root / yolo.DATA_FILE).read_text())
+    assert data["train"] == "train.txt" and data["val"] == "val.txt"
+    train = set((root / "train.txt").read_text().split())
+    val = set((root / "val.txt").read_text().split())
+    assert train and val and not train & val, "separate train and val image lists"
+    assert {Path(line).stem.split("_f")[0] for line in val}.isdisjoint(
+        {Path(line).stem.split("_f")[0] for line in train}
     )
 
-    report = import_annotations(root / YOLO_CLASSES_FILE, run)
 
-    imported = {(f.clip_id, f.frame): f for f in report.frames}
-    for selected in selection.frames:
-        assert_boxes_equal_within_a_pixel(
-            imported[(selected.clip_id, selected.frame)].detections, selected.pre_annotations
+def test_image_server_urls_when_configured(to_review: ReviewRequest, tmp_path: Path) -> None:
+    run = BundleBackend(tmp_path, image_url="http://images.example.org/bundles/").push(to_review, "b2")
+    tasks = json.loads((Path(run.project_url) / ANSWER_FILES["labelstudio"]).read_text())
+    assert tasks[0]["data"]["image"].startswith("http://images.example.org/bundles/b2/images/")
+    assert "http://images.example.org/bundles" in (Path(run.project_url) / README_FILE).read_text()
+
+
+def test_bundle_carries_no_source_path(to_review: ReviewRequest, tmp_path: Path) -> None:
+    sources = tmp_path / "secret-camera-7"
+    sources.mkdir()
+    frames = []
+    for selected in to_review.frames:
+        path = sources / f"{selected.frame}-{selected.clip_id.replace('/', '-')}.jpg"
+        path.write_bytes(b"\xff\xd8 not decoded")
+        frames.append(
+            type(selected)(
+                selected.clip_id,
+                selected.frame,
+                selected.width,
+                selected.height,
+                image_path=path,
+                pre_annotations=selected.pre_annotations,
+                time_s=selected.time_s,
+            )
         )
-    (rejection,) = report.files[0].rejected
-    assert "line" in rejection.reason and "3 fields" in rejection.reason
+    request = ReviewRequest(tuple(frames), NAMES, name="n")
+    run = BundleBackend(tmp_path / "bundles").push(request, "b3")
+    root = Path(run.project_url)
+    for path in root.rglob("*"):
+        assert "secret-camera" not in path.name
+        if path.is_file() and path.suffix in (".json", ".xml", ".txt", ".yaml", ".md"):
+            assert "secret-camera" not in path.read_text(), path.name
+    with zipfile.ZipFile(root.with_suffix(".zip")) as archive:
+        assert all("secret-camera" not in name for name in archive.namelist())
 
 
-@pytest.mark.parametrize("file_name", [COCO_FILE, CVAT_FILE, LABELSTUDIO_FILE])
-def test_truncated_file_is_a_clear_error_for_that_file(
-    bundle: tuple[AnnotationRun, Path], selection: Selection, file_name: str
-) -> None:
-    run, root = bundle
-    text = (root / file_name).read_text()
-    (root / file_name).write_text(text[: len(text) // 2])
+def test_push_again_with_the_same_run_keeps_the_published_bundle(to_review: ReviewRequest, tmp_path: Path) -> None:
+    backend = BundleBackend(tmp_path)
+    (tmp_path / ".b1.tmp-999").mkdir(parents=True)  # a writer that died before publishing
+    first = backend.push(to_review, "b1")
+    root = Path(first.project_url)
+    marker = root / ANSWER_FILES["labelstudio"]
+    stamp = marker.stat().st_mtime_ns
+    root.with_suffix(".zip").unlink()
 
-    report = import_annotations(root, run)
+    again = backend.push(to_review, "b1")
 
-    broken = next(r for r in report.files if Path(r.path).name == file_name)
-    assert broken.error and "malformed or truncated" in broken.error and broken.frames == 0
-    others = [r for r in report.files if r is not broken]
-    assert others and all(r.error is None for r in others)
-    assert len(report.frames) == len(selection.frames)
-    assert not report.ok
+    assert again == first and marker.stat().st_mtime_ns == stamp
+    assert root.with_suffix(".zip").is_file(), "the zip is re-created when missing"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b1", "b1.zip"]
 
 
-def test_not_a_bundle_file_is_a_clear_error(bundle: tuple[AnnotationRun, Path], tmp_path: Path) -> None:
-    run, _ = bundle
+@pytest.mark.parametrize("answer_format", ["coco", "cvat", "labelstudio"])
+def test_truncated_answer_file_is_a_clear_error(to_review: ReviewRequest, tmp_path: Path, answer_format: str) -> None:
+    run = push(to_review, tmp_path, answer_format)
+    target = Path(run.project_url) / ANSWER_FILES[answer_format]
+    target.write_text(target.read_text()[: len(target.read_text()) // 2])
+    with pytest.raises(BundleError, match="malformed or truncated"):
+        read_answers(run, Path(run.project_url))
+
+
+def test_not_an_answer_file_is_a_clear_error(to_review: ReviewRequest, tmp_path: Path) -> None:
+    run = push(to_review, tmp_path)
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
-    with pytest.raises(BundleError, match="unknown annotation file type"):
-        import_annotations(notes, run)
+    with pytest.raises(BundleError, match="unknown answer file type"):
+        read_answers(run, notes)
     with pytest.raises(BundleError, match="does not exist"):
-        import_annotations(tmp_path / "missing.json", run)
+        read_answers(run, tmp_path / "missing.json")
     broken_zip = tmp_path / "broken.zip"
     broken_zip.write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(BundleError, match="not a readable zip"):
-        import_annotations(broken_zip, run)
+        read_answers(run, broken_zip)
 
 
-def refer_outside(root: Path, file_name: str) -> None:
-    outside = "../../../etc/passwd"
-    if file_name == COCO_FILE:
-        coco = json.loads((root / COCO_FILE).read_text())
-        coco["images"][1]["file_name"] = outside
-        (root / COCO_FILE).write_text(json.dumps(coco))
-    elif file_name == CVAT_FILE:
-        text = (root / CVAT_FILE).read_text()
-        first = text.index('name="images/')
-        end = text.index('"', first + 6)
-        (root / CVAT_FILE).write_text(text[:first] + 'name="/etc/passwd' + text[end:])
+@pytest.mark.parametrize("answer_format", ["coco", "cvat", "labelstudio"])
+def test_file_referring_outside_the_bundle_is_refused(
+    to_review: ReviewRequest, tmp_path: Path, answer_format: str
+) -> None:
+    run = push(to_review, tmp_path, answer_format)
+    target = Path(run.project_url) / ANSWER_FILES[answer_format]
+    if answer_format == "labelstudio":
+        tasks = json.loads(target.read_text())
+        tasks[0]["data"] = {"image": "../../../etc/passwd"}
+        target.write_text(json.dumps(tasks))
     else:
-        tasks = json.loads((root / LABELSTUDIO_FILE).read_text())
-        tasks[0]["data"]["image"] = outside
-        (root / LABELSTUDIO_FILE).write_text(json.dumps(tasks))
+        target.write_text(target.read_text().replace(f"images/{run.frames[0].image}", "../../../etc/passwd"))
+    with pytest.raises(BundleError, match="outside the bundle"):
+        read_answers(run, Path(run.project_url), answer_format)
 
 
-@pytest.mark.parametrize("file_name", [COCO_FILE, CVAT_FILE, LABELSTUDIO_FILE])
-def test_file_referring_outside_the_bundle_is_refused(bundle: tuple[AnnotationRun, Path], file_name: str) -> None:
-    run, root = bundle
-    refer_outside(root, file_name)
-
-    report = import_annotations(root / file_name, run)
-
-    (file_report,) = report.files
-    assert file_report.error and "outside the bundle" in file_report.error
-    assert file_report.frames == 0 and not report.frames
-
-
-def test_zip_with_a_member_outside_the_bundle_is_refused(bundle: tuple[AnnotationRun, Path], tmp_path: Path) -> None:
-    run, root = bundle
+def test_zip_with_a_member_outside_the_bundle_is_refused(to_review: ReviewRequest, tmp_path: Path) -> None:
+    run = push(to_review, tmp_path)
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as archive:
-        archive.write(root / COCO_FILE, COCO_FILE)
+        archive.write(Path(run.project_url) / ANSWER_FILES["coco"], ANSWER_FILES["coco"])
         archive.writestr("../escaped.txt", "x")
     with pytest.raises(BundleError, match="outside the bundle"):
-        import_annotations(evil, run)
+        read_answers(run, evil)
     assert not (tmp_path.parent / "escaped.txt").exists()
 
 
-def test_yolo_label_link_outside_the_bundle_is_refused(bundle: tuple[AnnotationRun, Path], tmp_path: Path) -> None:
-    run, root = bundle
+def test_yolo_label_link_outside_the_bundle_is_refused(to_review: ReviewRequest, tmp_path: Path) -> None:
+    run = push(to_review, tmp_path, "yolo")
     secret = tmp_path / "secret.txt"
     secret.write_text("0 0.5 0.5 0.1 0.1\n")
-    label = next((root / YOLO_LABELS_DIR).glob("*.txt"))
+    label = next((Path(run.project_url) / yolo.LABELS_DIR).glob("*.txt"))
     label.unlink()
     label.symlink_to(secret)
-
-    report = import_annotations(root / YOLO_CLASSES_FILE, run)
-
-    assert "outside the bundle" in (report.files[0].error or "")
+    with pytest.raises(BundleError, match="link"):
+        read_answers(run, Path(run.project_url))
 
 
-def test_import_of_a_bundle_copy_in_another_folder(bundle: tuple[AnnotationRun, Path], tmp_path: Path) -> None:
-    """Annotators send the folder back from elsewhere: only paths inside the copy count."""
-    run, root = bundle
+def test_answers_returned_in_a_copy_elsewhere(to_review: ReviewRequest, tmp_path: Path) -> None:
+    run = push(to_review, tmp_path / "bundles", "cvat")
+    accept_all(run, to_review)
     copy = tmp_path / "returned"
-    shutil.copytree(root, copy)
-    report = import_annotations(copy / COCO_FILE, run)
-    assert report.ok and report.files[0].frames == len(run.frames)
+    shutil.copytree(run.project_url, copy)
+    assert len(read_answers(run, copy).frames) == len(run.frames)
+    assert len(read_answers(run, copy / ANSWER_FILES["cvat"]).frames) == len(run.frames)
 
 
-def test_import_report_is_json(bundle: tuple[AnnotationRun, Path]) -> None:
-    run, root = bundle
-    report = import_annotations(root, run)
-    assert isinstance(report, ImportReport)
-    assert json.loads(json.dumps(report.to_json()))["frames"] == len(run.frames)
+def test_the_settings_name_every_backend_and_answer_format_the_engine_has() -> None:
+    """The CLI offers the names from settings (cheap to import); they must be exactly the implemented ones."""
+    from data_engine.annotation import BACKENDS
+    from data_engine.annotation.bundle import ANSWER_FILES
+    from data_engine.settings import ANNOTATION_BACKENDS, BUNDLE_ANSWER_FORMATS
+
+    assert set(BACKENDS) == set(ANNOTATION_BACKENDS)
+    assert set(ANSWER_FILES) == set(BUNDLE_ANSWER_FORMATS)

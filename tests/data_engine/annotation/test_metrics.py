@@ -11,10 +11,10 @@ import pytest
 from data_engine.annotation import (
     AnnotationError,
     AnnotationRun,
+    FrameToReview,
     ReviewedFrame,
+    ReviewRequest,
     RunFrame,
-    SelectedFrame,
-    Selection,
     frame_changes,
     plot_per_day,
     review_metrics,
@@ -101,18 +101,18 @@ def test_run_record_round_trips_and_rejects_garbage() -> None:
         AnnotationRun.from_json({**run.to_json(), "frames": [[1, 2]]})
 
 
-def test_selection_rejects_bad_input() -> None:
+def test_review_request_rejects_bad_input() -> None:
     image = np.zeros((180, 320, 3), np.uint8)
     with pytest.raises(AnnotationError, match="exactly one of image_path, image"):
-        SelectedFrame("clip/0", 0, 320, 180)
-    frame = SelectedFrame("clip/0", 0, 320, 180, image=image)
+        FrameToReview("clip/0", 0, 320, 180)
+    frame = FrameToReview("clip/0", 0, 320, 180, image=image)
     with pytest.raises(AnnotationError, match="same"):
-        Selection((frame, frame), NAMES)
+        ReviewRequest((frame, frame), NAMES)
     with pytest.raises(AnnotationError, match="label schema"):
-        Selection((frame,), {})
-    unknown = SelectedFrame("clip/0", 1, 320, 180, image=image, pre_annotations=boxes((1, 1, 5, 5, 4)))
+        ReviewRequest((frame,), {})
+    unknown = FrameToReview("clip/0", 1, 320, 180, image=image, pre_annotations=boxes((1, 1, 5, 5, 4)))
     with pytest.raises(AnnotationError, match="class ids"):
-        Selection((unknown,), NAMES)
+        ReviewRequest((unknown,), NAMES)
 
 
 def test_review_on_a_cold_start_clip_needs_its_size_then_writes_version_one(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_review_on_a_cold_start_clip_needs_its_size_then_writes_version_one(tmp_
     written = store_reviewed_labels(frames, lambda clip: tmp_path / "c", NAMES, "r1", {"clip/0": (5, 320, 180)})
 
     labels = read_latest_labels(tmp_path / "c")
-    assert written["clip/0"].name == "v0001.json" and labels.kind == "review"
+    assert written["clip/0"].path.name == "v0001.json" and written["clip/0"].created and labels.kind == "review"
     assert len(labels.frames[2]) == 3 and all(len(labels.frames[i]) == 0 for i in (0, 1, 3, 4))
     with pytest.raises(AnnotationError, match="reviewed frame 9"):
         store_reviewed_labels(
