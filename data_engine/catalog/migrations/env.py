@@ -15,7 +15,10 @@ def run_migrations() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic needs a connection or sqlalchemy.url")
+    engine = create_engine(url)
     with engine.connect() as owned:
         context.configure(connection=owned, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():
