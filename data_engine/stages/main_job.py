@@ -19,7 +19,7 @@ from data_engine.stages.annotate import (
     trigger_yields,
 )
 from data_engine.stages.autolabel import AutolabelReport, autolabel_clips
-from data_engine.stages.ingest import ingest_batch
+from data_engine.stages.ingest import failures_waiting, ingest_batch
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from data_engine.stages.train import detectors_in_use
 
@@ -34,6 +34,7 @@ class MainJobSummary:
     new_batches: list[str] = field(default_factory=list)
     videos_ingested: int = 0
     quarantined: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
     hits_per_trigger: dict[str, int] = field(default_factory=dict)
     frames_selected: int = 0
     clips_autolabelled: int = 0
@@ -56,16 +57,19 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: StagePro
         catalog, entries, {}, settle_seconds=settings.settle_seconds, batch_max_videos=settings.batch_max_videos
     )
     for plan in look.batches:
-        catalog.create_batch(plan.key, "main-job", plan.items)
-        summary.new_batches.append(plan.key)
+        if catalog.create_batch(plan.key, "main-job", plan.items):
+            summary.new_batches.append(plan.key)
     if look.unsettled:
         summary.notes.append(f"{len(look.unsettled)} file(s) still being written: left for the next run")
+    summary.notes += [f"skipped {uri}: {reason}" for uri, reason in look.skipped]
     for batch_key in catalog.incomplete_batches():
         videos = {item.content_hash for item in catalog.batch_items(batch_key)}
         step = tick(f"ingest {batch_key}", len(videos))
         report = ingest_batch(catalog, store, batch_key, clip_seconds=settings.clip_seconds, progress=step)
         summary.videos_ingested += len(report.clipped)
         summary.quarantined.update({", ".join(v.sources): v.error or "" for v in report.quarantined})
+        summary.failed.update({", ".join(v.sources): v.error or "" for v in report.failed})
+    summary.notes += failures_waiting(catalog)
 
     detectors = detectors_in_use(catalog, store, settings)
     summary.cold_start = not detectors
