@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import uuid
 import xml.etree.ElementTree as ElementTree
@@ -44,6 +43,7 @@ from data_engine.annotation.base import (
 from data_engine.annotation.images import materialise_image
 from data_engine.annotation.labelstudio import FRAME_KEY_FIELD, FROM_NAME, TO_NAME, results_to_raw
 from data_engine.detections import Detections, DetectionsError, to_coco, to_label_studio, to_yolo
+from data_engine.store import temporary_path
 
 BUNDLE_SCHEMA = "data-engine/annotation-bundle"
 IMAGES_DIR = "images"
@@ -68,8 +68,7 @@ def export_bundle(selection: Selection, out_dir: str | Path, make_zip: bool = Fa
     record (backend "bundle", `project_url` = the bundle folder). The map back to clip ids stays in the record."""
     bundle_id = uuid.uuid4().hex[:16]
     root = Path(out_dir) / bundle_id
-    temporary = Path(out_dir) / f".{bundle_id}.tmp"
-    shutil.rmtree(temporary, ignore_errors=True)
+    temporary = temporary_path(root)
     images = temporary / IMAGES_DIR
     names = dict(selection.names)
     image_names = [f"{IMAGES_DIR}/{materialise_image(s, images).name}" for s in selection.frames]
@@ -197,7 +196,7 @@ def _write_cvat(
 
 
 def _zip_folder(folder: Path, target: Path) -> None:
-    temporary = target.with_name(f".{target.name}.tmp")
+    temporary = temporary_path(target)
     with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file():

@@ -1,5 +1,6 @@
 """The catalog: the source of truth for per-video and per-clip state (SQLite or PostgreSQL)."""
 
+import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -105,7 +106,9 @@ class Catalog:
             with self._sessions.begin() as session:
                 yield session
         except OperationalError as error:
-            raise CatalogError(f"the catalog DATA_ENGINE_CATALOG_URL={self.url} failed: {error.orig}") from error
+            raise CatalogError(
+                f"the catalog at {self.url} (DATA_ENGINE_CATALOG_URL) failed: {self._reason(error)}"
+            ) from error
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (a no-op when it is current).
@@ -126,7 +129,23 @@ class Catalog:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as error:
-            raise CatalogError(f"cannot open the catalog at {self.url}: {error.orig}") from error
+            raise CatalogError(
+                f"cannot open the catalog at {self.url} (DATA_ENGINE_CATALOG_URL): {self._reason(error)}"
+            ) from error
+
+    def _reason(self, error: OperationalError) -> str:
+        """The database's message; for SQLite, whether the disk holding it is full (SQLite then often says only
+        "disk I/O error")."""
+        reason = str(error.orig).strip()
+        database = make_url(self.url).database
+        if self.is_sqlite and database and database != ":memory:":
+            try:
+                full = shutil.disk_usage(Path(database).parent).free < 1 << 20
+            except OSError:
+                full = False
+            if full:
+                reason += " (the disk holding it is full)"
+        return reason
 
     def _lock_for_migration(self, connection: Connection) -> None:
         """Hold the schema lock until this transaction ends (SQLite's DDL then also runs in it)."""

@@ -344,6 +344,8 @@ def _probe_columns(probe: VideoProbe) -> dict[str, object]:
         "width": probe.width,
         "height": probe.height,
         "fps": probe.fps,
+        "fps_min": probe.fps_min,
+        "fps_max": probe.fps_max,
         "frames": probe.frames,
         "duration_s": probe.duration_s,
         "header_fps": probe.header_fps,

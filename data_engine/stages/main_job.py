@@ -20,7 +20,13 @@ from data_engine.stages.annotate import (
 )
 from data_engine.stages.autolabel import AutolabelReport, autolabel_clips
 from data_engine.stages.ingest import failures_waiting, ingest_batch
-from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
+from data_engine.stages.mine import (
+    MiningConfig,
+    compute_batch_features,
+    mine_batch_triggers,
+    redraw_missing_plots,
+    select_batch,
+)
 from data_engine.stages.train import detectors_in_use
 
 StageProgress = Callable[[str, int], Callable[[str], None]]
@@ -89,6 +95,8 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: StagePro
                 hits[trigger] = hits.get(trigger, 0) + count
             selected = select_batch(catalog, store, batch_key, config=config, cold_start=not detectors)
             summary.frames_selected += selected.selected
+        for batch_key in catalog.batch_keys():
+            redraw_missing_plots(catalog, store, batch_key)
     summary.hits_per_trigger = hits
 
     if detectors:
