@@ -54,7 +54,6 @@ class Settings:
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     compute: str = "processes"
     dask_address: str = ""
-    retry_backoff_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser()
@@ -106,7 +105,6 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "keep_models": (1, math.inf),
     "retrain_min_new_images": (1, math.inf),
     "workers": (1, 4096),
-    "retry_backoff_seconds": (0.0, 7 * 86400.0),
 }
 """Inclusive bounds of the numeric settings: NaN, infinities and values outside them are refused at load."""
 

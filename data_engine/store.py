@@ -7,6 +7,7 @@ uploaded when complete, so a reader never sees half a file.
 import hashlib
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -110,7 +111,8 @@ def is_temporary(name: str) -> bool:
 
 
 def remove_stale_temporaries(folder: Path, older_than_s: float = 86400.0) -> int:
-    """Delete the leftovers of interrupted writes below `folder`, leaving files that live writers are filling.
+    """Delete the leftovers of interrupted writes below `folder` (files, and folders assembled under a temporary
+    name), leaving what live writers are filling.
 
     A temporary is stale when its writer ran on this host and is gone, or (another host's, or an unparsable name)
     when it has not changed for `older_than_s`.
@@ -118,9 +120,12 @@ def remove_stale_temporaries(folder: Path, older_than_s: float = 86400.0) -> int
     removed = 0
     if not folder.is_dir():
         return 0
-    for path in folder.rglob(".*"):
-        if path.is_file() and is_temporary(path.name) and _is_stale(path, older_than_s):
-            path.unlink(missing_ok=True)
+    for path in sorted(folder.rglob(".*")):
+        if is_temporary(path.name) and path.exists() and _is_stale(path, older_than_s):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)  # a folder being assembled (an annotation bundle)
+            else:
+                path.unlink(missing_ok=True)
             removed += 1
     return removed
 
