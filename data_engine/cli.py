@@ -107,12 +107,17 @@ def ingest(runtime: Runtime, paths: tuple[str, ...], as_json: bool) -> None:
         )
     for uri in report.look.unsettled:
         click.echo(f"skipped (still being written, try again in a moment): {uri}", err=True)
+    for uri, reason in report.look.skipped:
+        click.echo(f"skipped {uri}: {reason}", err=True)
     for uri, digest in report.look.duplicates:
         click.echo(f"already ingested (same content as video {digest[:12]}): {uri}", err=True)
     if as_json:
         click.echo(json.dumps([_report_document(batch) for batch in report.batches], indent=2))
     else:
         _print_reports(report.batches)
+    for line in ingest_stage.failures_waiting(runtime.catalog):
+        click.echo(f"note: {line}", err=True)
+    _fail_on_failed_videos({", ".join(v.sources): v.error or "" for batch in report.batches for v in batch.failed})
 
 
 def _report_document(report: BatchReport) -> dict[str, Any]:
@@ -120,6 +125,7 @@ def _report_document(report: BatchReport) -> dict[str, Any]:
         "batch": report.batch_key,
         **report.summary(),
         "quarantined_files": {", ".join(v.sources): v.error for v in report.quarantined},
+        "failed_files": {", ".join(v.sources): v.error for v in report.failed},
     }
 
 
@@ -131,10 +137,23 @@ def _print_reports(reports: list[BatchReport]) -> None:
         click.echo(
             f"batch {report.batch_key}: {summary['clipped']} videos clipped into {summary['clips']} clips "
             f"({summary['new_clips']} new, {summary['hours'] * 3600:.1f} s of video), "
-            f"{summary['quarantined']} quarantined"
+            f"{summary['quarantined']} quarantined" + (f", {summary['failed']} failed" if summary["failed"] else "")
         )
         for video in report.quarantined:
             click.echo(f"  quarantined {', '.join(video.sources)}: {video.error}")
+        for video in report.failed:
+            click.echo(f"  failed {', '.join(video.sources)}: {video.error}")
+
+
+def _fail_on_failed_videos(failed: dict[str, str]) -> None:
+    """Passing faults end the command with one error line and status 1; the videos wait for the next run."""
+    if failed:
+        click.echo(
+            f"error: {len(failed)} video(s) failed on a passing fault (first: {next(iter(failed.values()))}); "
+            "fix it and run again (failed videos are retried with backoff) or `data-engine retry --all-failed`",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @main.command()
@@ -166,10 +185,14 @@ def videos(runtime: Runtime, as_json: bool, status_filter: str | None) -> None:
             "id": video.id,
             "source": video.source_uri,
             "fps": video.fps,
+            "fps_min": video.fps_min,
+            "fps_max": video.fps_max,
             "frames": video.frames,
             "duration_s": video.duration_s,
             "status": video.status,
             "error": video.error,
+            "attempts": video.attempts,
+            "next_attempt_at": video.next_attempt_at.isoformat() if video.next_attempt_at else None,
         }
         for video in runtime.catalog.videos(status=status_filter)
     ]
@@ -492,12 +515,39 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
     click.echo(f"model in use: {summary.model_in_use}")
     for source, reason in summary.quarantined.items():
         click.echo(f"quarantined {source}: {reason}")
+    for source, reason in summary.failed.items():
+        click.echo(f"failed {source}: {reason}")
     for note in summary.notes:
         click.echo(f"note: {note}")
     click.echo(
         "next: annotate the pushed tasks (bundles come back with `data-engine import-annotations PATH`), "
         "`data-engine selection` lists the chosen frames, `data-engine clip show ID` a clip's journey, "
         "`make ui` opens the Dagster UI"
+    )
+    _fail_on_failed_videos(summary.failed)
+
+
+@main.command()
+@click.option("--video", "video_ids", multiple=True, help="Re-queue this failed or quarantined video (repeatable).")
+@click.option("--clip", "clip_ids", multiple=True, help="Put this failed clip back where it failed (repeatable).")
+@click.option("--all-failed", is_flag=True, help="Re-queue every failed video and clip.")
+@pass_runtime
+def retry(runtime: Runtime, video_ids: tuple[str, ...], clip_ids: tuple[str, ...], all_failed: bool) -> None:
+    """Re-queue failed work by hand, without waiting for its backoff; the next `run` or `ingest` does it."""
+    if not (video_ids or clip_ids or all_failed):
+        raise click.UsageError("say what to retry: --video ID, --clip ID or --all-failed")
+    from data_engine.stages.retry import retry as retry_stage
+
+    done = retry_stage(runtime.catalog, video_ids, clip_ids, all_failed=all_failed)
+    videos, clips = done.videos, done.clips
+    unknown = [name for name in video_ids if name not in videos] + [name for name in clip_ids if name not in clips]
+    if unknown:
+        raise NotFoundError(
+            f"nothing to retry for {', '.join(unknown)}: not a failed or quarantined video, nor a failed clip "
+            "(see `data-engine videos --status failed` and `data-engine clips --status failed`)"
+        )
+    click.echo(
+        f"re-queued {len(videos)} video(s) and {len(clips)} clip(s); the next `data-engine run` or `ingest` takes them"
     )
 
 

@@ -6,7 +6,11 @@ order, whichever backend runs them. Functions travel by reference (module + name
 workers must be able to import them: on a cluster, the workers run the same image as the code that submits.
 """
 
+import os
 import pickle
+import select
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -90,7 +94,8 @@ class ProcessPoolBackend(ComputeBackend):
     """A pool of `workers` local processes, started on first use and reused until `close`.
 
     Children are forked from a clean fork server rather than from the caller, which may hold threads (Dagster,
-    database pools) that a plain fork would copy in an unknown state.
+    database pools) that a plain fork would copy in an unknown state. They die with the caller: killed with
+    SIGKILL, it cannot shut the pool down, so each worker watches it and exits when it is gone.
     """
 
     kind = "processes"
@@ -103,7 +108,12 @@ class ProcessPoolBackend(ComputeBackend):
 
     def _map(self, function: Callable[[Item], Result], items: list[Item], progress: Progress | None) -> list[Result]:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("forkserver"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=get_context("forkserver"),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         futures = [self._pool.submit(function, item) for item in items]
         try:
             return _in_input_order(futures, pool_as_completed(futures), progress)
@@ -201,6 +211,37 @@ def backend_from_settings(kind: str, workers: int, address: str = "") -> Compute
     if kind == "dask":
         return DaskBackend(address)
     raise ComputeError(f"DATA_ENGINE_COMPUTE={kind!r} is not a compute backend; use one of {', '.join(COMPUTE_KINDS)}")
+
+
+def exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker as soon as process `parent` (the pool's owner) is gone.
+
+    Workers are children of the fork server, not of the owner, so the kernel's parent-death signal cannot be
+    used; a daemon thread waits on a pidfd of the owner instead (or polls it where pidfds do not exist). Once the
+    workers are gone, the fork server and the resource tracker, which only wait for them, end too.
+    """
+    threading.Thread(target=_wait_for_exit, args=(parent,), name="exit-with-parent", daemon=True).start()
+
+
+def _wait_for_exit(pid: int) -> None:
+    try:
+        handle = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        while _alive(pid):
+            time.sleep(1.0)
+    else:
+        select.select([handle], [], [])
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _in_input_order(futures: Sequence[Any], completed: Iterable[Any], progress: Progress | None) -> list[Any]:

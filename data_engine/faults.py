@@ -1,23 +1,27 @@
-"""Named crash points for the fault-injection tests: at every boundary between a side effect and its record the
-engine calls `crash_point(name)`, and a test that sets `DATA_ENGINE_CRASH_AT=name` (or `name:n`, the n-th time
-that point is reached) sees the process die there as a SIGKILL would leave it (`os._exit(137)`: no clean-up,
-no finally blocks, no flushed buffers)."""
+"""Named crash points: where a test can kill the engine between a side effect and its record.
+
+`DATA_ENGINE_CRASH_AT=name` (or `name:n`, the n-th time this process reaches the point) makes the process exit
+at once with status 137, as a SIGKILL would, without unwinding: no `finally`, no flush, no clean-up. The
+crash-point harness (tests/test_crash_points.py) finds every `crash_point("...")` call in the package, kills a
+run at each one and checks that the next run converges on what an uninterrupted run produces.
+"""
 
 import os
 from collections import Counter
 
 CRASH_ENV = "DATA_ENGINE_CRASH_AT"
+
 _reached: Counter[str] = Counter()
 
 
 def crash_point(name: str) -> None:
-    """Die here when the environment asks for it; otherwise do nothing."""
+    """Exit with status 137 here when `DATA_ENGINE_CRASH_AT` names this point (and this is its n-th visit)."""
     wanted = os.environ.get(CRASH_ENV)
     if not wanted:
         return
-    point, _, count = wanted.partition(":")
+    point, _, nth = wanted.partition(":")
     if point != name:
         return
     _reached[name] += 1
-    if _reached[name] == (int(count) if count else 1):
+    if _reached[name] == (int(nth) if nth else 1):
         os._exit(137)

@@ -2,11 +2,14 @@
 
 The inbox is a local folder or an fsspec URL prefix. A file is taken only once its size and modification
 time have stopped changing (the previous look saw the same values, or it has not changed for
-`settle_seconds`), so a file still being copied in is left for a later look. What the catalog already knows
-(files seen, contents batched) is the ingest stage's business (`stages/ingest.py`); this module only reads files.
+`settle_seconds`), so a file still being copied in is left for a later look. A bad entry (a dangling symbolic
+link, a file that cannot be read) is reported in `InboxLook.skipped` and looked at again next time; it never
+stops the rest of the inbox. What the catalog already knows (files seen, contents batched) is the ingest stage's
+business (`stages/ingest.py`); this module only reads files.
 """
 
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,9 +25,12 @@ VIDEO_SUFFIXES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class InboxEntry:
+    """A file in the inbox; `problem` says why it cannot be taken (it is then reported and skipped)."""
+
     uri: str
     size: int
     mtime_ns: int
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class InboxLook:
     batches: list[BatchPlan] = field(default_factory=list)
     unsettled: dict[str, tuple[int, int]] = field(default_factory=dict)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     new_files: int = 0
 
 
@@ -51,13 +58,12 @@ def scan_inbox(inbox: str) -> list[InboxEntry]:
     if not fs.exists(root):
         return []
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol in ("file", "local"):
+        return _scan_local(root)
     entries = []
     for path, info in fs.find(root, detail=True).items():
-        name = path.rsplit("/", 1)[-1]
-        if name.startswith(".") or not any(name.lower().endswith(suffix) for suffix in VIDEO_SUFFIXES):
-            continue
-        uri = path if protocol in ("file", "local") else f"{protocol}://{path}"
-        entries.append(InboxEntry(uri, int(info["size"]), _mtime_ns(info)))
+        if _is_video_name(path.rsplit("/", 1)[-1]):
+            entries.append(InboxEntry(f"{protocol}://{path}", int(info["size"]), _mtime_ns(info)))
     return sorted(entries, key=lambda entry: entry.uri)
 
 
@@ -71,9 +77,40 @@ def file_entries(paths: Iterable[str]) -> list[InboxEntry]:
         elif fs.exists(root):
             info = fs.info(root)
             entries[path] = InboxEntry(path, int(info["size"]), _mtime_ns(info))
+        elif os.path.islink(path):
+            entries[path] = _local_entry(path)
         else:
             raise NotFoundError(f"no such file or folder: {path}")
     return sorted(entries.values(), key=lambda entry: entry.uri)
+
+
+def _scan_local(root: str) -> list[InboxEntry]:
+    """A local folder walked entry by entry, so one entry that cannot be looked at does not hide the others."""
+    entries = []
+    visited: set[str] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:  # a symbolic link back up the tree
+            subfolders[:] = []
+            continue
+        visited.add(real)
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        entries += [_local_entry(os.path.join(folder, name)) for name in names if _is_video_name(name)]
+    return sorted(entries, key=lambda entry: entry.uri)
+
+
+def _local_entry(path: str) -> InboxEntry:
+    try:
+        status = os.stat(path)
+    except OSError as error:
+        if os.path.islink(path):
+            return InboxEntry(path, 0, 0, f"dangling symbolic link (to {os.readlink(path)})")
+        return InboxEntry(path, 0, 0, f"cannot look at it: {error}")
+    return InboxEntry(path, status.st_size, status.st_mtime_ns)
+
+
+def _is_video_name(name: str) -> bool:
+    return not name.startswith(".") and any(name.lower().endswith(suffix) for suffix in VIDEO_SUFFIXES)
 
 
 def settled_entries(

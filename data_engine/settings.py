@@ -4,11 +4,13 @@ Precedence: process environment > `.env` in the working directory > the TOML fil
 `DATA_ENGINE_CONFIG` (keys of its `[data_engine]` table, lower case without the prefix) > defaults.
 """
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from data_engine.compute import COMPUTE_KINDS
 from data_engine.errors import EngineError
@@ -65,24 +67,19 @@ class Settings:
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser()
         object.__setattr__(self, "home", home)
+        if home.exists() and not home.is_dir():
+            raise SettingsError(f"{PREFIX}HOME={str(home)!r} is a file, not a folder; point it at a folder")
         if not self.catalog_url:
             object.__setattr__(self, "catalog_url", f"sqlite:///{(home / 'catalog.db').absolute()}")
         if not self.store:
             object.__setattr__(self, "store", str((home / "store").absolute()))
         if not self.inbox:
             object.__setattr__(self, "inbox", str((home / "inbox").absolute()))
-        if self.clip_seconds <= 0:
-            raise SettingsError(f"{PREFIX}CLIP_SECONDS must be positive, got {self.clip_seconds}")
-        if self.budget_per_day < 0:
-            raise SettingsError(f"{PREFIX}BUDGET_PER_DAY must be 0 or more frames, got {self.budget_per_day}")
-        if self.batch_max_videos < 1:
-            raise SettingsError(f"{PREFIX}BATCH_MAX_VIDEOS must be at least 1, got {self.batch_max_videos}")
+        _check_ranges(self)
         if not self.corrections_window_hours >= 0:
             raise SettingsError(
                 f"{PREFIX}CORRECTIONS_WINDOW_HOURS must be 0 or more hours, got {self.corrections_window_hours}"
             )
-        if self.workers < 1:
-            raise SettingsError(f"{PREFIX}WORKERS must be at least 1, got {self.workers}")
         if self.annotation_backend and self.annotation_backend not in ANNOTATION_BACKENDS:
             raise SettingsError(
                 f"{PREFIX}ANNOTATION_BACKEND={self.annotation_backend!r} is not one of {', '.join(ANNOTATION_BACKENDS)}"
@@ -113,8 +110,40 @@ class Settings:
         return cls(**_parse(values))
 
 
-def _parse(values: Mapping[str, str]) -> dict[str, object]:
-    parsed: dict[str, object] = {}
+_LIMITS: dict[str, tuple[float, float]] = {
+    "clip_seconds": (1e-3, 86400.0),
+    "batch_max_videos": (1, math.inf),
+    "settle_seconds": (0.0, 86400.0),
+    "detector_imgsz": (32, 8192),
+    "detector_conf": (0.0, 1.0),
+    "detector_iou": (0.0, 1.0),
+    "budget_per_day": (0, math.inf),
+    "train_epochs": (1, 100000),
+    "train_imgsz": (32, 8192),
+    "train_budget_hours": (1e-3, 10000.0),
+    "price_per_hour": (0.0, math.inf),
+    "gate_min_gain": (-1.0, 1.0),
+    "gate_max_drop": (0.0, 1.0),
+    "keep_models": (1, math.inf),
+    "retrain_min_new_images": (1, math.inf),
+    "workers": (1, 4096),
+}
+"""Inclusive bounds of the numeric settings: NaN, infinities and values outside them are refused at load."""
+
+
+def _check_ranges(settings: Settings) -> None:
+    for name, (low, high) in _LIMITS.items():
+        value = getattr(settings, name)
+        variable = f"{PREFIX}{name.upper()}"
+        if not math.isfinite(value):
+            raise SettingsError(f"{variable} must be a finite number, got {value}")
+        if not low <= value <= high:
+            upper = "" if math.isinf(high) else f" and at most {high:g}"
+            raise SettingsError(f"{variable} must be at least {low:g}{upper}, got {value}")
+
+
+def _parse(values: Mapping[str, str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
     for spec in fields(Settings):
         raw = values.get(PREFIX + spec.name.upper())
         if raw is None or raw == "":

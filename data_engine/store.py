@@ -6,13 +6,23 @@ uploaded when complete, so a reader never sees half a file.
 
 import hashlib
 import os
+import secrets
+import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+from data_engine.settings import SettingsError
+
+
+class StoreError(SettingsError):
+    """The store cannot be used (read-only, missing, not a folder); the message names DATA_ENGINE_STORE."""
 
 
 class Store:
@@ -27,7 +37,10 @@ class Store:
             self._staging = Path(self.root)
         else:
             self._staging = staging or Path(tempfile.gettempdir()) / "data-engine-staging"
-        self._staging.mkdir(parents=True, exist_ok=True)
+        try:
+            self._staging.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot create the store DATA_ENGINE_STORE={self.root}: {error}") from error
 
     def uri(self, key: str) -> str:
         """Where a key lives: a local path or a full URL."""
@@ -72,7 +85,7 @@ class Store:
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside `final`; on success fsync it and rename it into place."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    temporary = temporary_path(final)
     try:
         yield temporary
         with open(temporary, "rb") as handle:
@@ -82,9 +95,67 @@ def atomic_path(final: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def temporary_path(final: Path) -> Path:
+    """The name every writer uses while `final` is incomplete: `.<name>.tmp-<host>-<pid>-<random>` beside it.
+
+    Unique per writer, so two processes (or threads) writing the same file never touch each other's half-written
+    copy; the host and process id let `remove_stale_temporaries` tell a dead writer's leftover from a live one's
+    work. Create it with a plain `open` (mode 0666 minus the umask, like the final file), never `mkstemp` (0600).
+    """
+    return final.with_name(f".{final.name}{TEMPORARY_MARK}{_HOST}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
 def is_temporary(name: str) -> bool:
-    """True for the names atomic writes use while a file is incomplete."""
-    return name.startswith(".") and ".tmp-" in name
+    """True for the names atomic writes use while a file is incomplete (the one clean-up pattern `.*.tmp-*`)."""
+    return name.startswith(".") and TEMPORARY_MARK in name
+
+
+def remove_stale_temporaries(folder: Path, older_than_s: float = 86400.0) -> int:
+    """Delete the leftovers of interrupted writes below `folder` (files, and folders assembled under a temporary
+    name), leaving what live writers are filling.
+
+    A temporary is stale when its writer ran on this host and is gone, or (another host's, or an unparsable name)
+    when it has not changed for `older_than_s`.
+    """
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for path in sorted(folder.rglob(".*")):
+        if is_temporary(path.name) and path.exists() and _is_stale(path, older_than_s):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)  # a folder being assembled (an annotation bundle)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _is_stale(path: Path, older_than_s: float) -> bool:
+    writer = path.name.rsplit(TEMPORARY_MARK, 1)[1].split("-")
+    if len(writer) == 3 and writer[0] == _HOST and writer[1].isdigit():
+        return not _process_alive(int(writer[1]))
+    if len(writer) == 1 and writer[0].isdigit():
+        return not _process_alive(int(writer[0]))  # `.name.tmp-<pid>`, written before hosts were named
+    try:
+        return time.time() - path.stat().st_mtime > older_than_s
+    except FileNotFoundError:
+        return False
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+TEMPORARY_MARK = ".tmp-"
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def content_hash(uri: str | Path) -> str:

@@ -118,3 +118,32 @@ def _pattern(index: int, width: int, height: int) -> np.ndarray:
     chroma_u = np.full((height // 4, width), (index * 2) % 256, dtype=np.uint8)
     chroma_v = np.full((height // 4, width), 128, dtype=np.uint8)
     return np.concatenate([luma, chroma_u, chroma_v])
+
+
+def remux_prefix(source: str | Path, path: str | Path, packets: int) -> Path:
+    """Copy the first `packets` packets of `source`'s video stream into `path` (Matroska: .mkv) without
+    re-encoding: a short real video, same codec, keyframes and timestamps."""
+    path = Path(path)
+    with av.open(str(source)) as src, av.open(str(path), "w") as dest:
+        stream = src.streams.video[0]
+        copy = dest.add_stream_from_template(stream)
+        written = 0
+        for packet in src.demux(stream):
+            if not packet.size:
+                continue
+            if written == packets:
+                break
+            packet.stream = copy
+            dest.mux(packet)
+            written += 1
+    return path
+
+
+def short_samples(sample_videos: Path, folder: Path) -> list[Path]:
+    """The two sample videos cut short (6 s of the crowd, 12 s of the dancer) for tests that run the whole job
+    many times: same codecs, lying AVI timestamps kept, a few clips each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        remux_prefix(sample_videos / "crowd_overhead_720p.avi", folder / "crowd.mkv", 150),
+        remux_prefix(sample_videos / "dancer_518x496.avi", folder / "dancer.mkv", 300),
+    ]

@@ -68,7 +68,7 @@ from data_engine.formats import (
 )
 from data_engine.layout import ANNOTATION_BUNDLES
 from data_engine.settings import BUNDLE_ANSWER_FORMATS, Settings
-from data_engine.store import Store
+from data_engine.store import Store, temporary_path
 
 BUNDLE_SCHEMA = "data-engine/annotation-bundle"
 IMAGES_DIR = "images"
@@ -170,7 +170,7 @@ class BundleBackend(AnnotationBackend):
         root = self.folder / run_id
         for stale in self.folder.glob(f".{run_id}.tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
-        temporary = self.folder / f".{run_id}.tmp-{os.getpid()}"
+        temporary = temporary_path(root)
         try:
             names = dict(request.names)
             for done, selected in enumerate(request.frames, start=1):
@@ -475,7 +475,7 @@ def _val_images(request: ReviewRequest, entries: Sequence[ImageDetections]) -> s
 
 
 def _zip_folder(folder: Path, target: Path) -> None:
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    temporary = temporary_path(target)
     try:
         with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(folder.rglob("*")):

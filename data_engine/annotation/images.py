@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 
 from data_engine.annotation.base import AnnotationError, FrameToReview
+from data_engine.store import temporary_path
 
 JPEG_QUALITY = 90
 
@@ -20,7 +21,7 @@ def materialise_image(selected: FrameToReview, directory: Path) -> Path:
     if target.exists():
         return target
     directory.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    temporary = temporary_path(target)
     try:
         if selected.image is not None:
             ok, encoded = cv2.imencode(".jpg", selected.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 from data_engine.autolabel.hindsight import AutolabelResult, params_dict
 from data_engine.detections import Detections, DetectionsError
 from data_engine.errors import EngineError
+from data_engine.store import temporary_path
 
 LABELS_SCHEMA = "data-engine/labels"
 LABELS_SCHEMA_VERSION = 1
@@ -144,9 +144,9 @@ def write_labels(path: str | Path, labels: LabelFile) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         raise LabelsError(f"label file {path} already exists; label versions are never overwritten (next_label_path)")
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    temporary = temporary_path(path)
     try:
-        with os.fdopen(descriptor, "w") as handle:
+        with open(temporary, "x", encoding="utf-8") as handle:
             json.dump(labels.to_json(), handle, separators=(",", ":"))
             handle.flush()
             os.fsync(handle.fileno())
@@ -232,7 +232,7 @@ def labels_to_parquet(label_files: Iterable[LabelFile], path: str | Path) -> Pat
                     columns[name].append(value)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = temporary_path(path)
     pq.write_table(pa.table(columns, schema=_BOX_COLUMNS), temporary)
     os.replace(temporary, path)
     return path

@@ -1,5 +1,6 @@
 """The catalog: the source of truth for per-video and per-clip state (SQLite or PostgreSQL)."""
 
+import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,12 +12,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from data_engine.catalog.models import (
     AnnotationImport,
@@ -49,6 +49,19 @@ def clip_id_for(video_id: str, ordinal: int) -> str:
     return f"{video_id[:16]}-{ordinal:05d}"
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long a failed item waits before runs take it again: the next run after a first failure (the fault
+    was probably fixed), then 1, 2, 4 ... minutes, at most an hour, so a fault that persists is not hammered."""
+    if attempts <= 1:
+        return timedelta(0)
+    return timedelta(seconds=min(3600, 60 * 2 ** (attempts - 2)))
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+MIGRATION_LOCK = 0x64617461_656E67
+"""PostgreSQL advisory lock key held while the schema is migrated ("dataeng")."""
+
+
 class Catalog:
     """Typed access to the catalog tables; every write is one short transaction."""
 
@@ -58,10 +71,27 @@ class Catalog:
         except ArgumentError as error:
             raise CatalogError(f"DATA_ENGINE_CATALOG_URL is not a valid SQLAlchemy URL: {url!r}") from error
         self.url = parsed.render_as_string(hide_password=True)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        backend = parsed.get_backend_name()
+        if backend not in SUPPORTED_BACKENDS:
+            raise CatalogError(
+                f"DATA_ENGINE_CATALOG_URL={self.url!r}: the catalog runs on SQLite (sqlite:///path/catalog.db) or "
+                f"PostgreSQL (postgresql+psycopg2://user@host/db), not {backend!r}"
+            )
+        self.is_sqlite = backend == "sqlite"
         if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(parsed, pool_pre_ping=True)
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise CatalogError(
+                    f"cannot create the folder of the catalog DATA_ENGINE_CATALOG_URL={self.url}: {error}"
+                ) from error
+        try:
+            self.engine: Engine = create_engine(parsed, pool_pre_ping=True)
+        except (NoSuchModuleError, ImportError) as error:
+            raise CatalogError(
+                f"DATA_ENGINE_CATALOG_URL={self.url!r}: no database driver for {parsed.drivername!r} ({error}); "
+                "use sqlite:///path or postgresql+psycopg2://user@host/db"
+            ) from error
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -70,23 +100,77 @@ class Catalog:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
-        with self._sessions.begin() as session:
-            yield session
+        """A session whose transaction commits on success and rolls back on error.
+
+        A database that stops answering or cannot write (server gone, SQLite on a full disk) becomes a
+        CatalogError naming the catalog, so commands print one line instead of a traceback.
+        """
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except OperationalError as error:
+            raise CatalogError(
+                f"the catalog at {self.url} (DATA_ENGINE_CATALOG_URL) failed: {self._reason(error)}"
+            ) from error
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (a no-op when it is current)."""
+        """Bring the schema to the newest Alembic revision (a no-op when it is current).
+
+        Under the database's own lock (PostgreSQL advisory lock, SQLite's write lock), so N processes opening a
+        fresh catalog at once migrate it once: the others wait, see the current revision and go on.
+        """
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         head = ScriptDirectory.from_config(config).get_current_head()
         try:
+            if self.schema_revision() == head:
+                return
             with self.engine.begin() as connection:
+                self._lock_for_migration(connection)
                 if MigrationContext.configure(connection).get_current_revision() == head:
                     return
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as error:
-            raise CatalogError(f"cannot open the catalog at {self.url}: {error.orig}") from error
+            raise CatalogError(
+                f"cannot open the catalog at {self.url} (DATA_ENGINE_CATALOG_URL): {self._reason(error)}"
+            ) from error
+
+    def _reason(self, error: OperationalError) -> str:
+        """The database's message; for SQLite, whether the disk holding it is full (SQLite then often says only
+        "disk I/O error")."""
+        reason = str(error.orig).strip()
+        database = make_url(self.url).database
+        if self.is_sqlite and database and database != ":memory:":
+            try:
+                full = shutil.disk_usage(Path(database).parent).free < 1 << 20
+            except OSError:
+                full = False
+            if full:
+                reason += " (the disk holding it is full)"
+        return reason
+
+    def _lock_for_migration(self, connection: Connection) -> None:
+        """Hold the schema lock until this transaction ends (SQLite's DDL then also runs in it)."""
+        if self.is_sqlite:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+    def _insert_ignoring_existing(
+        self, session: Session, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
+    ) -> int:
+        """Insert rows, skipping those whose primary key exists already (another process may have won the race);
+        the number inserted."""
+        if not rows:
+            return 0
+        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        key = inspect(model).primary_key[0]
+        inserted = 0
+        for start in range(0, len(rows), 500):
+            statement = dialect_insert(model).values(list(rows[start : start + 500]))
+            inserted += len(session.execute(statement.on_conflict_do_nothing().returning(key)).all())
+        return inserted
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as connection:
@@ -103,22 +187,26 @@ class Catalog:
             return {row.source_uri: row for row in session.scalars(select(InboxFile))}
 
     def remember_inbox_files(self, files: Sequence[dict[str, Any]]) -> None:
-        """Upsert what the watcher learned about inbox files (uri, size, mtime, hash, batch)."""
+        """Upsert what the watcher learned about inbox files (uri, size, mtime, hash); the batch stays as it was."""
         if not files:
             return
+        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
         with self.session() as session:
             for values in files:
-                session.merge(InboxFile(**values))
+                statement = dialect_insert(InboxFile).values(seen_at=utcnow(), **values)
+                changed = {name: statement.excluded[name] for name in values if name != "source_uri"}
+                session.execute(statement.on_conflict_do_update(index_elements=["source_uri"], set_=changed))
 
     def create_batch(self, key: str, origin: str, items: Sequence[tuple[str, str, int]]) -> bool:
-        """Record a batch of (source uri, content hash, size); False when it already existed."""
+        """Record a batch of (source uri, content hash, size); False when it already existed (idempotent, also
+        when concurrent runs plan the same batch)."""
         with self.session() as session:
-            if session.get(Batch, key) is not None:
-                return False
-            session.add(Batch(key=key, origin=origin))
-            session.flush()
-            session.execute(
-                insert(BatchItem),
+            created = self._insert_ignoring_existing(
+                session, Batch, [{"key": key, "origin": origin, "created_at": utcnow()}]
+            )
+            self._insert_ignoring_existing(
+                session,
+                BatchItem,
                 [
                     {"batch_key": key, "source_uri": uri, "content_hash": digest, "size_bytes": size}
                     for uri, digest, size in items
@@ -127,7 +215,7 @@ class Catalog:
             session.execute(
                 update(InboxFile).where(InboxFile.source_uri.in_([i[0] for i in items])).values(batch_key=key)
             )
-        return True
+        return created > 0
 
     def batch_items(self, key: str) -> list[BatchItem]:
         with self.session() as session:
@@ -140,11 +228,15 @@ class Catalog:
             return list(session.scalars(select(Batch.key).order_by(Batch.created_at, Batch.key)))
 
     def incomplete_batches(self) -> list[str]:
-        """Batches with a video not yet clipped or quarantined (new, or interrupted by a crash)."""
+        """Batches with a video not yet clipped or quarantined (new, interrupted by a crash, or failed and due
+        for another attempt)."""
+        due = (Video.status == VideoStatus.FAILED) & (
+            Video.next_attempt_at.is_(None) | (Video.next_attempt_at <= utcnow())
+        )
         query = (
             select(BatchItem.batch_key)
             .outerjoin(Video, Video.id == BatchItem.content_hash)
-            .where((Video.id.is_(None)) | (Video.status == VideoStatus.REGISTERED))
+            .where((Video.id.is_(None)) | (Video.status == VideoStatus.REGISTERED) | due)
             .distinct()
             .order_by(BatchItem.batch_key)
         )
@@ -168,23 +260,69 @@ class Catalog:
             return session.get(Video, video_id)
 
     def register_video(self, video_id: str, source_uri: str, **fields: Any) -> tuple[Video, bool]:
-        """Insert a video (or add another source name to an existing one); True when it is new."""
+        """Insert a video (or add another source name to an existing one); True when it is new.
+
+        Insert-or-ignore by id: concurrent runs registering the same content both succeed, the first row wins.
+        """
+        now = utcnow()
+        row = {
+            "truncated": False,
+            "attempts": 0,
+            **fields,
+            "id": video_id,
+            "source_uri": source_uri,
+            "created_at": now,
+            "updated_at": now,
+        }
         with self.session() as session:
-            existing = session.get(Video, video_id)
-            if existing is None:
-                existing = Video(id=video_id, source_uri=source_uri, **fields)
-                session.add(existing)
-                created = True
-            else:
-                created = False
-            session.flush()
-            if session.get(VideoSource, (video_id, source_uri)) is None:
-                session.add(VideoSource(video_id=video_id, source_uri=source_uri))
-            return existing, created
+            created = self._insert_ignoring_existing(session, Video, [row]) > 0
+            self._insert_ignoring_existing(
+                session, VideoSource, [{"video_id": video_id, "source_uri": source_uri, "seen_at": now}]
+            )
+            video = session.get(Video, video_id)
+            assert video is not None
+            return video, created
 
     def update_video(self, video_id: str, **fields: Any) -> None:
         with self.session() as session:
             session.execute(update(Video).where(Video.id == video_id).values(updated_at=utcnow(), **fields))
+
+    def quarantine_video(self, video_id: str, error: str) -> None:
+        """The input's fault: set the video aside with the reason (never over a video another run clipped)."""
+        with self.session() as session:
+            session.execute(
+                update(Video)
+                .where(Video.id == video_id, Video.status != VideoStatus.CLIPPED)
+                .values(status=VideoStatus.QUARANTINED, error=error, next_attempt_at=None, updated_at=utcnow())
+            )
+
+    def fail_video(self, video_id: str, error: str) -> Video | None:
+        """The world's fault: count the attempt, keep the error and when to try again (see `retry_delay`).
+
+        A video that another run has clipped or quarantined meanwhile keeps that status.
+        """
+        with self.session() as session:
+            video = session.get(Video, video_id, with_for_update=not self.is_sqlite)
+            if video is None or video.status not in (VideoStatus.REGISTERED, VideoStatus.FAILED):
+                return video
+            video.attempts = (video.attempts or 0) + 1
+            video.status, video.error = VideoStatus.FAILED, error
+            video.next_attempt_at = utcnow() + retry_delay(video.attempts)
+            video.updated_at = utcnow()
+            return video
+
+    def retry_videos(self, video_ids: Sequence[str] | None = None) -> list[str]:
+        """Re-queue failed (or, named by id, quarantined) videos for the next run; None means every failed one."""
+        query = update(Video).values(status=VideoStatus.FAILED, next_attempt_at=utcnow(), updated_at=utcnow())
+        if video_ids is None:
+            query = query.where(Video.status == VideoStatus.FAILED)
+        else:
+            query = query.where(
+                Video.id.in_(list(video_ids)),
+                Video.status.in_([VideoStatus.FAILED, VideoStatus.QUARANTINED]),
+            )
+        with self.session() as session:
+            return list(session.scalars(query.returning(Video.id), execution_options={"synchronize_session": False}))
 
     def video_sources(self, video_id: str) -> list[str]:
         with self.session() as session:
@@ -203,16 +341,20 @@ class Catalog:
     # Clips
 
     def add_clip(self, *, run_id: str | None = None, detail: dict[str, Any] | None = None, **fields: Any) -> Clip:
-        """Record a finished clip file and its creation event in one transaction (idempotent by clip id)."""
+        """Record a finished clip file and its creation event in one transaction (idempotent by clip id: a clip
+        another process recorded first is accepted as it is)."""
         clip_id = clip_id_for(fields["video_id"], fields["ordinal"])
-        try:
-            with self.session() as session:
-                existing = session.get(Clip, clip_id)
-                if existing is not None:
-                    return existing
-                clip = Clip(id=clip_id, status=ClipState.EXTRACTED, attempts=0, **fields)
-                session.add(clip)
-                session.flush()
+        now = utcnow()
+        row = {
+            **fields,
+            "id": clip_id,
+            "status": ClipState.EXTRACTED,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.session() as session:
+            if self._insert_ignoring_existing(session, Clip, [row]):
                 session.add(
                     ClipEvent(
                         clip_id=clip_id,
@@ -221,14 +363,12 @@ class Catalog:
                         to_state=ClipState.EXTRACTED,
                         run_id=run_id,
                         detail=detail or {},
+                        created_at=now,
                     )
                 )
-                return clip
-        except IntegrityError:
-            existing = self.get_clip(clip_id)
-            if existing is None:
-                raise
-            return existing
+            clip = session.get(Clip, clip_id)
+            assert clip is not None
+            return clip
 
     def get_clip(self, clip_id: str) -> Clip | None:
         with self.session() as session:
@@ -266,7 +406,8 @@ class Catalog:
         with self.session() as session:
             for start in range(0, len(clip_ids), 500):
                 chunk = list(clip_ids[start : start + 500])
-                current = dict(session.execute(select(Clip.id, Clip.status).where(Clip.id.in_(chunk))).all())
+                rows = session.execute(select(Clip.id, Clip.status, Clip.attempts).where(Clip.id.in_(chunk))).all()
+                current = {row.id: row.status for row in rows}
                 missing = set(chunk) - current.keys()
                 if missing:
                     raise NotFoundError(f"unknown clip ids: {sorted(missing)[:5]}")
@@ -280,10 +421,13 @@ class Catalog:
                     "updated_at": utcnow(),
                     "claimed_by": None,
                     "lease_until": None,
+                    "error": None,
+                    "next_attempt_at": None,
                 }
                 if target is ClipState.FAILED:
-                    values["attempts"] = Clip.attempts + 1
-                session.execute(update(Clip).where(Clip.id.in_(to_move)).values(**values))
+                    self._record_clip_failures(session, rows, to_move, values, str((detail or {}).get("error", "")))
+                else:
+                    session.execute(update(Clip).where(Clip.id.in_(to_move)).values(**values))
                 session.execute(
                     insert(ClipEvent),
                     [
@@ -301,6 +445,50 @@ class Catalog:
                 )
                 moved += len(to_move)
         return moved
+
+    @staticmethod
+    def _record_clip_failures(
+        session: Session, rows: Sequence[Any], failing: Sequence[str], values: dict[str, Any], error: str
+    ) -> None:
+        """Move clips to `failed` counting the attempt, with the error and the time of the next attempt."""
+        attempts = {row.id: (row.attempts or 0) + 1 for row in rows if row.id in set(failing)}
+        for count in set(attempts.values()):
+            session.execute(
+                update(Clip)
+                .where(Clip.id.in_([cid for cid, n in attempts.items() if n == count]))
+                .values(
+                    {
+                        **values,
+                        "attempts": count,
+                        "error": error or None,
+                        "next_attempt_at": utcnow() + retry_delay(count),
+                    }
+                )
+            )
+
+    def failed_clip_origins(self, clip_ids: Sequence[str] | None = None) -> dict[ClipState, list[str]]:
+        """The failed clips (None: all of them) grouped by the state they failed from, where a retry puts them."""
+        query = select(Clip.id).where(Clip.status == ClipState.FAILED)
+        if clip_ids is not None:
+            query = query.where(Clip.id.in_(list(clip_ids)))
+        with self.session() as session:
+            failed = list(session.scalars(query))
+            newest = (
+                select(ClipEvent.clip_id, func.max(ClipEvent.id).label("last"))
+                .where(ClipEvent.clip_id.in_(failed), ClipEvent.to_state == ClipState.FAILED)
+                .group_by(ClipEvent.clip_id)
+                .subquery()
+            )
+            came_from = dict(
+                session.execute(
+                    select(ClipEvent.clip_id, ClipEvent.from_state).join(newest, ClipEvent.id == newest.c.last)
+                ).all()
+            )
+        by_state: dict[ClipState, list[str]] = {}
+        for clip_id in failed:
+            previous = came_from.get(clip_id)
+            by_state.setdefault(ClipState(previous) if previous else ClipState.EXTRACTED, []).append(clip_id)
+        return by_state
 
     def claim(self, status: ClipState, worker: str, limit: int, lease_seconds: float = 600.0) -> list[Clip]:
         """Lease up to `limit` clips in `status` that nobody holds (or whose lease expired) to `worker`.
@@ -483,7 +671,7 @@ class Catalog:
             }
             for key, clip, frame in frames
         ]
-        dialect_insert = sqlite_insert if self.is_sqlite else postgresql_insert
+        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
         with self.session() as session:
             session.add(
                 AnnotationRunRecord(

@@ -6,9 +6,13 @@ from data_engine.errors import EngineError
 
 
 class VideoStatus(StrEnum):
+    """`quarantined`: the input's fault, kept aside with the reason. `failed`: the world's fault (disk full,
+    read-only store, permissions, network, a killed process), retried by the next runs with backoff."""
+
     REGISTERED = "registered"
     CLIPPED = "clipped"
     QUARANTINED = "quarantined"
+    FAILED = "failed"
 
 
 class ClipState(StrEnum):

@@ -8,7 +8,6 @@ conversion): brightness, contrast, frame-to-frame differences, sharpness and a p
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 import scipy.fftpack
 
 from data_engine.errors import EngineError
+from data_engine.store import temporary_path
 from data_engine.video.frames import iter_frames
 
 FEATURES_SCHEMA = pa.schema(
@@ -115,8 +115,7 @@ def write_features(features: pd.DataFrame, path: str | Path) -> Path:
     table = _to_table(features)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(descriptor)
+    temporary = temporary_path(target)
     try:
         pq.write_table(table, temporary)
         os.replace(temporary, target)

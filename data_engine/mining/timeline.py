@@ -6,7 +6,6 @@ Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from matplotlib.figure import Figure
 
 from data_engine.errors import EngineError
 from data_engine.mining.triggers import Hit
+from data_engine.store import temporary_path
 
 TIMELINE_SIZE_PX = (900, 220)
 SUMMARY_SIZE_PX = (900, 300)
@@ -119,8 +119,7 @@ def _colour(row: int) -> str:
 def _write(figure: Figure, target: Path) -> Path:
     """Render to a temporary file beside `target`, then rename: readers never see half a PNG."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(descriptor)
+    temporary = temporary_path(target)
     try:
         FigureCanvasAgg(figure).print_png(temporary)
         os.replace(temporary, target)

@@ -2,8 +2,12 @@
 
 Crash safety: a clip file is written under a temporary name and renamed when complete, its `clip.json`
 likewise, and the clip is recorded in the catalog only after both exist. A re-run skips the clips the
-catalog has, removes leftover temporary files and redoes the rest, so it converges on the same clips.
-Bad files are quarantined with a reason on the video's row; nothing is ever deleted from the inbox.
+catalog has, removes the leftover temporary files of dead writers and redoes the rest, so it converges on the
+same clips; two runs clipping the same video at once each write their own temporary files and the first
+record of a clip wins. Bad files (the input's fault) are quarantined with a reason on the video's row; a
+passing fault of the world (disk full, read-only store, permissions, network) marks the video `failed` with
+its attempt count and next attempt time instead, and a later run takes it again (docs/reliability.md).
+Nothing is ever deleted from the inbox.
 
 `ingest` is the stage as every surface runs it (`data-engine ingest` and `run`, the main job, the inbox sensor,
 the proving ground): look at the inbox and the given paths, record new settled videos as batches, ingest the
@@ -16,14 +20,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from data_engine.catalog import BatchItem, Catalog, VideoStatus, clip_id_for
+from data_engine.catalog import BatchItem, Catalog, CatalogError, VideoStatus, clip_id_for
+from data_engine.faults import crash_point
 from data_engine.inbox import InboxEntry, InboxLook, file_entries, plan_batches, scan_inbox, settled_entries
 from data_engine.layout import clip_document_key, clip_folder, clip_key, probe_key
 from data_engine.progress import Progress, tracked
 from data_engine.settings import Settings
-from data_engine.store import Store, content_hash, is_temporary
+from data_engine.store import Store, content_hash, remove_stale_temporaries
 from data_engine.video.clipper import ClipSpan, ExtractedClip, extract_clips, plan_clips
 from data_engine.video.probe import VideoError, VideoProbe, probe_video
 
@@ -56,11 +60,17 @@ class BatchReport:
     def clipped(self) -> list[VideoOutcome]:
         return [video for video in self.videos if video.status == VideoStatus.CLIPPED]
 
+    @property
+    def failed(self) -> list[VideoOutcome]:
+        """Videos a passing fault stopped; the next run takes them again."""
+        return [video for video in self.videos if video.status == VideoStatus.FAILED]
+
     def summary(self) -> dict[str, float | int]:
         return {
             "videos": len(self.videos),
             "clipped": len(self.clipped),
             "quarantined": len(self.quarantined),
+            "failed": len(self.failed),
             "clips": sum(video.clips_total for video in self.videos),
             "new_clips": sum(video.clips_new for video in self.videos),
             "reencoded_clips": sum(video.reencoded for video in self.videos),
@@ -94,14 +104,14 @@ def register_batch(catalog: Catalog, store: Store, batch_key: str, progress: Pro
     """Probe every distinct video of a batch and record it: registered, or quarantined with the reason."""
     report = BatchReport(batch_key)
     for video_id, items in tracked(list(_batch_videos(catalog, batch_key).items()), f"probe {batch_key}", progress):
-        register_video(
-            catalog,
-            store,
-            video_id,
-            [item.source_uri for item in items],
-            items[0].size_bytes,
-            batch_key,
-        )
+        sources = [item.source_uri for item in items]
+        try:
+            register_video(catalog, store, video_id, sources, items[0].size_bytes, batch_key)
+        except CatalogError:
+            raise
+        except WORLD_FAULTS as error:
+            reason = f"registration failed: {_fault(error, store)}"
+            _fail(catalog, video_id, sources, items[0].size_bytes, batch_key, reason)
         report.videos.append(_outcome(catalog, video_id, clips_new=0))
     return report
 
@@ -123,13 +133,14 @@ def clip_batch(
         if video is not None and video.status == VideoStatus.REGISTERED:
             try:
                 new_clips = _clip_video(catalog, store, video_id, video.source_uri, clip_seconds, run_id)
-                catalog.update_video(video_id, status=VideoStatus.CLIPPED)
-            except (VideoError, OSError, ValueError) as error:
-                catalog.update_video(
-                    video_id,
-                    status=VideoStatus.QUARANTINED,
-                    error=f"clip extraction failed: {error}",
-                )
+                catalog.update_video(video_id, status=VideoStatus.CLIPPED, next_attempt_at=None)
+                crash_point("ingest.video_clipped")
+            except VideoError as error:
+                catalog.quarantine_video(video_id, f"clip extraction failed: {error}")
+            except CatalogError:
+                raise
+            except WORLD_FAULTS as error:
+                catalog.fail_video(video_id, f"clip extraction failed: {_fault(error, store)}")
         report.videos.append(_outcome(catalog, video_id, clips_new=new_clips))
     return report
 
@@ -142,9 +153,23 @@ def register_video(
     size_bytes: int,
     batch_key: str,
 ) -> None:
-    """Probe one video and record it under all its source names (idempotent: a known video only gains names)."""
+    """Probe one video and record it under all its source names (idempotent: a known video only gains names).
+
+    A failed video whose next attempt is due is probed again, or only moved back to `registered` when its probe
+    was already stored (the fault came later, while clipping).
+    """
     existing = catalog.get_video(video_id)
-    if existing is not None and (existing.status != VideoStatus.REGISTERED or store.exists(probe_key(video_id))):
+    if existing is not None and existing.status == VideoStatus.FAILED:
+        if not _due(existing.next_attempt_at):
+            return
+        if store.exists(probe_key(video_id)):
+            catalog.update_video(video_id, status=VideoStatus.REGISTERED, **_probe_columns(load_probe(store, video_id)))
+            existing = catalog.get_video(video_id)
+    if (
+        existing is not None
+        and existing.status != VideoStatus.FAILED
+        and (existing.status != VideoStatus.REGISTERED or store.exists(probe_key(video_id)))
+    ):
         for source in sources:
             catalog.register_video(video_id, source, size_bytes=size_bytes, status=existing.status)
         return
@@ -160,8 +185,10 @@ def register_video(
                 status=VideoStatus.QUARANTINED,
                 error=str(error),
             )
+        catalog.quarantine_video(video_id, str(error))
         return
     store.write_text(probe_key(video_id), json.dumps(asdict(probe), indent=2))
+    crash_point("ingest.probe_written")
     for source in sources:
         catalog.register_video(
             video_id,
@@ -171,14 +198,42 @@ def register_video(
             status=VideoStatus.REGISTERED,
             **_probe_columns(probe),
         )
+    if existing is not None:
+        catalog.update_video(video_id, status=VideoStatus.REGISTERED, **_probe_columns(probe))
+    crash_point("ingest.video_registered")
+
+
+WORLD_FAULTS: tuple[type[Exception], ...] = (OSError, ValueError, RuntimeError)
+"""What a video's processing may raise that is not the input's fault (disk full, read-only store, permissions,
+network, a codec the store's container cannot hold): the video becomes `failed` and is retried with backoff.
+The input's faults are VideoError (quarantine); CatalogError stops the run (nothing can be recorded)."""
+
+
+def _fail(catalog: Catalog, video_id: str, sources: Sequence[str], size_bytes: int, batch_key: str, error: str) -> None:
+    """Record a passing fault on a video, creating its row when registration did not get that far."""
+    for source in sources:
+        catalog.register_video(video_id, source, size_bytes=size_bytes, batch_key=batch_key, status=VideoStatus.FAILED)
+    catalog.fail_video(video_id, error)
+
+
+def _fault(error: Exception, store: Store) -> str:
+    """The error, naming the setting to look at when it happened in the store."""
+    where = getattr(error, "filename", None)
+    if store.is_local and where and str(where).startswith(store.root):
+        return f"{error} (in the store, DATA_ENGINE_STORE={store.root})"
+    return str(error)
+
+
+def _due(moment: datetime | None) -> bool:
+    if moment is None:
+        return True
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware <= datetime.now(UTC)
 
 
 def load_probe(store: Store, video_id: str) -> VideoProbe:
     document = json.loads(store.fetch(probe_key(video_id)).read_text(encoding="utf-8"))
-    fields: dict[str, Any] = {
-        key: tuple(value) if isinstance(value, list) else value for key, value in document.items()
-    }
-    return VideoProbe(**fields)
+    return VideoProbe.from_json(document)
 
 
 def _batch_videos(catalog: Catalog, batch_key: str) -> dict[str, list[BatchItem]]:
@@ -205,12 +260,15 @@ def _clip_video(
         return 0
 
     def record(clip: ExtractedClip) -> None:
+        crash_point("ingest.clip_file_written")
         key = clip_key(video_id, clip.span.ordinal, clip.path.suffix)
         store.commit(key)
+        crash_point("ingest.clip_file_published")
         store.write_text(
             clip_document_key(key),
             json.dumps(_clip_document(video_id, source, probe, clip), indent=2),
         )
+        crash_point("ingest.clip_json_written")
         catalog.add_clip(
             video_id=video_id,
             ordinal=clip.span.ordinal,
@@ -227,6 +285,7 @@ def _clip_video(
                 "size_bytes": clip.size_bytes,
             },
         )
+        crash_point("ingest.clip_recorded")
 
     extract_clips(
         source,
@@ -239,14 +298,8 @@ def _clip_video(
 
 
 def remove_temporary_files(folder: Path) -> int:
-    """Delete leftovers of interrupted atomic writes below folder."""
-    removed = 0
-    if folder.is_dir():
-        for path in folder.rglob(".*"):
-            if path.is_file() and is_temporary(path.name):
-                path.unlink()
-                removed += 1
-    return removed
+    """Delete the leftovers of interrupted writes below folder (never the files of a writer still at work)."""
+    return remove_stale_temporaries(folder)
 
 
 def _clip_document(video_id: str, source: str, probe: VideoProbe, clip: ExtractedClip) -> dict[str, object]:
@@ -281,6 +334,8 @@ def _probe_columns(probe: VideoProbe) -> dict[str, object]:
         "width": probe.width,
         "height": probe.height,
         "fps": probe.fps,
+        "fps_min": probe.fps_min,
+        "fps_max": probe.fps_max,
         "frames": probe.frames,
         "duration_s": probe.duration_s,
         "header_fps": probe.header_fps,
@@ -349,8 +404,8 @@ def ingest(
     )
     report = IngestReport(look)
     for plan in look.batches:
-        catalog.create_batch(plan.key, origin, plan.items)
-        report.new_batches.append(plan.key)
+        if catalog.create_batch(plan.key, origin, plan.items):  # False: a concurrent run recorded it first
+            report.new_batches.append(plan.key)
     report.pending = catalog.incomplete_batches()
     if store is None:
         return report
@@ -376,14 +431,33 @@ def look_at_inbox(
 ) -> InboxLook:
     """Decide what is new and settled, hash it, drop content already batched, and plan batches.
 
-    Every file hashed is remembered with its size and mtime, so an unchanged file is never hashed again.
+    Every file hashed is remembered with its size and mtime, so an unchanged file is never hashed again; a file a
+    previous look hashed but did not get to batch (it was interrupted) is planned again without hashing it again.
+    An entry that cannot be looked at or read is reported in `skipped`, never stops the others.
     """
-    known = {uri: (row.size_bytes, row.mtime_ns) for uri, row in catalog.inbox_index().items()}
+    entries = list(entries)
+    index = catalog.inbox_index()
+    known = {uri: (row.size_bytes, row.mtime_ns) for uri, row in index.items()}
+    unbatched = {uri: row.content_hash for uri, row in index.items() if row.batch_key is None}
+    batched_before = catalog.batched_hashes(unbatched.values())
+    good = [entry for entry in entries if entry.problem is None]
     settled, unsettled = settled_entries(
-        entries, known, previous, settle_seconds=settle_seconds, now=time.time() if now is None else now
+        good, known, previous, settle_seconds=settle_seconds, now=time.time() if now is None else now
     )
     look = InboxLook(unsettled=unsettled, new_files=len(settled))
-    hashed = [(entry, content_hash(entry.uri)) for entry in tracked(settled, "hashing", progress)]
+    look.skipped = [(entry.uri, entry.problem) for entry in entries if entry.problem is not None]
+    hashed = [
+        (entry, unbatched[entry.uri])
+        for entry in good
+        if known.get(entry.uri) == (entry.size, entry.mtime_ns)
+        and entry.uri in unbatched
+        and unbatched[entry.uri] not in batched_before
+    ]
+    for entry in tracked(settled, "hashing", progress):
+        try:
+            hashed.append((entry, content_hash(entry.uri)))
+        except OSError as error:
+            look.skipped.append((entry.uri, f"cannot read it: {error}"))
     already_batched = catalog.batched_hashes(digest for _, digest in hashed)
     look.duplicates = [(entry.uri, digest) for entry, digest in hashed if digest in already_batched]
     catalog.remember_inbox_files(
@@ -392,6 +466,17 @@ def look_at_inbox(
             for entry, digest in hashed
         ]
     )
+    crash_point("inbox.files_remembered")
     fresh = [(entry, digest) for entry, digest in hashed if digest not in already_batched]
     look.batches = plan_batches(fresh, batch_max_videos)
     return look
+
+
+def failures_waiting(catalog: Catalog) -> list[str]:
+    """One line per failed video whose next attempt is not due yet, so a run that skipped it says so."""
+    return [
+        f"video {video.id[:12]} ({video.source_uri}) failed {video.attempts} time(s) ({video.error}); next attempt "
+        f"after {video.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC, or now with `data-engine retry --video {video.id}`"
+        for video in catalog.videos(status=VideoStatus.FAILED)
+        if video.next_attempt_at is not None and not _due(video.next_attempt_at)
+    ]

@@ -11,7 +11,7 @@ from data_engine.progress import Progress
 from data_engine.runtime import Runtime
 from data_engine.stages.annotate import pull_reviews, push_ready
 from data_engine.stages.autolabel import autolabel
-from data_engine.stages.ingest import ingest
+from data_engine.stages.ingest import failures_waiting, ingest
 from data_engine.stages.mine import mine
 from data_engine.stages.train import detectors_in_use
 
@@ -23,6 +23,7 @@ class MainJobSummary:
     new_batches: list[str] = field(default_factory=list)
     videos_ingested: int = 0
     quarantined: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
     hits_per_trigger: dict[str, int] = field(default_factory=dict)
     frames_selected: int = 0
     clips_autolabelled: int = 0
@@ -43,9 +44,12 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: Progress
     summary.new_batches = ingested.new_batches
     if ingested.look.unsettled:
         summary.notes.append(f"{len(ingested.look.unsettled)} file(s) still being written: left for the next run")
+    summary.notes += [f"skipped {uri}: {reason}" for uri, reason in ingested.look.skipped]
     for report in ingested.batches:
         summary.videos_ingested += len(report.clipped)
         summary.quarantined.update({", ".join(v.sources): v.error or "" for v in report.quarantined})
+        summary.failed.update({", ".join(v.sources): v.error or "" for v in report.failed})
+    summary.notes += failures_waiting(catalog)
 
     detectors = detectors_in_use(catalog, store, settings)
     summary.cold_start = not detectors

@@ -12,11 +12,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
 from data_engine.catalog import Catalog, Clip, ClipState
+from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import ComputeBackend
 from data_engine.detectors import Detector
 from data_engine.layout import features_key, mining_summary_key, timeline_key
@@ -387,6 +389,8 @@ def mine(
             hits = mine_batch_triggers(catalog, store, key, detectors, config=config, run_id=run_id, progress=progress)
             selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
             report.batches.append(BatchMining(key, features, hits, selection))
+    for key in catalog.batch_keys() if batch_keys is None else batch_keys:
+        redraw_missing_plots(catalog, store, key)
     return report
 
 
@@ -405,3 +409,31 @@ def record_selection(
     clip_ids = sorted({str(row["clip_id"]) for row in rows})
     moved_detail = dict(detail) if detail else None
     return catalog.transition(clip_ids, ClipState.SELECTED, stage="select", run_id=run_id, detail=moved_detail)
+
+
+_DRAWN = frozenset(state.value for state in PIPELINE_ORDER[1:])
+"""Clip states that selection has been through, so their timeline (and their batch's summary) exists."""
+
+
+def redraw_missing_plots(catalog: Catalog, store: Store, batch_key: str) -> list[str]:
+    """Re-create the derived pictures of a batch that are missing (a run killed while drawing them, files
+    deleted): each timeline from the recorded hits and selected frames, then the batch summary. Returns the keys
+    drawn; a batch with nothing missing costs one existence check per clip."""
+    drawn_clips = [clip for clip in catalog.clips(batch_key=batch_key) if clip.status in _DRAWN]
+    missing = [clip for clip in drawn_clips if not store.exists(timeline_key(clip))]
+    summary_missing = bool(drawn_clips) and not store.exists(mining_summary_key(batch_key))
+    if not missing and not summary_missing:
+        return []
+    hits_by_clip: dict[str, list[Hit]] = {clip.id: [] for clip in drawn_clips}
+    for row in catalog.hits(batch_key=batch_key):
+        if row.clip_id in hits_by_clip:
+            hits_by_clip[row.clip_id].append(Hit(row.trigger, row.first_frame, row.last_frame, row.score, row.details))
+    chosen = [
+        SimpleNamespace(clip_id=row.clip_id, frame=row.frame, trigger=row.reasons.get("trigger"))
+        for row in catalog.selected_frames(batch_key=batch_key)
+    ]
+    keys = list(_draw_timelines(store, missing, hits_by_clip, chosen).values())
+    if summary_missing:
+        per_trigger = Counter(hit.trigger for hits in hits_by_clip.values() for hit in hits)
+        keys.append(_draw_summary(catalog, store, batch_key, per_trigger, chosen))
+    return keys

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from data_engine.errors import EngineError
+from data_engine.store import temporary_path
 from data_engine.synthetic.truth import Event, GroundTruth, TruthBox, load_truth
 
 CLASS_NAMES: dict[int, str] = {0: "car", 1: "person"}
@@ -108,7 +109,7 @@ def generate(
 
 
 def _write_json_atomically(path: Path, truth: GroundTruth) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary = temporary_path(path)
     temporary.write_text(json.dumps(truth.to_json()))
     os.replace(temporary, path)
 
@@ -445,7 +446,7 @@ def _render(
     by_id = {actor.track_id: actor for actor in scene.actors}
     blur_kernel = np.zeros((1, max(5, width // 25)), np.float32) + 1 / max(5, width // 25)
     frames_truth, distractor_truth = [], []
-    temporary = video_path.with_name(video_path.stem + ".tmp" + video_path.suffix)
+    temporary = temporary_path(video_path)
     with av.open(str(temporary), "w", format="mp4") as container:
         stream = container.add_stream(available_codec(), rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"

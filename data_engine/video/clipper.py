@@ -5,10 +5,16 @@ lost or doubled. Clips start only at the probe's `cut_frames` (keyframes with no
 stream copy of the packets between two cut points decodes to the same frames. Audio is dropped: clips feed vision
 models, and the sample AVIs' timestamps are too wrong to keep audio in sync anyway.
 
-Files appear atomically: each clip is written to a hidden temporary name in its folder, fsynced, checked, then
-renamed, so a clip file that exists is complete.
+Files appear atomically: each clip is written to a hidden temporary name of its own in its folder (the store's
+convention, `store.temporary_path`), fsynced, checked, then renamed, so a clip file that exists is complete and
+two processes cutting the same clip never touch each other's half-written file.
+
+Clip times come from the frames' presentation timestamps (`VideoProbe.cut_times`), so a clip of a variable-rate
+video covers the seconds it says it covers.
 """
 
+import contextlib
+import errno
 import hashlib
 import math
 import os
@@ -22,6 +28,7 @@ from typing import Literal
 
 import av
 
+from data_engine.store import temporary_path
 from data_engine.video.frames import DecodeOutcome, decode_video, video_packets
 from data_engine.video.probe import VideoError, VideoProbe, first_video_stream
 
@@ -59,24 +66,30 @@ class ExtractedClip:
 
 
 def plan_clips(probe: VideoProbe, clip_seconds: float = 10.0) -> list[ClipSpan]:
-    """Split the video at the first cut point at or after each multiple of `clip_seconds`.
+    """Split the video at the first cut point shown at or after each multiple of `clip_seconds`.
 
     Clips are about `clip_seconds` long; longer where cut points are sparse (a multiple with no cut point before
-    the next one is skipped). The spans tile frames 0..probe.frames-1 exactly.
+    the next one is skipped). The spans tile frames 0..probe.frames-1 exactly; their times are the presentation
+    times of their first frame and of the end of their last (a probe stored before times were kept falls back
+    to frame / fps).
     """
-    if not clip_seconds > 0:
+    if not (clip_seconds > 0 and math.isfinite(clip_seconds)):
         raise ValueError(f"clip_seconds must be positive, got {clip_seconds}")
-    frames_per_clip = clip_seconds * probe.fps
+    if len(probe.cut_times) == len(probe.cut_frames):
+        cut_times = dict(zip(probe.cut_frames, probe.cut_times, strict=True))
+    else:
+        cut_times = {cut: cut / probe.fps for cut in probe.cut_frames}
     starts = [0]
     next_multiple = 1
     for cut in probe.cut_frames[1:]:
-        if cut >= next_multiple * frames_per_clip - 1e-6:
+        if cut_times[cut] >= next_multiple * clip_seconds - 1e-6:
             starts.append(cut)
-            next_multiple = math.floor(cut / frames_per_clip + 1e-6) + 1
+            next_multiple = math.floor(cut_times[cut] / clip_seconds + 1e-6) + 1
     ends = [start - 1 for start in starts[1:]] + [probe.frames - 1]
+    end_times = [cut_times[start] for start in starts[1:]] + [probe.duration_s]
     return [
-        ClipSpan(ordinal, first, last, first / probe.fps, (last + 1) / probe.fps)
-        for ordinal, (first, last) in enumerate(zip(starts, ends, strict=True))
+        ClipSpan(ordinal, first, last, cut_times[first], end)
+        for ordinal, (first, last, end) in enumerate(zip(starts, ends, end_times, strict=True))
     ]
 
 
@@ -161,20 +174,18 @@ def frame_digests(path: str | Path) -> list[str]:
 
 @dataclass(frozen=True)
 class _Job:
-    """One clip to write: its span, destination, and the packet range a stream copy takes (if it can)."""
+    """One clip to write: its span, destination, the packet range a stream copy takes (if it can), and the
+    temporary file this writer fills."""
 
     span: ClipSpan
     dest: Path
     packet_start: int
     packet_end: int
+    temp: Path
 
     @property
     def copyable(self) -> bool:
         return self.packet_end > self.packet_start
-
-    @property
-    def temp(self) -> Path:
-        return self.dest.with_name(f".{self.dest.name}.tmp-{os.getpid()}")
 
 
 def _plan_job(probe: VideoProbe, span: ClipSpan, dest: Path) -> _Job:
@@ -185,8 +196,8 @@ def _plan_job(probe: VideoProbe, span: ClipSpan, dest: Path) -> _Job:
     start = cut_packet.get(span.first_frame)
     end = probe.packet_end if span.last_frame == probe.frames - 1 else cut_packet.get(span.last_frame + 1)
     if start is None or end is None:
-        return _Job(span, dest, 0, 0)
-    return _Job(span, dest, start, end)
+        return _Job(span, dest, 0, 0, temporary_path(dest))
+    return _Job(span, dest, start, end, temporary_path(dest))
 
 
 def _existing_clip(job: _Job) -> ExtractedClip | None:
@@ -223,22 +234,27 @@ def _copy_all(src: str | Path, jobs: list[_Job]) -> Iterator[tuple[_Job, int]]:
     pending = iter(jobs)
     job = next(pending, None)
     writer: _ClipWriter | None = None
-    with av.open(str(src)) as container:
-        stream = first_video_stream(container)
-        for index, packet in enumerate(video_packets(container, stream)):
-            while job is not None and index >= job.packet_end:
-                yield job, writer.close() if writer is not None else 0
-                writer = None
-                job = next(pending, None)
-            if job is None:
-                break
-            if index < job.packet_start:
-                continue
-            if writer is None:
-                writer = _ClipWriter(job.temp, stream)
-            writer.write(packet)
-    if job is not None:
-        yield job, writer.close() if writer is not None else 0
+    try:
+        with av.open(str(src)) as container:
+            stream = first_video_stream(container)
+            for index, packet in enumerate(video_packets(container, stream)):
+                while job is not None and index >= job.packet_end:
+                    yield job, writer.close() if writer is not None else 0
+                    writer = None
+                    job = next(pending, None)
+                if job is None:
+                    break
+                if index < job.packet_start:
+                    continue
+                if writer is None:
+                    writer = _ClipWriter(job.temp, stream)
+                writer.write(packet)
+        if job is not None:
+            yield job, writer.close() if writer is not None else 0
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
     for job in pending:
         yield job, 0
 
@@ -263,21 +279,37 @@ class _ClipWriter:
         packet.stream = self.stream
         try:
             self.output.mux(packet)
-        except av.error.FFmpegError:
+        except av.error.FFmpegError as error:
+            if _world_fault(error):
+                self.abandon()
+                raise
             self.failed = True
             return
         self.packets += 1
 
     def close(self) -> int:
-        """Finish the file; the number of packets written, 0 if muxing failed (the file is then removed)."""
+        """Finish the file; the number of packets written, 0 if muxing failed (the file is then removed).
+
+        A full disk, a read-only or vanished folder is raised (the world's fault, retried later), not taken for
+        a stream Matroska cannot hold.
+        """
         try:
             self.output.close()
-        except av.error.FFmpegError:
+        except av.error.FFmpegError as error:
+            if _world_fault(error):
+                self.path.unlink(missing_ok=True)
+                raise
             self.failed = True
         if self.failed:
             self.path.unlink(missing_ok=True)
             return 0
         return self.packets
+
+    def abandon(self) -> None:
+        """Give up on the file (an error elsewhere): close what can be closed and remove it."""
+        with contextlib.suppress(av.error.FFmpegError):
+            self.output.close()
+        self.path.unlink(missing_ok=True)
 
     def _fix_timestamps(self, packet: av.Packet) -> None:
         """Shift to start at 0; fill in missing or non-increasing decode timestamps, which a muxer refuses."""
@@ -337,7 +369,7 @@ def _starts_cleanly(
 
 def _reencode(src: str | Path, span: ClipSpan, dest: Path, probe: VideoProbe) -> ExtractedClip:
     """Decode the span's frames from the source and encode them losslessly (FFV1) so they decode identically."""
-    temp = _Job(span, dest, 0, 0).temp
+    temp = temporary_path(dest)
     temp.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(probe.fps).limit_denominator(1001)
     written = 0
@@ -346,6 +378,7 @@ def _reencode(src: str | Path, span: ClipSpan, dest: Path, probe: VideoProbe) ->
             stream = first_video_stream(source)
             stream.thread_type = "AUTO"
             encoder = output.add_stream(REENCODE_CODEC, rate=rate)
+            assert isinstance(encoder, av.VideoStream)
             encoder.width, encoder.height, encoder.pix_fmt = probe.width, probe.height, probe.pixel_format
             for index, decoded in enumerate(decode_video(source, stream)):
                 if index > span.last_frame:
@@ -371,6 +404,14 @@ def _publish(temp: Path, dest: Path, span: ClipSpan, method: Method) -> Extracte
     os.replace(temp, dest)
     _fsync(dest.parent)
     return ExtractedClip(span, dest, method, dest.stat().st_size, span.frames)
+
+
+_WORLD_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT})
+
+
+def _world_fault(error: Exception) -> bool:
+    """A write that failed because of the disk or the folder, not because of the stream."""
+    return isinstance(error, OSError) and error.errno in _WORLD_ERRNOS
 
 
 def _fsync(path: Path) -> None:

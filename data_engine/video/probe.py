@@ -5,10 +5,12 @@ every number here comes from demuxing and decoding the whole video stream once.
 """
 
 import itertools
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import av
 
@@ -30,6 +32,12 @@ class VideoProbe:
     frames: every frame before them comes from earlier packets and every frame from them on from later ones (no
     open-GOP leading pictures); frame 0 is always one. `cut_packets[i]` is the packet of `cut_frames[i]` and
     `packet_end` is one past the last packet that produced a frame.
+
+    Times come from the frames' presentation timestamps, relative to the first frame: `cut_times[i]` is when
+    `cut_frames[i]` is shown and `duration_s` when the last frame ends. A constant-rate stream's timestamps are
+    put on its exact rate's grid (30 fps stays 30, 29.97 is 30000/1001, a dropped frame leaves its gap);
+    a variable-rate one keeps them as they are, and `fps_min`/`fps_max` give the range of its rate (equal to
+    `fps`, the typical rate, when it is constant).
     """
 
     container: str
@@ -49,6 +57,21 @@ class VideoProbe:
     cut_frames: tuple[int, ...]
     cut_packets: tuple[int, ...]
     packet_end: int
+    cut_times: tuple[float, ...] = ()
+    fps_min: float | None = None
+    fps_max: float | None = None
+
+    @property
+    def variable_rate(self) -> bool:
+        return self.fps_min is not None and self.fps_max is not None and self.fps_min != self.fps_max
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> "VideoProbe":
+        """Read back `dataclasses.asdict(probe)` as stored in probe.json (lists become tuples again)."""
+        fields: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in document.items()
+        }
+        return cls(**fields)
 
 
 def probe_video(path: str | Path) -> VideoProbe:
@@ -72,7 +95,8 @@ def probe_video(path: str | Path) -> VideoProbe:
             raise VideoError(f"no decodable frames: {_reason(error)}") from error
         if not sources:
             raise VideoError(f"no decodable frames{': ' + outcome.stop_reason if outcome.stop_reason else ''}")
-        fps = _measured_fps(timestamps, stream)
+        rate = _measured_rate(timestamps, stream)
+        timing = _frame_timing(timestamps, len(sources), rate, stream.time_base)
         keyframe_packets = set(outcome.keyframe_packets)
         cut_frames, cut_packets = _cut_points(sources, keyframe_packets)
         return VideoProbe(
@@ -81,9 +105,9 @@ def probe_video(path: str | Path) -> VideoProbe:
             width=stream.codec_context.width,
             height=stream.codec_context.height,
             pixel_format=stream.codec_context.pix_fmt or "unknown",
-            fps=fps,
+            fps=_rounded(rate),
             frames=len(sources),
-            duration_s=len(sources) / fps,
+            duration_s=timing.duration_s,
             header_fps=float(stream.average_rate) if stream.average_rate else None,
             header_frames=stream.frames or None,
             has_audio=bool(container.streams.audio),
@@ -93,6 +117,9 @@ def probe_video(path: str | Path) -> VideoProbe:
             cut_frames=cut_frames,
             cut_packets=cut_packets,
             packet_end=max(sources) + 1,
+            cut_times=tuple(timing.times[frame] for frame in cut_frames),
+            fps_min=timing.fps_min,
+            fps_max=timing.fps_max,
         )
 
 
@@ -117,19 +144,19 @@ def first_video_stream(container: av.container.InputContainer) -> av.VideoStream
 
 def _decode_sources(
     container: av.container.InputContainer, stream: av.VideoStream, outcome: DecodeOutcome
-) -> tuple[list[int], list[float]]:
+) -> tuple[list[int], list[Fraction]]:
     """Source packet index of every decoded frame in presentation order, and the packet timestamps in seconds."""
     sources: list[int] = []
-    timestamps: list[float] = []
+    timestamps: list[Fraction] = []
     time_base = stream.time_base
     for decoded in decode_video(container, stream, outcome):
         sources.append(decoded.packet_index)
         if decoded.packet_pts is not None and time_base is not None:
-            timestamps.append(float(decoded.packet_pts * time_base))
+            timestamps.append(decoded.packet_pts * time_base)
     return sources, timestamps
 
 
-def _measured_fps(timestamps: list[float], stream: av.VideoStream) -> float:
+def _measured_rate(timestamps: list[Fraction], stream: av.VideoStream) -> Fraction:
     """Frame rate from the spacing of the frames' timestamps: the mean of the intervals close to the median one.
 
     Sorting undoes reordering; ignoring intervals far from the median discards gaps and a short last frame;
@@ -140,34 +167,68 @@ def _measured_fps(timestamps: list[float], stream: av.VideoStream) -> float:
     if intervals:
         typical = median(intervals)
         regular = [interval for interval in intervals if 0.5 * typical < interval < 1.5 * typical]
-        return _snap_rate(len(regular) / sum(regular))
+        return _snap_rate(len(regular) / sum(regular, Fraction(0)))
     header_rate = stream.guessed_rate or stream.average_rate
     if header_rate:
-        return _snap_rate(float(header_rate))
+        return _snap_rate(Fraction(header_rate))
     raise VideoError("no frame rate: the video has one timestamp and no rate in its header")
 
 
-_COMMON_RATES = (
-    float(Fraction(24000, 1001)),
-    24.0,
-    25.0,
-    float(Fraction(30000, 1001)),
-    30.0,
-    48.0,
-    50.0,
-    float(Fraction(60000, 1001)),
-    60.0,
-    100.0,
-    120.0,
+_COMMON_RATES = tuple(
+    Fraction(rate)
+    for rate in (Fraction(24000, 1001), 24, 25, Fraction(30000, 1001), 30, 48, 50, Fraction(60000, 1001), 60, 100, 120)
 )
 
 
-def _snap_rate(rate: float) -> float:
-    """Snap to a standard rate within 0.5 %, rounded to 3 decimals (29.97), else round to 3 decimals."""
-    for common in _COMMON_RATES:
-        if abs(rate - common) < 0.005 * common:
-            return round(common, 3)
-    return round(rate, 3)
+def _snap_rate(rate: Fraction) -> Fraction:
+    """The nearest standard rate when within 0.5 % (30 stays 30: NTSC 29.97 is taken only when it is the nearer),
+    else the rate as a simple fraction (12.5 = 25/2)."""
+    nearest = min(_COMMON_RATES, key=lambda common: abs(rate - common))
+    if abs(rate - nearest) < Fraction(5, 1000) * nearest:
+        return nearest
+    return rate.limit_denominator(1001)
+
+
+def _rounded(rate: Fraction) -> float:
+    return round(float(rate), 3)
+
+
+@dataclass(frozen=True)
+class _Timing:
+    times: list[float]
+    duration_s: float
+    fps_min: float
+    fps_max: float
+
+
+def _frame_timing(timestamps: list[Fraction], frames: int, rate: Fraction, time_base: Fraction | None) -> _Timing:
+    """When each frame (in presentation order) is shown, relative to the first, and when the last one ends.
+
+    Sorted timestamps are the presentation timeline (AVI stores decode-order ones). Without one distinct timestamp
+    per frame, times follow the measured rate. A stream whose intervals (1st to 99th percentile, so a dropped frame
+    or an odd last timestamp does not count) differ by at most one time-base tick is constant-rate: its times are
+    put on its rate's grid, which removes the rounding of a coarse time base and keeps the gap of a dropped frame.
+    """
+    step = 1 / rate
+    constant = _rounded(rate)
+    if len(timestamps) != frames or len(set(timestamps)) != frames or frames < 2:
+        return _Timing([float(index * step) for index in range(frames)], float(frames * step), constant, constant)
+    ordered = sorted(timestamps)
+    relative = [moment - ordered[0] for moment in ordered]
+    intervals = sorted(later - earlier for earlier, later in itertools.pairwise(relative))
+    shortest = intervals[int(0.01 * (len(intervals) - 1))]
+    longest = intervals[math.ceil(0.99 * (len(intervals) - 1))]
+    if longest - shortest <= (time_base or 0):
+        ticks = [round(moment * rate) for moment in relative]
+        if all(earlier < later for earlier, later in itertools.pairwise(ticks)):
+            return _Timing([float(tick * step) for tick in ticks], float((ticks[-1] + 1) * step), constant, constant)
+        return _Timing([float(moment) for moment in relative], float(relative[-1] + step), constant, constant)
+    return _Timing(
+        [float(moment) for moment in relative],
+        float(2 * relative[-1] - relative[-2]),
+        _rounded(_snap_rate(1 / longest)),
+        _rounded(_snap_rate(1 / shortest)),
+    )
 
 
 def _cut_points(sources: list[int], keyframe_packets: set[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -83,3 +83,40 @@ def test_content_hash_is_sha256_of_the_bytes_whatever_the_name(sample_videos: Pa
     copy = shutil.copy(sample_videos / "dancer_518x496.avi", tmp_path / "same content.avi")
     expected = hashlib.sha256((sample_videos / "dancer_518x496.avi").read_bytes()).hexdigest()
     assert content_hash(str(sample_videos / "dancer_518x496.avi")) == content_hash(str(copy)) == expected
+
+
+def test_one_bad_inbox_entry_is_reported_and_skipped_and_the_rest_is_ingested(tmp_path: Path) -> None:
+    """A dangling symlink and a file the user cannot read (no root file capabilities) are one line each."""
+    import subprocess
+    import sys
+
+    from tests.videos import make_test_video
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good = make_test_video(inbox / "good.mp4", frames=50, gop=25)
+    locked = make_test_video(inbox / "locked.mp4", frames=30, gop=10)
+    locked.chmod(0o000)
+    (inbox / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
+    for path in (good, locked):
+        os.utime(path, (time.time() - 60, time.time() - 60))
+    environment = {**os.environ, "DATA_ENGINE_HOME": str(tmp_path / "home"), "DATA_ENGINE_COMPUTE": "inprocess"}
+    command = [sys.executable, "-m", "data_engine"]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all", *command]
+
+    for args in (["ingest", str(inbox)], ["run", str(inbox)]):
+        result = subprocess.run([*command, *args], env=environment, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+        output = result.stdout + result.stderr
+        assert f"skipped {inbox / 'dangling.mp4'}: dangling symbolic link (to {tmp_path / 'gone.mp4'})" in output
+        assert f"skipped {locked}: cannot read it: [Errno 13] Permission denied" in output
+        assert output.count("skipped ") == 2, output
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
+    assert [(Path(video.source_uri).name, video.status) for video in catalog.videos()] == [("good.mp4", "clipped")]
+    catalog.dispose()
+
+    locked.chmod(0o644)
+    fixed = subprocess.run([*command, "ingest", str(inbox)], env=environment, capture_output=True, text=True)
+    assert fixed.returncode == 0 and "1 videos clipped" in fixed.stdout, fixed.stdout + fixed.stderr

@@ -98,7 +98,7 @@ def test_status_counts_every_state(catalog: Catalog) -> None:
     catalog.update_video("cd" * 32, status=VideoStatus.QUARANTINED, error="not a video")
     _clip(catalog, 0)
     counts = catalog.status_counts()
-    assert counts["videos"] == {"registered": 1, "clipped": 0, "quarantined": 1}
+    assert counts["videos"] == {"registered": 1, "clipped": 0, "quarantined": 1, "failed": 0}
     assert counts["clips"]["extracted"] == 1
     assert sum(counts["clips"].values()) == 1
 

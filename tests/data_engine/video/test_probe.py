@@ -23,7 +23,9 @@ def test_dancer_sample_last_frame_never_decodes(sample_videos: Path) -> None:
     probe = probe_video(sample_videos / "dancer_518x496.avi")
     assert (probe.codec, probe.width, probe.height) == ("mpeg4", 518, 496)
     assert (probe.frames, probe.fps, probe.header_frames) == (1571, 25.0, 1572)
-    assert probe.duration_s == pytest.approx(62.84)
+    # Its timestamps skip 0.04 s (no packet there: a dropped frame), so its 1571 frames end at 62.88 s, not 62.84.
+    assert probe.duration_s == pytest.approx(62.88)
+    assert probe.cut_times[:2] == (0.0, pytest.approx(0.52)), "frame 12 is shown at 13 / 25 s"
     assert probe.keyframes[:4] == (0, 12, 24, 36) and len(probe.keyframes) == 131
     assert not probe.truncated
 
