@@ -441,6 +441,10 @@ def _render(
     width, height = scene.width, scene.height
     occlusions = [event for event in scene.events if event.type == "full_occlusion"]
     blur_frames = {f for e in scene.events if e.type == "motion_blur" for f in range(e.first_frame, e.last_frame + 1)}
+    # A static stretch is a stuck camera: it repeats its first picture, camera noise included.
+    repeated_frames = {
+        f for e in scene.events if e.type == "static" for f in range(e.first_frame + 1, e.last_frame + 1)
+    }
     by_id = {actor.track_id: actor for actor in scene.actors}
     blur_kernel = np.zeros((1, max(5, width // 25)), np.float32) + 1 / max(5, width // 25)
     frames_truth, distractor_truth = [], []
@@ -475,7 +479,10 @@ def _render(
             canvas *= scene.flicker_gain.get(frame, 1.0)
             if frame in blur_frames:
                 canvas = cv2.filter2D(canvas, -1, blur_kernel)
-            canvas += rng.normal(0, 4.0, size=canvas.shape).astype(np.float32)
+            noise = rng.normal(0, 4.0, size=canvas.shape).astype(np.float32)
+            if frame not in repeated_frames:
+                camera_noise = noise
+            canvas += camera_noise
             image = np.clip(canvas, 0, 255).astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 container.mux(packet)
