@@ -56,9 +56,12 @@ def train_detector(
         "verbose": False,
     }
     yolo.train(**(settings | overrides))
-    best = Path(yolo.trainer.best)
+    trainer = yolo.trainer
+    if trainer is None:
+        raise TrainingError(f"training on {data_yaml} did not start a trainer")
+    best = Path(trainer.best)
     if not best.is_file():
-        best = Path(yolo.trainer.last)
+        best = Path(trainer.last)
     if not best.is_file():
         raise TrainingError(f"training on {data_yaml} finished without writing weights under {out_dir}")
     return best

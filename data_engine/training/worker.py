@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.store import atomic_path
-from data_engine.training.run import SPEC_FILE, STATUS_FILE
+from data_engine.training.run import SPEC_FILE, STATUS_FILE, epochs_done
 
 
 def train_from_spec(run_dir: Path) -> dict[str, Any]:
@@ -57,13 +57,15 @@ def train_from_spec(run_dir: Path) -> dict[str, Any]:
             "verbose": False,
         }
         model.train(**(settings | dict(config["options"])))
-    best = Path(model.trainer.best) if Path(model.trainer.best).is_file() else Path(model.trainer.last)
-    results = run_dir / "train" / "results.csv"
+    trainer = model.trainer
+    if trainer is None:
+        raise RuntimeError("Ultralytics returned from train() without a trainer")
+    best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
     return {
         "status": "stopped_by_budget" if over_budget else "finished",
         "best_weights": str(best) if best.is_file() else None,
         "device": device,
-        "epochs_completed": len(results.read_text().splitlines()[1:]) if results.is_file() else 0,
+        "epochs_completed": epochs_done(run_dir),
         "resumed_from_epoch": resumed_from,
     }
 
