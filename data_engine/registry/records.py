@@ -113,6 +113,7 @@ class RetrainingRecords:
                 row = session.get(ModelVersionRecord, change.model_id)
                 if row is None:
                     raise KeyError(f"unknown model id {change.model_id!r}")
+                previous = row.status  # read before the update refreshes the row
                 session.execute(
                     update(ModelVersionRecord)
                     .where(ModelVersionRecord.id == change.model_id)
@@ -122,7 +123,7 @@ class RetrainingRecords:
                     RegistryEvent(
                         model_id=change.model_id,
                         kind=change.kind,
-                        from_status=row.status,
+                        from_status=previous,
                         to_status=change.status,
                         actor=actor,
                         detail=change.detail,

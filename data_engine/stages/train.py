@@ -110,7 +110,7 @@ def add_model(
         actor=actor,
         source=str(weights.resolve()),
     )
-    verdict = "registered as challenger (promote it with `data-engine promote ID`)"
+    verdict = f"registered as challenger (make it the champion with `data-engine promote {model.id}`)"
     if promote:
         model = registry.promote(model.id, actor=actor, note="added from outside")
         verdict = "promoted to champion by hand"

@@ -136,14 +136,14 @@ def test_promote_and_rollback_walk_the_champion_history(registry, tmp_path):
     assert registry.get("c").reason == "promoted by hand by alice: fixed upstream"
     assert registry.rollback(actor="bob").id == "a"
     assert "rolled back" not in registry.get("a").reason
-    kinds = [(event.kind, event.to_status) for event in registry.events("a")]
+    kinds = [(event.kind, event.from_status, event.to_status) for event in registry.events("a")]
     assert kinds == [
-        ("register", "challenger"),
-        ("promote", "champion"),
-        ("retire", "retired"),
-        ("reinstate", "champion"),
-        ("retire", "retired"),
-        ("reinstate", "champion"),
+        ("register", None, "challenger"),
+        ("promote", "challenger", "champion"),
+        ("retire", "champion", "retired"),
+        ("reinstate", "retired", "champion"),
+        ("retire", "champion", "retired"),
+        ("reinstate", "retired", "champion"),
     ]
     with pytest.raises(RegistryError, match="only a challenger goes through the gate"):
         registry.decide("b")
