@@ -21,6 +21,7 @@ from data_engine.mining.triggers import (
     run_trigger,
     run_triggers,
 )
+from data_engine.synthetic import generate
 from tests.data_engine.mining.clips import encode
 
 IMAGE_TRIGGERS = ("flicker", "glitch", "cut", "frozen")
@@ -303,3 +304,15 @@ def test_teams_can_register_their_own_trigger(monkeypatch: pytest.MonkeyPatch) -
     assert hits_of("test_too_dark", features, DarkConfig(below=5.0)) == []
     with pytest.raises(TriggerError, match="already registered"):
         register_trigger("test_too_dark", DarkConfig)
+
+
+def test_a_still_scene_from_a_live_camera_is_not_frozen_a_stuck_camera_is(tmp_path: Path) -> None:
+    """The same proving-ground scene twice: its static stretch filmed live (fresh camera noise) is a still scene,
+    not a frozen picture; filmed by a stuck camera it is one."""
+    live = generate(tmp_path, seed=101)
+    stuck = generate(tmp_path, seed=101, stuck_camera=True)
+    (static,) = live.truth().events_of("static")
+    assert stuck.truth().events == live.truth().events
+    assert run_trigger("frozen", compute_features(live.video_path)) == []
+    (hit,) = run_trigger("frozen", compute_features(stuck.video_path))
+    assert hit.first_frame <= static.first_frame + 1 and hit.last_frame >= static.last_frame - 2
