@@ -186,11 +186,6 @@ class ModelRegistry:
             )
         return path
 
-    def champion_weights(self) -> Path | None:
-        """The champion's verified weights, or None when there is no champion yet (for autolabelling, mining)."""
-        champion = self.champion()
-        return None if champion is None else self.weights_path(champion.id)
-
     # Writing
 
     def register(

@@ -76,7 +76,6 @@ class AddedModel:
     """An external model registered by `add_model`, and what happened to it."""
 
     model: ModelVersion
-    evaluated_on: str | None
     verdict: str
 
 
@@ -122,7 +121,7 @@ def add_model(
 
         verdict = registry.decide(model.id, evaluate_champion=evaluate, actor=actor).verdict
         model = registry.get(model.id)
-    return AddedModel(model, dataset.dataset_id if dataset is not None else None, verdict)
+    return AddedModel(model, verdict)
 
 
 def detectors_in_use(catalog: Catalog, store: Store, settings: Settings) -> list[Detector]:

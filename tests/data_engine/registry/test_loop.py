@@ -136,4 +136,4 @@ def test_train_evaluate_register_promote_then_reject_a_worse_challenger(
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(CorruptWeightsError, match="damaged: sha256"):
-        registry.champion_weights()
+        registry.weights_path(registry.champion().id)
