@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from data_engine.catalog.states import ClipState, VideoStatus
 from data_engine.errors import EngineError, NotFoundError
 from data_engine.runtime import Runtime
 from data_engine.settings import ANNOTATION_BACKENDS, BUNDLE_ANSWER_FORMATS, Settings
@@ -29,6 +30,9 @@ from data_engine.settings import ANNOTATION_BACKENDS, BUNDLE_ANSWER_FORMATS, Set
 if TYPE_CHECKING:
     from tqdm import tqdm
 
+    from data_engine.datasets import DatasetVersion
+    from data_engine.evaluation import Evaluation
+    from data_engine.registry.models import TrainingRunRecord
     from data_engine.stages.ingest import BatchReport
 
 
@@ -162,7 +166,7 @@ def _fail_on_failed_videos(failed: dict[str, str]) -> None:
 def status(runtime: Runtime, as_json: bool) -> None:
     """Counts of videos and clips per status, and the oldest clip waiting in each state."""
     counts = runtime.catalog.status_counts()
-    waiting = {state: moment.isoformat() for state, moment in runtime.catalog.oldest_waiting().items()}
+    waiting = {state: _utc_iso(moment) for state, moment in runtime.catalog.oldest_waiting().items()}
     if as_json:
         click.echo(json.dumps({**counts, "oldest_waiting": waiting}, indent=2))
         return
@@ -176,7 +180,12 @@ def status(runtime: Runtime, as_json: bool) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per video.")
-@click.option("--status", "status_filter", default=None, help="Only videos in this status.")
+@click.option(
+    "--status",
+    "status_filter",
+    type=click.Choice([status.value for status in VideoStatus]),
+    help="Only videos in this status.",
+)
 @pass_runtime
 def videos(runtime: Runtime, as_json: bool, status_filter: str | None) -> None:
     """The registered videos."""
@@ -208,7 +217,12 @@ def videos(runtime: Runtime, as_json: bool, status_filter: str | None) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per clip.")
-@click.option("--status", "status_filter", default=None, help="Only clips in this state.")
+@click.option(
+    "--status",
+    "status_filter",
+    type=click.Choice([state.value for state in ClipState]),
+    help="Only clips in this state.",
+)
 @click.option("--video", "video_id", default=None, help="Only clips of this video id.")
 @pass_runtime
 def clips(runtime: Runtime, as_json: bool, status_filter: str | None, video_id: str | None) -> None:
@@ -218,8 +232,8 @@ def clips(runtime: Runtime, as_json: bool, status_filter: str | None, video_id: 
         {
             "id": clip.id,
             "video_id": clip.video_id,
-            "first_frame": clip.first_frame,
-            "last_frame": clip.last_frame,
+            "first_video_frame": clip.first_frame,
+            "last_video_frame": clip.last_frame,
             "start_s": clip.start_s,
             "end_s": clip.end_s,
             "path": store.uri(clip.path),
@@ -231,7 +245,7 @@ def clips(runtime: Runtime, as_json: bool, status_filter: str | None, video_id: 
         rows,
         as_json,
         lambda r: (
-            f"{r['id']}  {r['status']:<12} frames {r['first_frame']}-{r['last_frame']}"
+            f"{r['id']}  {r['status']:<12} video frames {r['first_video_frame']}-{r['last_video_frame']}"
             f"  {r['start_s']:.2f}-{r['end_s']:.2f} s"
         ),
     )
@@ -426,13 +440,17 @@ def mine(runtime: Runtime, batch_key: str | None) -> None:
 @click.option("--batch", "batch_key", default=None)
 @pass_runtime
 def triggers(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
-    """Trigger hits: which frames of which clips the triggers flagged, and how strongly."""
+    """Trigger hits: which frames of which clips the triggers flagged, and how strongly. Frames are numbered
+    within the clip (`*_clip_frame`) and within its video (`*_video_frame`)."""
+    first_frame = _clip_first_frames(runtime, batch_key)
     rows = [
         {
             "clip_id": hit.clip_id,
-            "first_frame": hit.first_frame,
-            "last_frame": hit.last_frame,
             "trigger": hit.trigger,
+            "first_clip_frame": hit.first_frame,
+            "last_clip_frame": hit.last_frame,
+            "first_video_frame": first_frame[hit.clip_id] + hit.first_frame,
+            "last_video_frame": first_frame[hit.clip_id] + hit.last_frame,
             "score": round(hit.score, 4),
         }
         for hit in runtime.catalog.hits(batch_key=batch_key)
@@ -441,9 +459,15 @@ def triggers(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
         rows,
         as_json,
         lambda r: (
-            f"{r['clip_id']}  {r['trigger']:<22} frames {r['first_frame']}-{r['last_frame']}  score {r['score']:.2f}"
+            f"{r['clip_id']}  {r['trigger']:<22} clip frames {r['first_clip_frame']}-{r['last_clip_frame']} "
+            f"(video {r['first_video_frame']}-{r['last_video_frame']})  score {r['score']:.2f}"
         ),
     )
+
+
+def _clip_first_frames(runtime: Runtime, batch_key: str | None) -> dict[str, int]:
+    """Each clip's first frame in its video, to number a clip's frames within the video too."""
+    return {clip.id: clip.first_frame for clip in runtime.catalog.clips(batch_key=batch_key)}
 
 
 @main.command()
@@ -451,11 +475,13 @@ def triggers(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
 @click.option("--batch", "batch_key", default=None)
 @pass_runtime
 def selection(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
-    """Frames selected for annotation and why."""
+    """Frames selected for annotation and why, numbered within the clip and within its video."""
+    first_frame = _clip_first_frames(runtime, batch_key)
     rows = [
         {
             "clip_id": frame.clip_id,
-            "frame": frame.frame,
+            "clip_frame": frame.frame,
+            "video_frame": first_frame[frame.clip_id] + frame.frame,
             "reasons": frame.reasons.get("reasons", []),
             "budget_day": frame.budget_day,
         }
@@ -465,7 +491,7 @@ def selection(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
         rows,
         as_json,
         lambda r: (
-            f"{r['clip_id']}  frame {r['frame']:>5}  "
+            f"{r['clip_id']}  clip frame {r['clip_frame']:>5} (video {r['video_frame']:>6})  "
             + ", ".join(f"{reason['trigger']} {reason['score']:.2f}" for reason in r["reasons"])
         ),
     )
@@ -722,6 +748,7 @@ def dataset_build(runtime: Runtime, coco: bool) -> None:
         click.echo(f"  left out clip {rejected.clip_id} (label v{rejected.label_version}): {rejected.reason}")
     if built.report.classes_missing_from_test:
         click.echo(f"  classes absent from test: {', '.join(built.report.classes_missing_from_test)}")
+    _print_warnings(built)
     click.echo(f"YOLO data: {built.data_yaml}")
 
 
@@ -729,65 +756,269 @@ def dataset_build(runtime: Runtime, coco: bool) -> None:
 @pass_runtime
 def train(runtime: Runtime) -> None:
     """Build the dataset, train a challenger (fine-tuning the champion), evaluate it and run the promotion gate."""
-    from data_engine.stages.train import build_training_dataset, train_candidate
+    from data_engine.stages.train import build_training_dataset, registry_for, train_candidate
     from data_engine.training import TrainingError
 
+    settings = runtime.settings
     built = build_training_dataset(runtime.catalog, runtime.store)
+    _print_dataset(built)
+    registry = registry_for(runtime.catalog, runtime.store, settings)
+    champion = registry.champion()
+    start = f"fine-tuning champion {champion.id}" if champion else f"from {settings.train_model}"
     run_id = f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    click.echo(f"training on {built.dataset_id} (run {run_id}); the run is killed past DATA_ENGINE_TRAIN_BUDGET_HOURS")
-    candidate = train_candidate(runtime.catalog, runtime.store, runtime.settings, built, run_id)
+    click.echo(
+        f"training run {run_id}: {start}, {settings.train_epochs} epochs at {settings.train_imgsz} px, within "
+        f"{settings.train_budget_hours:g} h (DATA_ENGINE_TRAIN_BUDGET_HOURS)"
+    )
+    with _progress(settings.train_epochs, "training", "epoch") as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        candidate = train_candidate(runtime.catalog, runtime.store, settings, built, run_id, progress=advance)
     result = candidate.training
     click.echo(
         f"training {result.status}: {result.epochs_completed} epochs on {result.device} in "
-        f"{result.duration_s:.0f} s, estimated cost {result.cost:.2f}"
+        f"{result.duration_s:.0f} s, estimated cost {result.estimated_cost:.2f}"
     )
-    if candidate.model is None:
+    if candidate.model is None or candidate.decision is None:
         raise TrainingError(f"training left no weights (status {result.status}: {result.error}); see {result.run_dir}")
-    model, decision = candidate.model, candidate.decision
-    click.echo(f"model {model.id}: mAP50 {model.map50:.3f}, mAP50-95 {model.map50_95:.3f}")
-    verdict = (
-        "promoted to champion" if decision and decision.passed else f"rejected: {decision.reason if decision else '?'}"
+    click.echo(f"model {candidate.model.id}")
+    if candidate.evaluation is not None:
+        _print_evaluation(candidate.evaluation)
+    click.echo(f"gate: {candidate.decision.verdict}")
+    for note in candidate.decision.notes:
+        click.echo(f"  note: {note}")
+
+
+def _print_dataset(built: DatasetVersion) -> None:
+    state = "new" if built.created else "no new reviewed labels since"
+    counts = built.manifest.counts()
+    splits = ", ".join(
+        f"{split} {numbers['images']} images ({numbers['groups']} group{'s' * (numbers['groups'] != 1)})"
+        for split, numbers in counts.items()
     )
-    click.echo(f"gate: {verdict}")
+    click.echo(f"dataset {built.dataset_id} ({state}): {splits}")
+    _print_warnings(built)
 
 
-@main.command()
+def _print_warnings(built: DatasetVersion) -> None:
+    for warning in built.report.warnings:
+        click.echo(f"  warning: {warning}", err=True)
+
+
+def _print_evaluation(evaluation: Evaluation) -> None:
+    """A model's test scores: overall, per class, per slice, and on the new-test images beside them."""
+    click.echo(
+        f"  test split of {evaluation.dataset_id} ({evaluation.images} images): mAP50 {evaluation.map50:.3f}, "
+        f"mAP50-95 {evaluation.map50_95:.3f}, {evaluation.ms_per_image:.1f} ms/image on {evaluation.device}"
+    )
+    for name, metrics in sorted(evaluation.per_class.items()):
+        click.echo(f"    class {name:<16} mAP50 {metrics['map50']:.3f}  mAP50-95 {metrics['map50_95']:.3f}")
+    for name, metrics in sorted(evaluation.per_slice.items()):
+        click.echo(
+            f"    {evaluation.slice_by} {name:<15} mAP50 {metrics['map50']:.3f}  mAP50-95 {metrics['map50_95']:.3f}"
+            f"  ({int(metrics['images'])} images)"
+        )
+    if evaluation.unknown_classes:
+        click.echo(f"    classes the model does not know (left out): {', '.join(evaluation.unknown_classes)}")
+    if evaluation.new_test:
+        new = evaluation.new_test
+        click.echo(
+            f"  new-test images (test videos' frames reviewed after the split froze, {new['images']}): "
+            f"mAP50 {new['map50']:.3f}, mAP50-95 {new['map50_95']:.3f}"
+        )
+
+
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model version.")
-@pass_runtime
-def models(runtime: Runtime, as_json: bool) -> None:
-    """Model versions in the registry with their metrics, lineage and status."""
+@click.pass_context
+def models(ctx: click.Context, as_json: bool) -> None:
+    """Model versions in the registry with their metrics, lineage and status (`models show ID`, `models add PATH`)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from data_engine.stages.train import registry_for
 
+    runtime: Runtime = ctx.obj
     rows = [model.to_json() for model in registry_for(runtime.catalog, runtime.store, runtime.settings).models()]
+    width = max((len(row["id"]) for row in rows), default=0)
     _print_rows(
         rows,
         as_json,
         lambda r: (
-            f"{r['id']}  {r['status']:<10} mAP50 {r['map50']:.3f}  "
-            f"mAP50-95 {r['map50_95']:.3f}  dataset {r['dataset']}  parent {r['parent'] or '-'}"
+            f"{r['id']:<{width}}  {r['status'] + (' (archived)' if r['archived'] else ''):<22} "
+            f"mAP50 {_score(r['map50'])}  "
+            f"mAP50-95 {_score(r['map50_95'])}  dataset {r['dataset'] or '-'}  parent {r['parent'] or '-'}"
+            + (f"  ({r['reason']})" if r["reason"] else "")
         ),
     )
 
 
+def _score(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.3f}"
+
+
+@models.command("show")
+@click.argument("model_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_runtime
+def models_show(runtime: Runtime, model_id: str, as_json: bool) -> None:
+    """One model: status and reason, metrics per class and slice, the gate's reasons, lineage and events."""
+    from data_engine.registry import RetrainingRecords
+    from data_engine.stages.train import registry_for
+
+    registry = registry_for(runtime.catalog, runtime.store, runtime.settings)
+    model = registry.get(model_id)
+    decision = registry.gate_record(model_id)
+    run = RetrainingRecords(runtime.catalog).get_training_run(model.training_run_id) if model.training_run_id else None
+    events = [
+        {
+            "time": _utc_iso(event.created_at),
+            "kind": event.kind,
+            "from": event.from_status,
+            "to": event.to_status,
+            "actor": event.actor,
+            "detail": event.detail,
+        }
+        for event in registry.events(model_id)
+    ]
+    lineage = [{"id": ancestor.id, "status": ancestor.status.value} for ancestor in registry.lineage(model_id)[1:]]
+    other_evaluations = {
+        row.dataset_id: {"map50": row.metrics.get("map50"), "map50_95": row.metrics.get("map50_95")}
+        for row in registry.records.evaluations(model_id)
+        if row.dataset_id != model.dataset_id
+    }
+    source = next((event.detail.get("source") for event in registry.events(model_id) if event.kind == "register"), None)
+    if as_json:
+        document = {
+            **model.to_json(),
+            "weights": None if model.archived else runtime.store.uri(model.weights_key),
+            "source": source,
+            "evaluation": model.metrics or None,
+            "gate": decision.to_json() if decision else None,
+            "lineage": lineage,
+            "training_run": _training_run_json(run),
+            "other_evaluations": other_evaluations,
+            "events": events,
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    archived = " (archived: weights removed)" if model.archived else ""
+    click.echo(f"model {model.id}: {model.status}{archived}" + (f", {model.reason}" if model.reason else ""))
+    click.echo(
+        f"  weights: {runtime.store.uri(model.weights_key)} (sha256 {model.sha256[:12]}..., {model.size_bytes} bytes)"
+    )
+    click.echo(f"  source: {source}")
+    if run is not None:
+        click.echo(
+            f"  trained: run {run.id} from {run.params.get('model')} on {run.dataset_id}, {run.epochs_completed} "
+            f"epochs on {run.device} in "
+            f"{run.duration_s:.0f} s ({run.status}), estimated cost {run.estimated_cost:.2f}"
+        )
+    click.echo(
+        "  lineage: "
+        + " <- ".join([model.id, *(f"{a['id']} ({a['status']})" for a in lineage)])
+        + ("" if lineage else " (no parent in the registry)")
+    )
+    if model.evaluation is not None:
+        _print_evaluation(model.evaluation)
+    else:
+        click.echo("  not evaluated yet: no dataset version existed when it was added")
+    for dataset_id, scores in other_evaluations.items():
+        click.echo(
+            f"  also measured on {dataset_id}: mAP50 {_score(scores['map50'])}, mAP50-95 {_score(scores['map50_95'])}"
+        )
+    if decision is not None:
+        click.echo(f"  gate: {decision.verdict}")
+        for note in decision.notes:
+            click.echo(f"    note: {note}")
+    for event in events:
+        click.echo(
+            f"  {event['time']}  {event['kind']:<15} {event['from'] or '(new)'} -> {event['to']}"
+            f"  by {event['actor'] or '-'}  {json.dumps(event['detail'])}"
+        )
+
+
+def _training_run_json(run: TrainingRunRecord | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "dataset": run.dataset_id,
+        "status": run.status,
+        "epochs": run.epochs_completed,
+        "device": run.device,
+        "duration_s": run.duration_s,
+        "estimated_cost": run.estimated_cost,
+        "params": run.params,
+    }
+
+
+@models.command("add")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id", "model_id", default=None, help="Registry id (default: m-<time>-<sha256 prefix>).")
+@click.option("--promote", "promote_now", is_flag=True, help="Make it the champion by hand at once.")
+@click.option("--gate", "use_gate", is_flag=True, help="Let the promotion gate decide (needs a dataset version).")
+@pass_runtime
+def models_add(runtime: Runtime, path: Path, model_id: str | None, promote_now: bool, use_gate: bool) -> None:
+    """Register a model trained elsewhere (e.g. a team's own pretrained Ultralytics weights), measured on the
+    latest dataset version's frozen test split when there is one."""
+    from data_engine.stages.train import add_model
+
+    if promote_now and use_gate:
+        raise click.UsageError("choose --promote (by hand) or --gate (the gate decides), not both")
+    added = add_model(
+        runtime.catalog,
+        runtime.store,
+        runtime.settings,
+        path,
+        actor=_actor(),
+        model_id=model_id,
+        promote=promote_now,
+        use_gate=use_gate,
+    )
+    click.echo(f"model {added.model.id} added from {path}")
+    if added.model.evaluation is not None:
+        _print_evaluation(added.model.evaluation)
+    else:
+        click.echo("  not evaluated: there is no dataset version yet")
+    click.echo(f"  {added.verdict}")
+
+
 @main.command()
 @click.argument("model_id")
+@click.option("--note", default="", help="Why, for the record.")
 @pass_runtime
-def promote(runtime: Runtime, model_id: str) -> None:
-    """Make a model version the champion by hand (recorded as an event)."""
+def promote(runtime: Runtime, model_id: str, note: str) -> None:
+    """Make a model version the champion by hand, bypassing the gate (recorded as an event)."""
     from data_engine.stages.train import registry_for
 
-    model = registry_for(runtime.catalog, runtime.store, runtime.settings).promote(model_id, actor=_actor())
-    click.echo(f"{model.id} is the champion")
+    registry = registry_for(runtime.catalog, runtime.store, runtime.settings)
+    before = registry.champion()
+    model = registry.promote(model_id, actor=_actor(), note=note)
+    replaced = (
+        f"; {before.id} is retired (`data-engine rollback` brings it back)" if before and before.id != model.id else ""
+    )
+    click.echo(f"{model.id} is the champion{replaced}")
 
 
 @main.command()
+@click.option("--note", default="", help="Why, for the record.")
 @pass_runtime
-def rollback(runtime: Runtime) -> None:
-    """Give the championship back to the previous champion (recorded as an event)."""
+def rollback(runtime: Runtime, note: str) -> None:
+    """Take the champion out and reinstate the previous one (a second rollback goes further back)."""
     from data_engine.stages.train import registry_for
 
-    model = registry_for(runtime.catalog, runtime.store, runtime.settings).rollback(actor=_actor())
-    click.echo(f"rolled back: {model.id} is the champion again")
+    registry = registry_for(runtime.catalog, runtime.store, runtime.settings)
+    current = registry.champion()
+    model = registry.rollback(actor=_actor(), note=note)
+    click.echo(f"rolled back: {model.id} is the champion again; {current.id if current else '?'} is rolled_back")
+
+
+def _utc_iso(moment: datetime) -> str:
+    """An ISO 8601 time with its zone; SQLite hands back UTC times without one."""
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def _actor() -> str:

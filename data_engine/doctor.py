@@ -15,6 +15,7 @@ from data_engine.catalog import Catalog
 from data_engine.catalog.catalog import MIGRATIONS
 from data_engine.detectors import DetectorError
 from data_engine.detectors.ultralytics_detector import resolve_weights
+from data_engine.registry import ModelRegistry, RegistryError
 from data_engine.settings import Settings
 from data_engine.store import Store
 
@@ -64,13 +65,14 @@ def _catalog(settings: Settings) -> list[Finding]:
             )
         ]
     head = _head_revision()
+    if revision is None:
+        return [Finding("catalog", True, f"{catalog.url} is new: the first data-engine command creates its tables")]
     if revision != head:
-        state = "empty (no tables yet)" if revision is None else f"at revision {revision}"
         return [
             Finding(
                 "catalog",
                 False,
-                f"reachable but {state}, code expects {head}: any data-engine command "
+                f"reachable but at revision {revision}, code expects {head}: any data-engine command "
                 "migrates it (e.g. `data-engine status`)",
             )
         ]
@@ -100,14 +102,7 @@ def _store(settings: Settings) -> list[Finding]:
 
 def _detectors(settings: Settings) -> list[Finding]:
     if not settings.detectors:
-        return [
-            Finding(
-                "detectors",
-                True,
-                "none configured: cold start (image-level triggers and a diversity "
-                "sample; the first trained model takes over)",
-            )
-        ]
+        return [_champion(settings)]
     findings = []
     for weights in settings.detectors:
         try:
@@ -117,6 +112,35 @@ def _detectors(settings: Settings) -> list[Finding]:
             continue
         findings.append(Finding(f"detector {weights}", True, f"weights at {path}"))
     return findings
+
+
+def _champion(settings: Settings) -> Finding:
+    """With no detector configured, autolabelling and mining use the registry's champion: say which, with its
+    weights checked, or that the engine is in cold start."""
+    cold_start = Finding(
+        "detectors",
+        True,
+        "none configured and no champion in the registry: cold start (image-level triggers and a diversity "
+        "sample; the first trained model that passes the gate takes over)",
+    )
+    try:
+        catalog = Catalog(settings.catalog_url, migrate=False)
+        try:
+            if catalog.schema_revision() != _head_revision():
+                return cold_start
+            registry = ModelRegistry(catalog, Store(settings.store))
+            champion = registry.champion()
+            if champion is None:
+                return cold_start
+            registry.weights_path(champion.id)
+        finally:
+            catalog.dispose()
+    except RegistryError as error:
+        return Finding("detectors", False, f"the registry's champion cannot be used: {error}")
+    except Exception:  # an unreachable catalog or store is reported by their own checks
+        return Finding("detectors", True, "none configured; the registry could not be read (see catalog, store)")
+    quality = f"mAP50 {champion.map50:.3f} on {champion.dataset_id}" if champion.map50 is not None else "no test score"
+    return Finding("detectors", True, f"the registry's champion {champion.id} ({quality}), weights verified: in use")
 
 
 def _annotation_platform(settings: Settings) -> list[Finding]:

@@ -50,6 +50,7 @@ class Settings:
     price_per_hour: float = 0.0
     gate_min_gain: float = 0.01
     gate_max_drop: float = 0.05
+    gate_min_map50: float = 0.1
     keep_models: int = 10
     retrain_min_new_images: int = 500
     annotation_project: str = "data-engine"

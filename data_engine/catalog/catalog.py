@@ -524,6 +524,26 @@ class Catalog:
                 .values(claimed_by=None, lease_until=None)
             )
 
+    def record(
+        self, clip_id: str, *, stage: str, run_id: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        """Append an event that leaves the clip's state as it is (work redone on a clip already past the stage,
+        such as a forced autolabel), so that its journey shows it."""
+        with self.session() as session:
+            clip = session.get(Clip, clip_id)
+            if clip is None:
+                raise KeyError(f"unknown clip id {clip_id!r}")
+            session.add(
+                ClipEvent(
+                    clip_id=clip_id,
+                    stage=stage,
+                    from_state=clip.status,
+                    to_state=clip.status,
+                    run_id=run_id,
+                    detail=detail or {},
+                )
+            )
+
     def history(self, clip_id: str) -> list[ClipEvent]:
         with self.session() as session:
             query = select(ClipEvent).where(ClipEvent.clip_id == clip_id).order_by(ClipEvent.id)

@@ -4,10 +4,12 @@ Only label files of kind "review" count, and of each only the frames a human rev
 review file without that record counts as reviewed whole). Images are decoded from the clips themselves, labels
 go through the `Detections` adapters. The version is written under `datasets/<id>/` in the store:
 
-    manifest.json  data.yaml  images/{train,val,test}/<clip>_<frame>.jpg  labels/{train,val,test}/<...>.txt
-    annotations/{train,val,test}.json   (COCO, when asked)
+    manifest.json  data.yaml  images/{train,val,test,new_test}/<clip>_<frame>.jpg  labels/{...}/<...>.txt
+    annotations/{train,val,test,new_test}.json   (COCO, when asked)
 
-A build that changes nothing returns the latest version instead of making a new one.
+The test split is frozen: the first version's test images are every later version's test images (with their
+newest reviewed labels), frames of test videos reviewed later go to `new_test`, new videos to train or val (see
+`splits`). A build that changes nothing returns the latest version instead of making a new one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,21 +25,33 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import cv2
+import numpy as np
 
 from data_engine.autolabel.labels import LabelFile, LabelsError, read_labels
 from data_engine.catalog import Catalog, Clip
 from data_engine.datasets.leakage import DEFAULT_DUPLICATE_DISTANCE, Leak, find_leaks, image_phash
 from data_engine.datasets.manifest import DatasetManifest, ManifestError, ManifestFrame, extend_class_map
-from data_engine.datasets.splits import SPLITS, Split, SplitConfig, SplitError, assign_splits, previous_assignments
+from data_engine.datasets.splits import (
+    EXPORTED_SPLITS,
+    NEW_TEST,
+    SPLITS,
+    SplitConfig,
+    SplitError,
+    assign_splits,
+    previous_assignments,
+)
 from data_engine.detections import Detections
 from data_engine.errors import EngineError
 from data_engine.formats import ImageDetections, coco, yolo
 from data_engine.layout import dataset_key
 from data_engine.progress import Progress, tracked
+from data_engine.registry.models import DatasetVersionRecord
 from data_engine.registry.records import RetrainingRecords
 from data_engine.store import Store
 from data_engine.video.frames import iter_frames
 from data_engine.video.probe import VideoError
+
+MIN_TRAIN_IMAGES = 10
 
 
 class DatasetError(EngineError):
@@ -78,12 +93,14 @@ class Rejection:
 
 @dataclass(frozen=True)
 class DatasetReport:
-    """What a build left out or found worth saying."""
+    """What a build left out or found worth saying; `warnings` are sentences for a person (a degenerate split,
+    a test split that lost frames)."""
 
     rejected: tuple[Rejection, ...] = ()
     classes_missing_from_test: tuple[str, ...] = ()
     classes_missing_from_val: tuple[str, ...] = ()
     leak_pairs_checked: int = 0
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +111,7 @@ class DatasetReport:
             "classes_missing_from_test": list(self.classes_missing_from_test),
             "classes_missing_from_val": list(self.classes_missing_from_val),
             "leak_pairs_checked": self.leak_pairs_checked,
+            "warnings": list(self.warnings),
         }
 
 
@@ -153,17 +171,21 @@ def build_dataset(
     class_map = extend_class_map(
         previous_map, (name for src in sources for _, name in sorted(src.labels.names.items()))
     )
+    frozen_test = _frozen_test_frames(store, history[-1]) if history else None
     try:
         splits = assign_splits(
-            (src.group for src in sources), previous_assignments([row.splits for row in history]), config.split
+            (src.group for src in sources),
+            previous_assignments([row.splits for row in history]),
+            config.split,
+            test_frozen=frozen_test is not None,
         )
     except SplitError as error:
         raise DatasetError(str(error)) from error
 
     staging = store.local_path(dataset_key(f".build-{uuid.uuid4().hex[:12]}"))
     try:
-        frames = _export(store, sources, splits, class_map, staging, config, rejected, progress)
-        report = _check(frames, class_map, splits, rejected, config)
+        frames = _export(store, sources, splits, frozen_test, class_map, staging, config, rejected, progress)
+        report = _check(frames, class_map, splits, rejected, config, frozen_test)
         number = records.next_dataset_number()
         manifest = DatasetManifest(
             dataset_id=f"ds-{number:04d}",
@@ -225,9 +247,17 @@ def load_dataset(catalog: Catalog, store: Store, dataset_id: str) -> DatasetVers
             classes_missing_from_test=tuple(report.get("classes_missing_from_test", [])),
             classes_missing_from_val=tuple(report.get("classes_missing_from_val", [])),
             leak_pairs_checked=int(report.get("leak_pairs_checked", 0)),
+            warnings=tuple(report.get("warnings", [])),
         ),
         created=False,
     )
+
+
+def _frozen_test_frames(store: Store, latest: DatasetVersionRecord) -> set[tuple[str, int]] | None:
+    """The (clip, frame) pairs of the test split as the latest version froze it (None if it has none)."""
+    manifest = json.loads(store.fetch(latest.manifest_key).read_text())
+    frozen = {(frame["clip_id"], int(frame["frame"])) for frame in manifest["frames"] if frame["split"] == "test"}
+    return frozen or None
 
 
 def new_reviewed_frames(catalog: Catalog, store: Store) -> int:
@@ -308,7 +338,8 @@ def _known_clip(catalog: Catalog, clip_id: str) -> Clip:
 def _export(
     store: Store,
     sources: Sequence[_Source],
-    splits: Mapping[str, Split],
+    splits: Mapping[str, str],
+    frozen_test: set[tuple[str, int]] | None,
     class_map: Mapping[int, str],
     root: Path,
     config: DatasetConfig,
@@ -316,15 +347,16 @@ def _export(
     progress: Progress | None,
 ) -> list[ManifestFrame]:
     """Decode each clip once, write the reviewed frames as JPEG plus YOLO labels; a label file whose frames the
-    clip does not deliver (or of another size) is withdrawn whole and reported."""
-    for split in SPLITS:
+    clip does not deliver (or of another size) is withdrawn whole and reported. A frame of a test group outside
+    the frozen test frames goes to `new_test`."""
+    for split in EXPORTED_SPLITS:
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
     class_of = {name: class_id for class_id, name in class_map.items()}
     frames: list[ManifestFrame] = []
-    coco_parts: dict[Split, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+    coco_parts: dict[str, list[dict[str, Any]]] = {split: [] for split in EXPORTED_SPLITS}
     for src in tracked(sources, "dataset images", progress):
-        split = splits[src.group]
+        group_split = splits[src.group]
         wanted = set(src.frames)
         written: list[ManifestFrame] = []
         boxes: list[Detections] = []
@@ -342,6 +374,9 @@ def _export(
                     )
                     break
                 detections = _to_dataset_classes(src.labels.frames[decoded.index], src.labels.names, class_of)
+                split = group_split
+                if split == "test" and frozen_test is not None and (src.clip.id, decoded.index) not in frozen_test:
+                    split = NEW_TEST
                 stem = f"{src.clip.id}_{decoded.index:06d}"
                 image = f"images/{split}/{stem}.jpg"
                 cv2.imwrite(str(root / image), decoded.image, [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality])
@@ -370,14 +405,14 @@ def _export(
         if problem is not None:
             for frame in written:
                 (root / frame.image).unlink()
-                (root / "labels" / split / f"{frame.stem}.txt").unlink()
+                (root / "labels" / frame.split / f"{frame.stem}.txt").unlink()
             rejected.append(Rejection(src.clip.id, src.labels.version, problem))
         else:
             frames.extend(written)
-            if config.coco and written:
-                names = [frame.image for frame in written]
+            for split in sorted({frame.split for frame in written}) if config.coco else ():
+                members = [(frame, found) for frame, found in zip(written, boxes, strict=True) if frame.split == split]
                 size = (src.labels.width, src.labels.height)
-                images = [ImageDetections(name, *size, found) for name, found in zip(names, boxes, strict=True)]
+                images = [ImageDetections(frame.image, *size, found) for frame, found in members]
                 coco_parts[split].append(coco.to_dict(images, class_map))
     if config.coco:
         (root / "annotations").mkdir(exist_ok=True)
@@ -405,7 +440,7 @@ def _to_dataset_classes(detections: Detections, names: Mapping[int, str], class_
     """The same boxes with class ids of the dataset's class map (looked up by name)."""
     if not len(detections):
         return Detections.empty({class_id: name for name, class_id in class_of.items()})
-    remapped = [class_of[names.get(int(class_id), str(int(class_id)))] for class_id in detections.class_id]
+    remapped = np.array([class_of[names.get(int(class_id), str(int(class_id)))] for class_id in detections.class_id])
     return Detections(
         detections.xyxy,
         detections.confidence,
@@ -422,6 +457,7 @@ def _check(
     splits: Mapping[str, str],
     rejected: Sequence[Rejection],
     config: DatasetConfig,
+    frozen_test: set[tuple[str, int]] | None,
 ) -> DatasetReport:
     if not frames:
         reasons = "; ".join(f"{item.clip_id} v{item.label_version}: {item.reason}" for item in rejected[:3])
@@ -448,7 +484,28 @@ def _check(
         classes_missing_from_test=tuple(class_map[class_id] for class_id in sorted(present["train"] - present["test"])),
         classes_missing_from_val=tuple(class_map[class_id] for class_id in sorted(present["train"] - present["val"])),
         leak_pairs_checked=len(train_pairs) * len(other_triples),
+        warnings=_warnings(frames, frozen_test),
     )
+
+
+def _warnings(frames: Sequence[ManifestFrame], frozen_test: set[tuple[str, int]] | None) -> tuple[str, ...]:
+    """A split too lopsided to learn from (fewer than MIN_TRAIN_IMAGES train images, or fewer than half as many as
+    test: few videos split per video), and frozen test images that went away."""
+    images = Counter(frame.split for frame in frames)
+    warnings = []
+    if images["train"] < MIN_TRAIN_IMAGES or 2 * images["train"] < images["test"]:
+        videos = len({frame.group for frame in frames if frame.split == "train"})
+        warnings.append(
+            f"degenerate split: train holds {images['train']} image(s) from {videos} group(s), val {images['val']}, "
+            f"test {images['test']}; splits are per video, so few videos make them lopsided: review frames of more "
+            "videos before trusting a model trained on this"
+        )
+    if frozen_test is not None and images["test"] < len(frozen_test):
+        warnings.append(
+            f"{len(frozen_test) - images['test']} of the {len(frozen_test)} frozen test images are no longer "
+            f"reviewed; models are measured on the {images['test']} left"
+        )
+    return tuple(warnings)
 
 
 def _classes_with_boxes(frames: Sequence[ManifestFrame], split: str) -> set[int]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from data_engine.datasets.splits import SPLITS
+from data_engine.datasets.splits import NEW_TEST, SPLITS
 from data_engine.errors import EngineError
 
 MANIFEST_SCHEMA = "data-engine/dataset-manifest"
@@ -63,14 +63,16 @@ class DatasetManifest:
         return [frame for frame in self.frames if frame.split == split]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Images and groups per split."""
+        """Images and groups per split (and of `new_test`, the test videos' frames reviewed after the test split
+        froze, when there are any)."""
+        splits = [*SPLITS, NEW_TEST] if self.frames_in(NEW_TEST) else SPLITS
         return {
             split: {
                 "images": len(self.frames_in(split)),
                 "groups": len({frame.group for frame in self.frames_in(split)}),
                 "boxes": sum(frame.boxes for frame in self.frames_in(split)),
             }
-            for split in SPLITS
+            for split in splits
         }
 
     def to_json(self) -> dict[str, Any]:

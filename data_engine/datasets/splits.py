@@ -1,8 +1,10 @@
 """Split assignment per group (a video, or a source/scene), never per frame, with a frozen test split.
 
-A group keeps the split it had in earlier dataset versions, and a group that was ever in test stays in test, so
-every model version is measured on (a superset of) the same test set. A new group's split follows from a hash of
-its key alone, so it does not depend on which other groups happen to be in the build."""
+A group keeps the split it had in earlier dataset versions, and a group that was ever in test stays in test. The
+test split is frozen by the first dataset version: later groups go to train or val only, and frames of a test
+group reviewed later go to `new_test` (evaluated beside the test split, never mixed into it), so every model
+version is measured on the same test images. A new group's split follows from a hash of its key alone, so it
+does not depend on which other groups happen to be in the build."""
 
 from __future__ import annotations
 
@@ -16,6 +18,10 @@ from data_engine.errors import EngineError
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
+NEW_TEST = "new_test"
+"""Frames of test groups reviewed after the test split froze: kept out of train (same videos as test) and out of
+the frozen test images, measured beside them."""
+EXPORTED_SPLITS: tuple[str, ...] = (*SPLITS, NEW_TEST)
 GroupBy = Literal["video", "source"]
 
 
@@ -61,19 +67,29 @@ def previous_assignments(history: Sequence[Mapping[str, str]]) -> dict[str, Spli
     return merged
 
 
-def assign_splits(groups: Iterable[str], previous: Mapping[str, Split], config: SplitConfig) -> dict[str, Split]:
+def assign_splits(
+    groups: Iterable[str], previous: Mapping[str, Split], config: SplitConfig, *, test_frozen: bool = False
+) -> dict[str, Split]:
     """The split of every group: earlier versions' choice if any (test is frozen), else the explicit assignment,
-    else the hash draw against the fractions. When a split that should get groups got none, the new group drawn
-    closest to it is moved there from a split that keeps another group (small builds would otherwise lack val or
-    test)."""
+    else the hash draw against the fractions (train and val only once `test_frozen`). When a split that should get
+    groups got none, the new group drawn closest to it is moved there from a split that keeps another group (small
+    builds would otherwise lack val or test)."""
     groups = sorted(set(groups))
     for group, split in config.assign.items():
         if previous.get(group) == "test" and split != "test":
             raise SplitError(
                 f"group {group!r} is in the frozen test split of an earlier version; it cannot move to {split}"
             )
-    total = sum(config.fractions)
-    bounds = (config.fractions[0] / total, (config.fractions[0] + config.fractions[1]) / total)
+        if test_frozen and split == "test" and previous.get(group) != "test" and group in groups:
+            raise SplitError(
+                f"group {group!r} cannot join the test split: it was frozen by the first dataset version, so that "
+                "every model is measured on the same images; assign new groups to train or val"
+            )
+    fractions = (config.fractions[0], config.fractions[1], 0.0) if test_frozen else config.fractions
+    if sum(fractions) <= 0:
+        raise SplitError(f"split fractions {config.fractions} leave nothing for train or val once test is frozen")
+    total = sum(fractions)
+    bounds = (fractions[0] / total, (fractions[0] + fractions[1]) / total)
     assigned: dict[str, Split] = {}
     draws: dict[str, float] = {}
     for group in groups:
@@ -85,7 +101,7 @@ def assign_splits(groups: Iterable[str], previous: Mapping[str, Split], config: 
             draws[group] = hash_unit(group, config.salt)
             assigned[group] = "train" if draws[group] < bounds[0] else "val" if draws[group] < bounds[1] else "test"
     for split, target in (("test", 1.0), ("val", (bounds[0] + bounds[1]) / 2)):
-        if config.fractions[SPLITS.index(split)] <= 0 or split in assigned.values():
+        if fractions[SPLITS.index(split)] <= 0 or split in assigned.values():
             continue
         counts = Counter(assigned.values())
         movable = [group for group in draws if counts[assigned[group]] > 1]

@@ -24,7 +24,8 @@ class UltralyticsDetector:
     online and YOLO_OFFLINE is unset (otherwise this fails at once instead of hanging on a download).
     `device` None picks CUDA (with half precision) when available, else CPU. `class_map` renames the model's classes
     (model name -> engine name) and `names` fixes the engine's class ids, so that models trained with other class
-    lists can be compared and fused; classes outside `names` are dropped."""
+    lists can be compared and fused; classes outside `names` are dropped. `model_id` names the model in box
+    provenance and label files (default: the weights' file name and checksum; the registry passes its own id)."""
 
     def __init__(
         self,
@@ -37,6 +38,7 @@ class UltralyticsDetector:
         batch: int = 16,
         class_map: Mapping[str, str] | None = None,
         names: Mapping[int, str] | None = None,
+        model_id: str | None = None,
     ) -> None:
         if batch < 1:
             raise DetectorError(f"batch must be at least 1; got {batch}")
@@ -45,7 +47,7 @@ class UltralyticsDetector:
         self.device = device or pick_device()
         self.half = self.device.startswith("cuda") if half is None else half
         self.model = _load(self.weights)
-        self.model_id = _model_id(self.weights)
+        self.model_id = model_id or _model_id(self.weights)
         model_names = {int(key): str(value) for key, value in self.model.names.items()}
         self.class_map = dict(class_map or {})
         self.names, self._class_lookup = _class_mapping(model_names, self.class_map, names)

@@ -38,7 +38,8 @@ from data_engine.mining.triggers import FrameDetections, Hit, registered_trigger
 from data_engine.synthetic import GroundTruth, generate
 
 EVENT_TYPE_OF_TRIGGER: Mapping[str, str] = {"flicker": "flicker", "frozen": "static"}
-"""The injected event type each trigger should find (static stretches re-encode to nearly identical frames)."""
+"""The injected event type each trigger should find (the videos are rendered with a stuck camera, so a static
+stretch is a repeated picture)."""
 
 
 class EventLike(Protocol):
@@ -131,7 +132,7 @@ def evaluate_proving_ground(
     """Generate one proving-ground video per seed into `out_dir`, mine it, and score every registered trigger."""
     per_video = []
     for seed in seeds:
-        video = generate(out_dir, seed, seconds=seconds, size=size)
+        video = generate(out_dir, seed, seconds=seconds, size=size, stuck_camera=True)
         truth = video.truth()
         hits = run_triggers(compute_features(video.video_path), configs=configs)
         per_video.append(evaluate_hits(hits, truth.events, truth.frame_count / truth.fps))

@@ -30,6 +30,7 @@ FEATURES_SCHEMA = pa.schema(
         ("brightness_mean", pa.float64()),
         ("brightness_std", pa.float64()),
         ("diff_prev", pa.float64()),
+        ("block_diff_max", pa.float64()),
         ("texture_diff_prev", pa.float64()),
         ("sharpness", pa.float64()),
         ("phash", pa.uint64()),
@@ -39,6 +40,9 @@ FEATURES_SCHEMA = pa.schema(
 
 - brightness_mean / brightness_std: of the luma, in grey levels 0..255.
 - diff_prev: mean absolute luma difference to the previous frame (0 for the first frame).
+- block_diff_max: the largest mean absolute luma difference to the previous frame over blocks of DIFF_BLOCK x
+  DIFF_BLOCK pixels (0 for the first frame): a picture that changed anywhere (one person moving in a still room)
+  has a large value here while its whole-frame mean stays near 0.
 - texture_diff_prev: the same on luma standardised per frame, (y - mean) / max(std, TEXTURE_STD_FLOOR); blind to a
   global brightness or contrast change (lighting), large when the content changes (cut, glitch). 0 for the first.
 - sharpness: variance of the Laplacian of the luma (low for blurred or flat frames).
@@ -46,6 +50,7 @@ FEATURES_SCHEMA = pa.schema(
 """
 FEATURE_COLUMNS: tuple[str, ...] = tuple(FEATURES_SCHEMA.names)
 TEXTURE_STD_FLOOR = 8.0
+DIFF_BLOCK = 8
 PHASH_IMAGE_SIZE = 32
 PHASH_BITS = 8
 MIN_WIDTH = PHASH_IMAGE_SIZE
@@ -152,6 +157,16 @@ def _to_table(features: pd.DataFrame) -> pa.Table:
         raise FeaturesError(f"features table has values of the wrong type: {error}") from error
 
 
+def _block_diff_max(luma: np.ndarray, previous: np.ndarray) -> float:
+    """The largest per-block mean absolute difference (blocks of DIFF_BLOCK pixels; a ragged edge is left out)."""
+    rows, columns = luma.shape[0] // DIFF_BLOCK, luma.shape[1] // DIFF_BLOCK
+    if not rows or not columns:
+        return float(cv2.norm(luma, previous, cv2.NORM_L1) / luma.size)
+    height, width = rows * DIFF_BLOCK, columns * DIFF_BLOCK
+    difference = cv2.absdiff(luma[:height, :width], previous[:height, :width]).astype(np.float32)
+    return float(cv2.resize(difference, (columns, rows), interpolation=cv2.INTER_AREA).max())
+
+
 class _FeatureAccumulator:
     """Per-frame features as frames stream by; phash DCTs are batched (one numpy call per 512 frames)."""
 
@@ -174,9 +189,10 @@ class _FeatureAccumulator:
         mean, std = (float(value[0, 0]) for value in cv2.meanStdDev(luma))
         standardised = (luma.astype(np.float32) - mean) * (1.0 / max(std, TEXTURE_STD_FLOOR))
         if self.previous is None or self.previous.shape != luma.shape:
-            diff = texture_diff = 0.0
+            diff = block_diff = texture_diff = 0.0
         else:
             diff = cv2.norm(luma, self.previous, cv2.NORM_L1) / luma.size
+            block_diff = _block_diff_max(luma, self.previous)
             texture_diff = cv2.norm(standardised, self.previous_standardised, cv2.NORM_L1) / luma.size
         laplacian_std = cv2.meanStdDev(cv2.Laplacian(luma, cv2.CV_32F))[1][0, 0]
         self.indices.append(index)
@@ -184,6 +200,7 @@ class _FeatureAccumulator:
         self.rows["brightness_mean"].append(mean)
         self.rows["brightness_std"].append(std)
         self.rows["diff_prev"].append(diff)
+        self.rows["block_diff_max"].append(block_diff)
         self.rows["texture_diff_prev"].append(texture_diff)
         self.rows["sharpness"].append(float(laplacian_std) ** 2)
         self.pending_thumbnails.append(phash_thumbnail(luma))

@@ -5,28 +5,20 @@ from data_engine.registry.candidate import Candidate, run_candidate, train_and_r
 from data_engine.registry.gate import GateDecision, GatePolicy, gate
 from data_engine.registry.records import RetrainingRecords
 from data_engine.registry.registry import (
-    ARCHIVED,
-    CHALLENGER,
-    CHAMPION,
-    MODEL_STATUSES,
-    REJECTED,
     CorruptWeightsError,
     ModelRegistry,
+    ModelStatus,
     ModelVersion,
     RegistryError,
 )
 
 __all__ = [
-    "ARCHIVED",
-    "CHALLENGER",
-    "CHAMPION",
-    "MODEL_STATUSES",
-    "REJECTED",
     "Candidate",
     "CorruptWeightsError",
     "GateDecision",
     "GatePolicy",
     "ModelRegistry",
+    "ModelStatus",
     "ModelVersion",
     "RegistryError",
     "RetrainingRecords",

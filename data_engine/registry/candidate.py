@@ -14,7 +14,7 @@ from data_engine.evaluation.detection import SliceBy
 from data_engine.registry.gate import GateDecision
 from data_engine.registry.records import RetrainingRecords
 from data_engine.registry.registry import ModelRegistry, ModelVersion
-from data_engine.training.run import TrainingConfig, TrainingResult, run_training
+from data_engine.training.run import EpochProgress, TrainingConfig, TrainingResult, run_training
 
 if TYPE_CHECKING:
     from data_engine.datasets import DatasetVersion
@@ -40,6 +40,7 @@ def train_and_record(
     *,
     run_id: str,
     parent_id: str | None = None,
+    progress: EpochProgress | None = None,
 ) -> TrainingResult:
     """Run (or resume) training and keep the run's record current: parameters, dataset, parent, status, device,
     attempts, duration, device-hours and estimated cost."""
@@ -49,7 +50,7 @@ def train_and_record(
     if existing is not None and existing.dataset_id != dataset.dataset_id:
         raise ValueError(f"training run {run_id} is for dataset {existing.dataset_id}, not {dataset.dataset_id}")
     records.save_training_run(run_id, status="running", run_dir=str(Path(run_dir).resolve()), **common)
-    result = run_training(dataset.data_yaml, run_dir, config)
+    result = run_training(dataset.data_yaml, run_dir, config, progress=progress)
     records.save_training_run(
         run_id,
         status=result.status,
@@ -75,13 +76,15 @@ def run_candidate(
     from_champion: bool = False,
     slice_by: SliceBy = "source",
     actor: str = "gate",
+    progress: EpochProgress | None = None,
 ) -> Candidate:
-    """Train (from the champion's weights when `from_champion`), evaluate, register and gate one candidate."""
+    """Train (from the champion's weights when `from_champion`), evaluate, register and gate one candidate.
+    `progress(epochs_done, epochs)` follows the training."""
     parent = registry.champion() if from_champion else None
     if parent is not None:
         config = replace(config, model=str(registry.weights_path(parent.id)))
     training = train_and_record(
-        catalog, dataset, config, run_dir, run_id=run_id, parent_id=parent.id if parent else None
+        catalog, dataset, config, run_dir, run_id=run_id, parent_id=parent.id if parent else None, progress=progress
     )
     if training.best_weights is None:
         return Candidate(run_id, training)

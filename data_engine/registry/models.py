@@ -1,5 +1,5 @@
 """Catalog tables of the retraining loop: dataset versions, training runs, model versions, their evaluations and
-the registry's event log. They share the catalog's `Base`, so one Alembic history (revision 0004) covers them."""
+the registry's event log. They share the catalog's `Base`, so one Alembic history (revisions 0004, 0007) covers them."""
 
 from datetime import datetime
 from typing import Any
@@ -51,7 +51,8 @@ class TrainingRunRecord(Base):
 
 class ModelVersionRecord(Base):
     """A registered model: weights in the store (with their sha256), metrics on its dataset's test split,
-    lineage, and its status: champion, challenger, rejected or archived (weights removed, row kept)."""
+    lineage, its status (a `ModelStatus`) with the reason for it, and `archived_at` once retention removed its
+    weights (the row and its status stay)."""
 
     __tablename__ = "model_versions"
 
@@ -67,6 +68,7 @@ class ModelVersionRecord(Base):
     map50_95: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reason: Mapped[str | None] = mapped_column(Text)
+    archived_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

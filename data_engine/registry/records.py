@@ -3,6 +3,7 @@
 Every write is one short transaction on the catalog's engine, like the catalog itself."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -17,6 +18,17 @@ from data_engine.registry.models import (
     RegistryEvent,
     TrainingRunRecord,
 )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A model's move to `status` with the reason for it, recorded as an event of `kind` with `detail`."""
+
+    model_id: str
+    status: str
+    reason: str
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 class RetrainingRecords:
@@ -95,20 +107,47 @@ class RetrainingRecords:
             session.add(RegistryEvent(model_id=row.id, from_status=None, to_status=row.status, **event))
             return row
 
-    def set_statuses(self, changes: Sequence[tuple[str, str, str | None, dict[str, Any]]], actor: str | None) -> None:
-        """Apply (model id, new status, reason, event) changes and their events atomically; the event dicts hold
-        `kind` and `detail`. A reason of None leaves the stored reason as it is."""
+    def set_statuses(self, changes: Sequence[StatusChange], actor: str | None) -> None:
+        """Apply status changes (each with its reason) and their events atomically."""
         with self.catalog.session() as session:
-            for model_id, status, reason, event in changes:
+            for change in changes:
+                row = session.get(ModelVersionRecord, change.model_id)
+                if row is None:
+                    raise NotFoundError(f"unknown model id {change.model_id!r}")
+                previous = row.status  # read before the update refreshes the row
+                session.execute(
+                    update(ModelVersionRecord)
+                    .where(ModelVersionRecord.id == change.model_id)
+                    .values(status=change.status, reason=change.reason, updated_at=utcnow())
+                )
+                session.add(
+                    RegistryEvent(
+                        model_id=change.model_id,
+                        kind=change.kind,
+                        from_status=previous,
+                        to_status=change.status,
+                        actor=actor,
+                        detail=change.detail,
+                    )
+                )
+
+    def mark_archived(self, model_ids: Sequence[str], actor: str | None, detail: dict[str, Any]) -> None:
+        """Record that the weights of these models were removed (status and reason stay), one event each."""
+        with self.catalog.session() as session:
+            for model_id in model_ids:
                 row = session.get(ModelVersionRecord, model_id)
                 if row is None:
                     raise NotFoundError(f"unknown model id {model_id!r}")
-                values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
-                if reason is not None:
-                    values["reason"] = reason
-                session.execute(update(ModelVersionRecord).where(ModelVersionRecord.id == model_id).values(**values))
+                row.archived_at = utcnow()
                 session.add(
-                    RegistryEvent(model_id=model_id, from_status=row.status, to_status=status, actor=actor, **event)
+                    RegistryEvent(
+                        model_id=model_id,
+                        kind="archive",
+                        from_status=row.status,
+                        to_status=row.status,
+                        actor=actor,
+                        detail=detail,
+                    )
                 )
 
     def events(self, model_id: str | None = None) -> list[RegistryEvent]:
@@ -123,6 +162,11 @@ class RetrainingRecords:
     def save_evaluation(self, model_id: str, dataset_id: str, metrics: dict[str, Any]) -> None:
         with self.catalog.session() as session:
             session.merge(ModelEvaluationRecord(model_id=model_id, dataset_id=dataset_id, metrics=metrics))
+
+    def evaluations(self, model_id: str) -> list[ModelEvaluationRecord]:
+        query = select(ModelEvaluationRecord).where(ModelEvaluationRecord.model_id == model_id)
+        with self.catalog.session() as session:
+            return list(session.scalars(query.order_by(ModelEvaluationRecord.dataset_id)))
 
     def evaluation(self, model_id: str, dataset_id: str) -> dict[str, Any] | None:
         with self.catalog.session() as session:

@@ -153,14 +153,12 @@ def _autolabel_one(
         models={"ids": list(report.model_ids)},
         detail={"boxes": stats.boxes, "tracks": stats.tracks, "gaps_filled": stats.gaps_filled},
     )
-    if PIPELINE_ORDER.index(ClipState(clip.status)) < PIPELINE_ORDER.index(ClipState.AUTOLABELLED):
-        catalog.transition(
-            [clip.id],
-            ClipState.AUTOLABELLED,
-            stage="autolabel",
-            run_id=run_id,
-            detail={"models": list(report.model_ids), "labels": key, "boxes": stats.boxes, "tracks": stats.tracks},
-        )
+    detail = {"models": list(report.model_ids), "labels": key, "boxes": stats.boxes, "tracks": stats.tracks}
+    state = ClipState(clip.status)
+    if state is ClipState.FAILED or PIPELINE_ORDER.index(state) < PIPELINE_ORDER.index(ClipState.AUTOLABELLED):
+        catalog.transition([clip.id], ClipState.AUTOLABELLED, stage="autolabel", run_id=run_id, detail=detail)
+    else:
+        catalog.record(clip.id, stage="autolabel", run_id=run_id, detail=detail)
     report.clips += 1
     report.frames += stats.frames
     report.boxes += stats.boxes

@@ -79,8 +79,13 @@ def generate(
     size: tuple[int, int] = (320, 240),
     fps: float = 25.0,
     name: str | None = None,
+    stuck_camera: bool = False,
 ) -> SyntheticVideo:
-    """Render a proving-ground video and its truth into `out_dir` (`<name>.mp4`, `<name>.truth.json`)."""
+    """Render a proving-ground video and its truth into `out_dir` (`<name>.mp4`, `<name>.truth.json`).
+
+    A static stretch is a still scene filmed by a live camera (fresh camera noise on every frame); with
+    `stuck_camera` the camera repeats the stretch's first picture instead, noise included: a frozen picture,
+    what the `frozen` trigger looks for. The scene and the truth are the same either way."""
     width, height = size
     if width < 64 or height < 64 or width % 2 or height % 2:
         raise SyntheticError(f"size must be even and at least 64x64 pixels; got {width}x{height}")
@@ -89,11 +94,11 @@ def generate(
         raise SyntheticError(f"{seconds} s at {fps} fps gives {frame_count} frames; ask for at least 10")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = name or f"proving_ground_s{seed}_{width}x{height}_{frame_count}f"
+    stem = name or f"proving_ground_s{seed}_{width}x{height}_{frame_count}f" + ("_stuck" if stuck_camera else "")
     rng = np.random.default_rng(seed)
     scene = _plan_scene(rng, width, height, frame_count, fps)
     video_path, truth_path = out_dir / f"{stem}.mp4", out_dir / f"{stem}.truth.json"
-    frames_truth, distractor_truth = _render(scene, rng, video_path, fps)
+    frames_truth, distractor_truth = _render(scene, rng, video_path, fps, stuck_camera)
     truth = GroundTruth(
         seed=seed,
         fps=fps,
@@ -437,12 +442,17 @@ def _lying_lookalike(rng: np.random.Generator, frame_height: int) -> tuple[np.nd
 
 
 def _render(
-    scene: _Scene, rng: np.random.Generator, video_path: Path, fps: float
+    scene: _Scene, rng: np.random.Generator, video_path: Path, fps: float, stuck_camera: bool
 ) -> tuple[tuple[tuple[TruthBox, ...], ...], tuple[tuple[TruthBox, ...], ...]]:
     """Draw and encode every frame, streaming; returns per-frame truth of objects and of distractors."""
     width, height = scene.width, scene.height
     occlusions = [event for event in scene.events if event.type == "full_occlusion"]
     blur_frames = {f for e in scene.events if e.type == "motion_blur" for f in range(e.first_frame, e.last_frame + 1)}
+    repeated_frames = (
+        {f for e in scene.events if e.type == "static" for f in range(e.first_frame + 1, e.last_frame + 1)}
+        if stuck_camera
+        else set()
+    )
     by_id = {actor.track_id: actor for actor in scene.actors}
     blur_kernel = np.zeros((1, max(5, width // 25)), np.float32) + 1 / max(5, width // 25)
     frames_truth, distractor_truth = [], []
@@ -477,7 +487,10 @@ def _render(
             canvas *= scene.flicker_gain.get(frame, 1.0)
             if frame in blur_frames:
                 canvas = cv2.filter2D(canvas, -1, blur_kernel)
-            canvas += rng.normal(0, 4.0, size=canvas.shape).astype(np.float32)
+            noise = rng.normal(0, 4.0, size=canvas.shape).astype(np.float32)  # drawn every frame: same rng stream
+            if frame not in repeated_frames:
+                camera_noise = noise
+            canvas += camera_noise
             image = np.clip(canvas, 0, 255).astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 container.mux(packet)

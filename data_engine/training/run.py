@@ -37,6 +37,8 @@ ATTEMPTS_FILE = "attempts.json"
 LOG_FILE = "train.log"
 PID_FILE = "worker.pid"
 RunStatus = Literal["finished", "stopped_by_budget", "killed_over_budget", "failed"]
+EpochProgress = Callable[[int, int], None]
+"""`(epochs_done, epochs)`: how far a training run is."""
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,13 @@ def run_training(
     config: TrainingConfig,
     *,
     on_start: Callable[[int], None] | None = None,
+    progress: EpochProgress | None = None,
 ) -> TrainingResult:
     """Train in a child process under the time budget; re-running a killed run's folder resumes it.
 
-    `on_start(pid)` is called with the child's process id once it runs. Returns the result also when the run
-    failed or was killed (see `status`); raises `TrainingError` for what cannot start at all."""
+    `on_start(pid)` is called with the child's process id once it runs; `progress(epochs_done, epochs)` about
+    every second while it trains (the child's own output goes to its log file). Returns the result also when the
+    run failed or was killed (see `status`); raises `TrainingError` for what cannot start at all."""
     data_yaml = Path(data_yaml).resolve()
     run_dir = Path(run_dir).resolve()
     if not data_yaml.is_file():
@@ -140,12 +144,18 @@ def run_training(
         if on_start is not None:
             on_start(pid)
 
+    def report_epochs() -> None:
+        if progress is not None:
+            progress(epochs_done(run_dir), config.epochs)
+
     returncode, overran = run_guarded(
         [sys.executable, "-m", "data_engine.training.worker", str(run_dir)],
         run_dir / LOG_FILE,
         remaining + config.grace_s,
         on_start=started_child,
+        on_poll=report_epochs,
     )
+    report_epochs()
     duration = time.monotonic() - started
     attempts.append({"duration_s": round(duration, 3), "returncode": returncode, "device": device})
     with atomic_path(run_dir / ATTEMPTS_FILE) as temporary:
@@ -169,16 +179,31 @@ def run_training(
 
 
 def run_guarded(
-    command: Sequence[str], log_path: Path, limit_s: float, *, on_start: Callable[[int], None] | None = None
+    command: Sequence[str],
+    log_path: Path,
+    limit_s: float,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_poll: Callable[[], None] | None = None,
+    poll_s: float = 1.0,
 ) -> tuple[int, bool]:
     """Run `command` in its own process group with its output appended to `log_path`; kill the group when it runs
-    past `limit_s` (SIGTERM, then SIGKILL 5 s later). Returns (exit code, whether it was killed for overrunning)."""
+    past `limit_s` (SIGTERM, then SIGKILL 5 s later); call `on_poll()` every `poll_s` while it runs. Returns (exit
+    code, whether it was killed for overrunning)."""
+    deadline = time.monotonic() + limit_s
     with open(log_path, "ab") as log:
         child = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             if on_start is not None:
                 on_start(child.pid)
-            return child.wait(timeout=limit_s), False
+            while True:
+                try:
+                    return child.wait(timeout=max(0.0, min(poll_s, deadline - time.monotonic()))), False
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        raise
+                    if on_poll is not None:
+                        on_poll()
         except subprocess.TimeoutExpired:
             _kill_group(child, signal.SIGTERM)
             try:
@@ -198,11 +223,18 @@ def _kill_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(child.pid, sig)
 
 
-def _checkpoint_progress(run_dir: Path) -> dict[str, Any]:
-    """Epochs done according to `results.csv` (one row per finished epoch), for runs that died."""
+def epochs_done(run_dir: Path) -> int:
+    """Epochs finished so far according to Ultralytics' `results.csv` (one row per finished epoch)."""
     results = run_dir / "train" / "results.csv"
-    rows = results.read_text().splitlines()[1:] if results.is_file() else []
-    return {"epochs_completed": len(rows)}
+    try:
+        return len(results.read_text().splitlines()[1:])
+    except FileNotFoundError:
+        return 0
+
+
+def _checkpoint_progress(run_dir: Path) -> dict[str, Any]:
+    """Epochs done, for runs that died."""
+    return {"epochs_completed": epochs_done(run_dir)}
 
 
 def _result(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.store import atomic_path
-from data_engine.training.run import SPEC_FILE, STATUS_FILE
+from data_engine.training.run import SPEC_FILE, STATUS_FILE, epochs_done
 from data_engine.training.train import TrainingError
 
 
@@ -62,12 +62,11 @@ def train_from_spec(run_dir: Path) -> dict[str, Any]:
     if trainer is None:
         raise TrainingError(f"training in {run_dir} did not start: Ultralytics made no trainer")
     best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
-    results = run_dir / "train" / "results.csv"
     return {
         "status": "stopped_by_budget" if over_budget else "finished",
         "best_weights": str(best) if best.is_file() else None,
         "device": device,
-        "epochs_completed": len(results.read_text().splitlines()[1:]) if results.is_file() else 0,
+        "epochs_completed": epochs_done(run_dir),
         "resumed_from_epoch": resumed_from,
     }
 

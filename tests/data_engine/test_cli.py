@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import traceback
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from click.testing import CliRunner
 
 from data_engine.catalog import Catalog
 from data_engine.cli import main
+from data_engine.mining.triggers import registered_triggers
 from tests.videos import make_test_video
 
 
@@ -40,11 +43,23 @@ def test_ingest_then_list_videos_clips_status_and_a_clip_journey(run, tmp_path: 
     assert listed["source"] == str(video) and listed["frames"] == 60 and listed["fps"] == 25.0
     assert listed["status"] == "clipped" and listed["error"] is None
     clips = json.loads(run("clips", "--json").output)
-    assert [(c["first_frame"], c["last_frame"]) for c in clips] == [(0, 59)]
-    assert set(clips[0]) == {"id", "video_id", "first_frame", "last_frame", "start_s", "end_s", "path", "status"}
+    assert [(c["first_video_frame"], c["last_video_frame"]) for c in clips] == [(0, 59)]
+    assert set(clips[0]) == {
+        "id",
+        "video_id",
+        "first_video_frame",
+        "last_video_frame",
+        "start_s",
+        "end_s",
+        "path",
+        "status",
+    }
     assert Path(clips[0]["path"]).is_file()
     status = json.loads(run("status", "--json").output)
     assert status["videos"]["clipped"] == 1 and status["clips"]["extracted"] == 1
+    waiting = datetime.fromisoformat(status["oldest_waiting"]["extracted"])
+    assert waiting.utcoffset() == timedelta(0), "times carry their zone (UTC)"
+    assert f"(oldest since {status['oldest_waiting']['extracted']})" in run("status").output
 
     journey = run("clip", "show", clips[0]["id"]).output
     assert "(new) -> extracted" in journey
@@ -112,3 +127,19 @@ def test_the_command_line_starts_without_importing_heavy_libraries() -> None:
     )
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert output.strip().splitlines()[-1] == "[]"
+
+
+def test_an_unknown_status_is_a_clear_error_listing_the_valid_ones(run) -> None:
+    clips = run("clips", "--status", "nosuch", expect=2).output
+    assert "'nosuch' is not one of 'extracted', 'mined', 'selected', 'autolabelled', 'pushed'" in clips
+    videos = run("videos", "--status", "nosuch", expect=2).output
+    assert "'nosuch' is not one of 'registered', 'clipped', 'quarantined'" in videos
+    assert run("clips", "--status", "in_dataset").output == ""
+
+
+def test_the_readme_names_the_triggers_the_engine_prints() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    mining = re.search(r"mining ─+ frame features, triggers \((.*?)\)", readme, re.DOTALL)
+    assert mining, "the README's pipeline sketch lists the triggers"
+    named = set(re.findall(r"[a-z_]+", mining.group(1))) - {"with", "a", "model"}
+    assert named == set(registered_triggers())

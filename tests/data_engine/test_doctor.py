@@ -16,6 +16,18 @@ def test_a_healthy_setup_passes_every_check(tmp_path: Path, monkeypatch: pytest.
     assert [line.split()[0] for line in result.output.splitlines()] == ["ok"] * 6
 
 
+def test_a_fresh_home_is_fine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before any other command: the catalog has no tables yet and there is no model; neither is a problem."""
+    monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / "fresh"))
+    monkeypatch.delenv("DATA_ENGINE_CATALOG_URL", raising=False)
+    monkeypatch.delenv("DATA_ENGINE_DETECTORS", raising=False)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1]: line for line in result.output.splitlines()}
+    assert "is new: the first data-engine command creates its tables" in lines["catalog"]
+    assert "no champion in the registry: cold start" in lines["detectors"]
+
+
 def test_broken_catalog_missing_weights_and_unreachable_platform_each_get_a_clear_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

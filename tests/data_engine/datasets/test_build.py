@@ -205,3 +205,62 @@ def test_bad_inputs_fail_clearly_or_are_rejected_with_a_report(reviewed):
 def _video_id(catalog, video):
     (row,) = [v.id for v in catalog.videos() if Path(v.source_uri) == video.video_path]
     return row
+
+
+def test_the_test_split_is_frozen_by_the_first_version_across_three_versions(reviewed):
+    """New videos go to train or val whatever the fractions say, frames of a test video reviewed later go to
+    new_test, and relabelled test frames keep their place: every version's test split is the same images."""
+    catalog, store, videos = reviewed
+    ids = {Path(row.source_uri): row.id for row in catalog.videos()}
+    first_three = [ids[video.video_path] for video in videos[:3]]
+    for video in videos[:3]:
+        review_from_truth(catalog, store, video, every=10)
+    split = SplitConfig(assign=dict(zip(first_three, ("train", "val", "test"), strict=True)))
+    first = build_dataset(catalog, store, DatasetConfig(split=split))
+    frozen = {(frame.clip_id, frame.frame) for frame in first.manifest.frames_in("test")}
+    assert frozen and first.report.warnings == ()
+
+    # round two: a new video while the fractions ask for test, and more reviewed frames of the test video
+    review_from_truth(catalog, store, videos[3], every=10)
+    review_from_truth(catalog, store, videos[2], every=5)
+    mostly_test = DatasetConfig(split=SplitConfig(fractions=(0.05, 0.05, 0.9)))
+    second = build_dataset(catalog, store, mostly_test)
+    assert {(frame.clip_id, frame.frame) for frame in second.manifest.frames_in("test")} == frozen
+    assert second.manifest.splits[ids[videos[3].video_path]] in ("train", "val"), "new videos never join test"
+    new_test = second.manifest.frames_in("new_test")
+    assert new_test and {frame.video_id for frame in new_test} == {first_three[2]}
+    assert not {(frame.clip_id, frame.frame) for frame in new_test} & frozen
+    assert second.manifest.counts()["new_test"]["images"] == len(new_test)
+    assert all((second.root / frame.image).is_file() for frame in new_test)
+    assert "test: images/test" in second.data_yaml.read_text() and "new_test" not in second.data_yaml.read_text()
+
+    # round three: another video, and a correction of a frozen test frame's labels keeps the image in test
+    review_from_truth(catalog, store, videos[4], every=10)
+    review_from_truth(catalog, store, videos[2], every=5, min_visibility=0.9)
+    with pytest.raises(DatasetError, match="frozen by the first dataset version"):
+        build_dataset(catalog, store, DatasetConfig(split=SplitConfig(assign={ids[videos[4].video_path]: "test"})))
+    third = build_dataset(catalog, store, mostly_test)
+    assert third.dataset_id == "ds-0003"
+    assert {(frame.clip_id, frame.frame) for frame in third.manifest.frames_in("test")} == frozen
+    versions = {frame.label_version for frame in third.manifest.frames_in("test")}
+    assert versions == {max(v.version for v in catalog.label_versions(frame.clip_id)) for frame in new_test}
+    assert third.manifest.splits[ids[videos[4].video_path]] in ("train", "val")
+    counts = [version.manifest.counts()["test"]["images"] for version in (first, second, third)]
+    assert counts == [len(frozen)] * 3
+
+
+def test_a_degenerate_split_is_reported(reviewed):
+    """Three videos, the one in train with a single reviewed frame per clip: the build says so instead of staying
+    quiet."""
+    catalog, store, videos = reviewed
+    for video, every in zip(videos[:3], (1000, 10, 10), strict=True):
+        review_from_truth(catalog, store, video, every=every)
+    by_path = {Path(row.source_uri): row.id for row in catalog.videos()}
+    train_video = by_path[videos[0].video_path]
+    split = SplitConfig(fractions=(0, 0, 1), assign={train_video: "train", by_path[videos[1].video_path]: "val"})
+    built = build_dataset(catalog, store, DatasetConfig(split=split))
+    images = built.manifest.counts()["train"]["images"]
+    assert images == len(catalog.clips(video_id=train_video)) < 10
+    (warning,) = built.report.warnings
+    assert warning.startswith(f"degenerate split: train holds {images} image(s) from 1 group(s)")
+    assert load_dataset(catalog, store, built.dataset_id).report.warnings == (warning,)

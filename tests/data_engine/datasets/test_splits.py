@@ -63,3 +63,16 @@ def test_manifest_round_trip_and_tamper_detection():
         DatasetManifest.from_json(data)
     with pytest.raises(ManifestError, match="not a data-engine/dataset-manifest"):
         DatasetManifest.from_json({"schema": "other"})
+
+
+def test_once_the_test_split_is_frozen_new_groups_go_to_train_or_val():
+    groups = [f"video-{n}" for n in range(500)]
+    frozen = assign_splits([*groups, "old"], {"old": "test"}, SplitConfig(fractions=(0.1, 0.1, 0.8)), test_frozen=True)
+    assert set(frozen.values()) == {"train", "val", "test"} and frozen["old"] == "test"
+    assert [group for group, split in frozen.items() if split == "test"] == ["old"]
+    shares = [split for group, split in frozen.items() if group != "old"].count("train") / len(groups)
+    assert shares == pytest.approx(0.5, abs=0.07), "train and val keep their proportion"
+    with pytest.raises(SplitError, match="frozen by the first dataset version"):
+        assign_splits(["new"], {}, SplitConfig(assign={"new": "test"}), test_frozen=True)
+    with pytest.raises(SplitError, match="nothing for train or val"):
+        assign_splits(["new"], {}, SplitConfig(fractions=(0, 0, 1)), test_frozen=True)

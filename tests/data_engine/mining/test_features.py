@@ -83,6 +83,8 @@ def test_clip_with_injected_events_has_telltale_features(event_clip) -> None:
     brightness = features["brightness_mean"]
     assert brightness[event_clip.flicker[0]] - brightness[event_clip.flicker[0] - 1] > 25
     assert features["diff_prev"][event_clip.frozen[0] + 1 : event_clip.frozen[1] + 1].max() < 0.5
+    frozen_blocks = features["block_diff_max"][event_clip.frozen[0] + 1 : event_clip.frozen[1] + 1]
+    assert frozen_blocks.max() < 0.3 < features["block_diff_max"][1 : event_clip.frozen[0]].min()
     assert features["texture_diff_prev"][event_clip.glitch] > 0.9
     assert features["sharpness"][event_clip.glitch] > 50 * features["sharpness"].median()
 

@@ -21,6 +21,7 @@ from data_engine.mining.triggers import (
     run_trigger,
     run_triggers,
 )
+from data_engine.synthetic import generate
 from tests.data_engine.mining.clips import encode
 
 IMAGE_TRIGGERS = ("flicker", "glitch", "cut", "frozen")
@@ -53,6 +54,7 @@ def features_table(
             "brightness_mean": 120 + rng.normal(0, 0.8, count) if brightness is None else brightness,
             "brightness_std": np.full(count, 35.0),
             "diff_prev": base_diff if diff is None else diff,
+            "block_diff_max": 4 * base_diff if diff is None else diff,
             "texture_diff_prev": base_texture if texture_diff is None else texture_diff,
             "sharpness": np.full(count, 80.0),
             "phash": scene_hashes(rng, count) if hashes is None else hashes,
@@ -145,11 +147,19 @@ def test_busy_shot_with_high_texture_difference_everywhere_has_no_spikes() -> No
 
 def test_frozen_stretch_is_found() -> None:
     features = features_table()
-    features.loc[20:49, "diff_prev"] = 0.05
+    features.loc[20:49, "block_diff_max"] = 0.05
     (hit,) = run_trigger("frozen", features)
     assert (hit.first_frame, hit.last_frame) == (19, 49)
     assert hit.details["frames"] == 31
     assert hits_of("frozen", features, FrozenConfig(min_frames=40)) == []
+
+
+def test_a_still_room_with_one_moving_person_is_not_frozen() -> None:
+    """The whole-frame mean difference is near 0, but one block changes: the picture is live."""
+    features = features_table()
+    features.loc[20:49, "diff_prev"] = 0.05
+    features.loc[20:49, "block_diff_max"] = 12.0
+    assert hits_of("frozen", features) == []
 
 
 def test_single_frame_clip_triggers_nothing() -> None:
@@ -210,7 +220,7 @@ def test_frame_indices_of_hits_are_the_clip_frame_numbers() -> None:
     [
         ("brightness_mean", np.nan, "brightness_mean has 1 NaN"),
         ("brightness_mean", 300.0, r"expected finite values in \[0.0, 255.0\]"),
-        ("diff_prev", -1.0, "diff_prev"),
+        ("block_diff_max", -1.0, "block_diff_max"),
         ("texture_diff_prev", np.inf, "texture_diff_prev"),
         ("brightness_std", np.nan, "brightness_std"),
     ],
@@ -247,7 +257,7 @@ def test_unordered_frames_are_rejected() -> None:
         lambda: FlickerConfig(max_frames=-3),
         lambda: GlitchConfig(min_texture_diff=float("nan")),
         lambda: CutConfig(settle_frames=0),
-        lambda: FrozenConfig(max_diff=-0.1),
+        lambda: FrozenConfig(max_block_diff=-0.1),
     ],
 )
 def test_nonsense_configs_are_rejected(make_config) -> None:
@@ -294,3 +304,15 @@ def test_teams_can_register_their_own_trigger(monkeypatch: pytest.MonkeyPatch) -
     assert hits_of("test_too_dark", features, DarkConfig(below=5.0)) == []
     with pytest.raises(TriggerError, match="already registered"):
         register_trigger("test_too_dark", DarkConfig)
+
+
+def test_a_still_scene_from_a_live_camera_is_not_frozen_a_stuck_camera_is(tmp_path: Path) -> None:
+    """The same proving-ground scene twice: its static stretch filmed live (fresh camera noise) is a still scene,
+    not a frozen picture; filmed by a stuck camera it is one."""
+    live = generate(tmp_path, seed=101)
+    stuck = generate(tmp_path, seed=101, stuck_camera=True)
+    (static,) = live.truth().events_of("static")
+    assert stuck.truth().events == live.truth().events
+    assert run_trigger("frozen", compute_features(live.video_path)) == []
+    (hit,) = run_trigger("frozen", compute_features(stuck.video_path))
+    assert hit.first_frame <= static.first_frame + 1 and hit.last_frame >= static.last_frame - 2

@@ -97,20 +97,25 @@ def test_train_evaluate_register_promote_then_reject_a_worse_challenger(
 
     # manual promote and rollback are recorded with their actor
     registry.promote(second.model.id, actor="alice", note="try it")
-    assert registry.champion().id == second.model.id and registry.get(champion.id).status == "challenger"
+    assert registry.champion().id == second.model.id and registry.get(champion.id).status == "retired"
     back = registry.rollback(actor="bob", note="worse in production")
     assert back.id == champion.id and registry.get(second.model.id).reason == "rolled back by bob: worse in production"
+    assert registry.get(second.model.id).status == "rolled_back"
     assert [(e.kind, e.actor) for e in registry.events()][-4:] == [
-        ("demote", "alice"),
+        ("retire", "alice"),
         ("manual_promote", "alice"),
         ("rollback", "bob"),
-        ("rollback", "bob"),
+        ("reinstate", "bob"),
     ]
 
-    # the evaluation refuses a dataset whose class map the model does not have
-    other = replace(dataset, manifest=replace(dataset.manifest, class_map={0: "car", 1: "person", 2: "bus"}))
-    with pytest.raises(EvaluationError, match="differ from dataset"):
-        evaluate_model(registry.weights_path(champion.id), other, imgsz=TINY_IMGSZ, device="cpu")
+    # a class the model does not know is left out (by name); a dataset of none of its classes is refused
+    other = replace(dataset, manifest=replace(dataset.manifest, class_map={0: "car", 1: "van"}))
+    narrowed = evaluate_model(registry.weights_path(champion.id), other, imgsz=TINY_IMGSZ, device="cpu")
+    assert set(narrowed.per_class) == {"car"} and narrowed.unknown_classes == ("van",)
+    assert narrowed.per_class["car"] == pytest.approx(evaluation.per_class["car"]), "same images, same car boxes"
+    foreign = replace(dataset, manifest=replace(dataset.manifest, class_map={0: "cat", 1: "dog"}))
+    with pytest.raises(EvaluationError, match="share none with dataset"):
+        evaluate_model(registry.weights_path(champion.id), foreign, imgsz=TINY_IMGSZ, device="cpu")
 
     # retention: keep the best one besides the champion; the other loses its weights but keeps its row
     registry.register(
@@ -121,7 +126,7 @@ def test_train_evaluate_register_promote_then_reject_a_worse_challenger(
     )
     strict = ModelRegistry(catalog, store, GatePolicy(keep_best=1))
     assert strict.apply_retention(actor="janitor") == ["m-low"]
-    assert strict.get("m-low").status == "archived" and not store.local_path(strict.get("m-low").weights_key).exists()
+    assert strict.get("m-low").archived and not store.local_path(strict.get("m-low").weights_key).exists()
     with pytest.raises(RegistryError, match="archived"):
         strict.weights_path("m-low")
 
@@ -131,4 +136,4 @@ def test_train_evaluate_register_promote_then_reject_a_worse_challenger(
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(CorruptWeightsError, match="damaged: sha256"):
-        registry.champion_weights()
+        registry.weights_path(registry.champion().id)

@@ -72,8 +72,16 @@ def test_cli_mine_triggers_and_selection(tmp_path: Path, monkeypatch: pytest.Mon
     assert mined.exit_code == 0, mined.output
     assert "cold start" in mined.output
     hits = json.loads(runner.invoke(main, ["triggers", "--json"]).output)
-    assert hits and set(hits[0]) == {"clip_id", "first_frame", "last_frame", "trigger", "score"}
+    assert hits and set(hits[0]) == {
+        "clip_id",
+        "trigger",
+        "first_clip_frame",
+        "last_clip_frame",
+        "first_video_frame",
+        "last_video_frame",
+        "score",
+    }
     selected = json.loads(runner.invoke(main, ["selection", "--json"]).output)
-    assert selected and {"clip_id", "frame", "reasons"} <= set(selected[0])
+    assert selected and {"clip_id", "clip_frame", "video_frame", "reasons"} <= set(selected[0])
     shown = json.loads(runner.invoke(main, ["clip", "show", selected[0]["clip_id"], "--json"]).output)
     assert shown["status"] == "selected" and shown["hits"] and shown["selected"]

@@ -52,8 +52,10 @@ def test_a_run_killed_after_its_first_checkpoint_resumes_from_last_pt(tmp_path, 
     assert "exited with code -9" in first.error
     assert first.epochs_completed < config.epochs
 
-    second = run_training(proving_ground.data_yaml, run_dir, config)
+    progress: list[tuple[int, int]] = []
+    second = run_training(proving_ground.data_yaml, run_dir, config, progress=lambda *done: progress.append(done))
     assert second.status == "finished" and second.best_weights is not None and second.best_weights.is_file()
+    assert progress[-1] == (config.epochs, config.epochs) and progress == sorted(progress), "epochs as they finish"
     assert second.resumed_from_epoch is not None and 1 <= second.resumed_from_epoch < config.epochs
     assert "Resuming training" in (run_dir / "train.log").read_text()
     epochs = [int(float(row.split(",")[0])) for row in (run_dir / "train" / "results.csv").read_text().splitlines()[1:]]
