@@ -30,6 +30,7 @@ class Settings:
     clip_seconds: float = 10.0
     batch_max_videos: int = 50
     settle_seconds: float = 2.0
+    sensor_interval_seconds: int = 0
     detectors: tuple[str, ...] = ()
     detector_imgsz: int = 640
     detector_conf: float = 0.1
@@ -68,6 +69,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}BUDGET_PER_DAY must be 0 or more frames, got {self.budget_per_day}")
         if self.batch_max_videos < 1:
             raise SettingsError(f"{PREFIX}BATCH_MAX_VIDEOS must be at least 1, got {self.batch_max_videos}")
+        if self.sensor_interval_seconds < 0:
+            raise SettingsError(
+                f"{PREFIX}SENSOR_INTERVAL_SECONDS must be 0 (defaults) or more, got {self.sensor_interval_seconds}"
+            )
         if self.workers < 1:
             raise SettingsError(f"{PREFIX}WORKERS must be at least 1, got {self.workers}")
         if self.compute not in COMPUTE_KINDS:

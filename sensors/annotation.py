@@ -2,14 +2,9 @@
 
 import dagster as dg
 
-from data_engine.stages.annotate import annotation_progress
+from assets.jobs import pull_reviews_job
+from data_engine.stages.annotate import import_backlog
 from resources import CatalogResource, EngineSettingsResource, StoreResource
-
-pull_reviews_job = dg.define_asset_job(
-    "pull_reviewed_labels",
-    selection=dg.AssetSelection.assets("reviewed_labels"),
-    description="Bring reviewed labels back from the annotation platform.",
-)
 
 
 @dg.sensor(
@@ -24,13 +19,14 @@ def annotation_sensor(
     catalog: CatalogResource,
     store: StoreResource,
     engine_settings: EngineSettingsResource,
-) -> dg.SensorResult | dg.SkipReason:
-    annotated = annotation_progress(catalog.catalog, store.store, engine_settings.get())
-    if annotated is None:
-        return dg.SkipReason("no open Label Studio runs")
+) -> dg.SensorResult:
+    backlog = import_backlog(catalog.catalog, store.store, engine_settings.settings)
+    if not backlog:
+        return dg.SensorResult(skip_reason="no open Label Studio runs")
+    annotated = sum(run.annotated for run in backlog)
     previous = int(context.cursor or 0)
     if annotated <= previous:
-        return dg.SkipReason(f"{annotated} tasks annotated, none new since the last pull")
+        return dg.SensorResult(skip_reason=f"{annotated} tasks annotated, none new since the last pull")
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=f"pull-{annotated}")],
         cursor=str(annotated),

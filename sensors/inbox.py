@@ -20,7 +20,7 @@ from resources import CatalogResource, EngineSettingsResource
 def inbox_sensor(
     context: dg.SensorEvaluationContext, catalog: CatalogResource, engine_settings: EngineSettingsResource
 ) -> dg.SensorResult:
-    settings = engine_settings.get()
+    settings = engine_settings.settings
     cursor = json.loads(context.cursor) if context.cursor else {}
     previous = {uri: (size, mtime) for uri, (size, mtime) in cursor.get("unsettled", {}).items()}
     look = look_at_inbox(

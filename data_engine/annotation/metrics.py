@@ -18,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from data_engine.annotation.base import ReviewedFrame
 from data_engine.detections import Detections, box_iou
+from data_engine.reports.plots import reviews_per_day_png
 
 SAME_OBJECT_IOU = 0.5
 MOVED_IOU = 0.9
@@ -170,23 +171,4 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def plot_per_day(metrics: ReviewMetrics, path: str) -> str:
     """A bar chart of images reviewed per day and annotator (PNG at `path`), for asset metadata."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    days = sorted({row.day for row in metrics.per_annotator_day})
-    annotators = sorted({row.annotator for row in metrics.per_annotator_day})
-    counts = {(row.annotator, row.day): row.images for row in metrics.per_annotator_day}
-    figure, axis = plt.subplots(figsize=(6, 3))
-    bottom = np.zeros(len(days))
-    for annotator in annotators:
-        values = np.array([counts.get((annotator, day), 0) for day in days])
-        axis.bar(days, values, bottom=bottom, label=annotator)
-        bottom += values
-    axis.set_ylabel("images reviewed")
-    axis.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return str(reviews_per_day_png(path, {(row.annotator, row.day): row.images for row in metrics.per_annotator_day}))

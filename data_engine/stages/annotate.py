@@ -20,10 +20,12 @@ from data_engine.annotation import (
     LabelStudioBackend,
     LabelStudioConfig,
     ReviewedFrame,
+    ReviewMetrics,
     SelectedFrame,
     Selection,
     export_bundle,
     import_annotations,
+    plot_per_day,
     review_metrics,
     store_reviewed_labels,
 )
@@ -36,6 +38,7 @@ from data_engine.video.frames import iter_frames
 
 IMAGES = "annotation/images"
 BUNDLES = "annotation/bundles"
+THROUGHPUT_PICTURE = "annotation/throughput.png"
 
 
 @dataclass
@@ -143,6 +146,17 @@ def push_selected(
     )
 
 
+def push_ready(
+    catalog: Catalog, store: Store, settings: Settings, *, cold_start: bool, run_id: str | None = None
+) -> PushReport:
+    """Push every clip that is ready (autolabelled; selected too on a cold start) to the configured backend."""
+    backend = backend_name(settings)
+    clips = clips_ready_to_push(catalog, cold_start=cold_start)
+    report = push_selected(catalog, store, settings, clips, backend=backend, run_id=run_id)
+    report.backend = report.backend or backend
+    return report
+
+
 def _frames_of(catalog: Catalog, store: Store, clip: Clip, labels: LabelFile | None) -> list[SelectedFrame]:
     """The clip's selected frames as JPEG files (decoded once, written once), with their autolabels."""
     wanted = {frame.frame: frame for frame in catalog.selected_frames(clip_id=clip.id)}
@@ -213,16 +227,63 @@ def pull_reviews(catalog: Catalog, store: Store, settings: Settings, run_id: str
     return report
 
 
-def annotation_progress(catalog: Catalog, store: Store, settings: Settings) -> int | None:
-    """How many tasks of the open Label Studio runs are annotated (None when there is no open run)."""
+@dataclass(frozen=True)
+class PullSummary:
+    """A pull, and what all reviews so far say: throughput, what humans changed, a picture of images per day."""
+
+    report: ReviewReport
+    metrics: ReviewMetrics
+    throughput_picture: Path | None
+
+
+def pull_and_summarise(catalog: Catalog, store: Store, settings: Settings, run_id: str | None = None) -> PullSummary:
+    """Pull the open Label Studio runs, then measure every review so far and draw images reviewed per day."""
+    report = pull_reviews(catalog, store, settings, run_id=run_id)
+    metrics = review_metrics(review_history(catalog, store))
+    picture = None
+    if metrics.per_annotator_day:
+        picture = store.local_path(THROUGHPUT_PICTURE)
+        plot_per_day(metrics, str(picture))
+        store.commit(THROUGHPUT_PICTURE)
+    return PullSummary(report, metrics, picture)
+
+
+@dataclass(frozen=True)
+class RunBacklog:
+    """An open Label Studio run as the platform and the catalog see it: its tasks, how many are annotated there
+    and how many of its frames have been imported here."""
+
+    run_id: str
+    tasks: int
+    annotated: int
+    imported: int
+
+    @property
+    def waiting(self) -> int:
+        """Annotated on the platform, not yet imported."""
+        return max(0, self.annotated - self.imported)
+
+
+def import_backlog(catalog: Catalog, store: Store, settings: Settings) -> list[RunBacklog]:
+    """Per open Label Studio run, annotated tasks (the platform's count) against imported frames (the newest
+    review label file of each of the run's clips): what the annotation sensor decides on."""
     open_runs = open_label_studio_runs(catalog)
     if not open_runs:
-        return None
+        return []
+    backlog = []
     platform = label_studio(settings, store)
     try:
-        return sum(platform.status(run).annotated for run in open_runs)
+        for run in open_runs:
+            imported = 0
+            for clip_id in sorted({frame.clip_id for frame in run.frames}):
+                clip = catalog.get_clip(clip_id)
+                reviewed = _reviewed_frames(store, clip) if clip is not None else set()
+                imported += sum(1 for frame in run.frames if frame.clip_id == clip_id and frame.frame in reviewed)
+            status = platform.status(run)
+            backlog.append(RunBacklog(run.run_id, status.total, status.annotated, imported))
     finally:
         platform.close()
+    return backlog
 
 
 def import_bundle_annotations(

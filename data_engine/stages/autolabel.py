@@ -36,6 +36,9 @@ class AutolabelReport:
     label_keys: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     parquet_key: str | None = None
+    label_frames: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per clip, (frames in the label file written, frames in the clip): what the label-file check compares."""
+    skipped: str | None = None
 
     @property
     def seconds_per_frame(self) -> float:
@@ -94,6 +97,29 @@ def autolabel_clips(
     return report
 
 
+def autolabel_batch(
+    catalog: Catalog,
+    store: Store,
+    detectors: Sequence[Detector],
+    batch_key: str,
+    *,
+    run_id: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> AutolabelReport:
+    """Autolabel the batch's selected clips, with a Parquet table of all their boxes beside the batch; says why
+    when there is nothing to do (no selected clip, or no detector and no champion yet)."""
+    report = AutolabelReport(model_ids=tuple(detector.model_id for detector in detectors))
+    clips = catalog.clips(batch_key=batch_key, status=ClipState.SELECTED)
+    if not clips:
+        report.skipped = "no selected clips in this batch"
+    elif not detectors:
+        report.skipped = "no detector configured and no champion yet"
+    if report.skipped is not None:
+        return report
+    parquet_key = f"batches/{batch_key}/autolabel_boxes.parquet"
+    return autolabel_clips(catalog, store, detectors, clips, run_id=run_id, parquet_key=parquet_key, progress=progress)
+
+
 def _autolabel_one(
     catalog: Catalog,
     store: Store,
@@ -134,6 +160,7 @@ def _autolabel_one(
     report.spurious_tracks_removed += stats.spurious_tracks_removed
     report.seconds += stats.seconds
     report.label_keys[clip.id] = key
+    report.label_frames[clip.id] = (labels.frame_count, clip.last_frame - clip.first_frame + 1)
     return replace(labels, version=version_of(written))
 
 

@@ -4,16 +4,31 @@ Autolabelling and mining use the configured detectors, or else the registry's ch
 trained and promoted, a cold-start engine switches to model-based mining and autolabelling by itself.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from data_engine.catalog import Catalog
-from data_engine.datasets import DatasetConfig, DatasetVersion, build_dataset
+from data_engine.datasets import DatasetConfig, DatasetVersion, build_dataset, load_dataset, new_reviewed_frames
 from data_engine.detectors import Detector, UltralyticsDetector
-from data_engine.registry import Candidate, GatePolicy, ModelRegistry, run_candidate
+from data_engine.evaluation import Evaluation
+from data_engine.registry import (
+    Candidate,
+    GateDecision,
+    GatePolicy,
+    ModelRegistry,
+    ModelVersion,
+    RetrainingRecords,
+    run_candidate,
+)
+from data_engine.reports.plots import map_per_model_png
 from data_engine.settings import Settings
 from data_engine.stages.autolabel import load_detectors
 from data_engine.store import Store
 from data_engine.training import TrainingConfig
+from data_engine.training.run import TrainingResult
+from data_engine.training.train import TrainingError
+
+MODELS_PICTURE = "models/map_per_version.png"
 
 
 def registry_for(catalog: Catalog, store: Store, settings: Settings) -> ModelRegistry:
@@ -34,10 +49,11 @@ def training_config(settings: Settings) -> TrainingConfig:
 
 
 def build_training_dataset(
-    catalog: Catalog, store: Store, coco: bool = False, run_id: str | None = None
+    catalog: Catalog, store: Store, coco: bool = False, run_id: str | None = None, fail_on_leak: bool = True
 ) -> DatasetVersion:
-    """A new dataset version from the reviewed labels (the latest one when nothing changed since)."""
-    return build_dataset(catalog, store, DatasetConfig(coco=coco), run_id=run_id)
+    """A new dataset version from the reviewed labels (the latest one when nothing changed since). With
+    `fail_on_leak` False a leaking version is recorded too, for a check to judge and block."""
+    return build_dataset(catalog, store, DatasetConfig(coco=coco, fail_on_leak=fail_on_leak), run_id=run_id)
 
 
 def train_candidate(
@@ -69,3 +85,76 @@ def detectors_in_use(catalog: Catalog, store: Store, settings: Settings) -> list
             weights, imgsz=settings.detector_imgsz, conf=settings.detector_conf, iou=settings.detector_iou
         )
     ]
+
+
+@dataclass(frozen=True)
+class TrainedCandidate:
+    """A challenger that was trained, evaluated, registered and judged: the gate's decision is data, a rejection
+    is an outcome like a promotion."""
+
+    dataset_id: str
+    training: TrainingResult
+    model: ModelVersion
+    evaluation: Evaluation
+    decision: GateDecision
+
+    @property
+    def verdict(self) -> str:
+        return "promoted" if self.decision.passed else f"rejected: {self.decision.reason}"
+
+
+def train_on_dataset(
+    catalog: Catalog, store: Store, settings: Settings, dataset_id: str, run_id: str
+) -> TrainedCandidate:
+    """`train_candidate` on a recorded dataset version; a training that leaves no weights is an error."""
+    candidate = train_candidate(catalog, store, settings, load_dataset(catalog, store, dataset_id), run_id)
+    training = candidate.training
+    if candidate.model is None or candidate.evaluation is None or candidate.decision is None:
+        raise TrainingError(
+            f"training run {run_id} on {dataset_id} left no weights ({training.status}): {training.error or 'no epoch'}"
+        )
+    return TrainedCandidate(dataset_id, training, candidate.model, candidate.evaluation, candidate.decision)
+
+
+@dataclass(frozen=True)
+class ModelsSummary:
+    """The registry at a glance: the champion, every model version, and test mAP per version as a picture."""
+
+    champion: ModelVersion | None
+    models: list[ModelVersion]
+    picture: Path | None
+
+
+def summarise_models(catalog: Catalog, store: Store, settings: Settings) -> ModelsSummary:
+    """The champion and all model versions, with a picture of their test mAP in registration order."""
+    registry = registry_for(catalog, store, settings)
+    models = registry.models()
+    picture = None
+    if models:
+        ordered = sorted(models, key=lambda model: model.created_at)
+        picture = map_per_model_png(
+            store.local_path(MODELS_PICTURE), [(m.id[-8:], m.map50, m.map50_95) for m in ordered]
+        )
+        store.commit(MODELS_PICTURE)
+    return ModelsSummary(registry.champion(), models, picture)
+
+
+@dataclass(frozen=True)
+class RetrainBacklog:
+    """Reviewed images the latest dataset version lacks, against the retraining threshold."""
+
+    new_images: int
+    threshold: int
+    latest_dataset: str | None
+
+    @property
+    def due(self) -> bool:
+        return self.new_images >= self.threshold
+
+
+def retrain_backlog(catalog: Catalog, store: Store, settings: Settings) -> RetrainBacklog:
+    """What the retrain sensor decides on: new reviewed images since the latest dataset version."""
+    latest = RetrainingRecords(catalog).latest_dataset()
+    return RetrainBacklog(
+        new_reviewed_frames(catalog, store), settings.retrain_min_new_images, latest.id if latest else None
+    )
