@@ -12,9 +12,11 @@ from resources import CatalogResource, DetectorsResource, EngineSettingsResource
     group_name="annotation",
     kinds={"python", "labelstudio"},
     deps=[autolabels],
+    pool="annotation_push",
     description="Selected frames of autolabelled clips (selected clips on a cold start) sent to annotators with "
     "the autolabels as pre-annotations: a Label Studio project, or an exported task bundle (Label Studio JSON, "
-    "COCO, YOLO and CVAT XML) when DATA_ENGINE_LABEL_STUDIO_URL is not set.",
+    "COCO, YOLO and CVAT XML) when DATA_ENGINE_LABEL_STUDIO_URL is not set. Ends every process_new_videos run; "
+    "one push at a time (pool annotation_push), so two batches never push the same clip.",
 )
 def annotation_tasks(
     context: dg.AssetExecutionContext,

@@ -288,7 +288,8 @@ def clip_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
     click.echo(f"file: {runtime.store.uri(found.path)}")
     for event in events:
         arrow = f"{event['from'] or '(new)'} -> {event['to']}"
-        click.echo(f"  {event['time']}  {event['stage']:<10} {arrow:<28} {json.dumps(event['detail'])}")
+        run = f"run {event['run_id']}" if event["run_id"] else "no run"
+        click.echo(f"  {event['time']}  {event['stage']:<10} {arrow:<28} {run}  {json.dumps(event['detail'])}")
     for hit in hits:
         click.echo(
             f"  hit {hit['trigger']:<22} frames {hit['first_frame']}-{hit['last_frame']}  score {hit['score']:.2f}"

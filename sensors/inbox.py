@@ -8,11 +8,12 @@ from assets.jobs import process_new_videos
 from assets.partitions import ingest_batches
 from data_engine.inbox import look_at_inbox, scan_inbox
 from resources import CatalogResource, EngineSettingsResource
+from sensors import interval
 
 
 @dg.sensor(
     job=process_new_videos,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=interval(30),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches DATA_ENGINE_INBOX; waits until a file's size is stable, de-duplicates by content "
     "hash, groups new videos into a batch partition and requests one run per batch (run_key = batch key).",

@@ -5,24 +5,23 @@ import dagster as dg
 from assets.jobs import retrain_job
 from data_engine.stages.train import retrain_backlog
 from resources import CatalogResource, EngineSettingsResource, StoreResource
+from sensors import interval
 
 
 @dg.sensor(
     job=retrain_job,
-    minimum_interval_seconds=600,
+    minimum_interval_seconds=interval(600),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a retrain once DATA_ENGINE_RETRAIN_MIN_NEW_IMAGES reviewed images arrived since the "
-    "last dataset version (run key = the latest dataset version and that count, so a tick never asks twice for the "
-    "same data).",
+    "last dataset version and reviews cover enough videos for train, val and test (run key = the latest dataset "
+    "version and that count, so a tick never asks twice for the same data).",
 )
 def retrain_sensor(
     catalog: CatalogResource, store: StoreResource, engine_settings: EngineSettingsResource
 ) -> dg.SensorResult:
     backlog = retrain_backlog(catalog.catalog, store.store, engine_settings.settings)
     if not backlog.due:
-        return dg.SensorResult(
-            skip_reason=f"{backlog.new_images} new reviewed images, retraining at {backlog.threshold}"
-        )
+        return dg.SensorResult(skip_reason=backlog.reason)
     run_key = f"retrain-after-{backlog.latest_dataset or 'none'}-{backlog.new_images}"
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key)])
 

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_engine.catalog import Catalog
-from data_engine.datasets import DatasetConfig, DatasetVersion, build_dataset, load_dataset, new_reviewed_frames
+from data_engine.datasets import (
+    SPLITS,
+    DatasetConfig,
+    DatasetVersion,
+    build_dataset,
+    load_dataset,
+    new_reviewed_frames,
+)
 from data_engine.detectors import Detector, UltralyticsDetector
 from data_engine.evaluation import Evaluation
 from data_engine.registry import (
@@ -141,20 +148,39 @@ def summarise_models(catalog: Catalog, store: Store, settings: Settings) -> Mode
 
 @dataclass(frozen=True)
 class RetrainBacklog:
-    """Reviewed images the latest dataset version lacks, against the retraining threshold."""
+    """Reviewed images the latest dataset version lacks, against the retraining threshold, and how many videos
+    have reviews (splits are per video: train, val and test need one each before a dataset can be built)."""
 
     new_images: int
     threshold: int
     latest_dataset: str | None
+    reviewed_videos: int
 
     @property
     def due(self) -> bool:
-        return self.new_images >= self.threshold
+        return self.new_images >= self.threshold and self.reviewed_videos >= len(SPLITS)
+
+    @property
+    def reason(self) -> str:
+        """Why a retrain is (not) due, in one line."""
+        if self.reviewed_videos < len(SPLITS):
+            return (
+                f"reviewed images from {self.reviewed_videos} video(s); train, val and test need {len(SPLITS)} to split"
+            )
+        return f"{self.new_images} new reviewed images, retraining at {self.threshold}"
 
 
 def retrain_backlog(catalog: Catalog, store: Store, settings: Settings) -> RetrainBacklog:
     """What the retrain sensor decides on: new reviewed images since the latest dataset version."""
     latest = RetrainingRecords(catalog).latest_dataset()
+    reviewed_videos = {
+        clip.video_id
+        for clip in catalog.clips()
+        if any(version.kind == "review" for version in catalog.label_versions(clip.id))
+    }
     return RetrainBacklog(
-        new_reviewed_frames(catalog, store), settings.retrain_min_new_images, latest.id if latest else None
+        new_reviewed_frames(catalog, store),
+        settings.retrain_min_new_images,
+        latest.id if latest else None,
+        len(reviewed_videos),
     )
