@@ -1,20 +1,10 @@
 """Annotation stage: tasks pushed to annotators and reviewed labels brought back."""
 
-import tempfile
-from pathlib import Path
-
 import dagster as dg
 
 from assets.autolabel import autolabels
-from assets.pictures import png_markdown
-from data_engine.annotation import plot_per_day, review_metrics
-from data_engine.stages.annotate import (
-    backend_name,
-    clips_ready_to_push,
-    pull_reviews,
-    push_selected,
-    review_history,
-)
+from assets.metadata import pictures
+from data_engine.stages.annotate import pull_and_summarise, push_ready
 from resources import CatalogResource, DetectorsResource, EngineSettingsResource, StoreResource
 
 
@@ -22,28 +12,35 @@ from resources import CatalogResource, DetectorsResource, EngineSettingsResource
     group_name="annotation",
     kinds={"python", "labelstudio"},
     deps=[autolabels],
+    pool="annotation_push",
     description="Selected frames of autolabelled clips (selected clips on a cold start) sent to annotators with "
     "the autolabels as pre-annotations: a Label Studio project, or an exported task bundle (Label Studio JSON, "
-    "COCO, YOLO and CVAT XML) when DATA_ENGINE_LABEL_STUDIO_URL is not set.",
+    "COCO, YOLO and CVAT XML) when DATA_ENGINE_LABEL_STUDIO_URL is not set. Ends every process_new_videos run; "
+    "one push at a time (pool annotation_push), so two batches never push the same clip.",
 )
 def annotation_tasks(
+    context: dg.AssetExecutionContext,
     catalog: CatalogResource,
     store: StoreResource,
     engine_settings: EngineSettingsResource,
     detectors: DetectorsResource,
 ) -> dg.MaterializeResult:
-    settings = engine_settings.get()
-    clips = clips_ready_to_push(catalog.catalog, cold_start=not detectors.get(catalog.catalog, store.store))
-    report = push_selected(catalog.catalog, store.store, settings, clips, backend=backend_name(settings))
+    report = push_ready(
+        catalog.catalog,
+        store.store,
+        engine_settings.settings,
+        cold_start=not detectors.detectors,
+        run_id=context.run.run_id,
+    )
+    project = report.project_url or "nothing new to push"
     return dg.MaterializeResult(
         metadata={
             "frames_pushed": report.frames,
             "clips_pushed": report.clips,
             "with_pre_annotations": report.with_pre_annotations,
-            "backend": report.backend or backend_name(settings),
-            "project": dg.MetadataValue.url(report.project_url)
-            if report.project_url.startswith("http")
-            else (report.project_url or "nothing new to push"),
+            "backend": report.backend,
+            "annotation_run": report.run_id or "none",
+            "project": dg.MetadataValue.url(project) if project.startswith("http") else project,
         }
     )
 
@@ -56,21 +53,23 @@ def annotation_tasks(
     "stored as a new label-file version per clip; annotation throughput and how much humans changed the autolabels.",
 )
 def reviewed_labels(
-    catalog: CatalogResource, store: StoreResource, engine_settings: EngineSettingsResource
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    engine_settings: EngineSettingsResource,
 ) -> dg.MaterializeResult:
-    report = pull_reviews(catalog.catalog, store.store, engine_settings.get())
-    metrics = review_metrics(review_history(catalog.catalog, store.store))
-    metadata: dict[str, object] = {
-        "frames_reviewed": report.frames_reviewed,
-        "label_versions_written": report.label_versions_written,
-        "clips_annotated": report.clips_annotated,
-        "boxes_rejected": report.boxes_rejected,
-        "frames_pending": report.pending,
-        "tasks_missing": report.missing,
-        "review_metrics": dg.MetadataValue.md(metrics.markdown()),
-    }
-    if metrics.per_annotator_day:
-        with tempfile.TemporaryDirectory() as scratch:
-            picture = Path(plot_per_day(metrics, str(Path(scratch) / "throughput.png")))
-            metadata["annotation_throughput_per_day"] = png_markdown(picture, "images reviewed per day")
-    return dg.MaterializeResult(metadata=metadata)
+    summary = pull_and_summarise(catalog.catalog, store.store, engine_settings.settings, run_id=context.run.run_id)
+    report = summary.report
+    return dg.MaterializeResult(
+        metadata={
+            "annotation_runs": ", ".join(report.runs) or "none open",
+            "frames_reviewed": report.frames_reviewed,
+            "label_versions_written": report.label_versions_written,
+            "clips_annotated": report.clips_annotated,
+            "boxes_rejected": report.boxes_rejected,
+            "frames_pending": report.pending,
+            "tasks_missing": report.missing,
+            "review_metrics": dg.MetadataValue.md(summary.metrics.markdown()),
+            **pictures(annotation_throughput_per_day=summary.throughput_picture),
+        }
+    )

@@ -2,12 +2,11 @@
 
 import dagster as dg
 
+from assets.metadata import check_results
 from assets.mining import annotation_selection
 from assets.partitions import ingest_batches
-from data_engine.autolabel import read_labels
-from data_engine.catalog import ClipState
-from data_engine.layout import autolabel_boxes_key
-from data_engine.stages.autolabel import autolabel_clips
+from data_engine.checks import autolabel_checks
+from data_engine.stages.autolabel import autolabel
 from resources import CatalogResource, DetectorsResource, StoreResource
 
 
@@ -23,39 +22,21 @@ from resources import CatalogResource, DetectorsResource, StoreResource
         dg.AssetCheckSpec(
             "label_files_match_clips",
             asset="autolabels",
-            description="Every processed clip has a readable label file with one entry per frame.",
+            description="Every processed clip has a label file with one entry per frame, and no clip failed.",
         ),
     ],
 )
 def autolabels(
     context: dg.AssetExecutionContext, catalog: CatalogResource, store: StoreResource, detectors: DetectorsResource
 ) -> dg.MaterializeResult:
-    batch = context.partition_key
-    clips = catalog.catalog.clips(batch_key=batch, status=ClipState.SELECTED)
-    in_use = detectors.get(catalog.catalog, store.store)
-    if not in_use or not clips:
-        reason = "no detector configured and no champion yet" if clips else "no selected clips in this batch"
-        return dg.MaterializeResult(
-            metadata={"clips": 0, "skipped": reason},
-            check_results=[
-                dg.AssetCheckResult(check_name="label_files_match_clips", passed=True, metadata={"checked": 0})
-            ],
-        )
-    report = autolabel_clips(
+    report = autolabel(
         catalog.catalog,
         store.store,
-        in_use,
-        clips,
+        detectors.detectors,
+        batch_key=context.partition_key,
         run_id=context.run.run_id,
-        parquet_key=autolabel_boxes_key(batch),
         progress=lambda step, done, total: context.log.debug(f"{step}: {done} of {total} clips"),
     )
-    by_id = {clip.id: clip for clip in clips}
-    mismatched = [
-        clip_id
-        for clip_id, key in report.label_keys.items()
-        if read_labels(store.store.fetch(key)).frame_count != by_id[clip_id].last_frame - by_id[clip_id].first_frame + 1
-    ]
     return dg.MaterializeResult(
         metadata={
             "clips": report.clips,
@@ -65,19 +46,10 @@ def autolabels(
             "gaps_filled": report.gaps_filled,
             "spurious_tracks_removed": report.spurious_tracks_removed,
             "ms_per_frame": round(report.seconds_per_frame * 1000, 2),
-            "model_ids": ", ".join(report.model_ids),
+            "model_ids": ", ".join(report.model_ids) or "none",
             "failed_clips": len(report.failed),
             "boxes_table": report.parquet_key or "",
+            "skipped": report.skipped or "no",
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="label_files_match_clips",
-                passed=not mismatched and not report.failed,
-                metadata={
-                    "checked": len(report.label_keys),
-                    "mismatched": len(mismatched),
-                    "failed": len(report.failed),
-                },
-            )
-        ],
+        check_results=check_results(autolabel_checks(report)),
     )

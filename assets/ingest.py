@@ -2,8 +2,9 @@
 
 import dagster as dg
 
+from assets.metadata import check_results
 from assets.partitions import ingest_batches
-from data_engine.checks import frame_conservation_problems, orphan_files
+from data_engine.checks import video_clips_checks
 from data_engine.stages.ingest import BatchReport, clip_batch, register_batch
 from resources import CatalogResource, EngineSettingsResource, StoreResource
 
@@ -66,26 +67,13 @@ def video_clips(
 ) -> dg.MaterializeResult:
     batch = context.partition_key
     report = clip_batch(
-        catalog.catalog, store.store, batch, clip_seconds=engine_settings.get().clip_seconds, run_id=context.run.run_id
+        catalog.catalog,
+        store.store,
+        batch,
+        clip_seconds=engine_settings.settings.clip_seconds,
+        run_id=context.run.run_id,
     )
-    problems = frame_conservation_problems(catalog.catalog, batch)
-    orphans = orphan_files(catalog.catalog, store.store, batch)
-    summary = report.summary()
     return dg.MaterializeResult(
-        metadata={
-            **summary,
-            "quarantined_files": _quarantine_table(report),
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="frame_conservation",
-                passed=not problems,
-                metadata={"problems": len(problems), "first_problems": "\n".join(problems[:20]) or "none"},
-            ),
-            dg.AssetCheckResult(
-                check_name="no_orphan_files",
-                passed=not orphans,
-                metadata={"orphans": len(orphans), "first_orphans": "\n".join(orphans[:20]) or "none"},
-            ),
-        ],
+        metadata={**report.summary(), "quarantined_files": _quarantine_table(report)},
+        check_results=check_results(video_clips_checks(catalog.catalog, store.store, batch)),
     )

@@ -1,12 +1,11 @@
 """Mining stage: frame features, trigger hits and the annotation selection of each batch."""
 
 import dagster as dg
-import numpy as np
 
 from assets.ingest import video_clips
+from assets.metadata import check_results, clip_states_table, pictures
 from assets.partitions import ingest_batches
-from assets.pictures import clip_states_table, png_markdown
-from data_engine.mining.features import hamming
+from data_engine.checks import selection_checks
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
 
@@ -23,7 +22,9 @@ def frame_features(
     context: dg.AssetExecutionContext, catalog: CatalogResource, store: StoreResource, compute: ComputeResource
 ) -> dg.MaterializeResult:
     with compute.backend() as backend:
-        report = compute_batch_features(catalog.catalog, store.store, context.partition_key, backend)
+        report = compute_batch_features(
+            catalog.catalog, store.store, context.partition_key, backend, run_id=context.run.run_id
+        )
     return dg.MaterializeResult(
         metadata={
             "clips": report.clips,
@@ -53,8 +54,8 @@ def trigger_hits(
         catalog.catalog,
         store.store,
         context.partition_key,
-        detectors.get(catalog.catalog, store.store),
-        config=MiningConfig(budget_per_day=engine_settings.get().budget_per_day),
+        detectors.detectors,
+        config=MiningConfig(budget_per_day=engine_settings.settings.budget_per_day),
         run_id=context.run.run_id,
     )
     return dg.MaterializeResult(
@@ -95,24 +96,16 @@ def annotation_selection(
     detectors: DetectorsResource,
     engine_settings: EngineSettingsResource,
 ) -> dg.MaterializeResult:
-    config = MiningConfig(budget_per_day=engine_settings.get().budget_per_day)
+    batch = context.partition_key
+    config = MiningConfig(budget_per_day=engine_settings.settings.budget_per_day)
     report = select_batch(
         catalog.catalog,
         store.store,
-        context.partition_key,
+        batch,
         config=config,
-        cold_start=not detectors.get(catalog.catalog, store.store),
+        cold_start=not detectors.detectors,
         run_id=context.run.run_id,
     )
-    used = catalog.catalog.selected_count(report.budget_day)
-    pictures = {}
-    if report.summary_png:
-        pictures["hits_per_trigger"] = png_markdown(store.store.fetch(report.summary_png), "hits per trigger")
-    busiest = max(report.timelines, key=lambda clip_id: len(catalog.catalog.hits(clip_id=clip_id)), default=None)
-    if busiest is not None:
-        pictures["trigger_timeline"] = png_markdown(store.store.fetch(report.timelines[busiest]), busiest)
-    frames = catalog.catalog.selected_frames(batch_key=context.partition_key)
-    closest = _closest_pair_distance([frame.phash for frame in frames])
     return dg.MaterializeResult(
         metadata={
             "frames_selected": report.selected,
@@ -121,30 +114,10 @@ def annotation_selection(
             "near_duplicates_skipped": report.duplicates_skipped,
             "selected_per_trigger": dg.MetadataValue.json(report.per_trigger),
             "budget_day": report.budget_day,
-            "budget_used_today": used,
+            "budget_used_today": report.budget_used,
             "cold_start": report.cold_start,
-            "clips": clip_states_table(catalog.catalog, context.partition_key),
-            **pictures,
+            "clips": clip_states_table(report.clip_rows),
+            **pictures(hits_per_trigger=report.summary_picture, trigger_timeline=report.busiest_timeline),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="within_budget",
-                passed=used <= config.budget_per_day,
-                metadata={"used": used, "budget": config.budget_per_day},
-            ),
-            dg.AssetCheckResult(
-                check_name="no_near_duplicates",
-                passed=closest is None or closest > config.duplicate_distance,
-                metadata={"closest_pair_bits": closest if closest is not None else -1},
-            ),
-        ],
+        check_results=check_results(selection_checks(catalog.catalog, report, config, batch)),
     )
-
-
-def _closest_pair_distance(hashes: list[int]) -> int | None:
-    if len(hashes) < 2:
-        return None
-    values = np.array(hashes, dtype=np.uint64)
-    distances = hamming(values[:, None], values[None, :])
-    np.fill_diagonal(distances, 65)
-    return int(distances.min())

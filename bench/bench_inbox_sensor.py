@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from definitions import defs
-from resources import CatalogResource, EngineSettingsResource
+from resources import EngineSettingsResource, engine_resources
 
 
 def make_inbox(folder: Path, count: int, size_kib: int) -> None:
@@ -35,10 +35,9 @@ def tick(inbox: Path, catalog_url: str, cursor: str | None) -> tuple[float, dg.S
     with dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(),
         cursor=cursor,
-        resources={
-            "catalog": CatalogResource(url=catalog_url),
-            "engine_settings": EngineSettingsResource(inbox=str(inbox)),
-        },
+        resources=engine_resources(
+            EngineSettingsResource(home=str(inbox.parent), catalog_url=catalog_url, inbox=str(inbox))
+        ),
     ) as context:
         started = time.perf_counter()
         result = sensor(context)

@@ -25,7 +25,7 @@ import click
 from data_engine.catalog.states import ClipState, VideoStatus
 from data_engine.errors import EngineError, NotFoundError
 from data_engine.runtime import Runtime
-from data_engine.settings import ANNOTATION_BACKENDS, BUNDLE_ANSWER_FORMATS, Settings
+from data_engine.settings import ANNOTATION_BACKENDS, BUNDLE_ANSWER_FORMATS, Settings, SettingsError
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -304,7 +304,8 @@ def clip_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
     click.echo(f"file: {runtime.store.uri(found.path)}")
     for event in events:
         arrow = f"{event['from'] or '(new)'} -> {event['to']}"
-        click.echo(f"  {event['time']}  {event['stage']:<10} {arrow:<28} {json.dumps(event['detail'])}")
+        run = f"run {event['run_id']}" if event["run_id"] else "no run"
+        click.echo(f"  {event['time']}  {event['stage']:<10} {arrow:<28} {run}  {json.dumps(event['detail'])}")
     for hit in hits:
         click.echo(
             f"  hit {hit['trigger']:<22} frames {hit['first_frame']}-{hit['last_frame']}  score {hit['score']:.2f}"
@@ -359,8 +360,13 @@ def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, ever
             params=HindsightParams(every=every),
             progress=bars,
         )
-    if not report.clips and not report.failed:
-        click.echo("no clips to autolabel (clips are autolabelled once mining selects them; use --clip to force)")
+    if not report.model_ids:
+        raise SettingsError(autolabel_stage.NO_DETECTOR)
+    if report.skipped is not None:
+        click.echo(
+            f"nothing to autolabel: {report.skipped} (clips are autolabelled once mining selects them; use "
+            "--clip to force)"
+        )
         return
     click.echo(
         f"autolabelled {report.clips} clips ({report.frames} frames, {report.boxes} boxes, {report.tracks} tracks, "

@@ -7,8 +7,10 @@
     batches/<batch>/autolabel_boxes.parquet
     annotation/images/<clip>_f<frame>_t<s>s.jpg         frames sent to annotators (written once)
     annotation/bundles/<run>/  (and <run>.zip)          exported task bundles
+    annotation/throughput.png                           images reviewed per day and annotator
     datasets/<dataset>/...                              dataset versions (manifest.json, data.yaml, images/, labels/)
     models/<model>/weights.pt                           registered model versions
+    models/map_per_version.png                          test mAP of every model version
     training/<run>/                                     training runs' working folders
 
 Keys are relative to the store root and always use "/"; a key never depends on where the store is.
@@ -23,6 +25,8 @@ TIMELINE_FILE = "timeline.png"
 LABELS_FOLDER = "labels"
 ANNOTATION_IMAGES = "annotation/images"
 ANNOTATION_BUNDLES = "annotation/bundles"
+ANNOTATION_THROUGHPUT = "annotation/throughput.png"
+MODELS_PICTURE = "models/map_per_version.png"
 CLIPS = "clips"
 DATASETS = "datasets"
 

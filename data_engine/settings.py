@@ -37,6 +37,7 @@ class Settings:
     clip_seconds: float = 10.0
     batch_max_videos: int = 50
     settle_seconds: float = 2.0
+    sensor_interval_seconds: int = 0
     detectors: tuple[str, ...] = ()
     detector_imgsz: int = 640
     detector_conf: float = 0.1
@@ -89,6 +90,10 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}BUNDLE_ANSWER_FORMAT={self.bundle_answer_format!r} is not one of "
                 f"{', '.join(BUNDLE_ANSWER_FORMATS)}"
+            )
+        if self.sensor_interval_seconds < 0:
+            raise SettingsError(
+                f"{PREFIX}SENSOR_INTERVAL_SECONDS must be 0 (defaults) or more, got {self.sensor_interval_seconds}"
             )
         if self.compute not in COMPUTE_KINDS:
             raise SettingsError(f"{PREFIX}COMPUTE={self.compute!r} is not one of {', '.join(COMPUTE_KINDS)}")

@@ -6,22 +6,16 @@ from contextlib import contextmanager
 import dagster as dg
 
 from data_engine.compute import ComputeBackend, backend_from_settings
-from data_engine.settings import Settings
+from resources.engine import EngineSettingsResource
 
 
 class ComputeResource(dg.ConfigurableResource):
-    """The compute backend for expensive per-clip work; unset fields come from the DATA_ENGINE_* environment."""
+    """The compute backend the settings name (`compute`, `workers`, `dask_address`), for expensive per-clip work."""
 
-    kind: str | None = None
-    workers: int | None = None
-    dask_address: str | None = None
+    settings: EngineSettingsResource
 
     @contextmanager
     def backend(self) -> Iterator[ComputeBackend]:
-        settings = Settings.from_env()
-        with backend_from_settings(
-            self.kind or settings.compute,
-            self.workers or settings.workers,
-            self.dask_address or settings.dask_address,
-        ) as backend:
+        settings = self.settings.settings
+        with backend_from_settings(settings.compute, settings.workers, settings.dask_address) as backend:
             yield backend

@@ -1,37 +1,39 @@
-"""The annotation sensor: when annotators finish tasks on Label Studio, request a pull (webhooks may miss some)."""
+"""The annotation sensor: pull when annotators finished tasks that are not imported yet (webhooks may miss some)."""
 
 import dagster as dg
 
-from data_engine.stages.annotate import annotation_progress
+from assets.jobs import pull_reviews_job
+from data_engine.stages.annotate import import_backlog
 from resources import CatalogResource, EngineSettingsResource, StoreResource
-
-pull_reviews_job = dg.define_asset_job(
-    "pull_reviewed_labels",
-    selection=dg.AssetSelection.assets("reviewed_labels"),
-    description="Bring reviewed labels back from the annotation platform.",
-)
+from sensors import interval
 
 
 @dg.sensor(
     job=pull_reviews_job,
-    minimum_interval_seconds=120,
+    minimum_interval_seconds=interval(120),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Polls open Label Studio runs; when the number of annotated tasks grew since the last pull, "
-    "requests one pull run (run key = the annotated count, cursor = that count).",
+    description="Asks Label Studio, per open annotation run, how many tasks are annotated, and the catalog how many "
+    "of the run's frames are imported; requests one pull when any run has annotations not yet imported. The run "
+    "key names each such run with both counts, so it never repeats for new work and never asks twice for the same.",
 )
 def annotation_sensor(
-    context: dg.SensorEvaluationContext,
-    catalog: CatalogResource,
-    store: StoreResource,
-    engine_settings: EngineSettingsResource,
-) -> dg.SensorResult | dg.SkipReason:
-    annotated = annotation_progress(catalog.catalog, store.store, engine_settings.get())
-    if annotated is None:
-        return dg.SkipReason("no open Label Studio runs")
-    previous = int(context.cursor or 0)
-    if annotated <= previous:
-        return dg.SkipReason(f"{annotated} tasks annotated, none new since the last pull")
+    catalog: CatalogResource, store: StoreResource, engine_settings: EngineSettingsResource
+) -> dg.SensorResult:
+    backlog = import_backlog(catalog.catalog, store.store, engine_settings.settings)
+    if not backlog:
+        return dg.SensorResult(skip_reason="no open Label Studio runs")
+    waiting = [run for run in backlog if run.waiting]
+    if not waiting:
+        annotated = sum(run.annotated for run in backlog)
+        return dg.SensorResult(
+            skip_reason=f"{len(backlog)} open run(s), {annotated} task(s) annotated, all of them imported"
+        )
+    run_key = "pull-" + ",".join(f"{run.run_id}:{run.imported}:{run.annotated}" for run in waiting)
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"pull-{annotated}")],
-        cursor=str(annotated),
+        run_requests=[
+            dg.RunRequest(
+                run_key=run_key,
+                tags={"data_engine/annotations_waiting": str(sum(run.waiting for run in waiting))},
+            )
+        ]
     )

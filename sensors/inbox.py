@@ -8,11 +8,12 @@ from assets.jobs import process_new_videos
 from assets.partitions import ingest_batches
 from data_engine.stages.ingest import ingest
 from resources import CatalogResource, EngineSettingsResource
+from sensors import interval
 
 
 @dg.sensor(
     job=process_new_videos,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=interval(30),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches DATA_ENGINE_INBOX; waits until a file's size is stable, de-duplicates by content "
     "hash, groups new videos into a batch partition and requests one run per batch (run_key = batch key).",
@@ -20,7 +21,7 @@ from resources import CatalogResource, EngineSettingsResource
 def inbox_sensor(
     context: dg.SensorEvaluationContext, catalog: CatalogResource, engine_settings: EngineSettingsResource
 ) -> dg.SensorResult:
-    settings = engine_settings.get()
+    settings = engine_settings.settings
     cursor = json.loads(context.cursor) if context.cursor else {}
     previous = {uri: (size, mtime) for uri, (size, mtime) in cursor.get("unsettled", {}).items()}
     found = ingest(catalog.catalog, None, settings, previous=previous, origin="sensor")

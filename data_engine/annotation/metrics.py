@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from data_engine.annotation.base import ReviewedFrame
 from data_engine.detections import Detections, match_boxes
+from data_engine.reports.plots import reviews_per_day_png
 
 SAME_OBJECT_IOU = 0.5
 MOVED_IOU = 0.9
@@ -161,20 +161,5 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def plot_per_day(metrics: ReviewMetrics, path: str) -> str:
-    """A bar chart of images reviewed per day and annotator (PNG at `path`), for asset metadata (matplotlib's
-    object API: no global backend switched, safe in any process)."""
-    days = sorted({row.day for row in metrics.per_annotator_day})
-    annotators = sorted({row.annotator for row in metrics.per_annotator_day})
-    counts = {(row.annotator, row.day): row.images for row in metrics.per_annotator_day}
-    figure = Figure(figsize=(6, 3))
-    axis = figure.subplots()
-    bottom = np.zeros(len(days))
-    for annotator in annotators:
-        values = np.array([counts.get((annotator, day), 0) for day in days])
-        axis.bar(days, values, bottom=bottom, label=annotator)
-        bottom += values
-    axis.set_ylabel("images reviewed")
-    axis.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    return path
+    """A bar chart of images reviewed per day and annotator (PNG at `path`), for asset metadata."""
+    return str(reviews_per_day_png(path, {(row.annotator, row.day): row.images for row in metrics.per_annotator_day}))

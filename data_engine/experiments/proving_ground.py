@@ -27,6 +27,7 @@ from data_engine.errors import EngineError
 from data_engine.evaluation import evaluate_model
 from data_engine.layout import features_key
 from data_engine.mining.features import read_features
+from data_engine.reports.plots import learning_curves_png
 from data_engine.runtime import Runtime, compute_backend
 from data_engine.settings import Settings
 from data_engine.stages.annotate import import_answers, push_selected
@@ -150,26 +151,13 @@ class LoopReport:
 
     def write_plot(self, path: str | Path) -> Path:
         """A PNG of test mAP50-95 against labels added, one line per strategy."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure, axes = plt.subplots(figsize=(6, 4))
-        for strategy in STRATEGIES:
-            curve = self.curve(strategy)
-            axes.plot([r.labels for r in curve], [r.map50_95 for r in curve], marker="o", label=strategy)
-        axes.set_xlabel(f"labels added beyond the seed set ({self.seed_labels})")
-        axes.set_ylabel("test mAP50-95")
-        axes.set_title(f"proving ground: {self.config.budget} labels/round")
-        axes.grid(alpha=0.3)
-        axes.legend()
-        figure.tight_layout()
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
-        return path
+        return learning_curves_png(
+            path,
+            {strategy: [(r.labels, r.map50_95) for r in self.curve(strategy)] for strategy in STRATEGIES},
+            xlabel=f"labels added beyond the seed set ({self.seed_labels})",
+            ylabel="test mAP50-95",
+            title=f"proving ground: {self.config.budget} labels/round",
+        )
 
 
 @dataclass

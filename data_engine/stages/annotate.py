@@ -35,10 +35,12 @@ from data_engine.annotation import (
     FrameToReview,
     PullResult,
     ReviewedFrame,
+    ReviewMetrics,
     ReviewRequest,
     backend_for,
     backend_name,
     frame_key,
+    plot_per_day,
     read_answers,
     review_metrics,
     store_reviewed_labels,
@@ -51,7 +53,7 @@ from data_engine.autolabel.labels import version_of
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.models import AnnotationRunRecord, utcnow
 from data_engine.faults import crash_point
-from data_engine.layout import annotation_image_key, labels_key
+from data_engine.layout import ANNOTATION_THROUGHPUT, annotation_image_key, labels_key
 from data_engine.progress import Progress
 from data_engine.settings import Settings
 from data_engine.store import Store, atomic_path
@@ -59,14 +61,17 @@ from data_engine.video.frames import iter_frames
 
 __all__ = [
     "ImportOutcome",
+    "PullSummary",
     "PushReport",
     "ReviewReport",
-    "annotation_progress",
+    "RunBacklog",
     "backend_name",
     "clips_ready_to_push",
     "import_answers",
+    "import_backlog",
     "open_runs",
     "parse_duration",
+    "pull_and_summarise",
     "pull_reviews",
     "push_ready",
     "push_selected",
@@ -386,16 +391,60 @@ def pull_reviews(
     return report
 
 
-def annotation_progress(catalog: Catalog, store: Store, settings: Settings) -> int | None:
-    """How many frames of the open runs are answered on their platforms (None when no run is open)."""
+@dataclass(frozen=True)
+class PullSummary:
+    """A pull, and what all reviews so far say: throughput, what humans changed, a picture of images per day."""
+
+    report: ReviewReport
+    metrics: ReviewMetrics
+    throughput_picture: Path | None
+
+
+def pull_and_summarise(catalog: Catalog, store: Store, settings: Settings, run_id: str | None = None) -> PullSummary:
+    """Pull the open runs, then measure every review so far and draw images reviewed per day."""
+    report = pull_reviews(catalog, store, settings, run_id=run_id)
+    metrics = review_metrics(review_history(catalog, store))
+    picture = None
+    if metrics.per_annotator_day:
+        picture = store.local_path(ANNOTATION_THROUGHPUT)
+        plot_per_day(metrics, str(picture))
+        store.commit(ANNOTATION_THROUGHPUT)
+    return PullSummary(report, metrics, picture)
+
+
+@dataclass(frozen=True)
+class RunBacklog:
+    """An open run as its platform and the catalog see it: its tasks, how many are answered there and how many of
+    its frames have been imported here."""
+
+    run_id: str
+    tasks: int
+    annotated: int
+    imported: int
+
+    @property
+    def waiting(self) -> int:
+        """Answered on the platform, not yet imported."""
+        return max(0, self.annotated - self.imported)
+
+
+def import_backlog(catalog: Catalog, store: Store, settings: Settings) -> list[RunBacklog]:
+    """Per open run of a platform that answers by itself (Label Studio), answered tasks (the platform's count)
+    against imported frames (the newest review label file of each of the run's clips): what the annotation
+    sensor decides on."""
     runs = open_runs(catalog)
-    if not runs:
-        return None
-    total = 0
+    backlog = []
     for name in sorted({run.backend for run in runs}):
         with backend_for(settings, store, name) as backend:
-            total += sum(backend.progress(run).annotated for run in runs if run.backend == name)
-    return total
+            for run in (run for run in runs if run.backend == name):
+                imported = 0
+                for clip_id in sorted({frame.clip_id for frame in run.frames}):
+                    clip = catalog.get_clip(clip_id)
+                    reviewed = _reviewed_frames(store, clip) if clip is not None else set()
+                    imported += sum(1 for frame in run.frames if frame.clip_id == clip_id and frame.frame in reviewed)
+                progress = backend.progress(run)
+                backlog.append(RunBacklog(run.run_id, progress.total, progress.annotated, imported))
+    return backlog
 
 
 def import_answers(

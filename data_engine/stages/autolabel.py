@@ -19,7 +19,7 @@ from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.detectors import Detector, UltralyticsDetector
 from data_engine.layout import autolabel_boxes_key, labels_key
 from data_engine.progress import Progress, tracked
-from data_engine.settings import Settings, SettingsError
+from data_engine.settings import Settings
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -39,6 +39,9 @@ class AutolabelReport:
     label_keys: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     parquet_key: str | None = None
+    label_frames: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per clip, (frames in the label file written, frames in the clip): what the label-file check compares."""
+    skipped: str | None = None
 
     @property
     def seconds_per_frame(self) -> float:
@@ -58,6 +61,12 @@ def load_detectors(settings: Settings) -> list[Detector]:
     ]
 
 
+NO_DETECTOR = (
+    "no detector configured and no champion in the registry: set DATA_ENGINE_DETECTORS to one or two "
+    "Ultralytics weights (local .pt files, or official names such as yolo11n.pt when online)"
+)
+
+
 def autolabel(
     catalog: Catalog,
     store: Store,
@@ -70,16 +79,19 @@ def autolabel(
     progress: Progress | None = None,
 ) -> AutolabelReport:
     """Autolabel one clip (`clip_id`, whatever its state) or the selected clips of a batch (default: of every
-    batch); a batch's boxes also go to one Parquet file for analysis."""
+    batch); a batch's boxes also go to one Parquet file for analysis. With no detector or nothing selected the
+    report says why in `skipped` (a cold start is not an error)."""
+    report = AutolabelReport(model_ids=tuple(detector.model_id for detector in detectors))
     if not detectors:
-        raise SettingsError(
-            "no detector configured and no champion in the registry: set DATA_ENGINE_DETECTORS to one or two "
-            "Ultralytics weights (local .pt files, or official names such as yolo11n.pt when online)"
-        )
+        report.skipped = NO_DETECTOR
+        return report
     if clip_id is not None:
         clips = [catalog.require_clip(clip_id)]
     else:
         clips = catalog.clips(batch_key=batch_key, status=ClipState.SELECTED)
+    if not clips:
+        report.skipped = "no selected clips" + (f" in batch {batch_key}" if batch_key else "")
+        return report
     return autolabel_clips(
         catalog,
         store,
@@ -167,6 +179,7 @@ def _autolabel_one(
     report.spurious_tracks_removed += stats.spurious_tracks_removed
     report.seconds += stats.seconds
     report.label_keys[clip.id] = key
+    report.label_frames[clip.id] = (labels.frame_count, clip.last_frame - clip.first_frame + 1)
     return replace(labels, version=version_of(written))
 
 

@@ -32,9 +32,9 @@ from data_engine.mining.selection import (
     diversity_sample,
     select_frames,
 )
-from data_engine.mining.timeline import batch_summary_png, timeline_png
 from data_engine.mining.triggers import Hit, run_triggers
 from data_engine.progress import Progress, tracked
+from data_engine.reports.plots import batch_summary_png, timeline_png
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
 from data_engine.stages.annotate import trigger_yields
@@ -71,6 +71,17 @@ class HitsReport:
     model_ids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ClipRow:
+    """One clip of the batch after selection: its frame range, its state and how many of its frames are selected."""
+
+    clip_id: str
+    first_frame: int
+    last_frame: int
+    status: str
+    selected_frames: int
+
+
 @dataclass
 class SelectionReport:
     budget_day: str
@@ -83,6 +94,10 @@ class SelectionReport:
     clips_selected: int = 0
     timelines: dict[str, str] = field(default_factory=dict)
     summary_png: str | None = None
+    budget_used: int = 0
+    busiest_timeline: Path | None = None
+    summary_picture: Path | None = None
+    clip_rows: list[ClipRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,7 @@ def compute_batch_features(
     batch_key: str,
     backend: ComputeBackend,
     progress: Progress | None = None,
+    run_id: str | None = None,
 ) -> FeaturesReport:
     """Features for every extracted clip of the batch that has none yet (one decoding pass per clip)."""
     report = FeaturesReport()
@@ -121,7 +137,9 @@ def compute_batch_features(
     for clip, outcome in zip(todo, outcomes, strict=True):
         if outcome.error is not None:
             report.failed[clip.id] = outcome.error
-            catalog.transition([clip.id], ClipState.FAILED, stage="features", detail={"error": outcome.error})
+            catalog.transition(
+                [clip.id], ClipState.FAILED, stage="features", run_id=run_id, detail={"error": outcome.error}
+            )
             continue
         store.commit(features_key(clip))
         report.clips += 1
@@ -214,7 +232,7 @@ def select_batch(
     report = SelectionReport(budget_day=day, budget_left=budget_left, cold_start=cold_start)
     clips = catalog.clips(batch_key=batch_key, status=ClipState.MINED)
     if not clips:
-        return report
+        return _describe_batch(catalog, batch_key, report)
     features = {clip.id: read_features(store.fetch(features_key(clip))) for clip in clips}
     rows_by_clip: dict[str, list] = {}
     for row in catalog.hits(batch_key=batch_key):
@@ -268,6 +286,20 @@ def select_batch(
     report.duplicates_skipped = selection.duplicates_skipped
     report.per_trigger = dict(Counter(frame.trigger for frame in chosen))
     report.clips_selected = len(by_clip)
+    report.summary_picture = store.local_path(report.summary_png)
+    busiest = max(report.timelines, key=lambda clip_id: len(hits_by_clip[clip_id]), default=None)
+    report.busiest_timeline = store.local_path(report.timelines[busiest]) if busiest is not None else None
+    return _describe_batch(catalog, batch_key, report)
+
+
+def _describe_batch(catalog: Catalog, batch_key: str, report: SelectionReport) -> SelectionReport:
+    """The budget used on the report's day and every clip of the batch with its state and selected frames."""
+    selected = Counter(frame.clip_id for frame in catalog.selected_frames(batch_key=batch_key))
+    report.budget_used = catalog.selected_count(report.budget_day)
+    report.clip_rows = [
+        ClipRow(clip.id, clip.first_frame, clip.last_frame, clip.status, selected.get(clip.id, 0))
+        for clip in catalog.clips(batch_key=batch_key)
+    ]
     return report
 
 
@@ -385,7 +417,7 @@ def mine(
             fresh = catalog.clips(batch_key=key, status=ClipState.EXTRACTED)
             if not fresh and not catalog.clips(batch_key=key, status=ClipState.MINED):
                 continue
-            features = compute_batch_features(catalog, store, key, backend, progress=progress)
+            features = compute_batch_features(catalog, store, key, backend, progress=progress, run_id=run_id)
             hits = mine_batch_triggers(catalog, store, key, detectors, config=config, run_id=run_id, progress=progress)
             selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
             report.batches.append(BatchMining(key, features, hits, selection))

@@ -10,17 +10,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_engine.catalog import Catalog, ClipState
-from data_engine.datasets import DatasetConfig, DatasetVersion, build_dataset, load_dataset
+from data_engine.datasets import (
+    SPLITS,
+    DatasetConfig,
+    DatasetVersion,
+    build_dataset,
+    load_dataset,
+    new_reviewed_frames,
+)
 from data_engine.detectors import Detector, UltralyticsDetector
 from data_engine.evaluation import Evaluation, evaluate_model
-from data_engine.layout import training_key
+from data_engine.layout import MODELS_PICTURE, training_key
 from data_engine.progress import Progress
-from data_engine.registry import Candidate, GatePolicy, ModelRegistry, ModelVersion, RegistryError, run_candidate
-from data_engine.registry.records import RetrainingRecords
+from data_engine.registry import (
+    Candidate,
+    GateDecision,
+    GatePolicy,
+    ModelRegistry,
+    ModelVersion,
+    RegistryError,
+    RetrainingRecords,
+    run_candidate,
+)
+from data_engine.reports.plots import map_per_model_png
 from data_engine.settings import Settings
 from data_engine.stages.autolabel import load_detectors
 from data_engine.store import Store
 from data_engine.training import EpochProgress, TrainingConfig
+from data_engine.training.run import TrainingResult
+from data_engine.training.train import TrainingError
 
 
 def registry_for(catalog: Catalog, store: Store, settings: Settings) -> ModelRegistry:
@@ -157,3 +175,95 @@ def detectors_in_use(catalog: Catalog, store: Store, settings: Settings) -> list
             model_id=champion.id,
         )
     ]
+
+
+@dataclass(frozen=True)
+class TrainedCandidate:
+    """A challenger that was trained, evaluated, registered and judged: the gate's decision is data, a rejection
+    is an outcome like a promotion."""
+
+    dataset_id: str
+    training: TrainingResult
+    model: ModelVersion
+    evaluation: Evaluation
+    decision: GateDecision
+
+    @property
+    def verdict(self) -> str:
+        return self.decision.verdict
+
+
+def train_on_dataset(
+    catalog: Catalog, store: Store, settings: Settings, dataset_id: str, run_id: str
+) -> TrainedCandidate:
+    """`train_candidate` on a recorded dataset version; a training that leaves no weights is an error."""
+    candidate = train_candidate(catalog, store, settings, load_dataset(catalog, store, dataset_id), run_id)
+    training = candidate.training
+    if candidate.model is None or candidate.evaluation is None or candidate.decision is None:
+        raise TrainingError(
+            f"training run {run_id} on {dataset_id} left no weights ({training.status}): {training.error or 'no epoch'}"
+        )
+    return TrainedCandidate(dataset_id, training, candidate.model, candidate.evaluation, candidate.decision)
+
+
+@dataclass(frozen=True)
+class ModelsSummary:
+    """The registry at a glance: the champion, every model version, and test mAP per version as a picture."""
+
+    champion: ModelVersion | None
+    models: list[ModelVersion]
+    picture: Path | None
+
+
+def summarise_models(catalog: Catalog, store: Store, settings: Settings) -> ModelsSummary:
+    """The champion and all model versions, with a picture of their test mAP in registration order."""
+    registry = registry_for(catalog, store, settings)
+    models = registry.models()
+    picture = None
+    if models:
+        ordered = sorted(models, key=lambda model: model.created_at)
+        picture = map_per_model_png(
+            store.local_path(MODELS_PICTURE), [(m.id[-8:], m.map50, m.map50_95) for m in ordered]
+        )
+        store.commit(MODELS_PICTURE)
+    return ModelsSummary(registry.champion(), models, picture)
+
+
+@dataclass(frozen=True)
+class RetrainBacklog:
+    """Reviewed images the latest dataset version lacks, against the retraining threshold, and how many videos
+    have reviews (splits are per video: train, val and test need one each before a dataset can be built)."""
+
+    new_images: int
+    threshold: int
+    latest_dataset: str | None
+    reviewed_videos: int
+
+    @property
+    def due(self) -> bool:
+        return self.new_images >= self.threshold and self.reviewed_videos >= len(SPLITS)
+
+    @property
+    def reason(self) -> str:
+        """Why a retrain is (not) due, in one line."""
+        if self.reviewed_videos < len(SPLITS):
+            return (
+                f"reviewed images from {self.reviewed_videos} video(s); train, val and test need {len(SPLITS)} to split"
+            )
+        return f"{self.new_images} new reviewed images, retraining at {self.threshold}"
+
+
+def retrain_backlog(catalog: Catalog, store: Store, settings: Settings) -> RetrainBacklog:
+    """What the retrain sensor decides on: new reviewed images since the latest dataset version."""
+    latest = RetrainingRecords(catalog).latest_dataset()
+    reviewed_videos = {
+        clip.video_id
+        for clip in catalog.clips()
+        if any(version.kind == "review" for version in catalog.label_versions(clip.id))
+    }
+    return RetrainBacklog(
+        new_reviewed_frames(catalog, store),
+        settings.retrain_min_new_images,
+        latest.id if latest else None,
+        len(reviewed_videos),
+    )

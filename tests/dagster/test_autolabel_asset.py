@@ -11,7 +11,7 @@ from assets.ingest import registered_videos, video_clips
 from data_engine.catalog import Catalog, ClipState
 from data_engine.inbox import file_entries
 from data_engine.stages.ingest import look_at_inbox
-from resources import CatalogResource, DetectorsResource, EngineSettingsResource, StoreResource
+from tests.dagster.engine import resources_at
 from tests.videos import make_test_video
 
 
@@ -25,12 +25,9 @@ def test_autolabels_labels_the_selected_clips_of_a_batch(tmp_path: Path, tiny_de
     catalog.create_batch(plan.key, "test", plan.items)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("ingest_batches", [plan.key])
-    resources = {
-        "catalog": CatalogResource(url=url),
-        "store": StoreResource(root=str(tmp_path / "store")),
-        "engine_settings": EngineSettingsResource(clip_seconds=2.0),
-        "detectors": DetectorsResource(weights=[str(tiny_detector_weights)], imgsz=160),
-    }
+    resources = resources_at(
+        tmp_path, url, clip_seconds="2", detectors=str(tiny_detector_weights), detector_imgsz="160"
+    )
     assert dg.materialize(
         [registered_videos, video_clips], partition_key=plan.key, instance=instance, resources=resources
     ).success

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from definitions import defs
-from resources import CatalogResource, EngineSettingsResource
+from tests.dagster.engine import resources_at
 
 
 def _write(path: Path, data: bytes, age_s: float) -> None:
@@ -22,10 +22,7 @@ def _tick(instance: dg.DagsterInstance, inbox: Path, catalog_url: str, cursor: s
     with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={
-            "catalog": CatalogResource(url=catalog_url),
-            "engine_settings": EngineSettingsResource(inbox=str(inbox), settle_seconds=5.0, batch_max_videos=2),
-        },
+        resources=resources_at(inbox.parent, catalog_url, inbox=str(inbox), settle_seconds="5", batch_max_videos="2"),
     ) as context:
         return sensor(context)
 

@@ -10,7 +10,7 @@ from assets.ingest import registered_videos, video_clips
 from data_engine.catalog import Catalog
 from data_engine.inbox import file_entries
 from data_engine.stages.ingest import look_at_inbox
-from resources import CatalogResource, EngineSettingsResource, StoreResource
+from tests.dagster.engine import resources_at
 from tests.videos import make_test_video
 
 
@@ -32,11 +32,7 @@ def test_batch_materializes_with_metadata_and_passing_checks(tmp_path: Path) -> 
         [registered_videos, video_clips],
         partition_key=plan.key,
         instance=instance,
-        resources={
-            "catalog": CatalogResource(url=url),
-            "store": StoreResource(root=str(tmp_path / "store")),
-            "engine_settings": EngineSettingsResource(clip_seconds=2.0),
-        },
+        resources=resources_at(tmp_path, url, clip_seconds="2"),
     )
     assert result.success
     registered = result.asset_materializations_for_node("registered_videos")[0].metadata

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from data_engine.catalog import Catalog
 from data_engine.cli import main
 from definitions import defs
-from resources import CatalogResource, EngineSettingsResource
+from tests.dagster.engine import resources_at
 from tests.videos import make_test_video
 
 
@@ -19,10 +19,7 @@ def _tick(home: Path, cursor: str | None = None) -> dg.SensorResult:
     with dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(),
         cursor=cursor,
-        resources={
-            "catalog": CatalogResource(url=f"sqlite:///{home / 'catalog.db'}"),
-            "engine_settings": EngineSettingsResource(inbox=str(home / "inbox")),
-        },
+        resources=resources_at(home, inbox=str(home / "inbox")),
     ) as context:
         return defs.resolve_sensor_def("inbox_sensor")(context)
 

@@ -12,13 +12,7 @@ from data_engine.catalog import Catalog
 from data_engine.inbox import file_entries
 from data_engine.stages.ingest import look_at_inbox
 from data_engine.synthetic import generate
-from resources import (
-    CatalogResource,
-    ComputeResource,
-    DetectorsResource,
-    EngineSettingsResource,
-    StoreResource,
-)
+from tests.dagster.engine import resources_at
 
 
 def test_mining_assets_select_frames_within_budget_with_passing_checks(tmp_path: Path) -> None:
@@ -34,13 +28,7 @@ def test_mining_assets_select_frames_within_budget_with_passing_checks(tmp_path:
         [registered_videos, video_clips, frame_features, trigger_hits, annotation_selection],
         partition_key=plan.key,
         instance=instance,
-        resources={
-            "catalog": CatalogResource(url=url),
-            "store": StoreResource(root=str(tmp_path / "store")),
-            "engine_settings": EngineSettingsResource(clip_seconds=3.0, budget_per_day=4),
-            "compute": ComputeResource(kind="inprocess"),
-            "detectors": DetectorsResource(weights=[]),
-        },
+        resources=resources_at(tmp_path, url, clip_seconds="3", budget_per_day="4", compute="inprocess"),
     )
     assert result.success
     hits = result.asset_materializations_for_node("trigger_hits")[0].metadata

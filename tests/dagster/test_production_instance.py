@@ -20,7 +20,7 @@ from assets.ingest import registered_videos, video_clips
 from data_engine.catalog import Catalog
 from data_engine.inbox import file_entries
 from data_engine.stages.ingest import look_at_inbox
-from resources import CatalogResource, EngineSettingsResource, StoreResource
+from tests.dagster.engine import resources_at
 from tests.videos import make_test_video
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,11 +87,7 @@ def test_the_ingest_job_runs_and_its_run_is_stored_in_postgres(
         [registered_videos, video_clips],
         partition_key=plan.key,
         instance=production_instance,
-        resources={
-            "catalog": CatalogResource(url=catalog_url),
-            "store": StoreResource(root=str(tmp_path / "store")),
-            "engine_settings": EngineSettingsResource(clip_seconds=1.0),
-        },
+        resources=resources_at(tmp_path, catalog_url, clip_seconds="1"),
     )
     gpu = dg.materialize([gpu_step], instance=production_instance)
 

@@ -7,27 +7,21 @@ Screenshots are kept in artifacts/ui/. Every process started here is stopped, th
 spawns included, and the test fails if any is left behind.
 """
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.ui.processes import kill_all, processes_mentioning, start_in_new_session, stop_session
+from tests.ui.dagster_dev import VENV_BIN, DagsterDev, dagster_dev, engine_environment, fail_on_leftovers
+from tests.ui.processes import start_in_new_session, stop_session
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
 ARTIFACTS = REPO / "artifacts" / "ui"
 CHROMIUM = Path(os.environ.get("DATA_ENGINE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = (
@@ -42,67 +36,10 @@ CHROMIUM_FLAGS = (
 )
 STAGE_GROUPS = {"ingest", "mining", "autolabel"}
 PICTURES = ("hits_per_trigger", "trigger_timeline")
-SERVER_START_S = 120
 RUN_FINISH_S = 300
 UI_WAIT_MS = 60_000
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@dataclass(frozen=True)
-class DagsterUI:
-    url: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _tail(log: Path, lines: int = 40) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
-
-
-def _graphql(url: str, query: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{url}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        document = json.load(response)
-    assert "errors" not in document, document["errors"]
-    return document["data"]
-
-
-def _wait_for_server(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"dagster dev exited with {server.returncode}:\n{_tail(log)}"
-        try:
-            with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(1)
-    pytest.fail(f"dagster dev did not answer on {url} within {SERVER_START_S} s:\n{_tail(log)}")
-
-
-def _wait_for_sensor_run(url: str, server: subprocess.Popen[bytes], log: Path) -> str:
-    """The run the inbox sensor requested for the new video, once it succeeded: its id."""
-    query = '{ runsOrError(filter: {pipelineName: "process_new_videos"}) { ... on Runs { results { runId status } } } }'
-    deadline = time.monotonic() + RUN_FINISH_S
-    runs: list[dict[str, str]] = []
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"dagster dev exited with {server.returncode}:\n{_tail(log)}"
-        runs = _graphql(url, query)["runsOrError"]["results"]
-        failed = [run for run in runs if run["status"] in {"FAILURE", "CANCELED"}]
-        assert not failed, f"process_new_videos ended {failed}:\n{_tail(log)}"
-        if any(run["status"] == "SUCCESS" for run in runs):
-            return next(run["runId"] for run in runs if run["status"] == "SUCCESS")
-        time.sleep(2)
-    pytest.fail(f"no successful process_new_videos run within {RUN_FINISH_S} s (runs: {runs}):\n{_tail(log)}")
 
 
 def _put_video_in_inbox(engine_home: Path, scratch: Path) -> None:
@@ -120,19 +57,6 @@ def _put_video_in_inbox(engine_home: Path, scratch: Path) -> None:
         os.utime(shutil.move(video, inbox / video.name), (settled, settled))
 
 
-def _engine_environment(dagster_home: Path, engine_home: Path) -> dict[str, str]:
-    """This process's environment with the engine's locations derived from the temporary homes only."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("DATA_ENGINE_", "DAGSTER_"))}
-    return env | {"DAGSTER_HOME": str(dagster_home), "DATA_ENGINE_HOME": str(engine_home), "YOLO_OFFLINE": "1"}
-
-
-def _fail_on_leftovers(marker: str, what: str) -> None:
-    """Fail (after killing them) if processes mentioning this test's unique temporary path outlived the stop."""
-    leftovers = processes_mentioning(marker)
-    kill_all(leftovers)
-    assert not leftovers, f"{what} left processes behind: {leftovers}"
-
-
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -142,30 +66,15 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="module")
-def dagster_ui(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[DagsterUI]:
+def dagster_ui(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[DagsterDev]:
     """`dagster dev` on a free local port over a temporary DAGSTER_HOME, after the inbox sensor's run succeeded."""
     root = tmp_path_factory.mktemp("dagster-ui")
     dagster_home, engine_home = root / "dagster_home", root / "engine_home"
     dagster_home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
     _put_video_in_inbox(engine_home, root / "synth")
-    log = artifacts / "dagster-dev.log"
-    log.unlink(missing_ok=True)
-    port = _free_port()
-    server = start_in_new_session(
-        [VENV_BIN / "dagster", "dev", "-w", REPO / "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        log,
-        env=_engine_environment(dagster_home, engine_home),
-        cwd=root,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_for_server(url, server, log)
-        _wait_for_sensor_run(url, server, log)
-        yield DagsterUI(url=url, log=log)
-    finally:
-        stop_session(server, signal.SIGINT, grace_s=30)
-        _fail_on_leftovers(str(root), "dagster dev")
+    with dagster_dev(root, engine_environment(dagster_home, engine_home), artifacts / "dagster-dev.log") as running:
+        running.wait_for_successes("process_new_videos", 1, RUN_FINISH_S)
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -193,11 +102,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterat
     finally:
         playwright.stop()
         stop_session(chromium, signal.SIGTERM, grace_s=10)
-        _fail_on_leftovers(str(profile), "Chromium")
+        fail_on_leftovers(str(profile), "Chromium")
 
 
 @pytest.fixture
-def page(dagster_ui: DagsterUI, browser: Browser) -> Iterator[Page]:
+def page(dagster_ui: DagsterDev, browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=dagster_ui.url)
     opened = context.new_page()
     opened.set_default_timeout(UI_WAIT_MS)
@@ -205,8 +114,8 @@ def page(dagster_ui: DagsterUI, browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def test_asset_graph_shows_every_stage_group(page: Page, dagster_ui: DagsterUI, artifacts: Path) -> None:
-    nodes = _graphql(dagster_ui.url, "{ assetNodes { groupName } }")["assetNodes"]
+def test_asset_graph_shows_every_stage_group(page: Page, dagster_ui: DagsterDev, artifacts: Path) -> None:
+    nodes = dagster_ui.graphql("{ assetNodes { groupName } }")["assetNodes"]
     defined_groups = {node["groupName"] for node in nodes}
     assert defined_groups >= STAGE_GROUPS
 

@@ -78,7 +78,7 @@ def test_a_variable_rate_video_is_cut_by_time_and_records_its_rate_range(engine,
     video = _variable_rate_video(tmp_path / "vfr.mp4")
     engine("ingest", str(video))
     clips = json.loads(engine("clips", "--json"))
-    spans = [(clip["first_frame"], clip["last_frame"], clip["start_s"], clip["end_s"]) for clip in clips]
+    spans = [(clip["first_video_frame"], clip["last_video_frame"], clip["start_s"], clip["end_s"]) for clip in clips]
     assert spans == [(0, 99, 0.0, 10.0), (100, 599, 10.0, pytest.approx(20.0))], "clip 0 covers 0-10 s, as labelled"
     (listed,) = json.loads(engine("videos", "--json"))
     assert listed["duration_s"] == pytest.approx(20.0)

@@ -1,12 +1,19 @@
-"""Timeline and batch summary pictures: valid PNGs of the promised size, written atomically, clear errors."""
+"""Timeline and batch summary pictures (mining): valid PNGs of the promised size, written atomically, clear errors."""
 
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from data_engine.mining.timeline import TimelineError, batch_summary_png, timeline_png
 from data_engine.mining.triggers import Hit
+from data_engine.reports.plots import (
+    PlotError,
+    batch_summary_png,
+    learning_curves_png,
+    map_per_model_png,
+    reviews_per_day_png,
+    timeline_png,
+)
 
 HITS = [
     Hit("flicker", 30, 33, 0.9),
@@ -45,10 +52,21 @@ def test_batch_summary_is_a_png(tmp_path: Path) -> None:
 
 
 def test_bad_picture_inputs_are_rejected(tmp_path: Path) -> None:
-    with pytest.raises(TimelineError, match="frame_count"):
+    with pytest.raises(PlotError, match="frame_count"):
         timeline_png(tmp_path / "t.png", 0, [])
-    with pytest.raises(TimelineError, match="no row"):
+    with pytest.raises(PlotError, match="no row"):
         timeline_png(tmp_path / "t.png", 150, HITS, triggers=["flicker"])
-    with pytest.raises(TimelineError, match="negative"):
+    with pytest.raises(PlotError, match="negative"):
         batch_summary_png(tmp_path / "s.png", {"flicker": -1})
     assert not list(tmp_path.iterdir())
+
+
+def test_review_throughput_model_map_and_learning_curves_are_pngs(tmp_path: Path) -> None:
+    per_day = reviews_per_day_png(tmp_path / "a" / "per_day.png", {("anna", "2026-03-01"): 2, ("ben", "2026-03-02"): 1})
+    assert_png(per_day, (480, 240))
+    models = map_per_model_png(tmp_path / "b" / "map.png", [("m-1", 0.5, 0.3), ("m-2", None, None)])
+    assert_png(models, (900, 300))
+    curves = learning_curves_png(
+        tmp_path / "c" / "curves.png", {"mining": [(0, 0.1), (6, 0.2)], "random": [(0, 0.1), (6, 0.15)]}, "x", "y", "t"
+    )
+    assert_png(curves, (600, 400))

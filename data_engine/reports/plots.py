@@ -1,35 +1,53 @@
-"""Pictures of mining: a trigger timeline per clip and a bar chart per batch, as small PNGs written atomically.
+"""Every picture the engine draws, as small PNGs written atomically.
 
-Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state: safe in worker threads).
+matplotlib's object API on the Agg canvas only: no pyplot, no `matplotlib.use`, no global state, so drawing is safe
+in worker threads and never changes the backend of the program that imports the engine. Inputs are plain values
+(counts, spans, curves), so this module depends on no other part of the engine.
 """
-
-from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from data_engine.errors import EngineError
-from data_engine.mining.triggers import Hit
 from data_engine.store import temporary_path
 
 TIMELINE_SIZE_PX = (900, 220)
 SUMMARY_SIZE_PX = (900, 300)
 _DPI = 100
 _SELECTED_COLOUR = "#d62728"
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
-class TimelineError(EngineError, ValueError):
+class PlotError(EngineError, ValueError):
     """Inputs a picture cannot be drawn from."""
+
+
+class Span(Protocol):
+    """A trigger hit as the timeline needs it (mining's `Hit` is one)."""
+
+    @property
+    def trigger(self) -> str: ...
+
+    @property
+    def first_frame(self) -> int: ...
+
+    @property
+    def last_frame(self) -> int: ...
+
+    @property
+    def score(self) -> float: ...
 
 
 def timeline_png(
     path: str | Path,
     frame_count: int,
-    hits: Sequence[Hit],
+    hits: Sequence[Span],
     selected_frames: Iterable[int] = (),
     triggers: Sequence[str] | None = None,
     title: str | None = None,
@@ -39,11 +57,11 @@ def timeline_png(
     (`triggers`, default: those with hits, in order of first appearance), each hit a span shaded by its score,
     selected frames as red ticks across all rows. With `fps` the top axis shows seconds."""
     if frame_count < 1:
-        raise TimelineError(f"frame_count must be at least 1; got {frame_count}")
+        raise PlotError(f"frame_count must be at least 1; got {frame_count}")
     rows = list(dict.fromkeys(hit.trigger for hit in hits)) if triggers is None else list(triggers)
     unknown = sorted({hit.trigger for hit in hits} - set(rows))
     if unknown:
-        raise TimelineError(f"hits of triggers {unknown} have no row; add them to `triggers`")
+        raise PlotError(f"hits of triggers {unknown} have no row; add them to `triggers`")
     figure = Figure(figsize=(TIMELINE_SIZE_PX[0] / _DPI, TIMELINE_SIZE_PX[1] / _DPI), dpi=_DPI)
     axes = figure.add_axes((0.16, 0.2, 0.82, 0.62 if title else 0.72))
     row_of = {trigger: index for index, trigger in enumerate(rows)}
@@ -67,7 +85,10 @@ def timeline_png(
     axes.tick_params(axis="x", labelsize=7)
     axes.grid(axis="x", linewidth=0.3, alpha=0.5)
     if fps:
-        seconds = axes.secondary_xaxis("top", functions=(lambda f: f / fps, lambda s: s * fps))
+        rate = np.float64(fps)
+        seconds = axes.secondary_xaxis(
+            "top", functions=(lambda f: np.asarray(f) / rate, lambda s: np.asarray(s) * rate)
+        )
         seconds.tick_params(labelsize=7)
         seconds.set_xlabel("s", fontsize=7, labelpad=1)
     if title:
@@ -88,7 +109,7 @@ def batch_summary_png(
     for name, counts in (("hits_per_trigger", hits_per_trigger), ("selected_per_trigger", selected_per_trigger)):
         negative = {trigger: count for trigger, count in counts.items() if count < 0}
         if negative:
-            raise TimelineError(f"{name} has negative counts {negative}")
+            raise PlotError(f"{name} has negative counts {negative}")
     triggers = list(dict.fromkeys([*hits_per_trigger, *selected_per_trigger]))
     figure = Figure(figsize=(SUMMARY_SIZE_PX[0] / _DPI, SUMMARY_SIZE_PX[1] / _DPI), dpi=_DPI)
     axes = figure.add_axes((0.08, 0.3, 0.9, 0.58))
@@ -111,9 +132,58 @@ def batch_summary_png(
     return _write(figure, Path(path))
 
 
+def reviews_per_day_png(path: str | Path, images: Mapping[tuple[str, str], int]) -> Path:
+    """Images reviewed per day, stacked by annotator (`images` maps (annotator, day) to a count): PNG, 480x240 px."""
+    days = sorted({day for _, day in images})
+    annotators = sorted({annotator for annotator, _ in images})
+    figure = Figure(figsize=(6, 3), dpi=80)
+    axes = figure.add_subplot()
+    bottom = [0] * len(days)
+    for annotator in annotators:
+        values = [images.get((annotator, day), 0) for day in days]
+        axes.bar(days, values, bottom=bottom, label=annotator)
+        bottom = [below + value for below, value in zip(bottom, values, strict=True)]
+    axes.set_ylabel("images reviewed")
+    if annotators:
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    return _write(figure, Path(path))
+
+
+def map_per_model_png(path: str | Path, models: Sequence[tuple[str, float | None, float | None]]) -> Path:
+    """Test mAP50 and mAP50-95 of each model version in registration order (`models`: (label, mAP50,
+    mAP50-95), a missing metric drawn as 0): PNG, 900x300 px."""
+    figure = Figure(figsize=(9, 3), dpi=_DPI)
+    axes = figure.add_subplot()
+    positions = range(len(models))
+    axes.plot(positions, [m[2] or 0.0 for m in models], marker="o", label="mAP50-95")
+    axes.plot(positions, [m[1] or 0.0 for m in models], marker="s", label="mAP50")
+    axes.set_xticks(list(positions), [m[0] for m in models], rotation=30, fontsize=7)
+    axes.set_ylabel("test mAP")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    return _write(figure, Path(path))
+
+
+def learning_curves_png(
+    path: str | Path, curves: Mapping[str, Sequence[tuple[float, float]]], xlabel: str, ylabel: str, title: str
+) -> Path:
+    """One line per strategy of (labels added, score) points, e.g. the proving ground's test mAP per round."""
+    figure = Figure(figsize=(6, 4), dpi=_DPI)
+    axes = figure.add_subplot()
+    for name, points in curves.items():
+        axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=name)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    return _write(figure, Path(path))
+
+
 def _colour(row: int) -> str:
-    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-    return palette[row % len(palette)]
+    return _PALETTE[row % len(_PALETTE)]
 
 
 def _write(figure: Figure, target: Path) -> Path:

@@ -1,0 +1,30 @@
+"""The engine's Dagster resources for a test: everything under one temporary home, settings given as text."""
+
+import uuid
+from pathlib import Path
+
+import dagster as dg
+
+from data_engine.synthetic import CLASS_NAMES
+from resources import EngineSettingsResource, engine_resources
+from tests.labelstudio_fixtures import LabelStudioServer
+
+
+def resources_at(home: Path, catalog_url: str | None = None, **settings: str) -> dict[str, dg.ConfigurableResource]:
+    """All resources over one settings resource: `home` holds the catalog (unless `catalog_url`) and the store."""
+    given = {"home": str(home), **({"catalog_url": catalog_url} if catalog_url else {}), **settings}
+    return engine_resources(EngineSettingsResource(**given))
+
+
+def label_studio_settings(server: LabelStudioServer, name: str) -> dict[str, str]:
+    """Settings that push to the test session's Label Studio: a store of its own under the server's document root
+    (Label Studio serves the task images from there), a project of its own, the synthetic videos' classes."""
+    unique = f"{name}-{uuid.uuid4().hex[:8]}"
+    return {
+        "store": str(server.document_root / unique / "store"),
+        "label_studio_url": server.url,
+        "label_studio_token": server.token,
+        "label_studio_document_root": str(server.document_root),
+        "annotation_project": unique,
+        "classes": ",".join(CLASS_NAMES[class_id] for class_id in sorted(CLASS_NAMES)),
+    }
