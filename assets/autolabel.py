@@ -7,7 +7,7 @@ from assets.partitions import ingest_batches
 from data_engine.autolabel import read_labels
 from data_engine.catalog import ClipState
 from data_engine.stages.autolabel import autolabel_clips
-from resources import CatalogResource, DetectorsResource, StoreResource
+from resources import CatalogResource, ComputeResource, DetectorsResource, StoreResource
 
 
 @dg.asset(
@@ -27,7 +27,11 @@ from resources import CatalogResource, DetectorsResource, StoreResource
     ],
 )
 def autolabels(
-    context: dg.AssetExecutionContext, catalog: CatalogResource, store: StoreResource, detectors: DetectorsResource
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    detectors: DetectorsResource,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
     batch = context.partition_key
     clips = catalog.catalog.clips(batch_key=batch, status=ClipState.SELECTED)
@@ -40,15 +44,17 @@ def autolabels(
                 dg.AssetCheckResult(check_name="label_files_match_clips", passed=True, metadata={"checked": 0})
             ],
         )
-    report = autolabel_clips(
-        catalog.catalog,
-        store.store,
-        in_use,
-        clips,
-        run_id=context.run.run_id,
-        parquet_key=f"batches/{batch}/autolabel_boxes.parquet",
-        progress=lambda clip_id: context.log.debug(f"autolabelled {clip_id}"),
-    )
+    with compute.backend() as backend:
+        report = autolabel_clips(
+            catalog.catalog,
+            store.store,
+            in_use,
+            clips,
+            run_id=context.run.run_id,
+            parquet_key=f"batches/{batch}/autolabel_boxes.parquet",
+            progress=lambda clip_id: context.log.debug(f"autolabelled {clip_id}"),
+            backend=backend,
+        )
     by_id = {clip.id: clip for clip in clips}
     mismatched = [
         clip_id
@@ -65,6 +71,7 @@ def autolabels(
             "spurious_tracks_removed": report.spurious_tracks_removed,
             "ms_per_frame": round(report.seconds_per_frame * 1000, 2),
             "model_ids": ", ".join(report.model_ids),
+            "frames_inferred": dg.MetadataValue.json(dict(report.frames_inferred)),
             "failed_clips": len(report.failed),
             "boxes_table": report.parquet_key or "",
         },

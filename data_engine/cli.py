@@ -343,7 +343,11 @@ def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, ever
     if not clips:
         click.echo("no clips to autolabel (clips are autolabelled once mining selects them; use --clip to force)")
         return
-    with _progress(len(clips), "autolabel", "clip") as bar:
+    settings = runtime.settings
+    with (
+        backend_from_settings(settings.compute, settings.workers, settings.dask_address) as backend,
+        _progress(len(clips), "autolabel", "clip") as bar,
+    ):
         report = autolabel_clips(
             catalog,
             runtime.store,
@@ -352,6 +356,7 @@ def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, ever
             params=HindsightParams(every=every),
             parquet_key=f"batches/{batch_key}/autolabel_boxes.parquet" if batch_key else None,
             progress=lambda _clip: bar.update(),
+            backend=backend,
         )
     click.echo(
         f"autolabelled {report.clips} clips ({report.frames} frames, {report.boxes} boxes, {report.tracks} tracks, "
@@ -420,7 +425,7 @@ def mine(runtime: Runtime, batch_key: str | None) -> None:
                 )
             with _progress(len(pending), f"triggers {key}", "clip") as bar:
                 hits = mine_batch_triggers(
-                    catalog, store, key, detectors, config=config, progress=lambda _clip: bar.update()
+                    catalog, store, key, detectors, config=config, progress=lambda _clip: bar.update(), backend=backend
                 )
             selection = select_batch(catalog, store, key, config=config, cold_start=not detectors)
             triggers = ", ".join(f"{name} {count}" for name, count in sorted(hits.per_trigger.items())) or "none"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from data_engine.detections import Detections, box_iou
-from data_engine.synthetic.truth import GroundTruth
+
+if TYPE_CHECKING:  # the synthetic package pulls the video generator; evaluation only needs the type
+    from data_engine.synthetic.truth import GroundTruth
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,8 @@ def _match(predicted: Detections, present: Detections, iou_threshold: float) -> 
     """Indices of matched truth boxes and of the predictions matched to them."""
     if not len(predicted) or not len(present):
         return np.zeros(0, dtype=np.int64), []
+    from scipy.optimize import linear_sum_assignment  # imported on use: scipy.optimize is slow to import
+
     overlaps = box_iou(predicted.xyxy, present.xyxy)
     overlaps[predicted.class_id[:, None] != present.class_id[None, :]] = 0.0
     rows, columns = linear_sum_assignment(-overlaps)

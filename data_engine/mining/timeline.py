@@ -1,6 +1,7 @@
 """Pictures of mining: a trigger timeline per clip and a bar chart per batch, as small PNGs written atomically.
 
-Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state: safe in worker threads).
+Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state: safe in worker threads), imported
+only when a picture is drawn (matplotlib takes ~0.5 s to import; the command line must start fast).
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from data_engine.mining.triggers import Hit
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TIMELINE_SIZE_PX = (900, 220)
 SUMMARY_SIZE_PX = (900, 300)
@@ -43,6 +45,8 @@ def timeline_png(
     unknown = sorted({hit.trigger for hit in hits} - set(rows))
     if unknown:
         raise TimelineError(f"hits of triggers {unknown} have no row; add them to `triggers`")
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(TIMELINE_SIZE_PX[0] / _DPI, TIMELINE_SIZE_PX[1] / _DPI), dpi=_DPI)
     axes = figure.add_axes((0.16, 0.2, 0.82, 0.62 if title else 0.72))
     row_of = {trigger: index for index, trigger in enumerate(rows)}
@@ -89,6 +93,8 @@ def batch_summary_png(
         if negative:
             raise TimelineError(f"{name} has negative counts {negative}")
     triggers = list(dict.fromkeys([*hits_per_trigger, *selected_per_trigger]))
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(SUMMARY_SIZE_PX[0] / _DPI, SUMMARY_SIZE_PX[1] / _DPI), dpi=_DPI)
     axes = figure.add_axes((0.08, 0.3, 0.9, 0.58))
     positions = range(len(triggers))
@@ -117,6 +123,8 @@ def _colour(row: int) -> str:
 
 def _write(figure: Figure, target: Path) -> Path:
     """Render to a temporary file beside `target`, then rename: readers never see half a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
     os.close(descriptor)

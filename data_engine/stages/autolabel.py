@@ -1,22 +1,36 @@
-"""The autolabel stage: hindsight labels for clips, stored as a new label-file version, recorded in the catalog."""
+"""The autolabel stage: hindsight labels for clips, stored as a new label-file version, recorded in the catalog.
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+One job per clip on the compute backend (asking for a GPU): the worker loads each detector once (worker-local
+cache), reads the detections mining stored for the clip, runs the detectors only on the frames mining skipped,
+applies hindsight and writes the label file; the stage records each clip's label version and state transition as
+soon as its job is done.
+"""
+
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from data_engine.autolabel import (
     AutolabelError,
     HindsightParams,
+    HindsightStats,
     LabelFile,
     autolabel_clip,
     label_file_from_result,
     labels_to_parquet,
+    read_labels,
     write_next_labels,
 )
 from data_engine.autolabel.labels import version_of
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
+from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector, UltralyticsDetector
+from data_engine.detectors.cache import DetectorSource, load_detector, source_of
 from data_engine.settings import Settings
+from data_engine.stages.mine import clip_folder_key, commit_stored_detections, fetch_stored_detections
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -36,6 +50,8 @@ class AutolabelReport:
     label_keys: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     parquet_key: str | None = None
+    frames_inferred: Counter = field(default_factory=Counter)
+    worker_pids: set[int] = field(default_factory=set)
 
     @property
     def seconds_per_frame(self) -> float:
@@ -55,6 +71,47 @@ def load_detectors(settings: Settings) -> list[Detector]:
     ]
 
 
+@dataclass(frozen=True)
+class AutolabelJob:
+    """One clip's autolabelling, as plain data for a compute worker (local paths; detectors as specs)."""
+
+    clip_id: str
+    clip_path: str
+    detections_folder: str
+    detectors: tuple[DetectorSource, ...]
+    params: HindsightParams | None = None
+
+
+@dataclass(frozen=True)
+class AutolabelJobResult:
+    """The label file written (local path) and its stats, or why the clip could not be labelled; the frames each
+    model ran on, the stored-detections files written and the worker process that ran it."""
+
+    label_path: str | None = None
+    stats: HindsightStats | None = None
+    error: str | None = None
+    frames_inferred: Mapping[str, int] = field(default_factory=dict)
+    written: tuple[str, ...] = ()
+    pid: int = 0
+
+
+def clip_autolabel_job(job: AutolabelJob) -> AutolabelJobResult:
+    """Autolabel one clip (runs on a worker) and write its next label version beside it."""
+    detectors = [load_detector(source) for source in job.detectors]
+    try:
+        result = autolabel_clip(job.clip_path, detectors, job.params, detections_folder=job.detections_folder)
+    except (AutolabelError, VideoError) as error:
+        return AutolabelJobResult(error=str(error), pid=os.getpid())
+    written = write_next_labels(Path(job.clip_path).parent, label_file_from_result(result, job.clip_id, version=0))
+    return AutolabelJobResult(
+        label_path=str(written),
+        stats=result.stats,
+        frames_inferred=result.inferred_frames,
+        written=tuple(path.name for path in result.stored_detections),
+        pid=os.getpid(),
+    )
+
+
 def autolabel_clips(
     catalog: Catalog,
     store: Store,
@@ -65,28 +122,32 @@ def autolabel_clips(
     run_id: str | None = None,
     parquet_key: str | None = None,
     progress: Callable[[str], None] | None = None,
+    backend: ComputeBackend | None = None,
 ) -> AutolabelReport:
     """Label each clip with hindsight, write its next label version and move it to `autolabelled`.
 
-    A clip that cannot be decoded moves to `failed` with the reason; the others go on.
+    One job per clip on `backend` (default: in this process). Frames the detectors already ran on while mining are
+    not inferred again. A clip that cannot be decoded moves to `failed` with the reason; the others go on.
     """
     report = AutolabelReport(model_ids=tuple(detector.model_id for detector in detectors))
+    sources = tuple(source_of(detector) for detector in detectors)
+    jobs = [
+        AutolabelJob(
+            clip_id=clip.id,
+            clip_path=str(store.fetch(clip.path)),
+            detections_folder=str(fetch_stored_detections(store, clip)),
+            detectors=sources,
+            params=params,
+        )
+        for clip in clips
+    ]
     label_files: list[LabelFile] = []
-    for clip in clips:
-        try:
-            labels = _autolabel_one(catalog, store, detectors, clip, params, run_id, report)
-            label_files.append(labels)
-        except (AutolabelError, VideoError) as error:
-            report.failed[clip.id] = str(error)
-            catalog.transition(
-                [clip.id],
-                ClipState.FAILED,
-                stage="autolabel",
-                run_id=run_id,
-                detail={"error": str(error), "models": list(report.model_ids)},
-            )
+    for index, outcome in (backend or InProcessBackend()).imap(clip_autolabel_job, jobs, resources=GPU):
+        key = _record_autolabelled(catalog, store, clips[index], outcome, report, run_id)
+        if key is not None and parquet_key is not None:
+            label_files.append(read_labels(store.local_path(key)))
         if progress is not None:
-            progress(clip.id)
+            progress(clips[index].id)
     if parquet_key is not None and label_files:
         labels_to_parquet(label_files, store.local_path(parquet_key))
         store.commit(parquet_key)
@@ -94,29 +155,40 @@ def autolabel_clips(
     return report
 
 
-def _autolabel_one(
-    catalog: Catalog,
-    store: Store,
-    detectors: Sequence[Detector],
-    clip: Clip,
-    params: HindsightParams | None,
-    run_id: str | None,
-    report: AutolabelReport,
-) -> LabelFile:
-    local = store.fetch(clip.path)
-    result = autolabel_clip(local, detectors, params)
-    labels = label_file_from_result(result, clip.id, version=0)
-    written = write_next_labels(local.parent, labels)
-    key = f"{clip.path.rsplit('/', 1)[0]}/labels/{written.name}"
+def _record_autolabelled(
+    catalog: Catalog, store: Store, clip: Clip, outcome: AutolabelJobResult, report: AutolabelReport, run_id: str | None
+) -> str | None:
+    """One clip's autolabel result into the catalog: its label version and its move to `autolabelled` (or
+    `failed`, with why). Returns the label file's key."""
+    report.worker_pids.add(outcome.pid)
+    report.frames_inferred.update(outcome.frames_inferred)
+    commit_stored_detections(store, clip, outcome.written)
+    if outcome.error is not None or outcome.label_path is None or outcome.stats is None:
+        error = outcome.error or "the autolabel job returned no label file"
+        report.failed[clip.id] = error
+        catalog.transition(
+            [clip.id],
+            ClipState.FAILED,
+            stage="autolabel",
+            run_id=run_id,
+            detail={"error": error, "models": list(report.model_ids)},
+        )
+        return None
+    written, stats = Path(outcome.label_path), outcome.stats
+    key = f"{clip_folder_key(clip)}/labels/{written.name}"
     store.commit(key)
-    stats = result.stats
     catalog.add_label_version(
         clip.id,
         version_of(written),
         kind="autolabel",
         path=key,
         models={"ids": list(report.model_ids)},
-        detail={"boxes": stats.boxes, "tracks": stats.tracks, "gaps_filled": stats.gaps_filled},
+        detail={
+            "boxes": stats.boxes,
+            "tracks": stats.tracks,
+            "gaps_filled": stats.gaps_filled,
+            "frames_inferred": dict(outcome.frames_inferred),
+        },
     )
     if PIPELINE_ORDER.index(ClipState(clip.status)) < PIPELINE_ORDER.index(ClipState.AUTOLABELLED):
         catalog.transition(
@@ -134,7 +206,7 @@ def _autolabel_one(
     report.spurious_tracks_removed += stats.spurious_tracks_removed
     report.seconds += stats.seconds
     report.label_keys[clip.id] = key
-    return replace(labels, version=version_of(written))
+    return key
 
 
 def summarize_labels(labels: LabelFile) -> dict[str, object]:
@@ -143,12 +215,12 @@ def summarize_labels(labels: LabelFile) -> dict[str, object]:
     interpolated = 0
     tracks: set[int] = set()
     for frame in labels.frames:
-        for row in range(len(frame)):
-            name = labels.names.get(int(frame.class_id[row]), str(int(frame.class_id[row])))
+        for box in frame.to_dicts():
+            name = labels.names.get(box["class_id"], str(box["class_id"]))
             per_class[name] = per_class.get(name, 0) + 1
-            interpolated += frame.provenance[row].kind == "interpolated"
-            if int(frame.track_id[row]) >= 0:
-                tracks.add(int(frame.track_id[row]))
+            interpolated += box["provenance"]["kind"] == "interpolated"
+            if box["track_id"] >= 0:
+                tracks.add(box["track_id"])
     return {
         "clip_id": labels.clip_id,
         "version": labels.version,

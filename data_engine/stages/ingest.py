@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from data_engine.catalog import BatchItem, Catalog, VideoStatus, clip_id_for
+from data_engine.mining.features import FeatureSink, write_features
 from data_engine.store import Store, is_temporary
 from data_engine.video.clipper import ClipSpan, ExtractedClip, extract_clips, plan_clips
 from data_engine.video.probe import VideoError, VideoProbe, probe_video
@@ -146,14 +147,19 @@ def register_video(
     size_bytes: int,
     batch_key: str,
 ) -> None:
-    """Probe one video and record it under all its source names (idempotent: a known video only gains names)."""
+    """Probe one video and record it under all its source names (idempotent: a known video only gains names).
+
+    The probe's decoding pass also computes the video's mining features (`video_features_key`), so that mining
+    does not decode the clips again."""
     existing = catalog.get_video(video_id)
     if existing is not None and (existing.status != VideoStatus.REGISTERED or store.exists(probe_key(video_id))):
         for source in sources:
             catalog.register_video(video_id, source, size_bytes=size_bytes, status=existing.status)
         return
     try:
-        probe = probe_video(sources[0])
+        with FeatureSink() as features:
+            probe = probe_video(sources[0], on_frame=features)
+            write_features(features.result(), store.local_path(video_features_key(video_id)))
     except VideoError as error:
         for source in sources:
             catalog.register_video(
@@ -165,6 +171,7 @@ def register_video(
                 error=str(error),
             )
         return
+    store.commit(video_features_key(video_id))
     store.write_text(probe_key(video_id), json.dumps(asdict(probe), indent=2))
     for source in sources:
         catalog.register_video(
@@ -179,6 +186,11 @@ def register_video(
 
 def probe_key(video_id: str) -> str:
     return f"videos/{video_id}/probe.json"
+
+
+def video_features_key(video_id: str) -> str:
+    """The mining features of every frame of the video, computed while probing it."""
+    return f"videos/{video_id}/features.parquet"
 
 
 def load_probe(store: Store, video_id: str) -> VideoProbe:

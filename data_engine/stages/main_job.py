@@ -80,19 +80,23 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: StagePro
                 continue
             step = tick(f"mine {batch_key}", len(pending))
             compute_batch_features(catalog, store, batch_key, backend)
-            mined = mine_batch_triggers(catalog, store, batch_key, detectors, config=config, progress=step)
+            mined = mine_batch_triggers(
+                catalog, store, batch_key, detectors, config=config, progress=step, backend=backend
+            )
             for trigger, count in mined.per_trigger.items():
                 hits[trigger] = hits.get(trigger, 0) + count
             selected = select_batch(catalog, store, batch_key, config=config, cold_start=not detectors)
             summary.frames_selected += selected.selected
-    summary.hits_per_trigger = hits
+        summary.hits_per_trigger = hits
+        if detectors:  # on the same backend: pool workers keep the detectors mining loaded
+            to_label = catalog.clips(status=ClipState.SELECTED)
+            step = tick("autolabel", len(to_label))
+            labelled: AutolabelReport = autolabel_clips(
+                catalog, store, detectors, to_label, progress=step, backend=backend
+            )
+            summary.clips_autolabelled = labelled.clips
 
-    if detectors:
-        to_label = catalog.clips(status=ClipState.SELECTED)
-        step = tick("autolabel", len(to_label))
-        labelled: AutolabelReport = autolabel_clips(catalog, store, detectors, to_label, progress=step)
-        summary.clips_autolabelled = labelled.clips
-    else:
+    if not detectors:
         summary.notes.append(
             "cold start: no detector configured, so frames were chosen by image-level triggers and a diversity "
             "sample and go to annotators without pre-annotations"

@@ -1,11 +1,19 @@
 """The mining stage: frame features per clip, trigger hits, and the selection of frames for annotation.
 
 Three steps, each one Dagster asset (`frame_features`, `trigger_hits`, `annotation_selection`):
-features are computed once per clip (through the configured compute backend) and stored as Parquet beside the
-clip, so triggers can be re-run without decoding; hits are rows in the catalog; selection turns hits into
-frames under the day's budget, without near-duplicates of frames already selected, and moves clips on.
+features are computed once per clip and stored as Parquet beside the clip, so triggers can be re-run without
+decoding: cut out of the features ingest computed while probing the video (clips copied without re-encoding), else
+by decoding the clip on the compute backend. Trigger mining is one job per clip on the compute backend too: with
+detectors it decodes the clip once for all of them, runs them on the sampled frames (on a GPU worker when the
+cluster has one) and stores their detections beside the clip for autolabelling to reuse. Hits are rows in the
+catalog; selection turns hits into frames under the day's budget, without near-duplicates of frames already
+selected, and moves clips on.
+
+Each per-clip step has the same shape: take the clips, run one job per clip on the backend, record each clip's
+result and state transition as soon as its job is done.
 """
 
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -15,11 +23,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_engine.autolabel.stream import AutolabelError, detect_clip_once
 from data_engine.catalog import Catalog, Clip, ClipState
-from data_engine.compute import ComputeBackend
+from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
-from data_engine.mining.features import FeaturesError, compute_features, read_features, write_features
-from data_engine.mining.model_triggers import detect_models_for_mining
+from data_engine.detectors.cache import DetectorSource, load_detector, source_of
+from data_engine.detectors.stored import DETECTIONS_FOLDER
+from data_engine.mining.features import (
+    FeaturesError,
+    clip_features,
+    compute_features,
+    read_features,
+    write_features,
+)
+from data_engine.mining.model_triggers import sampled_detections
 from data_engine.mining.selection import (
     DEFAULT_DUPLICATE_DISTANCE,
     Candidate,
@@ -30,6 +47,7 @@ from data_engine.mining.selection import (
 )
 from data_engine.mining.timeline import batch_summary_png, timeline_png
 from data_engine.mining.triggers import Hit, run_triggers
+from data_engine.stages.ingest import video_features_key
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -52,17 +70,26 @@ class MiningConfig:
 
 @dataclass
 class FeaturesReport:
+    """`from_ingest`: clips whose features were cut out of the video's (no decoding); the rest were decoded."""
+
     clips: int = 0
     frames: int = 0
     seconds_of_video: float = 0.0
     failed: dict[str, str] = field(default_factory=dict)
+    from_ingest: int = 0
 
 
 @dataclass
 class HitsReport:
+    """`frames_inferred`: model id -> frames each detector ran on (stored detections reused are not counted);
+    `worker_pids`: the processes the jobs ran in."""
+
     clips: int = 0
     per_trigger: Counter = field(default_factory=Counter)
     model_ids: tuple[str, ...] = ()
+    frames_inferred: Counter = field(default_factory=Counter)
+    failed: dict[str, str] = field(default_factory=dict)
+    worker_pids: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -80,7 +107,29 @@ class SelectionReport:
 
 
 def features_key(clip: Clip) -> str:
-    return f"{clip.path.rsplit('/', 1)[0]}/{FEATURES_NAME}"
+    return f"{clip_folder_key(clip)}/{FEATURES_NAME}"
+
+
+def clip_folder_key(clip: Clip) -> str:
+    return clip.path.rsplit("/", 1)[0]
+
+
+def detections_folder_key(clip: Clip) -> str:
+    """Where the clip's stored detections live (one Parquet file per detector and settings)."""
+    return f"{clip_folder_key(clip)}/{DETECTIONS_FOLDER}"
+
+
+def fetch_stored_detections(store: Store, clip: Clip) -> Path:
+    """The clip's stored-detections folder as a local path, with the files the store has (a no-op locally)."""
+    for key in store.list_keys(detections_folder_key(clip)) if not store.is_local else ():
+        store.fetch(key)
+    return store.local_path(detections_folder_key(clip))
+
+
+def commit_stored_detections(store: Store, clip: Clip, written: Sequence[str]) -> None:
+    """Publish the stored-detections files a job wrote (file names in the clip's detections folder)."""
+    for name in written:
+        store.commit(f"{detections_folder_key(clip)}/{name}")
 
 
 @dataclass(frozen=True)
@@ -107,23 +156,113 @@ def compute_batch_features(
     backend: ComputeBackend,
     progress: Callable[[int, int], None] | None = None,
 ) -> FeaturesReport:
-    """Features for every extracted clip of the batch that has none yet (one decoding pass per clip)."""
+    """Features for every extracted clip of the batch that has none yet: cut out of the features ingest computed
+    while probing the video when the clip is a stream copy, else decoded (one pass per clip, on the backend)."""
     report = FeaturesReport()
     todo = [
         c for c in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED) if not store.exists(features_key(c))
     ]
-    jobs = [(str(store.fetch(clip.path)), str(store.local_path(features_key(clip)))) for clip in todo]
-    outcomes = backend.map(clip_features_job, jobs, progress=progress)
-    for clip, outcome in zip(todo, outcomes, strict=True):
+    done = 0
+    to_decode: list[Clip] = []
+    video_features: dict[str, pd.DataFrame | None] = {}
+    for clip in todo:
+        sliced = _features_from_ingest(store, clip, video_features)
+        if sliced is None:
+            to_decode.append(clip)
+            continue
+        write_features(sliced, store.local_path(features_key(clip)))
+        _record_features(store, clip, FeaturesJobResult(frames=len(sliced)), report)
+        report.from_ingest += 1
+        done += 1
+        if progress is not None:
+            progress(done, len(todo))
+    jobs = [(str(store.fetch(clip.path)), str(store.local_path(features_key(clip)))) for clip in to_decode]
+    for index, outcome in backend.imap(clip_features_job, jobs):
+        clip = to_decode[index]
         if outcome.error is not None:
             report.failed[clip.id] = outcome.error
             catalog.transition([clip.id], ClipState.FAILED, stage="features", detail={"error": outcome.error})
-            continue
-        store.commit(features_key(clip))
-        report.clips += 1
-        report.frames += outcome.frames
-        report.seconds_of_video += clip.end_s - clip.start_s
+        else:
+            _record_features(store, clip, outcome, report)
+        done += 1
+        if progress is not None:
+            progress(done, len(todo))
     return report
+
+
+def _features_from_ingest(
+    store: Store, clip: Clip, video_features: dict[str, pd.DataFrame | None]
+) -> pd.DataFrame | None:
+    """The clip's rows of its video's features, or None when they cannot stand for the clip's own frames (a
+    re-encoded clip decodes to other pixels; videos ingested before features rode on the probe have none)."""
+    if clip.method != "copy":
+        return None
+    if clip.video_id not in video_features:
+        key = video_features_key(clip.video_id)
+        try:
+            video_features[clip.video_id] = read_features(store.fetch(key)) if store.exists(key) else None
+        except FeaturesError:
+            video_features[clip.video_id] = None
+    found = video_features[clip.video_id]
+    if found is None:
+        return None
+    try:
+        return clip_features(found, clip.first_frame, clip.last_frame)
+    except FeaturesError:
+        return None
+
+
+def _record_features(store: Store, clip: Clip, outcome: FeaturesJobResult, report: FeaturesReport) -> None:
+    store.commit(features_key(clip))
+    report.clips += 1
+    report.frames += outcome.frames
+    report.seconds_of_video += clip.end_s - clip.start_s
+
+
+@dataclass(frozen=True)
+class MiningJob:
+    """One clip's trigger mining, as plain data for a compute worker (local paths; detectors as specs)."""
+
+    clip_path: str
+    features_path: str
+    detections_folder: str
+    detectors: tuple[DetectorSource, ...] = ()
+    detector_every: int = 2
+
+
+@dataclass(frozen=True)
+class MiningJobResult:
+    """The clip's hits, or why it could not be mined; which frames each model ran on and the stored-detections
+    files written (names in the clip's detections folder); the worker process that ran it."""
+
+    hits: tuple[Hit, ...] = ()
+    error: str | None = None
+    frames_inferred: Mapping[str, int] = field(default_factory=dict)
+    written: tuple[str, ...] = ()
+    pid: int = 0
+
+
+def clip_mining_job(job: MiningJob) -> MiningJobResult:
+    """Mine one clip (runs on a worker): image-level triggers from its features and, with detectors, model-level
+    triggers from one decoding pass for all of them (the first is the fast model, a second is compared with it)."""
+    pid = os.getpid()
+    try:
+        features = read_features(job.features_path)
+        if not job.detectors:
+            return MiningJobResult(hits=tuple(run_triggers(features)), pid=pid)
+        detectors = [load_detector(source) for source in job.detectors]
+        inference = detect_clip_once(job.clip_path, detectors, job.detections_folder, every=job.detector_every)
+    except (FeaturesError, AutolabelError, VideoError) as error:
+        return MiningJobResult(error=str(error), pid=pid)
+    per_model = sampled_detections(inference.streamed)
+    fast = per_model[detectors[0].model_id]
+    reference = per_model[detectors[1].model_id] if len(detectors) > 1 else None
+    return MiningJobResult(
+        hits=tuple(run_triggers(features, fast, reference_detections=reference)),
+        frames_inferred=inference.inferred_frames,
+        written=tuple(path.name for path in inference.written),
+        pid=pid,
+    )
 
 
 def mine_batch_triggers(
@@ -135,43 +274,65 @@ def mine_batch_triggers(
     config: MiningConfig = MiningConfig(),
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
+    backend: ComputeBackend | None = None,
 ) -> HitsReport:
     """Run every registered trigger on each featured, extracted clip; record the hits; move the clip to `mined`.
 
-    With detectors, the model-level triggers run too (the first detector is the fast model; a second one is
-    compared with it for disagreement).
+    With detectors, the model-level triggers run too, one job per clip on `backend` (default: in this process),
+    asking for a GPU; their detections are stored beside the clip. Without, the image-level triggers need no more
+    than the stored features and run here. A clip that cannot be decoded moves to `failed` with the reason.
     """
     report = HitsReport(model_ids=tuple(detector.model_id for detector in detectors))
-    for clip in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED):
-        if not store.exists(features_key(clip)):
-            continue
-        features = read_features(store.fetch(features_key(clip)))
-        hits = _clip_hits(store.fetch(clip.path), features, detectors, config)
-        catalog.replace_hits(clip.id, [_hit_row(hit) for hit in hits], run_id=run_id)
-        per_trigger = Counter(hit.trigger for hit in hits)
-        catalog.transition(
-            [clip.id],
-            ClipState.MINED,
-            stage="mine",
-            run_id=run_id,
-            detail={"hits": dict(per_trigger), "models": list(report.model_ids)},
+    clips = [
+        clip
+        for clip in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
+        if store.exists(features_key(clip))
+    ]
+    sources = tuple(source_of(detector) for detector in detectors)
+    jobs = [
+        MiningJob(
+            clip_path=str(store.fetch(clip.path)),
+            features_path=str(store.fetch(features_key(clip))),
+            detections_folder=str(fetch_stored_detections(store, clip) if detectors else ""),
+            detectors=sources,
+            detector_every=config.detector_every,
         )
-        report.clips += 1
-        report.per_trigger.update(per_trigger)
+        for clip in clips
+    ]
+    runner = backend if detectors and backend is not None else InProcessBackend()
+    for index, outcome in runner.imap(clip_mining_job, jobs, resources=GPU if detectors else None):
+        _record_mined(catalog, store, clips[index], outcome, report, run_id)
         if progress is not None:
-            progress(clip.id)
+            progress(clips[index].id)
     return report
 
 
-def _clip_hits(
-    clip_path: Path, features: pd.DataFrame, detectors: Sequence[Detector], config: MiningConfig
-) -> list[Hit]:
-    if not detectors:
-        return run_triggers(features)
-    per_model = detect_models_for_mining(clip_path, detectors, every=config.detector_every)
-    fast = per_model[detectors[0].model_id]
-    reference = per_model[detectors[1].model_id] if len(detectors) > 1 else None
-    return run_triggers(features, fast, reference_detections=reference)
+def _record_mined(
+    catalog: Catalog, store: Store, clip: Clip, outcome: MiningJobResult, report: HitsReport, run_id: str | None
+) -> None:
+    """One clip's mining result into the catalog: its hits and its move to `mined` (or `failed`, with why)."""
+    report.worker_pids.add(outcome.pid)
+    report.frames_inferred.update(outcome.frames_inferred)
+    commit_stored_detections(store, clip, outcome.written)
+    if outcome.error is not None:
+        report.failed[clip.id] = outcome.error
+        catalog.transition([clip.id], ClipState.FAILED, stage="mine", run_id=run_id, detail={"error": outcome.error})
+        return
+    catalog.replace_hits(clip.id, [_hit_row(hit) for hit in outcome.hits], run_id=run_id)
+    per_trigger = Counter(hit.trigger for hit in outcome.hits)
+    catalog.transition(
+        [clip.id],
+        ClipState.MINED,
+        stage="mine",
+        run_id=run_id,
+        detail={
+            "hits": dict(per_trigger),
+            "models": list(report.model_ids),
+            "frames_inferred": dict(outcome.frames_inferred),
+        },
+    )
+    report.clips += 1
+    report.per_trigger.update(per_trigger)
 
 
 def _hit_row(hit: Hit) -> dict[str, object]:

@@ -1,0 +1,50 @@
+"""Detectors loaded once per process: compute workers keep each model they load, keyed by its spec (whose
+`checksum` is the weights' content hash), so a batch of clips costs one model load per worker, not one per clip.
+
+A job names its detectors by `DetectorSource`: a `DetectorSpec` (plain data, loaded here on first use) or, for the
+in-process backend and for detectors that have no spec, the detector object itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from data_engine.detectors.base import Detector
+from data_engine.detectors.ultralytics_detector import DetectorSpec
+
+DetectorSource = DetectorSpec | Detector
+
+_loaded: dict[DetectorSpec, Detector] = {}
+_lock = threading.Lock()
+loads: Counter[DetectorSpec] = Counter()
+"""How often this process loaded each spec (1 each, unless a spec was forgotten): tests and logs read it."""
+
+
+def source_of(detector: Detector) -> DetectorSource:
+    """What a job carries for `detector`: its spec when it has one (remembering the loaded object, so that the
+    in-process backend reuses it instead of loading it again), else the detector itself."""
+    spec = getattr(detector, "spec", None)
+    if isinstance(spec, DetectorSpec):
+        with _lock:
+            _loaded.setdefault(spec, detector)
+        return spec
+    return detector
+
+
+def load_detector(source: DetectorSource) -> Detector:
+    """The detector for `source`, loading a spec the first time this process sees it."""
+    if not isinstance(source, DetectorSpec):
+        return source
+    with _lock:  # one load even when several threads of a Dask worker ask at once
+        found = _loaded.get(source)
+        if found is None:
+            found = _loaded[source] = source.load()
+            loads[source] += 1
+    return found
+
+
+def forget_detectors() -> None:
+    """Drop every cached model (frees their memory; the next job loads them again)."""
+    with _lock:
+        _loaded.clear()
