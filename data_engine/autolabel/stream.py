@@ -73,7 +73,7 @@ def detect_stream(
     progress: ProgressCallback | None = None,
     known: Mapping[str, Mapping[int, Detections]] | None = None,
     geometry: Geometry | None = None,
-    hwaccel: str | None = None,
+    hwaccel: str | None = "auto",
 ) -> StreamedDetections:
     """Every detector's detections on every `every`-th frame of the clip.
 
@@ -81,7 +81,8 @@ def detect_stream(
     model. `geometry`, when given with `known` covering every needed frame, spares decoding the clip at all.
     `batch`: frames per hand-off from the decoding thread (at least each detector's own `batch`, so a GPU detector
     gets the large batches it asks for). `hwaccel`: a PyAV hardware decoder ("cuda" for NVDEC), falling back to
-    software decoding when the stream or machine cannot use it.
+    software decoding when the stream or machine cannot use it; "auto" uses NVDEC when every detector runs on a
+    CUDA device and this PyAV build can, and the CPU decoder otherwise (the default on machines without a GPU).
     """
     if every < 1 or batch < 1:
         raise AutolabelError(f"every and batch must be at least 1; got every={every}, batch={batch}")
@@ -98,6 +99,8 @@ def detect_stream(
 
     fresh: dict[str, dict[int, Detections]] = {detector.model_id: {} for detector in detectors}
     end: _End | None = None
+    if hwaccel == "auto":
+        hwaccel = _hardware_decoder(detectors)
     for item in _decoded_batches(Path(video_path), needed, batch, hwaccel):
         if isinstance(item, _End):
             end = item
@@ -157,7 +160,7 @@ def detect_clip_once(
     every: int = 1,
     batch: int = 16,
     progress: ProgressCallback | None = None,
-    hwaccel: str | None = None,
+    hwaccel: str | None = "auto",
 ) -> ClipInference:
     """`detect_stream` that reuses and extends the detections stored in `folder` (the clip's detections folder).
 
@@ -267,9 +270,25 @@ def _decoded_batches(
         worker.join()
 
 
+def _hardware_decoder(detectors: Sequence[Detector]) -> str | None:
+    """"cuda:N" (NVDEC on GPU N) when every detector runs on CUDA GPU N and PyAV was built with CUDA support."""
+    devices = {str(getattr(detector, "device", "cpu")) for detector in detectors}
+    if len(devices) != 1 or not next(iter(devices)).startswith("cuda"):
+        return None
+    from av.codec.hwaccel import hwdevices_available
+
+    return next(iter(devices)) if "cuda" in hwdevices_available() else None
+
+
 def _open(video_path: Path, hwaccel: str | None) -> av.container.InputContainer:
+    """The container, decoding on `hwaccel` ("cuda" or "cuda:N") when given; frames come back to system memory,
+    and FFmpeg falls back to its software decoder for streams the hardware cannot decode."""
     if hwaccel is None:
         return av.open(str(video_path))
     from av.codec.hwaccel import HWAccel
 
-    return av.open(str(video_path), hwaccel=HWAccel(hwaccel, allow_software_fallback=True))
+    kind, _, index = hwaccel.partition(":")
+    try:
+        return av.open(str(video_path), hwaccel=HWAccel(kind, device=index or None, allow_software_fallback=True))
+    except (av.error.FFmpegError, ValueError, RuntimeError):  # no usable device here after all: decode on the CPU
+        return av.open(str(video_path))
