@@ -188,6 +188,7 @@ def detect_clip_once(
         record = stored[detector.model_id]
         record.frame_count, record.width, record.height = streamed.frame_count, streamed.width, streamed.height
         frames = streamed.per_model[detector.model_id]
+        record.params = dict(detector.params)
         record.add({index: found for index in inferred if (found := frames[index]) is not None}, _device(detector))
         written.append(write_detections(detections_file(folder, record.key), record))
     return ClipInference(streamed, tuple(written))
@@ -271,7 +272,7 @@ def _decoded_batches(
 
 
 def _hardware_decoder(detectors: Sequence[Detector]) -> str | None:
-    """"cuda:N" (NVDEC on GPU N) when every detector runs on CUDA GPU N and PyAV was built with CUDA support."""
+    """ "cuda:N" (NVDEC on GPU N) when every detector runs on CUDA GPU N and PyAV was built with CUDA support."""
     devices = {str(getattr(detector, "device", "cpu")) for detector in detectors}
     if len(devices) != 1 or not next(iter(devices)).startswith("cuda"):
         return None

@@ -39,11 +39,15 @@ def inference_key(settings: Mapping[str, Any]) -> str:
 
 
 def detections_key(detector: Detector) -> str:
-    """The key stored detections of `detector` are filed under: its spec's inference key when it has one (weights
-    content + settings), else a digest of everything it reports in `params`."""
-    spec = getattr(detector, "spec", None)
-    key = getattr(spec, "inference_key", None)
-    return key if isinstance(key, str) else inference_key(detector.params)
+    """The key stored detections of `detector` are filed under: its own `inference_key` or its spec's (weights
+    content + settings) when it has one, else a digest of everything it reports in `params`."""
+    for key in (
+        getattr(detector, "inference_key", None),
+        getattr(getattr(detector, "spec", None), "inference_key", None),
+    ):
+        if isinstance(key, str):
+            return key
+    return inference_key(detector.params)
 
 
 def check_same_classes(detectors: Sequence[Detector]) -> dict[int, str]:

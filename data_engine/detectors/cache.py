@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
 
 from data_engine.detectors.base import Detector
+from data_engine.detectors.stored import ReplayDetector, StoredDetectionsError, detections_file, read_detections
 from data_engine.detectors.ultralytics_detector import DetectorSpec
 
 DetectorSource = DetectorSpec | Detector
 
 _loaded: dict[DetectorSpec, Detector] = {}
 _lock = threading.Lock()
-loads: Counter[DetectorSpec] = Counter()
-"""How often this process loaded each spec (1 each, unless a spec was forgotten): tests and logs read it."""
+_loads: Counter[DetectorSpec] = Counter()
+
+
+def models_loaded() -> int:
+    """How many models this process has loaded from specs so far (one per spec unless forgotten in between)."""
+    return sum(_loads.values())
 
 
 def source_of(detector: Detector) -> DetectorSource:
@@ -40,8 +47,25 @@ def load_detector(source: DetectorSource) -> Detector:
         found = _loaded.get(source)
         if found is None:
             found = _loaded[source] = source.load()
-            loads[source] += 1
+            _loads[source] += 1
     return found
+
+
+def detectors_for_clip(sources: Sequence[DetectorSource], folder: str | Path, every: int = 1) -> list[Detector]:
+    """The detectors a clip's job needs: for a spec whose detections on the clip are all stored (every `every`-th
+    frame), a `ReplayDetector` (no model loaded, torch not even imported); else the loaded model."""
+    return [_replay(source, folder, every) or load_detector(source) for source in sources]
+
+
+def _replay(source: DetectorSource, folder: str | Path, every: int) -> ReplayDetector | None:
+    if not isinstance(source, DetectorSpec) or source in _loaded:
+        return None
+    path = detections_file(folder, source.inference_key)
+    try:
+        stored = read_detections(path) if path.is_file() else None
+    except StoredDetectionsError:
+        return None
+    return ReplayDetector.of(stored) if stored is not None and stored.covers(every) else None
 
 
 def forget_detectors() -> None:

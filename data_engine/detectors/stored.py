@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_engine.detections import Detections, Provenance, provenance_array
+from data_engine.detectors.base import DetectorError
 from data_engine.store import atomic_path
 
 DETECTIONS_FOLDER = "detections"
@@ -54,6 +55,11 @@ class StoredDetections:
     height: int
     frames: dict[int, Detections] = field(default_factory=dict)
     produced_by: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def covers(self, every: int = 1) -> bool:
+        """Whether every `every`-th frame of the clip is stored (then the clip needs neither decoding nor a model)."""
+        return self.frame_count > 0 and all(index in self.frames for index in range(0, self.frame_count, every))
 
     def add(self, frames: Mapping[int, Detections], device: str | None = None) -> None:
         """Newly inferred frames, recorded as produced by this process."""
@@ -90,6 +96,7 @@ def write_detections(path: str | Path, stored: StoredDetections) -> Path:
         "width": stored.width,
         "height": stored.height,
         "produced_by": stored.produced_by,
+        "params": stored.params,
     }
     table = table.replace_schema_metadata({_METADATA_KEY: json.dumps(metadata).encode()})
     target = Path(path)
@@ -112,6 +119,7 @@ def read_detections(path: str | Path) -> StoredDetections:
             width=int(metadata["width"]),
             height=int(metadata["height"]),
             produced_by=list(metadata.get("produced_by", [])),
+            params=dict(metadata.get("params", {})),
         )
         if not table.schema.equals(_SCHEMA, check_metadata=False):
             raise StoredDetectionsError(f"columns {table.schema.names} are not {_SCHEMA.names}")
@@ -134,3 +142,23 @@ def read_detections(path: str | Path) -> StoredDetections:
             names=names,
         )
     return stored
+
+
+@dataclass
+class ReplayDetector:
+    """Stands in for a detector whose detections on a clip are all stored: it has the model's id, classes and run
+    parameters, and no model, so a job that only reads detections back loads no weights and imports no torch."""
+
+    model_id: str
+    names: dict[int, str]
+    params: dict[str, Any]
+    inference_key: str
+
+    def predict(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        raise DetectorError(
+            f"{self.model_id} only replays stored detections; a frame without them needs the real model"
+        )
+
+    @classmethod
+    def of(cls, stored: StoredDetections) -> ReplayDetector:
+        return cls(stored.model_id, dict(stored.names), {**stored.params, "model_id": stored.model_id}, stored.key)

@@ -28,7 +28,7 @@ from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector, UltralyticsDetector
-from data_engine.detectors.cache import DetectorSource, load_detector, source_of
+from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
 from data_engine.settings import Settings
 from data_engine.stages.mine import clip_folder_key, commit_stored_detections, fetch_stored_detections
 from data_engine.store import Store
@@ -51,7 +51,7 @@ class AutolabelReport:
     failed: dict[str, str] = field(default_factory=dict)
     parquet_key: str | None = None
     frames_inferred: Counter = field(default_factory=Counter)
-    worker_pids: set[int] = field(default_factory=set)
+    models_loaded: dict[int, int] = field(default_factory=dict)
 
     @property
     def seconds_per_frame(self) -> float:
@@ -85,30 +85,32 @@ class AutolabelJob:
 @dataclass(frozen=True)
 class AutolabelJobResult:
     """The label file written (local path) and its stats, or why the clip could not be labelled; the frames each
-    model ran on, the stored-detections files written and the worker process that ran it."""
+    model ran on, the stored-detections files written, the worker process that ran it and how many models it has
+    loaded so far."""
 
     label_path: str | None = None
     stats: HindsightStats | None = None
     error: str | None = None
     frames_inferred: Mapping[str, int] = field(default_factory=dict)
     written: tuple[str, ...] = ()
-    pid: int = 0
+    pid: int = field(default_factory=os.getpid)
+    models_loaded: int = field(default_factory=models_loaded)
 
 
 def clip_autolabel_job(job: AutolabelJob) -> AutolabelJobResult:
     """Autolabel one clip (runs on a worker) and write its next label version beside it."""
-    detectors = [load_detector(source) for source in job.detectors]
+    every = job.params.every if job.params is not None else 1
+    detectors = detectors_for_clip(job.detectors, job.detections_folder, every)
     try:
         result = autolabel_clip(job.clip_path, detectors, job.params, detections_folder=job.detections_folder)
     except (AutolabelError, VideoError) as error:
-        return AutolabelJobResult(error=str(error), pid=os.getpid())
+        return AutolabelJobResult(error=str(error))
     written = write_next_labels(Path(job.clip_path).parent, label_file_from_result(result, job.clip_id, version=0))
     return AutolabelJobResult(
         label_path=str(written),
         stats=result.stats,
         frames_inferred=result.inferred_frames,
         written=tuple(path.name for path in result.stored_detections),
-        pid=os.getpid(),
     )
 
 
@@ -160,7 +162,7 @@ def _record_autolabelled(
 ) -> str | None:
     """One clip's autolabel result into the catalog: its label version and its move to `autolabelled` (or
     `failed`, with why). Returns the label file's key."""
-    report.worker_pids.add(outcome.pid)
+    report.models_loaded[outcome.pid] = max(report.models_loaded.get(outcome.pid, 0), outcome.models_loaded)
     report.frames_inferred.update(outcome.frames_inferred)
     commit_stored_detections(store, clip, outcome.written)
     if outcome.error is not None or outcome.label_path is None or outcome.stats is None:

@@ -27,7 +27,7 @@ from data_engine.autolabel.stream import AutolabelError, detect_clip_once
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
-from data_engine.detectors.cache import DetectorSource, load_detector, source_of
+from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
 from data_engine.detectors.stored import DETECTIONS_FOLDER
 from data_engine.mining.features import (
     FeaturesError,
@@ -56,7 +56,14 @@ FEATURES_NAME = "features.parquet"
 
 @dataclass(frozen=True)
 class MiningConfig:
-    """How much to select and how: the daily budget, per-trigger quotas and the duplicate distance."""
+    """How much to select and how: the daily budget, per-trigger quotas and the duplicate distance.
+
+    `detector_every`: the model-level triggers look at every n-th frame. `detect_all_frames`: the detectors still
+    run on every frame while the clip is decoded anyway, and those detections are stored, so autolabelling the clip
+    later neither decodes nor infers again (a second decode of a 1080p clip costs more than running a small model,
+    or any model on a GPU, on the frames in between). Turn it off for an expensive model on CPUs when most mined
+    clips are never autolabelled: mining then infers only the sampled frames and autolabelling the rest.
+    """
 
     budget_per_day: int = 6000
     quotas: Mapping[str, float] | None = None
@@ -66,6 +73,7 @@ class MiningConfig:
     cold_start_per_clip: int = 3
     explore_per_clip: int = 1
     detector_every: int = 2
+    detect_all_frames: bool = True
 
 
 @dataclass
@@ -82,14 +90,14 @@ class FeaturesReport:
 @dataclass
 class HitsReport:
     """`frames_inferred`: model id -> frames each detector ran on (stored detections reused are not counted);
-    `worker_pids`: the processes the jobs ran in."""
+    `models_loaded`: worker pid -> models that worker had loaded from specs by its last job (its cache)."""
 
     clips: int = 0
     per_trigger: Counter = field(default_factory=Counter)
     model_ids: tuple[str, ...] = ()
     frames_inferred: Counter = field(default_factory=Counter)
     failed: dict[str, str] = field(default_factory=dict)
-    worker_pids: set[int] = field(default_factory=set)
+    models_loaded: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -228,40 +236,46 @@ class MiningJob:
     detections_folder: str
     detectors: tuple[DetectorSource, ...] = ()
     detector_every: int = 2
+    detect_all_frames: bool = True
 
 
 @dataclass(frozen=True)
 class MiningJobResult:
     """The clip's hits, or why it could not be mined; which frames each model ran on and the stored-detections
-    files written (names in the clip's detections folder); the worker process that ran it."""
+    files written (names in the clip's detections folder); the worker process that ran it and how many models it
+    has loaded so far."""
 
     hits: tuple[Hit, ...] = ()
     error: str | None = None
     frames_inferred: Mapping[str, int] = field(default_factory=dict)
     written: tuple[str, ...] = ()
-    pid: int = 0
+    pid: int = field(default_factory=os.getpid)
+    models_loaded: int = field(default_factory=models_loaded)
 
 
 def clip_mining_job(job: MiningJob) -> MiningJobResult:
     """Mine one clip (runs on a worker): image-level triggers from its features and, with detectors, model-level
-    triggers from one decoding pass for all of them (the first is the fast model, a second is compared with it)."""
-    pid = os.getpid()
+    triggers from one decoding pass for all of them (the first is the fast model, a second is compared with it) on
+    every `detector_every`-th frame; the detections of all frames inferred are stored for autolabelling."""
     try:
         features = read_features(job.features_path)
         if not job.detectors:
-            return MiningJobResult(hits=tuple(run_triggers(features)), pid=pid)
-        detectors = [load_detector(source) for source in job.detectors]
-        inference = detect_clip_once(job.clip_path, detectors, job.detections_folder, every=job.detector_every)
+            return MiningJobResult(hits=tuple(run_triggers(features)))
+        every = 1 if job.detect_all_frames else job.detector_every
+        detectors = detectors_for_clip(job.detectors, job.detections_folder, every)
+        inference = detect_clip_once(job.clip_path, detectors, job.detections_folder, every=every)
     except (FeaturesError, AutolabelError, VideoError) as error:
-        return MiningJobResult(error=str(error), pid=pid)
-    per_model = sampled_detections(inference.streamed)
+        return MiningJobResult(error=str(error))
+    per_model = {
+        model_id: {index: found for index, found in frames.items() if index % job.detector_every == 0}
+        for model_id, frames in sampled_detections(inference.streamed).items()
+    }
     fast = per_model[detectors[0].model_id]
     reference = per_model[detectors[1].model_id] if len(detectors) > 1 else None
     return MiningJobResult(
         hits=tuple(run_triggers(features, fast, reference_detections=reference)),
         frames_inferred=inference.inferred_frames,
         written=tuple(path.name for path in inference.written),
-        pid=pid,
     )
 
 
@@ -296,6 +310,7 @@ def mine_batch_triggers(
             detections_folder=str(fetch_stored_detections(store, clip) if detectors else ""),
             detectors=sources,
             detector_every=config.detector_every,
+            detect_all_frames=config.detect_all_frames,
         )
         for clip in clips
     ]
@@ -311,7 +326,7 @@ def _record_mined(
     catalog: Catalog, store: Store, clip: Clip, outcome: MiningJobResult, report: HitsReport, run_id: str | None
 ) -> None:
     """One clip's mining result into the catalog: its hits and its move to `mined` (or `failed`, with why)."""
-    report.worker_pids.add(outcome.pid)
+    report.models_loaded[outcome.pid] = max(report.models_loaded.get(outcome.pid, 0), outcome.models_loaded)
     report.frames_inferred.update(outcome.frames_inferred)
     commit_stored_detections(store, clip, outcome.written)
     if outcome.error is not None:

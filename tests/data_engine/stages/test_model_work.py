@@ -13,13 +13,20 @@ import pytest
 from click.testing import CliRunner, Result
 
 from data_engine.autolabel import autolabel_clip, read_labels
+from data_engine.catalog import Catalog
 from data_engine.cli import main
+from data_engine.compute import ProcessPoolBackend
 from data_engine.detections import Detections
 from data_engine.detectors import UltralyticsDetector
 from data_engine.detectors.stored import read_detections
+from data_engine.stages.autolabel import autolabel_clips
+from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers
+from data_engine.store import Store
 from data_engine.synthetic import generate
 from tests.dask_cluster import dask_cluster
+from tests.data_engine.stages.test_ingest_stage import ingest
 from tests.model_fixtures import TINY_IMGSZ
+from tests.videos import make_test_video
 
 Invoke = Callable[..., Result]
 
@@ -89,17 +96,26 @@ def test_each_frame_is_inferred_once_per_model_and_stored_detections_are_reused_
     frames_inferred: Counter,
 ) -> None:
     models = [tiny_detector_weights, second_tiny_detector_weights]
-    run = engine(tmp_path / "home", monkeypatch, models)
-    clips = mine_and_autolabel(run, video)
     ids = [UltralyticsDetector(path, imgsz=TINY_IMGSZ).model_id for path in models]
+    run = engine(tmp_path / "home", monkeypatch, models)
+    run("ingest", str(video))
+    frames_inferred.clear()
+    run("mine")
+    clips = json.loads(run("clips", "--json").output)
     frames = frame_total(clips)
     assert len(clips) == 1 and frames == 150
-    assert frames_inferred == {ids[0]: frames, ids[1]: frames}, "mining ran every 2nd frame, autolabel the rest"
+    assert frames_inferred == {ids[0]: frames, ids[1]: frames}, "mining ran both models once on every frame"
+    (mined,) = [
+        event
+        for event in json.loads(run("clip", "show", clips[0]["id"], "--json").output)["events"]
+        if event["stage"] == "mine"
+    ]
+    assert mined["detail"]["frames_inferred"] == {ids[0]: frames, ids[1]: frames}
 
     frames_inferred.clear()
-    for clip in clips:
-        run("autolabel", "--clip", clip["id"])
-    assert not frames_inferred, "a second autolabel reads every frame back: no inference at all"
+    for _ in range(2):
+        run("autolabel", "--clip", clips[0]["id"])
+    assert not frames_inferred, "autolabelling (twice) reads every frame back: no inference at all"
 
     clip_folder = Path(clips[0]["path"]).parent
     labels = read_labels(sorted((clip_folder / "labels").glob("v*.json"))[-1])
@@ -122,6 +138,34 @@ def test_each_frame_is_inferred_once_per_model_and_stored_detections_are_reused_
     assert sum(frames_inferred.values()) == frames, "changed weights are another key: inferred again"
     stored = sorted((clip_folder / "detections").glob("*.parquet"))
     assert len(stored) == 4 and all(read_detections(path).frame_count == frames for path in stored)
+
+
+def test_a_pool_worker_loads_the_detector_once_for_all_its_clips_of_mining_and_autolabelling(
+    sqlite_catalog: Catalog, store: Store, tmp_path: Path, tiny_detector_weights: Path
+) -> None:
+    video = make_test_video(tmp_path / "keyframes every second.mp4", frames=150, gop=25)
+    os.utime(video, (0, 0))
+    (report,) = ingest(sqlite_catalog, store, [video], clip_seconds=2.0)
+    compute_batch_features(sqlite_catalog, store, report.batch_key, ProcessPoolBackend(1))
+    detector = UltralyticsDetector(tiny_detector_weights, imgsz=TINY_IMGSZ, conf=0.1)
+    sampled = MiningConfig(detect_all_frames=False)  # mining infers every 2nd frame, autolabelling the others
+    with ProcessPoolBackend(1) as backend:
+        mined = mine_batch_triggers(
+            sqlite_catalog, store, report.batch_key, [detector], config=sampled, backend=backend
+        )
+        labelled = autolabel_clips(sqlite_catalog, store, [detector], sqlite_catalog.clips(), backend=backend)
+    assert mined.clips == labelled.clips == len(sqlite_catalog.clips()) >= 3
+    (worker,) = mined.models_loaded
+    assert worker != os.getpid() and mined.models_loaded == labelled.models_loaded == {worker: 1}, (
+        "one load in the one worker, for every clip of both stages"
+    )
+    assert mined.frames_inferred == labelled.frames_inferred == {detector.model_id: 75}, "each frame inferred once"
+    with ProcessPoolBackend(1) as fresh:
+        again = autolabel_clips(sqlite_catalog, store, [detector], sqlite_catalog.clips(), backend=fresh)
+    assert list(again.models_loaded.values()) == [0] and sum(again.frames_inferred.values()) == 0, (
+        "a fresh worker replays the stored detections of every frame without loading the model"
+    )
+    assert again.boxes == labelled.boxes and again.tracks == labelled.tracks
 
 
 @pytest.mark.slow
