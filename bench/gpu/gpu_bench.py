@@ -202,10 +202,10 @@ def ours_stream(weights: Path, imgsz: int, device: str, video: Path, hwaccel: st
 
 
 def end_to_end(weights: Path, imgsz: int, device: str, video: Path, folder: Path) -> dict[str, Any]:
-    """A clip through the product's per-clip jobs, in this process: model-level mining (every 2nd frame, detections
-    stored) then autolabelling (the other frames inferred, hindsight, label file), as `data-engine mine` +
-    `autolabel` run them on a worker. Without scipy (triggers and hindsight need it) only their inference part
-    runs: the same two passes of `detect_clip_once`."""
+    """A clip through the product's per-clip jobs, in this process: model-level mining (one decode, every frame
+    inferred and stored, triggers) then autolabelling (stored detections replayed, hindsight, label file), as
+    `data-engine mine` + `autolabel` run them on a worker. Without scipy (triggers and hindsight need it) only their
+    inference part runs: the same two passes of `detect_clip_once`."""
     import importlib.util
 
     if importlib.util.find_spec("scipy") is None:
@@ -256,7 +256,7 @@ def inference_end_to_end(weights: Path, imgsz: int, device: str, video: Path, fo
     detector = UltralyticsDetector(weights, imgsz=imgsz, conf=CONF, device=device)
     detector.predict(decoded_frames(video, detector.batch))
     started = time.perf_counter()
-    mined = detect_clip_once(video, [detector], folder / "detections", every=2)
+    mined = detect_clip_once(video, [detector], folder / "detections", every=1)
     mined_s = time.perf_counter() - started
     labelled = detect_clip_once(video, [detector], folder / "detections", every=1)
     total_s = time.perf_counter() - started

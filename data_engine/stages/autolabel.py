@@ -1,9 +1,9 @@
 """The autolabel stage: hindsight labels for clips, stored as a new label-file version, recorded in the catalog.
 
-One job per clip on the compute backend (asking for a GPU): the worker loads each detector once (worker-local
-cache), reads the detections mining stored for the clip, runs the detectors only on the frames mining skipped,
-applies hindsight and writes the label file; the stage records each clip's label version and state transition as
-soon as its job is done.
+One job per clip on the compute backend (asking for a GPU): the worker reads the detections mining stored for the
+clip and runs the detectors only on the frames mining skipped (loading each detector once, a worker-local cache),
+or, when mining covered every frame, neither decodes the clip nor loads a model; then it applies hindsight and
+writes the label file. The stage records each clip's label version and state transition as soon as its job is done.
 """
 
 import os

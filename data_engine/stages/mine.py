@@ -4,8 +4,8 @@ Three steps, each one Dagster asset (`frame_features`, `trigger_hits`, `annotati
 features are computed once per clip and stored as Parquet beside the clip, so triggers can be re-run without
 decoding: cut out of the features ingest computed while probing the video (clips copied without re-encoding), else
 by decoding the clip on the compute backend. Trigger mining is one job per clip on the compute backend too: with
-detectors it decodes the clip once for all of them, runs them on the sampled frames (on a GPU worker when the
-cluster has one) and stores their detections beside the clip for autolabelling to reuse. Hits are rows in the
+detectors it decodes the clip once for all of them, runs them on its frames (on a GPU worker when the cluster has
+one) and stores their detections beside the clip for autolabelling to reuse. Hits are rows in the
 catalog; selection turns hits into frames under the day's budget, without near-duplicates of frames already
 selected, and moves clips on.
 
@@ -128,9 +128,11 @@ def detections_folder_key(clip: Clip) -> str:
 
 
 def fetch_stored_detections(store: Store, clip: Clip) -> Path:
-    """The clip's stored-detections folder as a local path, with the files the store has (a no-op locally)."""
-    for key in store.list_keys(detections_folder_key(clip)) if not store.is_local else ():
-        store.fetch(key)
+    """The clip's stored-detections folder as a local path, with the files the store has (an object store's are
+    downloaded; a local store's are there already)."""
+    if not store.is_local:
+        for key in store.list_keys(detections_folder_key(clip)):
+            store.fetch(key)
     return store.local_path(detections_folder_key(clip))
 
 

@@ -10,7 +10,7 @@ from assets.autolabel import autolabels
 from assets.ingest import registered_videos, video_clips
 from data_engine.catalog import Catalog, ClipState
 from data_engine.inbox import file_entries, look_at_inbox
-from resources import CatalogResource, DetectorsResource, EngineSettingsResource, StoreResource
+from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
 from tests.videos import make_test_video
 
 
@@ -29,6 +29,7 @@ def test_autolabels_labels_the_selected_clips_of_a_batch(tmp_path: Path, tiny_de
         "store": StoreResource(root=str(tmp_path / "store")),
         "engine_settings": EngineSettingsResource(clip_seconds=2.0),
         "detectors": DetectorsResource(weights=[str(tiny_detector_weights)], imgsz=160),
+        "compute": ComputeResource(kind="inprocess"),
     }
     assert dg.materialize(
         [registered_videos, video_clips], partition_key=plan.key, instance=instance, resources=resources
