@@ -7,7 +7,7 @@ from assets.mining import annotation_selection
 from assets.partitions import ingest_batches
 from data_engine.checks import autolabel_checks
 from data_engine.stages.autolabel import autolabel
-from resources import CatalogResource, DetectorsResource, StoreResource
+from resources import CatalogResource, ComputeResource, DetectorsResource, StoreResource
 
 
 @dg.asset(
@@ -27,16 +27,22 @@ from resources import CatalogResource, DetectorsResource, StoreResource
     ],
 )
 def autolabels(
-    context: dg.AssetExecutionContext, catalog: CatalogResource, store: StoreResource, detectors: DetectorsResource
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    detectors: DetectorsResource,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
-    report = autolabel(
-        catalog.catalog,
-        store.store,
-        detectors.detectors,
-        batch_key=context.partition_key,
-        run_id=context.run.run_id,
-        progress=lambda step, done, total: context.log.debug(f"{step}: {done} of {total} clips"),
-    )
+    with compute.backend() as backend:
+        report = autolabel(
+            catalog.catalog,
+            store.store,
+            detectors.detectors,
+            batch_key=context.partition_key,
+            run_id=context.run.run_id,
+            progress=lambda step, done, total: context.log.debug(f"{step}: {done} of {total} clips"),
+            backend=backend,
+        )
     return dg.MaterializeResult(
         metadata={
             "clips": report.clips,
@@ -47,6 +53,7 @@ def autolabels(
             "spurious_tracks_removed": report.spurious_tracks_removed,
             "ms_per_frame": round(report.seconds_per_frame * 1000, 2),
             "model_ids": ", ".join(report.model_ids) or "none",
+            "frames_inferred": dg.MetadataValue.json(dict(report.frames_inferred)),
             "failed_clips": len(report.failed),
             "boxes_table": report.parquet_key or "",
             "skipped": report.skipped or "no",

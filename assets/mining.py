@@ -49,21 +49,26 @@ def trigger_hits(
     store: StoreResource,
     detectors: DetectorsResource,
     engine_settings: EngineSettingsResource,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
-    report = mine_batch_triggers(
-        catalog.catalog,
-        store.store,
-        context.partition_key,
-        detectors.detectors,
-        config=MiningConfig(budget_per_day=engine_settings.settings.budget_per_day),
-        run_id=context.run.run_id,
-    )
+    with compute.backend() as backend:
+        report = mine_batch_triggers(
+            catalog.catalog,
+            store.store,
+            context.partition_key,
+            detectors.detectors,
+            config=MiningConfig(budget_per_day=engine_settings.settings.budget_per_day),
+            run_id=context.run.run_id,
+            backend=backend,
+        )
     return dg.MaterializeResult(
         metadata={
             "clips_mined": report.clips,
             "hits": sum(report.per_trigger.values()),
             "hits_per_trigger": dg.MetadataValue.json(dict(report.per_trigger)),
             "models": ", ".join(report.model_ids) or "none (image-level triggers only)",
+            "frames_inferred": dg.MetadataValue.json(dict(report.frames_inferred)),
+            "failed_clips": len(report.failed),
         }
     )
 

@@ -346,11 +346,12 @@ def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: f
 def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, every: int) -> None:
     """Autolabel clips with the configured detectors and hindsight (tracking, gap filling, fusion)."""
     from data_engine.autolabel import HindsightParams
+    from data_engine.runtime import compute_backend
     from data_engine.stages import autolabel as autolabel_stage
     from data_engine.stages.train import detectors_in_use
 
     detectors = detectors_in_use(runtime.catalog, runtime.store, runtime.settings)
-    with ProgressBars() as bars:
+    with ProgressBars() as bars, compute_backend(runtime.settings) as backend:
         report = autolabel_stage.autolabel(
             runtime.catalog,
             runtime.store,
@@ -359,6 +360,7 @@ def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, ever
             batch_key=batch_key,
             params=HindsightParams(every=every),
             progress=bars,
+            backend=backend,
         )
     if not report.model_ids:
         raise SettingsError(autolabel_stage.NO_DETECTOR)

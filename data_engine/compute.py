@@ -2,8 +2,12 @@
 
 Chosen by configuration (`DATA_ENGINE_COMPUTE`, `DATA_ENGINE_WORKERS`, `DATA_ENGINE_DASK_ADDRESS`), never by a
 code change: a stage calls `backend.map(work, items)` with a top-level function and gets the results back in input
-order, whichever backend runs them. Functions travel by reference (module + name), so process-pool children and Dask
-workers must be able to import them: on a cluster, the workers run the same image as the code that submits.
+order, whichever backend runs them, or `backend.imap(work, items)` to handle each result as soon as it is done.
+Functions travel by reference (module + name), so process-pool children and Dask workers must be able to import
+them: on a cluster, the workers run the same image as the code that submits.
+
+Work that needs a GPU says so (`resources=GPU`): on Dask it then runs only on workers started with
+`--resources GPU=1` (when the cluster has any), one job per GPU at a time; the local backends ignore it.
 """
 
 import os
@@ -12,7 +16,7 @@ import select
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import as_completed as pool_as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -26,6 +30,9 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 Progress = Callable[[int, int], None]
 """Called as `progress(done, total)` each time an item finishes (in completion order)."""
+Resources = Mapping[str, float]
+"""Abstract worker resources a job needs, Dask style (`{"GPU": 1}`)."""
+GPU: Resources = {"GPU": 1}
 
 COMPUTE_KINDS: tuple[str, ...] = ("inprocess", "processes", "dask")
 
@@ -44,17 +51,36 @@ class ComputeBackend(ABC):
     kind: ClassVar[str]
 
     def map(
-        self, function: Callable[[Item], Result], items: Iterable[Item], progress: Progress | None = None
+        self,
+        function: Callable[[Item], Result],
+        items: Iterable[Item],
+        progress: Progress | None = None,
+        resources: Resources | None = None,
     ) -> list[Result]:
+        todo = list(items)
+        results: list[Result | None] = [None] * len(todo)
+        for done, (index, result) in enumerate(self.imap(function, todo, resources), start=1):
+            results[index] = result
+            if progress is not None:
+                progress(done, len(todo))
+        return results  # type: ignore[return-value]  # every slot was filled
+
+    def imap(
+        self, function: Callable[[Item], Result], items: Iterable[Item], resources: Resources | None = None
+    ) -> Iterator[tuple[int, Result]]:
+        """`(input position, result)` of each item as soon as it is done (completion order), so the caller can
+        record each result at once: what was recorded survives a crash of the rest of the batch."""
         _check_picklable(function)
         todo = list(items)
         if not todo:
-            return []
-        return self._map(function, todo, progress)
+            return iter(())
+        return self._imap(function, todo, resources)
 
     @abstractmethod
-    def _map(self, function: Callable[[Item], Result], items: list[Item], progress: Progress | None) -> list[Result]:
-        """Run `function` over a non-empty list of items."""
+    def _imap(
+        self, function: Callable[[Item], Result], items: list[Item], resources: Resources | None
+    ) -> Iterator[tuple[int, Result]]:
+        """Run `function` over a non-empty list of items, yielding results as they finish."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -78,13 +104,11 @@ class InProcessBackend(ComputeBackend):
 
     kind = "inprocess"
 
-    def _map(self, function: Callable[[Item], Result], items: list[Item], progress: Progress | None) -> list[Result]:
-        results = []
-        for item in items:
-            results.append(function(item))
-            if progress is not None:
-                progress(len(results), len(items))
-        return results
+    def _imap(
+        self, function: Callable[[Item], Result], items: list[Item], resources: Resources | None
+    ) -> Iterator[tuple[int, Result]]:
+        for index, item in enumerate(items):
+            yield index, function(item)
 
     def describe(self) -> str:
         return "inprocess"
@@ -106,7 +130,9 @@ class ProcessPoolBackend(ComputeBackend):
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
 
-    def _map(self, function: Callable[[Item], Result], items: list[Item], progress: Progress | None) -> list[Result]:
+    def _imap(
+        self, function: Callable[[Item], Result], items: list[Item], resources: Resources | None
+    ) -> Iterator[tuple[int, Result]]:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
@@ -116,7 +142,7 @@ class ProcessPoolBackend(ComputeBackend):
             )
         futures = [self._pool.submit(function, item) for item in items]
         try:
-            return _in_input_order(futures, pool_as_completed(futures), progress)
+            yield from _with_positions(futures, pool_as_completed(futures))
         except BrokenProcessPool as error:
             self.close()
             raise ComputeError(
@@ -177,14 +203,16 @@ class DaskBackend(ComputeBackend):
         self._client = client
         return client
 
-    def _map(self, function: Callable[[Item], Result], items: list[Item], progress: Progress | None) -> list[Result]:
+    def _imap(
+        self, function: Callable[[Item], Result], items: list[Item], resources: Resources | None
+    ) -> Iterator[tuple[int, Result]]:
         from distributed import as_completed as dask_as_completed
         from distributed.scheduler import KilledWorker
 
         client = self._connect()
-        futures = client.map(function, items, pure=False)
+        futures = client.map(function, items, pure=False, resources=self._offered(client, resources))
         try:
-            return _in_input_order(futures, dask_as_completed(futures, loop=client.loop), progress)
+            yield from _with_positions(futures, dask_as_completed(futures, loop=client.loop))
         except KilledWorker as error:
             raise ComputeError(
                 f"Dask workers kept dying while running {_name(function)} ({error}); "
@@ -192,6 +220,19 @@ class DaskBackend(ComputeBackend):
             ) from error
         finally:
             client.cancel(futures)
+
+    @staticmethod
+    def _offered(client: Any, resources: Resources | None) -> dict[str, float] | None:
+        """`resources` when some worker offers them all, else None: a cluster without GPU workers still runs GPU
+        jobs (on any worker) instead of waiting forever for a worker that will never come."""
+        if not resources:
+            return None
+        workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
+        offered = any(
+            all(worker.get("resources", {}).get(name, 0) >= amount for name, amount in resources.items())
+            for worker in workers
+        )
+        return dict(resources) if offered else None
 
     def describe(self) -> str:
         return f"dask({self.address})"
@@ -244,15 +285,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _in_input_order(futures: Sequence[Any], completed: Iterable[Any], progress: Progress | None) -> list[Any]:
-    """Collect futures' results as they finish (reporting progress) and return them in submission order."""
+def _with_positions(futures: list[Any], completed: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    """Each future's submission position and result, as they finish."""
     position = {future: index for index, future in enumerate(futures)}
-    results: list[Any] = [None] * len(futures)
-    for done, future in enumerate(completed, start=1):
-        results[position[future]] = future.result()
-        if progress is not None:
-            progress(done, len(futures))
-    return results
+    for future in completed:
+        yield position[future], future.result()
 
 
 def _check_picklable(function: Callable[..., Any]) -> None:

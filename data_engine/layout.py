@@ -1,8 +1,9 @@
 """Where everything lives in the store: every key the engine writes, in one place.
 
     videos/<video>/probe.json                           what the stream really holds
+    videos/<video>/features.parquet                     mining features of every frame, from the probe's decode
     clips/<video>/<ordinal>/clip.mkv                    a clip, with beside it:
-        clip.json  features.parquet  timeline.png  labels/v0001.json ...
+        clip.json  features.parquet  timeline.png  labels/v0001.json ...  detections/<model key>.parquet
     batches/<batch>/mining_summary.png                  per ingest batch
     batches/<batch>/autolabel_boxes.parquet
     annotation/images/<clip>_f<frame>_t<s>s.jpg         frames sent to annotators (written once)
@@ -23,6 +24,7 @@ CLIP_DOCUMENT = "clip.json"
 FEATURES_FILE = "features.parquet"
 TIMELINE_FILE = "timeline.png"
 LABELS_FOLDER = "labels"
+DETECTIONS_FOLDER = "detections"
 ANNOTATION_IMAGES = "annotation/images"
 ANNOTATION_BUNDLES = "annotation/bundles"
 ANNOTATION_THROUGHPUT = "annotation/throughput.png"
@@ -59,6 +61,16 @@ def clip_dir(clip: StoredClip) -> str:
 def clip_document_key(clip_file_key: str) -> str:
     """The `clip.json` beside a clip file."""
     return f"{clip_file_key.rsplit('/', 1)[0]}/{CLIP_DOCUMENT}"
+
+
+def video_features_key(video_id: str) -> str:
+    """The mining features of every frame of a video, computed while ingest probes it."""
+    return f"videos/{video_id}/features.parquet"
+
+
+def detections_folder_key(clip: StoredClip) -> str:
+    """Where a clip's stored detections live (one Parquet file per detector and inference settings)."""
+    return f"{clip_dir(clip)}/{DETECTIONS_FOLDER}"
 
 
 def features_key(clip: StoredClip) -> str:

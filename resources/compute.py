@@ -5,7 +5,8 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from data_engine.compute import ComputeBackend, backend_from_settings
+from data_engine.compute import ComputeBackend
+from data_engine.runtime import compute_backend
 from resources.engine import EngineSettingsResource
 
 
@@ -16,6 +17,5 @@ class ComputeResource(dg.ConfigurableResource):
 
     @contextmanager
     def backend(self) -> Iterator[ComputeBackend]:
-        settings = self.settings.settings
-        with backend_from_settings(settings.compute, settings.workers, settings.dask_address) as backend:
+        with compute_backend(self.settings.settings) as backend:
             yield backend

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -29,8 +29,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def dask_cluster(workers: int = 2, start_timeout_s: float = 60.0) -> Iterator[str]:
-    """Start a scheduler and `workers` single-threaded worker processes; yield the scheduler address."""
+def dask_cluster(
+    workers: int = 2, start_timeout_s: float = 60.0, resources: Sequence[str | None] = ()
+) -> Iterator[str]:
+    """Start a scheduler and `workers` single-threaded worker processes; yield the scheduler address.
+
+    `resources[i]`, when given, is worker i's `--resources` (e.g. "GPU=1"): jobs asking for it go there only."""
     from distributed import Client
 
     address = f"tcp://127.0.0.1:{free_port()}"
@@ -55,10 +59,12 @@ def dask_cluster(workers: int = 2, start_timeout_s: float = 60.0) -> Iterator[st
 
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard")
         for index in range(workers):
+            offered = resources[index] if index < len(resources) else None
             start(
                 f"worker-{index}",
                 *("worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"),
                 *("--host", "127.0.0.1", "--name", f"worker-{index}", "--local-directory", str(scratch)),
+                *(("--resources", offered) if offered else ()),
             )
         try:
             with Client(address, timeout=start_timeout_s, set_as_default=False) as client:

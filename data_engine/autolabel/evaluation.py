@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from data_engine.detections import Detections, match_boxes
-from data_engine.synthetic.truth import GroundTruth
+
+if TYPE_CHECKING:  # the synthetic package pulls the video generator; evaluation only needs the type
+    from data_engine.synthetic.truth import GroundTruth
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 from data_engine.autolabel.fusion import fuse_frame
-from data_engine.autolabel.stream import AutolabelError, ProgressCallback, detect_stream
+from data_engine.autolabel.stream import AutolabelError, ProgressCallback, detect_clip_once, detect_stream
 from data_engine.detections import Detections, Provenance, box_iou, match_boxes
 from data_engine.detectors.base import Detector, check_same_classes
 
@@ -89,6 +88,8 @@ class AutolabelResult:
     models: tuple[dict[str, Any], ...]
     params: HindsightParams
     stats: HindsightStats
+    inferred_frames: dict[str, int] = field(default_factory=dict)
+    stored_detections: tuple[Path, ...] = ()
 
 
 @dataclass(slots=True)
@@ -132,12 +133,23 @@ def autolabel_clip(
     detectors: Sequence[Detector],
     params: HindsightParams | None = None,
     progress: ProgressCallback | None = None,
+    detections_folder: str | Path | None = None,
 ) -> AutolabelResult:
-    """Detect (streaming, batched, decoding in parallel), fuse when several detectors, then apply hindsight."""
+    """Detect (streaming, batched, decoding in parallel), fuse when several detectors, then apply hindsight.
+
+    With `detections_folder` (the clip's stored detections, see `detect_clip_once`), frames a detector already ran
+    on, while mining for instance, are read back instead of inferred again, and the new ones are stored."""
     params = params or HindsightParams()
     names = check_same_classes(detectors)
     started = time.perf_counter()
-    streamed = detect_stream(video_path, detectors, every=params.every, batch=params.batch, progress=progress)
+    stored: tuple[Path, ...] = ()
+    if detections_folder is None:
+        streamed = detect_stream(video_path, detectors, every=params.every, batch=params.batch, progress=progress)
+    else:
+        inference = detect_clip_once(
+            video_path, detectors, detections_folder, every=params.every, batch=params.batch, progress=progress
+        )
+        streamed, stored = inference.streamed, inference.written
     per_frame = [
         None if parts[0] is None else fuse_frame(parts, params.fuse_iou)
         for parts in zip(*streamed.per_model.values(), strict=True)
@@ -171,6 +183,8 @@ def autolabel_clip(
         models=tuple(detector.params for detector in detectors),
         params=params,
         stats=stats,
+        inferred_frames={model_id: len(frames) for model_id, frames in streamed.inferred.items()},
+        stored_detections=stored,
     )
 
 
@@ -250,6 +264,7 @@ def _assign(
     """Optimal IoU assignment of detections `columns` to the waiting tracks' predicted boxes."""
     if not waiting or not len(columns):
         return []
+
     predicted = np.array([tracks[index].predict(frame) for index in waiting])
     matched = match_boxes(predicted, detections.xyxy[columns], least_iou)
     return [(waiting[row], int(columns[column])) for row, column in zip(matched.first, matched.second, strict=True)]
@@ -311,6 +326,8 @@ def _smooth(boxes: np.ndarray, window: int) -> np.ndarray:
     window = min(window, len(boxes) if len(boxes) % 2 else len(boxes) - 1)
     if window < 3:
         return boxes
+    from scipy.signal import savgol_filter  # imported on use: scipy.signal takes ~0.5 s to import
+
     return savgol_filter(boxes, window_length=window, polyorder=1, axis=0, mode="interp")
 
 

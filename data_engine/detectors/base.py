@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -29,6 +31,24 @@ class Detector(Protocol):
 
     @property
     def params(self) -> dict[str, Any]: ...
+
+
+def inference_key(settings: Mapping[str, Any]) -> str:
+    """A short, stable digest of everything a detector's boxes depend on (JSON with sorted keys)."""
+    payload = json.dumps(settings, sort_keys=True, default=str).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def detections_key(detector: Detector) -> str:
+    """The key stored detections of `detector` are filed under: its own `inference_key` or its spec's (weights
+    content + settings) when it has one, else a digest of everything it reports in `params`."""
+    for key in (
+        getattr(detector, "inference_key", None),
+        getattr(getattr(detector, "spec", None), "inference_key", None),
+    ):
+        if isinstance(key, str):
+            return key
+    return inference_key(detector.params)
 
 
 def check_same_classes(detectors: Sequence[Detector]) -> dict[int, str]:

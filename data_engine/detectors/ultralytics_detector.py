@@ -1,20 +1,82 @@
-"""Any Ultralytics detection checkpoint (YOLO of any size, RT-DETR) as a batched `Detector`."""
+"""Any Ultralytics detection checkpoint (YOLO of any size, RT-DETR) as a batched `Detector`, and `DetectorSpec`, the
+same detector as plain data that compute workers load it from."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from data_engine.detections import Detections, from_ultralytics
-from data_engine.detectors.base import DetectorError
+from data_engine.detectors.base import DetectorError, inference_key
 from data_engine.detectors.device import pick_device
 from data_engine.store import content_hash
 
 _SETTING = "DATA_ENGINE_DETECTORS"
+CPU_BATCH = 16
+CUDA_BATCH = 64
+"""Frames per forward pass when the batch is not given: on a GPU large batches keep it busy; on a CPU they only cost
+memory."""
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """An `UltralyticsDetector` as picklable data: what a compute worker needs to load the same detector.
+
+    `checksum` is the sha256 of the weights: a worker refuses weights that differ from the orchestrator's, and the
+    inference key (which names stored detections) changes with it. `device`, `half` and `batch` as requested (None:
+    decided on the worker, so a GPU worker uses its GPU whatever the orchestrator has).
+    """
+
+    weights: str
+    checksum: str
+    imgsz: int = 640
+    conf: float = 0.25
+    iou: float = 0.7
+    device: str | None = None
+    half: bool | None = None
+    batch: int | None = None
+    class_map: tuple[tuple[str, str], ...] = ()
+    names: tuple[tuple[int, str], ...] | None = None
+
+    @property
+    def inference_key(self) -> str:
+        """What the detections depend on: the weights' content and the settings that change boxes (not the device,
+        the precision or the batch size, which only change how fast they come)."""
+        return inference_key(
+            {
+                "weights": self.checksum,
+                "imgsz": self.imgsz,
+                "conf": self.conf,
+                "iou": self.iou,
+                "class_map": list(self.class_map),
+                "names": None if self.names is None else list(self.names),
+            }
+        )
+
+    def load(self) -> UltralyticsDetector:
+        """The detector this spec describes, loaded here (see `data_engine.detectors.cache` to load once per worker)."""
+        detector = UltralyticsDetector(
+            self.weights,
+            imgsz=self.imgsz,
+            conf=self.conf,
+            iou=self.iou,
+            device=self.device,
+            half=self.half,
+            batch=self.batch,
+            class_map=dict(self.class_map),
+            names=None if self.names is None else dict(self.names),
+        )
+        if self.checksum and detector.checksum != self.checksum:
+            raise DetectorError(
+                f"detector weights {self.weights} differ on this worker (sha256 {detector.checksum[:12]}) from the "
+                f"ones the run was started with ({self.checksum[:12]}); give every worker the same weights file"
+            )
+        return detector
 
 
 class UltralyticsDetector:
@@ -22,10 +84,11 @@ class UltralyticsDetector:
 
     `weights`: a local checkpoint, or an official name such as "yolo11n.pt" which Ultralytics downloads only when
     online and YOLO_OFFLINE is unset (otherwise this fails at once instead of hanging on a download).
-    `device` None picks CUDA (with half precision) when available, else CPU. `class_map` renames the model's classes
-    (model name -> engine name) and `names` fixes the engine's class ids, so that models trained with other class
-    lists can be compared and fused; classes outside `names` are dropped. `model_id` names the model in box
-    provenance and label files (default: the weights' file name and checksum; the registry passes its own id)."""
+    `device` None picks CUDA (with half precision and batches of CUDA_BATCH) when available, else CPU (batches of
+    CPU_BATCH). `class_map` renames the model's classes (model name -> engine name) and `names` fixes the engine's
+    class ids, so that models trained with other class lists can be compared and fused; classes outside `names`
+    are dropped. `model_id` names the model in box provenance and label files (default: the weights' file name and
+    checksum; the registry passes its own id)."""
 
     def __init__(
         self,
@@ -35,22 +98,37 @@ class UltralyticsDetector:
         iou: float = 0.7,
         device: str | None = None,
         half: bool | None = None,
-        batch: int = 16,
+        batch: int | None = None,
         class_map: Mapping[str, str] | None = None,
         names: Mapping[int, str] | None = None,
         model_id: str | None = None,
     ) -> None:
-        if batch < 1:
+        if batch is not None and batch < 1:
             raise DetectorError(f"batch must be at least 1; got {batch}")
         self.weights = resolve_weights(weights)
-        self.imgsz, self.conf, self.iou, self.batch = imgsz, conf, iou, batch
+        self.imgsz, self.conf, self.iou = imgsz, conf, iou
         self.device = device or pick_device()
-        self.half = self.device.startswith("cuda") if half is None else half
+        on_cuda = self.device.startswith("cuda")
+        self.half = on_cuda if half is None else half
+        self.batch = batch or (CUDA_BATCH if on_cuda else CPU_BATCH)
         self.model = _load(self.weights)
-        self.model_id = model_id or _model_id(self.weights)
+        self.checksum = content_hash(self.weights) if self.weights.is_file() else ""
+        self.model_id = model_id or (f"{self.weights.stem}-{self.checksum[:8]}" if self.checksum else self.weights.stem)
         model_names = {int(key): str(value) for key, value in self.model.names.items()}
         self.class_map = dict(class_map or {})
         self.names, self._class_lookup = _class_mapping(model_names, self.class_map, names)
+        self.spec = DetectorSpec(
+            weights=str(self.weights),
+            checksum=self.checksum,
+            imgsz=imgsz,
+            conf=conf,
+            iou=iou,
+            device=device,
+            half=half,
+            batch=batch,
+            class_map=tuple(sorted(self.class_map.items())),
+            names=None if names is None else tuple(sorted((int(key), str(value)) for key, value in names.items())),
+        )
 
     @property
     def params(self) -> dict[str, Any]:
@@ -66,6 +144,7 @@ class UltralyticsDetector:
             "half": self.half,
             "batch": self.batch,
             "class_map": self.class_map,
+            "inference_key": self.spec.inference_key,
         }
 
     def predict(self, frames: Sequence[np.ndarray]) -> list[Detections]:
@@ -91,14 +170,8 @@ class UltralyticsDetector:
             return detections
         class_id = self._class_lookup[detections.class_id] if len(detections) else detections.class_id
         keep = class_id >= 0
-        return Detections(
-            detections.xyxy[keep],
-            detections.confidence[keep],
-            class_id[keep],
-            detections.track_id[keep],
-            detections.provenance[keep],
-            self.names,
-        )
+        kept = detections[keep]
+        return Detections(kept.xyxy, kept.confidence, class_id[keep], kept.track_id, kept.provenance, self.names)
 
 
 def resolve_weights(weights: str | Path) -> Path:
@@ -139,13 +212,6 @@ def _load(weights: Path) -> Any:
     if model.task != "detect":
         raise DetectorError(f"weights {weights} are a {model.task!r} model; autolabelling needs a 'detect' model")
     return model
-
-
-def _model_id(weights: Path) -> str:
-    """Name plus a short content digest: two different files called best.pt get different ids."""
-    if not weights.is_file():
-        return weights.stem
-    return f"{weights.stem}-{content_hash(weights)[:8]}"
 
 
 def _class_mapping(

@@ -3,13 +3,20 @@
 Triggers read these features instead of the video, so they can be re-run (with other parameters, or new triggers)
 without decoding again. Everything is computed on the luma plane downscaled to `width` pixels (no colour
 conversion): brightness, contrast, frame-to-frame differences, sharpness and a perceptual hash.
+
+Ingest already decodes every frame of a video to probe it; `FeatureSink` computes the features of those very frames
+(on a worker thread, overlapping the decoder), and `clip_features` cuts a clip's rows out of them, so a clip copied
+without re-encoding is never decoded again for mining.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 
 import av
 import cv2
@@ -17,11 +24,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import scipy.fftpack
 
 from data_engine.errors import EngineError
 from data_engine.store import temporary_path
-from data_engine.video.frames import iter_frames
+from data_engine.video.frames import DecodedFrame, frame_to_array, iter_frames
 
 FEATURES_SCHEMA = pa.schema(
     [
@@ -89,6 +95,83 @@ def compute_features(
     return accumulator.to_frame()
 
 
+class FeatureSink:
+    """Features of frames another loop decodes (the ingest probe), so that mining needs no decoding pass of its own.
+
+    Call it with each decoded frame in presentation order; a worker thread downscales and measures while the caller
+    decodes the next frames (cv2 and the decoder release the GIL), at most `queue_frames` frames behind. `result()`
+    waits for the last frame and returns the same table `compute_features` gives for the same frames. Use as a
+    context manager so the thread stops also when decoding fails.
+    """
+
+    def __init__(self, width: int = 160, queue_frames: int = 8) -> None:
+        if width < MIN_WIDTH:
+            raise FeaturesError(f"width {width} is too small; use at least {MIN_WIDTH} pixels (the phash needs 32x32)")
+        self.width = width
+        self._accumulator = _FeatureAccumulator()
+        self._frames: queue.Queue[tuple[int, av.VideoFrame, float] | None] = queue.Queue(maxsize=queue_frames)
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._work, name="frame-features", daemon=True)
+        self._worker.start()
+
+    def __call__(self, index: int, decoded: DecodedFrame, pts_s: float) -> None:
+        if self._error is not None:
+            raise FeaturesError(f"computing frame features failed: {self._error}") from self._error
+        self._frames.put((index, decoded.frame, pts_s))
+
+    def result(self) -> pd.DataFrame:
+        """The features of every frame given so far (waits for the worker to finish them)."""
+        self._stop()
+        if self._error is not None:
+            raise FeaturesError(f"computing frame features failed: {self._error}") from self._error
+        return self._accumulator.to_frame()
+
+    def _work(self) -> None:
+        while (item := self._frames.get()) is not None:
+            if self._error is not None:
+                continue  # drain, so the producer never blocks on a full queue
+            index, frame, pts_s = item
+            try:
+                self._accumulator.add(index, pts_s, frame_to_array(frame, "gray", self.width))
+            except BaseException as error:  # handed to the decoding thread by __call__ / result
+                self._error = error
+
+    def _stop(self) -> None:
+        if self._worker.is_alive():
+            self._frames.put(None)
+            self._worker.join()
+
+    def __enter__(self) -> FeatureSink:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._stop()
+
+
+def clip_features(video_features: pd.DataFrame, first_frame: int, last_frame: int) -> pd.DataFrame:
+    """The rows of a clip's frames out of its video's features, as `compute_features` of the clip file gives them.
+
+    Valid for clips copied without re-encoding (their decoded frames are the video's, bit for bit). Frame indices
+    start at 0 and the differences to the previous frame are 0 on the clip's first frame, as when the clip is
+    decoded alone; `pts_s` counts from the clip's first frame.
+    """
+    rows = video_features[
+        (video_features["frame_index"] >= first_frame) & (video_features["frame_index"] <= last_frame)
+    ]
+    if len(rows) != last_frame - first_frame + 1:
+        raise FeaturesError(
+            f"video features hold {len(rows)} of the clip's {last_frame - first_frame + 1} frames "
+            f"({first_frame}-{last_frame}); recompute the clip's features from its file"
+        )
+    clip = rows.reset_index(drop=True).copy()
+    clip["frame_index"] -= first_frame
+    clip["pts_s"] -= clip["pts_s"].iloc[0]
+    clip.loc[0, ["diff_prev", "block_diff_max", "texture_diff_prev"]] = 0.0
+    return clip
+
+
 def phash_thumbnail(luma: np.ndarray) -> np.ndarray:
     """The 32x32 grey image the phash is computed on: cv2's area resize of the (already small) luma, about ten
     times cheaper than PIL's LANCZOS. `imagehash.phash` of this thumbnail gives the same bits as `phash_batch`
@@ -102,6 +185,8 @@ def phash_batch(thumbnails: np.ndarray) -> np.ndarray:
     Same arithmetic as imagehash (scipy DCT-II along rows then columns, 8x8 low frequencies above their median),
     vectorised over the stack; the first bit of imagehash's hex string is the most significant bit here.
     """
+    import scipy.fftpack  # imported on use: scipy.fft takes ~0.3 s to import
+
     if thumbnails.ndim != 3 or thumbnails.shape[1:] != (PHASH_IMAGE_SIZE, PHASH_IMAGE_SIZE):
         raise FeaturesError(f"phash thumbnails must have shape (n, 32, 32), got {thumbnails.shape}")
     dct = scipy.fftpack.dct(scipy.fftpack.dct(thumbnails, axis=1), axis=2)
@@ -188,7 +273,7 @@ class _FeatureAccumulator:
     def add(self, index: int, pts_s: float, luma: np.ndarray) -> None:
         mean, std = (float(value[0, 0]) for value in cv2.meanStdDev(luma))
         standardised = (luma.astype(np.float32) - mean) * (1.0 / max(std, TEXTURE_STD_FLOOR))
-        if self.previous is None or self.previous.shape != luma.shape:
+        if self.previous is None or self.previous_standardised is None or self.previous.shape != luma.shape:
             diff = block_diff = texture_diff = 0.0
         else:
             diff = cv2.norm(luma, self.previous, cv2.NORM_L1) / luma.size

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from data_engine.autolabel.hindsight import HindsightParams, link_tracks, suppress_duplicates
-from data_engine.autolabel.stream import detect_stream
+from data_engine.autolabel.stream import StreamedDetections, detect_stream
 from data_engine.detections import Detections, box_iou, match_boxes
 from data_engine.detectors.base import Detector
 from data_engine.mining.triggers import (
@@ -69,7 +69,11 @@ def detect_models_for_mining(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, dict[int, Detections]]:
     """Model id -> per-frame detections of each detector on the same sampled frames, decoding the clip once."""
-    streamed = detect_stream(clip_path, detectors, every=every, batch=batch, progress=progress)
+    return sampled_detections(detect_stream(clip_path, detectors, every=every, batch=batch, progress=progress))
+
+
+def sampled_detections(streamed: StreamedDetections) -> dict[str, dict[int, Detections]]:
+    """Model id -> frame index -> detections, for the frames the stream processed (the triggers' input)."""
     return {
         model_id: {index: found for index, found in enumerate(frames) if found is not None}
         for model_id, frames in streamed.per_model.items()

@@ -1,21 +1,23 @@
 """Every picture the engine draws, as small PNGs written atomically.
 
 matplotlib's object API on the Agg canvas only: no pyplot, no `matplotlib.use`, no global state, so drawing is safe
-in worker threads and never changes the backend of the program that imports the engine. Inputs are plain values
-(counts, spans, curves), so this module depends on no other part of the engine.
+in worker threads and never changes the backend of the program that imports the engine. matplotlib itself is
+imported when a picture is drawn (it takes ~0.5 s to import; the command line must start fast). Inputs are plain
+values (counts, spans, curves), so this module depends on no other part of the engine.
 """
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from data_engine.errors import EngineError
 from data_engine.store import temporary_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TIMELINE_SIZE_PX = (900, 220)
 SUMMARY_SIZE_PX = (900, 300)
@@ -62,7 +64,7 @@ def timeline_png(
     unknown = sorted({hit.trigger for hit in hits} - set(rows))
     if unknown:
         raise PlotError(f"hits of triggers {unknown} have no row; add them to `triggers`")
-    figure = Figure(figsize=(TIMELINE_SIZE_PX[0] / _DPI, TIMELINE_SIZE_PX[1] / _DPI), dpi=_DPI)
+    figure = _new_figure(figsize=(TIMELINE_SIZE_PX[0] / _DPI, TIMELINE_SIZE_PX[1] / _DPI), dpi=_DPI)
     axes = figure.add_axes((0.16, 0.2, 0.82, 0.62 if title else 0.72))
     row_of = {trigger: index for index, trigger in enumerate(rows)}
     for hit in hits:
@@ -111,7 +113,7 @@ def batch_summary_png(
         if negative:
             raise PlotError(f"{name} has negative counts {negative}")
     triggers = list(dict.fromkeys([*hits_per_trigger, *selected_per_trigger]))
-    figure = Figure(figsize=(SUMMARY_SIZE_PX[0] / _DPI, SUMMARY_SIZE_PX[1] / _DPI), dpi=_DPI)
+    figure = _new_figure(figsize=(SUMMARY_SIZE_PX[0] / _DPI, SUMMARY_SIZE_PX[1] / _DPI), dpi=_DPI)
     axes = figure.add_axes((0.08, 0.3, 0.9, 0.58))
     positions = range(len(triggers))
     hit_bars = axes.bar([p - 0.2 for p in positions], [hits_per_trigger.get(t, 0) for t in triggers], 0.4)
@@ -136,7 +138,7 @@ def reviews_per_day_png(path: str | Path, images: Mapping[tuple[str, str], int])
     """Images reviewed per day, stacked by annotator (`images` maps (annotator, day) to a count): PNG, 480x240 px."""
     days = sorted({day for _, day in images})
     annotators = sorted({annotator for annotator, _ in images})
-    figure = Figure(figsize=(6, 3), dpi=80)
+    figure = _new_figure(figsize=(6, 3), dpi=80)
     axes = figure.add_subplot()
     bottom = [0] * len(days)
     for annotator in annotators:
@@ -153,7 +155,7 @@ def reviews_per_day_png(path: str | Path, images: Mapping[tuple[str, str], int])
 def map_per_model_png(path: str | Path, models: Sequence[tuple[str, float | None, float | None]]) -> Path:
     """Test mAP50 and mAP50-95 of each model version in registration order (`models`: (label, mAP50,
     mAP50-95), a missing metric drawn as 0): PNG, 900x300 px."""
-    figure = Figure(figsize=(9, 3), dpi=_DPI)
+    figure = _new_figure(figsize=(9, 3), dpi=_DPI)
     axes = figure.add_subplot()
     positions = range(len(models))
     axes.plot(positions, [m[2] or 0.0 for m in models], marker="o", label="mAP50-95")
@@ -169,7 +171,7 @@ def learning_curves_png(
     path: str | Path, curves: Mapping[str, Sequence[tuple[float, float]]], xlabel: str, ylabel: str, title: str
 ) -> Path:
     """One line per strategy of (labels added, score) points, e.g. the proving ground's test mAP per round."""
-    figure = Figure(figsize=(6, 4), dpi=_DPI)
+    figure = _new_figure(figsize=(6, 4), dpi=_DPI)
     axes = figure.add_subplot()
     for name, points in curves.items():
         axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=name)
@@ -182,12 +184,20 @@ def learning_curves_png(
     return _write(figure, Path(path))
 
 
+def _new_figure(**options: Any) -> "Figure":
+    from matplotlib.figure import Figure  # imported on use (see the module's docstring)
+
+    return Figure(**options)
+
+
 def _colour(row: int) -> str:
     return _PALETTE[row % len(_PALETTE)]
 
 
-def _write(figure: Figure, target: Path) -> Path:
+def _write(figure: "Figure", target: Path) -> Path:
     """Render to a temporary file beside `target`, then rename: readers never see half a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_path(target)
     try:

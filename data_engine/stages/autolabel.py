@@ -1,25 +1,38 @@
-"""The autolabel stage: hindsight labels for clips, stored as a new label-file version, recorded in the catalog."""
+"""The autolabel stage: hindsight labels for clips, stored as a new label-file version, recorded in the catalog.
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+One job per clip on the compute backend (asking for a GPU): the worker reads the detections mining stored for the
+clip and runs the detectors only on the frames mining skipped (loading each detector once, a worker-local cache),
+or, when mining covered every frame, neither decodes the clip nor loads a model; then it applies hindsight and
+writes the label file. The stage records each clip's label version and state transition as soon as its job is done.
+"""
+
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from data_engine.autolabel import (
     AutolabelError,
     HindsightParams,
+    HindsightStats,
     LabelFile,
     autolabel_clip,
     label_file_from_result,
     labels_to_parquet,
+    read_labels,
     write_next_labels,
 )
 from data_engine.autolabel.labels import version_of
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
+from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector, UltralyticsDetector
+from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
 from data_engine.layout import autolabel_boxes_key, labels_key
-from data_engine.progress import Progress, tracked
+from data_engine.progress import Progress
 from data_engine.settings import Settings
+from data_engine.stages.mine import commit_stored_detections, fetch_stored_detections
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -42,6 +55,8 @@ class AutolabelReport:
     label_frames: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per clip, (frames in the label file written, frames in the clip): what the label-file check compares."""
     skipped: str | None = None
+    frames_inferred: Counter = field(default_factory=Counter)
+    models_loaded: dict[int, int] = field(default_factory=dict)
 
     @property
     def seconds_per_frame(self) -> float:
@@ -77,6 +92,7 @@ def autolabel(
     params: HindsightParams | None = None,
     run_id: str | None = None,
     progress: Progress | None = None,
+    backend: ComputeBackend | None = None,
 ) -> AutolabelReport:
     """Autolabel one clip (`clip_id`, whatever its state) or the selected clips of a batch (default: of every
     batch); a batch's boxes also go to one Parquet file for analysis. With no detector or nothing selected the
@@ -101,6 +117,53 @@ def autolabel(
         run_id=run_id,
         parquet_key=autolabel_boxes_key(batch_key) if batch_key else None,
         progress=progress,
+        backend=backend,
+    )
+
+
+@dataclass(frozen=True)
+class AutolabelJob:
+    """One clip's autolabelling, as plain data for a compute worker (local paths; detectors as specs)."""
+
+    clip_id: str
+    clip_path: str
+    detections_folder: str
+    detectors: tuple[DetectorSource, ...]
+    params: HindsightParams | None = None
+
+
+@dataclass(frozen=True)
+class AutolabelJobResult:
+    """The label file written (local path) and its stats, or why the clip could not be labelled; the frames each
+    model ran on, the stored-detections files written, the worker process that ran it and how many models it has
+    loaded so far."""
+
+    label_path: str | None = None
+    frames: int = 0
+    stats: HindsightStats | None = None
+    error: str | None = None
+    frames_inferred: Mapping[str, int] = field(default_factory=dict)
+    written: tuple[str, ...] = ()
+    pid: int = field(default_factory=os.getpid)
+    models_loaded: int = field(default_factory=models_loaded)
+
+
+def clip_autolabel_job(job: AutolabelJob) -> AutolabelJobResult:
+    """Autolabel one clip (runs on a worker) and write its next label version beside it."""
+    every = job.params.every if job.params is not None else 1
+    detectors = detectors_for_clip(job.detectors, job.detections_folder, every)
+    try:
+        result = autolabel_clip(job.clip_path, detectors, job.params, detections_folder=job.detections_folder)
+    except (AutolabelError, VideoError) as error:
+        return AutolabelJobResult(error=str(error))
+    labels = label_file_from_result(result, job.clip_id, version=0)
+    written = write_next_labels(Path(job.clip_path).parent, labels)
+    return AutolabelJobResult(
+        label_path=str(written),
+        frames=labels.frame_count,
+        stats=result.stats,
+        frames_inferred=result.inferred_frames,
+        written=tuple(path.name for path in result.stored_detections),
     )
 
 
@@ -114,26 +177,36 @@ def autolabel_clips(
     run_id: str | None = None,
     parquet_key: str | None = None,
     progress: Progress | None = None,
+    backend: ComputeBackend | None = None,
 ) -> AutolabelReport:
     """Label each clip with hindsight, write its next label version and move it to `autolabelled`.
 
-    A clip that cannot be decoded moves to `failed` with the reason; the others go on.
+    One job per clip on `backend` (default: in this process). Frames the detectors already ran on while mining are
+    not inferred again. A clip that cannot be decoded moves to `failed` with the reason; the others go on.
     """
     report = AutolabelReport(model_ids=tuple(detector.model_id for detector in detectors))
+    sources = tuple(source_of(detector) for detector in detectors)
+    jobs = [
+        AutolabelJob(
+            clip_id=clip.id,
+            clip_path=str(store.fetch(clip.path)),
+            detections_folder=str(fetch_stored_detections(store, clip)),
+            detectors=sources,
+            params=params,
+        )
+        for clip in clips
+    ]
     label_files: list[LabelFile] = []
-    for clip in tracked(clips, "autolabel", progress):
-        try:
-            labels = _autolabel_one(catalog, store, detectors, clip, params, run_id, report)
-            label_files.append(labels)
-        except (AutolabelError, VideoError) as error:
-            report.failed[clip.id] = str(error)
-            catalog.transition(
-                [clip.id],
-                ClipState.FAILED,
-                stage="autolabel",
-                run_id=run_id,
-                detail={"error": str(error), "models": list(report.model_ids)},
-            )
+    step = "autolabel"
+    if progress is not None:
+        progress(step, 0, len(clips))
+    results = (backend or InProcessBackend()).imap(clip_autolabel_job, jobs, resources=GPU)
+    for done, (index, outcome) in enumerate(results, start=1):
+        key = _record_autolabelled(catalog, store, clips[index], outcome, report, run_id)
+        if key is not None and parquet_key is not None:
+            label_files.append(read_labels(store.local_path(key)))
+        if progress is not None:
+            progress(step, done, len(clips))
     if parquet_key is not None and label_files:
         labels_to_parquet(label_files, store.local_path(parquet_key))
         store.commit(parquet_key)
@@ -141,29 +214,40 @@ def autolabel_clips(
     return report
 
 
-def _autolabel_one(
-    catalog: Catalog,
-    store: Store,
-    detectors: Sequence[Detector],
-    clip: Clip,
-    params: HindsightParams | None,
-    run_id: str | None,
-    report: AutolabelReport,
-) -> LabelFile:
-    local = store.fetch(clip.path)
-    result = autolabel_clip(local, detectors, params)
-    labels = label_file_from_result(result, clip.id, version=0)
-    written = write_next_labels(local.parent, labels)
+def _record_autolabelled(
+    catalog: Catalog, store: Store, clip: Clip, outcome: AutolabelJobResult, report: AutolabelReport, run_id: str | None
+) -> str | None:
+    """One clip's autolabel result into the catalog: its label version and its move to `autolabelled` (or
+    `failed`, with why). Returns the label file's key."""
+    report.models_loaded[outcome.pid] = max(report.models_loaded.get(outcome.pid, 0), outcome.models_loaded)
+    report.frames_inferred.update(outcome.frames_inferred)
+    commit_stored_detections(store, clip, outcome.written)
+    if outcome.error is not None or outcome.label_path is None or outcome.stats is None:
+        error = outcome.error or "the autolabel job returned no label file"
+        report.failed[clip.id] = error
+        catalog.transition(
+            [clip.id],
+            ClipState.FAILED,
+            stage="autolabel",
+            run_id=run_id,
+            detail={"error": error, "models": list(report.model_ids)},
+        )
+        return None
+    written, stats = Path(outcome.label_path), outcome.stats
     key = labels_key(clip, written.name)
     store.commit(key)
-    stats = result.stats
     catalog.add_label_version(
         clip.id,
         version_of(written),
         kind="autolabel",
         path=key,
         models={"ids": list(report.model_ids)},
-        detail={"boxes": stats.boxes, "tracks": stats.tracks, "gaps_filled": stats.gaps_filled},
+        detail={
+            "boxes": stats.boxes,
+            "tracks": stats.tracks,
+            "gaps_filled": stats.gaps_filled,
+            "frames_inferred": dict(outcome.frames_inferred),
+        },
     )
     detail = {"models": list(report.model_ids), "labels": key, "boxes": stats.boxes, "tracks": stats.tracks}
     state = ClipState(clip.status)
@@ -179,22 +263,22 @@ def _autolabel_one(
     report.spurious_tracks_removed += stats.spurious_tracks_removed
     report.seconds += stats.seconds
     report.label_keys[clip.id] = key
-    report.label_frames[clip.id] = (labels.frame_count, clip.last_frame - clip.first_frame + 1)
-    return replace(labels, version=version_of(written))
+    report.label_frames[clip.id] = (outcome.frames, clip.last_frame - clip.first_frame + 1)
+    return key
 
 
-def summarize_labels(labels: LabelFile) -> dict[str, Any]:
+def summarize_labels(labels: LabelFile) -> dict[str, object]:
     """Counts that tell a person what a label file holds (for `data-engine labels show`)."""
     per_class: dict[str, int] = {}
     interpolated = 0
     tracks: set[int] = set()
     for frame in labels.frames:
-        for row in range(len(frame)):
-            name = labels.names.get(int(frame.class_id[row]), str(int(frame.class_id[row])))
+        for box in frame.to_dicts():
+            name = labels.names.get(box["class_id"], str(box["class_id"]))
             per_class[name] = per_class.get(name, 0) + 1
-            interpolated += frame.provenance[row].kind == "interpolated"
-            if int(frame.track_id[row]) >= 0:
-                tracks.add(int(frame.track_id[row]))
+            interpolated += box["provenance"]["kind"] == "interpolated"
+            if box["track_id"] >= 0:
+                tracks.add(box["track_id"])
     return {
         "clip_id": labels.clip_id,
         "version": labels.version,

@@ -24,7 +24,8 @@ from pathlib import Path
 from data_engine.catalog import BatchItem, Catalog, CatalogError, VideoStatus, clip_id_for
 from data_engine.faults import crash_point
 from data_engine.inbox import InboxEntry, InboxLook, file_entries, plan_batches, scan_inbox, settled_entries
-from data_engine.layout import clip_document_key, clip_folder, clip_key, probe_key
+from data_engine.layout import clip_document_key, clip_folder, clip_key, probe_key, video_features_key
+from data_engine.mining.features import FeatureSink, write_features
 from data_engine.progress import Progress, tracked
 from data_engine.settings import Settings
 from data_engine.store import Store, content_hash, remove_stale_temporaries
@@ -157,7 +158,9 @@ def register_video(
 
     A failed video whose next attempt is due is probed again, or only moved back to `registered` when its probe
     was already stored (the fault came later, while clipping).
-    """
+
+    The probe's decoding pass also computes the video's mining features (`video_features_key`), so that mining
+    does not decode the clips again."""
     existing = catalog.get_video(video_id)
     if existing is not None and existing.status == VideoStatus.FAILED:
         if not _due(existing.next_attempt_at):
@@ -174,7 +177,9 @@ def register_video(
             catalog.register_video(video_id, source, size_bytes=size_bytes, status=existing.status)
         return
     try:
-        probe = probe_video(sources[0])
+        with FeatureSink() as features:
+            probe = probe_video(sources[0], on_frame=features)
+            write_features(features.result(), store.local_path(video_features_key(video_id)))
     except VideoError as error:
         for source in sources:
             catalog.register_video(
@@ -187,6 +192,7 @@ def register_video(
             )
         catalog.quarantine_video(video_id, str(error))
         return
+    store.commit(video_features_key(video_id))
     store.write_text(probe_key(video_id), json.dumps(asdict(probe), indent=2))
     crash_point("ingest.probe_written")
     for source in sources:

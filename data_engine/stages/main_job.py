@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from data_engine.progress import Progress
-from data_engine.runtime import Runtime
+from data_engine.runtime import Runtime, compute_backend
 from data_engine.stages.annotate import pull_reviews, push_ready
 from data_engine.stages.autolabel import autolabel
 from data_engine.stages.ingest import failures_waiting, ingest
@@ -55,13 +55,15 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: Progress
     summary.cold_start = not detectors
     if detectors:
         summary.model_in_use = ", ".join(detector.model_id for detector in detectors)
-    mined = mine(catalog, store, settings, detectors, progress=progress)
-    summary.hits_per_trigger = mined.hits_per_trigger
-    summary.frames_selected = mined.frames_selected
+    # one backend for mining and autolabelling: its pool workers keep the detectors mining loaded
+    with compute_backend(settings) as backend:
+        mined = mine(catalog, store, settings, detectors, progress=progress, backend=backend)
+        summary.hits_per_trigger = mined.hits_per_trigger
+        summary.frames_selected = mined.frames_selected
+        if detectors:
+            summary.clips_autolabelled = autolabel(catalog, store, detectors, progress=progress, backend=backend).clips
 
-    if detectors:
-        summary.clips_autolabelled = autolabel(catalog, store, detectors, progress=progress).clips
-    else:
+    if not detectors:
         summary.notes.append(
             "cold start: no detector configured, so frames were chosen by image-level triggers and a diversity "
             "sample and go to annotators without pre-annotations"

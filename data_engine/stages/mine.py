@@ -1,29 +1,50 @@
 """The mining stage: frame features per clip, trigger hits, and the selection of frames for annotation.
 
 Three steps, each one Dagster asset (`frame_features`, `trigger_hits`, `annotation_selection`):
-features are computed once per clip (through the configured compute backend) and stored as Parquet beside the
-clip, so triggers can be re-run without decoding; hits are rows in the catalog; selection turns hits into
-frames under the day's budget, without near-duplicates of frames already selected, and moves clips on.
+features are computed once per clip and stored as Parquet beside the clip, so triggers can be re-run without
+decoding: cut out of the features ingest computed while probing the video (clips copied without re-encoding), else
+by decoding the clip on the compute backend. Trigger mining is one job per clip on the compute backend too: with
+detectors it decodes the clip once for all of them, runs them on its frames (on a GPU worker when the cluster has
+one) and stores their detections beside the clip for autolabelling to reuse. Hits are rows in the
+catalog; selection turns hits into frames under the day's budget, without near-duplicates of frames already
+selected, and moves clips on.
+
+Each per-clip step has the same shape: take the clips, run one job per clip on the backend, record each clip's
+result and state transition as soon as its job is done.
 """
 
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
+from data_engine.autolabel.stream import AutolabelError, detect_clip_once
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
-from data_engine.compute import ComputeBackend
+from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
-from data_engine.layout import features_key, mining_summary_key, timeline_key
-from data_engine.mining.features import FeaturesError, compute_features, read_features, write_features
-from data_engine.mining.model_triggers import detect_models_for_mining
+from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
+from data_engine.layout import (
+    detections_folder_key,
+    features_key,
+    mining_summary_key,
+    timeline_key,
+    video_features_key,
+)
+from data_engine.mining.features import (
+    FeaturesError,
+    clip_features,
+    compute_features,
+    read_features,
+    write_features,
+)
+from data_engine.mining.model_triggers import sampled_detections
 from data_engine.mining.selection import (
     DEFAULT_DUPLICATE_DISTANCE,
     Candidate,
@@ -33,7 +54,7 @@ from data_engine.mining.selection import (
     select_frames,
 )
 from data_engine.mining.triggers import Hit, run_triggers
-from data_engine.progress import Progress, tracked
+from data_engine.progress import Progress
 from data_engine.reports.plots import batch_summary_png, timeline_png
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
@@ -44,7 +65,14 @@ from data_engine.video.probe import VideoError
 
 @dataclass(frozen=True)
 class MiningConfig:
-    """How much to select and how: the daily budget, per-trigger quotas and the duplicate distance."""
+    """How much to select and how: the daily budget, per-trigger quotas and the duplicate distance.
+
+    `detector_every`: the model-level triggers look at every n-th frame. `detect_all_frames`: the detectors still
+    run on every frame while the clip is decoded anyway, and those detections are stored, so autolabelling the clip
+    later neither decodes nor infers again (a second decode of a 1080p clip costs more than running a small model,
+    or any model on a GPU, on the frames in between). Turn it off for an expensive model on CPUs when most mined
+    clips are never autolabelled: mining then infers only the sampled frames and autolabelling the rest.
+    """
 
     budget_per_day: int = 6000
     quotas: Mapping[str, float] | None = None
@@ -54,21 +82,31 @@ class MiningConfig:
     cold_start_per_clip: int = 3
     explore_per_clip: int = 1
     detector_every: int = 2
+    detect_all_frames: bool = True
 
 
 @dataclass
 class FeaturesReport:
+    """`from_ingest`: clips whose features were cut out of the video's (no decoding); the rest were decoded."""
+
     clips: int = 0
     frames: int = 0
     seconds_of_video: float = 0.0
     failed: dict[str, str] = field(default_factory=dict)
+    from_ingest: int = 0
 
 
 @dataclass
 class HitsReport:
+    """`frames_inferred`: model id -> frames each detector ran on (stored detections reused are not counted);
+    `models_loaded`: worker pid -> models that worker had loaded from specs by its last job (its cache)."""
+
     clips: int = 0
     per_trigger: Counter = field(default_factory=Counter)
     model_ids: tuple[str, ...] = ()
+    frames_inferred: Counter = field(default_factory=Counter)
+    failed: dict[str, str] = field(default_factory=dict)
+    models_loaded: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +138,21 @@ class SelectionReport:
     clip_rows: list[ClipRow] = field(default_factory=list)
 
 
+def fetch_stored_detections(store: Store, clip: Clip) -> Path:
+    """The clip's stored-detections folder as a local path, with the files the store has (an object store's are
+    downloaded; a local store's are there already)."""
+    if not store.is_local:
+        for key in store.list_keys(detections_folder_key(clip)):
+            store.fetch(key)
+    return store.local_path(detections_folder_key(clip))
+
+
+def commit_stored_detections(store: Store, clip: Clip, written: Sequence[str]) -> None:
+    """Publish the stored-detections files a job wrote (file names in the clip's detections folder)."""
+    for name in written:
+        store.commit(f"{detections_folder_key(clip)}/{name}")
+
+
 @dataclass(frozen=True)
 class FeaturesJobResult:
     frames: int = 0
@@ -125,27 +178,121 @@ def compute_batch_features(
     progress: Progress | None = None,
     run_id: str | None = None,
 ) -> FeaturesReport:
-    """Features for every extracted clip of the batch that has none yet (one decoding pass per clip)."""
+    """Features for every extracted clip of the batch that has none yet: cut out of the features ingest computed
+    while probing the video when the clip is a stream copy, else decoded (one pass per clip, on the backend)."""
     report = FeaturesReport()
     todo = [
         c for c in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED) if not store.exists(features_key(c))
     ]
-    jobs = [(str(store.fetch(clip.path)), str(store.local_path(features_key(clip)))) for clip in todo]
-    outcomes = backend.map(
-        clip_features_job, jobs, progress=partial(progress, f"features {batch_key}") if progress else None
-    )
-    for clip, outcome in zip(todo, outcomes, strict=True):
+    step, done = f"features {batch_key}", 0
+    to_decode: list[Clip] = []
+    video_features: dict[str, pd.DataFrame | None] = {}
+    for clip in todo:
+        sliced = _features_from_ingest(store, clip, video_features)
+        if sliced is None:
+            to_decode.append(clip)
+            continue
+        write_features(sliced, store.local_path(features_key(clip)))
+        _record_features(store, clip, FeaturesJobResult(frames=len(sliced)), report)
+        report.from_ingest += 1
+        done += 1
+        if progress is not None:
+            progress(step, done, len(todo))
+    jobs = [(str(store.fetch(clip.path)), str(store.local_path(features_key(clip)))) for clip in to_decode]
+    for index, outcome in backend.imap(clip_features_job, jobs):
+        clip = to_decode[index]
         if outcome.error is not None:
             report.failed[clip.id] = outcome.error
             catalog.transition(
                 [clip.id], ClipState.FAILED, stage="features", run_id=run_id, detail={"error": outcome.error}
             )
-            continue
-        store.commit(features_key(clip))
-        report.clips += 1
-        report.frames += outcome.frames
-        report.seconds_of_video += clip.end_s - clip.start_s
+        else:
+            _record_features(store, clip, outcome, report)
+        done += 1
+        if progress is not None:
+            progress(step, done, len(todo))
     return report
+
+
+def _features_from_ingest(
+    store: Store, clip: Clip, video_features: dict[str, pd.DataFrame | None]
+) -> pd.DataFrame | None:
+    """The clip's rows of its video's features, or None when they cannot stand for the clip's own frames (a
+    re-encoded clip decodes to other pixels; videos ingested before features rode on the probe have none)."""
+    if clip.method != "copy":
+        return None
+    if clip.video_id not in video_features:
+        key = video_features_key(clip.video_id)
+        try:
+            video_features[clip.video_id] = read_features(store.fetch(key)) if store.exists(key) else None
+        except FeaturesError:
+            video_features[clip.video_id] = None
+    found = video_features[clip.video_id]
+    if found is None:
+        return None
+    try:
+        return clip_features(found, clip.first_frame, clip.last_frame)
+    except FeaturesError:
+        return None
+
+
+def _record_features(store: Store, clip: Clip, outcome: FeaturesJobResult, report: FeaturesReport) -> None:
+    store.commit(features_key(clip))
+    report.clips += 1
+    report.frames += outcome.frames
+    report.seconds_of_video += clip.end_s - clip.start_s
+
+
+@dataclass(frozen=True)
+class MiningJob:
+    """One clip's trigger mining, as plain data for a compute worker (local paths; detectors as specs)."""
+
+    clip_path: str
+    features_path: str
+    detections_folder: str
+    detectors: tuple[DetectorSource, ...] = ()
+    detector_every: int = 2
+    detect_all_frames: bool = True
+
+
+@dataclass(frozen=True)
+class MiningJobResult:
+    """The clip's hits, or why it could not be mined; which frames each model ran on and the stored-detections
+    files written (names in the clip's detections folder); the worker process that ran it and how many models it
+    has loaded so far."""
+
+    hits: tuple[Hit, ...] = ()
+    error: str | None = None
+    frames_inferred: Mapping[str, int] = field(default_factory=dict)
+    written: tuple[str, ...] = ()
+    pid: int = field(default_factory=os.getpid)
+    models_loaded: int = field(default_factory=models_loaded)
+
+
+def clip_mining_job(job: MiningJob) -> MiningJobResult:
+    """Mine one clip (runs on a worker): image-level triggers from its features and, with detectors, model-level
+    triggers from one decoding pass for all of them (the first is the fast model, a second is compared with it) on
+    every `detector_every`-th frame; the detections of all frames inferred are stored for autolabelling."""
+    try:
+        features = read_features(job.features_path)
+        if not job.detectors:
+            return MiningJobResult(hits=tuple(run_triggers(features)))
+        every = 1 if job.detect_all_frames else job.detector_every
+        detectors = detectors_for_clip(job.detectors, job.detections_folder, every)
+        inference = detect_clip_once(job.clip_path, detectors, job.detections_folder, every=every)
+    except (FeaturesError, AutolabelError, VideoError) as error:
+        return MiningJobResult(error=str(error))
+    per_model = {
+        model_id: {index: found for index, found in frames.items() if index % job.detector_every == 0}
+        for model_id, frames in sampled_detections(inference.streamed).items()
+    }
+    fast = per_model[detectors[0].model_id]
+    reference = per_model[detectors[1].model_id] if len(detectors) > 1 else None
+    return MiningJobResult(
+        hits=tuple(run_triggers(features, fast, reference_detections=reference)),
+        frames_inferred=inference.inferred_frames,
+        written=tuple(path.name for path in inference.written),
+    )
 
 
 def mine_batch_triggers(
@@ -157,42 +304,70 @@ def mine_batch_triggers(
     config: MiningConfig = MiningConfig(),
     run_id: str | None = None,
     progress: Progress | None = None,
+    backend: ComputeBackend | None = None,
 ) -> HitsReport:
     """Run every registered trigger on each featured, extracted clip; record the hits; move the clip to `mined`.
 
-    With detectors, the model-level triggers run too (the first detector is the fast model; a second one is
-    compared with it for disagreement).
+    With detectors, the model-level triggers run too, one job per clip on `backend` (default: in this process),
+    asking for a GPU; their detections are stored beside the clip. Without, the image-level triggers need no more
+    than the stored features and run here. A clip that cannot be decoded moves to `failed` with the reason.
     """
     report = HitsReport(model_ids=tuple(detector.model_id for detector in detectors))
-    pending = catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
-    for clip in tracked(pending, f"triggers {batch_key}", progress):
-        if not store.exists(features_key(clip)):
-            continue
-        features = read_features(store.fetch(features_key(clip)))
-        hits = _clip_hits(store.fetch(clip.path), features, detectors, config)
-        catalog.replace_hits(clip.id, [_hit_row(hit) for hit in hits], run_id=run_id)
-        per_trigger = Counter(hit.trigger for hit in hits)
-        catalog.transition(
-            [clip.id],
-            ClipState.MINED,
-            stage="mine",
-            run_id=run_id,
-            detail={"hits": dict(per_trigger), "models": list(report.model_ids)},
+    clips = [
+        clip
+        for clip in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
+        if store.exists(features_key(clip))
+    ]
+    sources = tuple(source_of(detector) for detector in detectors)
+    jobs = [
+        MiningJob(
+            clip_path=str(store.fetch(clip.path)),
+            features_path=str(store.fetch(features_key(clip))),
+            detections_folder=str(fetch_stored_detections(store, clip) if detectors else ""),
+            detectors=sources,
+            detector_every=config.detector_every,
+            detect_all_frames=config.detect_all_frames,
         )
-        report.clips += 1
-        report.per_trigger.update(per_trigger)
+        for clip in clips
+    ]
+    runner = backend if detectors and backend is not None else InProcessBackend()
+    step = f"triggers {batch_key}"
+    if progress is not None:
+        progress(step, 0, len(clips))
+    results = runner.imap(clip_mining_job, jobs, resources=GPU if detectors else None)
+    for done, (index, outcome) in enumerate(results, start=1):
+        _record_mined(catalog, store, clips[index], outcome, report, run_id)
+        if progress is not None:
+            progress(step, done, len(clips))
     return report
 
 
-def _clip_hits(
-    clip_path: Path, features: pd.DataFrame, detectors: Sequence[Detector], config: MiningConfig
-) -> list[Hit]:
-    if not detectors:
-        return run_triggers(features)
-    per_model = detect_models_for_mining(clip_path, detectors, every=config.detector_every)
-    fast = per_model[detectors[0].model_id]
-    reference = per_model[detectors[1].model_id] if len(detectors) > 1 else None
-    return run_triggers(features, fast, reference_detections=reference)
+def _record_mined(
+    catalog: Catalog, store: Store, clip: Clip, outcome: MiningJobResult, report: HitsReport, run_id: str | None
+) -> None:
+    """One clip's mining result into the catalog: its hits and its move to `mined` (or `failed`, with why)."""
+    report.models_loaded[outcome.pid] = max(report.models_loaded.get(outcome.pid, 0), outcome.models_loaded)
+    report.frames_inferred.update(outcome.frames_inferred)
+    commit_stored_detections(store, clip, outcome.written)
+    if outcome.error is not None:
+        report.failed[clip.id] = outcome.error
+        catalog.transition([clip.id], ClipState.FAILED, stage="mine", run_id=run_id, detail={"error": outcome.error})
+        return
+    catalog.replace_hits(clip.id, [_hit_row(hit) for hit in outcome.hits], run_id=run_id)
+    per_trigger = Counter(hit.trigger for hit in outcome.hits)
+    catalog.transition(
+        [clip.id],
+        ClipState.MINED,
+        stage="mine",
+        run_id=run_id,
+        detail={
+            "hits": dict(per_trigger),
+            "models": list(report.model_ids),
+            "frames_inferred": dict(outcome.frames_inferred),
+        },
+    )
+    report.clips += 1
+    report.per_trigger.update(per_trigger)
 
 
 def _hit_row(hit: Hit) -> dict[str, object]:
@@ -403,24 +578,32 @@ def mine(
     *,
     run_id: str | None = None,
     progress: Progress | None = None,
+    backend: ComputeBackend | None = None,
 ) -> MiningReport:
     """Features, trigger hits and selection for each batch (default: every batch) with clips to mine: new
     `extracted` clips, or `mined` ones still waiting for a selection (a crash or yesterday's spent budget).
 
     Without detectors (a cold start) only the image-level triggers run and selection adds a diversity sample.
-    Selection weighs triggers by how often reviewers changed their frames so far.
+    Selection weighs triggers by how often reviewers changed their frames so far. Per-clip work runs on `backend`
+    (default: the one the settings name, opened for this call).
     """
+    if backend is None:
+        with compute_backend(settings) as opened:
+            return mine(
+                catalog, store, settings, detectors, batch_keys, run_id=run_id, progress=progress, backend=opened
+            )
     config = MiningConfig(budget_per_day=settings.budget_per_day, yields=trigger_yields(catalog, store) or None)
     report = MiningReport(cold_start=not detectors)
-    with compute_backend(settings) as backend:
-        for key in catalog.batch_keys() if batch_keys is None else batch_keys:
-            fresh = catalog.clips(batch_key=key, status=ClipState.EXTRACTED)
-            if not fresh and not catalog.clips(batch_key=key, status=ClipState.MINED):
-                continue
-            features = compute_batch_features(catalog, store, key, backend, progress=progress, run_id=run_id)
-            hits = mine_batch_triggers(catalog, store, key, detectors, config=config, run_id=run_id, progress=progress)
-            selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
-            report.batches.append(BatchMining(key, features, hits, selection))
+    for key in catalog.batch_keys() if batch_keys is None else batch_keys:
+        fresh = catalog.clips(batch_key=key, status=ClipState.EXTRACTED)
+        if not fresh and not catalog.clips(batch_key=key, status=ClipState.MINED):
+            continue
+        features = compute_batch_features(catalog, store, key, backend, progress=progress, run_id=run_id)
+        hits = mine_batch_triggers(
+            catalog, store, key, detectors, config=config, run_id=run_id, progress=progress, backend=backend
+        )
+        selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
+        report.batches.append(BatchMining(key, features, hits, selection))
     for key in catalog.batch_keys() if batch_keys is None else batch_keys:
         redraw_missing_plots(catalog, store, key)
     return report

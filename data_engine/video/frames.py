@@ -47,7 +47,7 @@ def iter_frames(
         stream.thread_type = "AUTO"
         stream.thread_count = threads
         for index, decoded in enumerate(decode_video(container, stream)):
-            yield Frame(index, _pts_seconds(decoded, stream, index), _to_array(decoded.frame, pixel_format, width))
+            yield Frame(index, pts_seconds(decoded, stream, index), frame_to_array(decoded.frame, pixel_format, width))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +140,16 @@ def _tagged(frame: av.VideoFrame, original_pts: list[int | None]) -> DecodedFram
     return DecodedFrame(frame, frame.pts, original_pts[frame.pts])
 
 
-def _pts_seconds(decoded: DecodedFrame, stream: av.VideoStream, index: int) -> float:
+def pts_seconds(decoded: DecodedFrame, stream: av.VideoStream, index: int) -> float:
+    """The timestamp of the packet a frame came from, in seconds; from the frame rate when it has none."""
     if decoded.packet_pts is not None and stream.time_base is not None:
         return float(decoded.packet_pts * stream.time_base)
     rate = stream.average_rate or stream.guessed_rate or 25
     return index / float(rate)
 
 
-def _to_array(frame: av.VideoFrame, pixel_format: PixelFormat, width: int | None) -> np.ndarray:
+def frame_to_array(frame: av.VideoFrame, pixel_format: PixelFormat, width: int | None = None) -> np.ndarray:
+    """The pixels `iter_frames` gives for a decoded frame (luma plane or BGR, optionally downsized)."""
     target = width if width is not None and width != frame.width else None
     if pixel_format == "gray" and frame.format.name in _YUV_FORMATS:
         luma = luma_plane(frame)

@@ -6,6 +6,7 @@ every number here comes from demuxing and decoding the whole video stream once.
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -15,7 +16,10 @@ from typing import Any
 import av
 
 from data_engine.errors import EngineError
-from data_engine.video.frames import DecodeOutcome, decode_video
+from data_engine.video.frames import DecodedFrame, DecodeOutcome, decode_video, pts_seconds
+
+FrameCallback = Callable[[int, DecodedFrame, float], None]
+"""Called as `on_frame(index, decoded, pts_s)` with each frame the probe decodes, in presentation order."""
 
 
 class VideoError(EngineError):
@@ -74,8 +78,12 @@ class VideoProbe:
         return cls(**fields)
 
 
-def probe_video(path: str | Path) -> VideoProbe:
-    """Decode the first video stream of `path` and describe it; raises VideoError when it is not a usable video."""
+def probe_video(path: str | Path, on_frame: FrameCallback | None = None) -> VideoProbe:
+    """Decode the first video stream of `path` and describe it; raises VideoError when it is not a usable video.
+
+    `on_frame` sees every decoded frame (the ones counted in `frames`), so work that needs the pixels, such as the
+    mining features, rides on this pass instead of decoding the video again.
+    """
     path = Path(path)
     _check_file(path)
     try:
@@ -90,7 +98,7 @@ def probe_video(path: str | Path) -> VideoProbe:
         stream.thread_type = "AUTO"
         outcome = DecodeOutcome()
         try:
-            sources, timestamps = _decode_sources(container, stream, outcome)
+            sources, timestamps = _decode_sources(container, stream, outcome, on_frame)
         except av.error.FFmpegError as error:
             raise VideoError(f"no decodable frames: {_reason(error)}") from error
         if not sources:
@@ -143,16 +151,21 @@ def first_video_stream(container: av.container.InputContainer) -> av.VideoStream
 
 
 def _decode_sources(
-    container: av.container.InputContainer, stream: av.VideoStream, outcome: DecodeOutcome
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    outcome: DecodeOutcome,
+    on_frame: FrameCallback | None = None,
 ) -> tuple[list[int], list[Fraction]]:
     """Source packet index of every decoded frame in presentation order, and the packet timestamps in seconds."""
     sources: list[int] = []
     timestamps: list[Fraction] = []
     time_base = stream.time_base
-    for decoded in decode_video(container, stream, outcome):
+    for index, decoded in enumerate(decode_video(container, stream, outcome)):
         sources.append(decoded.packet_index)
         if decoded.packet_pts is not None and time_base is not None:
             timestamps.append(decoded.packet_pts * time_base)
+        if on_frame is not None:
+            on_frame(index, decoded, pts_seconds(decoded, stream, index))
     return sources, timestamps
 
 

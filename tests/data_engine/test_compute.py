@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from data_engine.compute import (
+    GPU,
     ComputeBackend,
     ComputeError,
     DaskBackend,
@@ -86,6 +87,22 @@ def test_dask_cluster_gives_identical_results_in_input_order_on_both_workers(
     _assert_identical([features for features, _ in results], expected)
     assert {worker for _, worker in results} == {"worker-0", "worker-1"}
     assert reported == [(done, len(clips)) for done in range(1, len(clips) + 1)]
+
+
+def test_gpu_jobs_run_on_any_worker_when_no_worker_offers_a_gpu(
+    dask_address: str, clips: list[str], expected: list[pd.DataFrame]
+) -> None:
+    """Asking for a GPU where no worker has one must not wait forever: the jobs run wherever they can."""
+    with DaskBackend(dask_address) as backend:
+        results = backend.map(features_and_worker, clips[:3], resources=GPU)
+    _assert_identical([features for features, _ in results], expected[:3])
+
+
+def test_imap_yields_each_result_with_its_input_position_as_it_finishes(clips: list[str]) -> None:
+    with ProcessPoolBackend(2) as backend:
+        done = sorted(backend.imap(features_and_worker, clips[:4]))
+    assert [position for position, _ in done] == [0, 1, 2, 3]
+    assert [worker for _, (_, worker) in done] == ["local"] * 4
 
 
 def test_a_failing_item_raises_its_own_error_on_every_backend(

@@ -53,6 +53,8 @@ def test_sigkill_during_mining_leaves_no_pool_process_behind(tmp_path: Path) -> 
     }
     engine = [sys.executable, "-m", "data_engine"]
     subprocess.run([*engine, "ingest", str(video)], env=environment, check=True, capture_output=True, timeout=300)
+    for computed_at_ingest in (tmp_path / "home" / "store" / "videos").glob("*/features.parquet"):
+        computed_at_ingest.unlink()  # so that mining decodes the clips on the pool
     mining = subprocess.Popen([*engine, "mine"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     pool: set[int] = set()

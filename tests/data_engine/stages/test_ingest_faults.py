@@ -233,6 +233,8 @@ def test_retry_puts_a_failed_clip_back_where_it_failed(tmp_path: Path) -> None:
     clip_file = Path(clips[0]["path"])
     good = clip_file.read_bytes()
     clip_file.write_bytes(b"not a clip any more")
+    # mining then decodes the clip itself: without this, it reads the clip's rows of the features ingest computed
+    (home / "store" / "videos" / clips[0]["video_id"] / "features.parquet").unlink()
     mined = _engine(home, "mine")
     assert f"failed {clips[0]['id']}" in mined.stdout
     assert _engine(home, "clips", "--json", "--status", "failed").stdout.count(clips[0]["id"]) == 1

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -11,11 +12,12 @@ from data_engine.catalog import Catalog, ClipState
 from data_engine.cli import main
 from data_engine.compute import InProcessBackend
 from data_engine.layout import features_key
-from data_engine.mining.features import hamming
+from data_engine.mining.features import compute_features, hamming, read_features
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from data_engine.store import Store
 from data_engine.synthetic import generate
 from tests.data_engine.stages.test_ingest_stage import _age, ingest
+from tests.videos import make_test_video
 
 
 @pytest.fixture
@@ -28,6 +30,24 @@ def mined(sqlite_catalog: Catalog, store: Store, tmp_path: Path) -> tuple[Catalo
     hits = mine_batch_triggers(sqlite_catalog, store, batch, run_id="run-m")
     assert hits.per_trigger["flicker"] >= 2, "the proving ground injects lighting flicker"
     return sqlite_catalog, store, batch
+
+
+def test_features_ride_on_the_ingest_probe_and_equal_decoding_each_clip(
+    sqlite_catalog: Catalog, store: Store, tmp_path: Path, sample_videos: Path
+) -> None:
+    """Ingest decodes every frame to probe; mining cuts each clip's features out of that pass instead of decoding
+    the clip again, and gets what decoding the clip itself gives (B-frame reordering and AVI timestamps included)."""
+    reordered = _age(make_test_video(tmp_path / "bframes.mp4", frames=120, size=(320, 240), gop=25, bframes=2))
+    (report,) = ingest(sqlite_catalog, store, [reordered, sample_videos / "crowd_overhead_720p.avi"], clip_seconds=2)
+    clips = sqlite_catalog.clips()
+    assert len(clips) > 4 and {clip.method for clip in clips} == {"copy"}
+    features = compute_batch_features(sqlite_catalog, store, report.batch_key, InProcessBackend())
+    assert features.from_ingest == features.clips == len(clips), "no clip decoded again"
+    for clip in clips:
+        cut = read_features(store.fetch(features_key(clip)))
+        decoded = compute_features(store.fetch(clip.path))
+        pd.testing.assert_frame_equal(cut.drop(columns="pts_s"), decoded.drop(columns="pts_s"))
+        np.testing.assert_allclose(np.diff(cut["pts_s"]), np.diff(decoded["pts_s"]), atol=2e-3)
 
 
 def test_features_are_stored_once_and_hits_are_catalog_rows(mined: tuple[Catalog, Store, str]) -> None:
