@@ -7,6 +7,7 @@ from assets.ingest import video_clips
 from assets.partitions import ingest_batches
 from assets.pictures import clip_states_table, png_markdown
 from data_engine.mining.features import hamming
+from data_engine.reports.html import batch_report
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
 
@@ -124,6 +125,7 @@ def annotation_selection(
             "budget_used_today": used,
             "cold_start": report.cold_start,
             "clips": clip_states_table(catalog.catalog, context.partition_key),
+            "report": dg.MetadataValue.path(str(batch_report(catalog.catalog, store.store, context.partition_key))),
             **pictures,
         },
         check_results=[

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from data_engine.detectors.device import pick_device
 
 if TYPE_CHECKING:
-    from data_engine.datasets import DatasetVersion
+    from data_engine.datasets import DatasetVersion, ManifestFrame
 
 SliceBy = Literal["source", "video_id"]
 
@@ -61,9 +61,11 @@ def evaluate_model(
     device: str | None = None,
     split: str = "test",
     slice_by: SliceBy = "source",
+    subsets: Mapping[str, Sequence[ManifestFrame]] | None = None,
 ) -> Evaluation:
     """Evaluate `weights` on the dataset's `split` (the frozen test split by default), overall, per class and per
-    slice; slices whose key is unknown (empty) are left out."""
+    slice; slices whose key is unknown (empty) are left out. `subsets` are further named slices given as frames of
+    the split (e.g. the frames under a rare condition); empty ones are left out."""
     from ultralytics import YOLO
 
     weights = Path(weights)
@@ -89,7 +91,10 @@ def evaluate_model(
             key = getattr(frame, slice_by)
             if key:
                 slices.setdefault(key, []).append(str(dataset.image_path(frame)))
-        per_slice = {}
+        for name, members in (subsets or {}).items():
+            if members:
+                slices[name] = [str(dataset.image_path(frame)) for frame in members]
+        per_slice: dict[str, dict[str, float]] = {}
         for name, images in sorted(slices.items()):
             data_yaml = _subset_yaml(dataset, images, scratch / f"slice-{len(per_slice)}")
             metrics = _validate(model, data_yaml, "test", scratch / f"slice-{len(per_slice)}", imgsz, batch, device)
