@@ -109,13 +109,13 @@ class ProvingGroundConfig:
     clip_seconds: float = 2.0
     hard_share: float = 0.04
     seed_videos: int = 2
-    seed_every: int = 4
+    seed_every: int = 3
     val_videos: int = 1
     test_videos: int = 3
     eval_every: int = 5
     hard_eval_every: int = 2
     pool_videos: int = 3
-    seed_epochs: int = 30
+    seed_epochs: int = 60
     epochs: int = 5
     imgsz: int = 160
     batch: int = 8
