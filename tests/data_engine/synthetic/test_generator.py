@@ -181,3 +181,19 @@ def test_the_easy_majority_is_nearly_static_and_the_share_is_a_parameter(tmp_pat
         HardCases(share=0.9)
     with pytest.raises(SyntheticError, match="unknown hard conditions"):
         HardCases(conditions=("fog",))
+
+
+def test_synth_command_writes_a_hard_case_video(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from data_engine.cli import main
+
+    monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(
+        main, ["synth", str(tmp_path / "out"), "--seed", "5", "--seconds", "4", "--hard-cases", "0.4"]
+    )
+    assert result.exit_code == 0, result.output
+    truth = load_truth(next((tmp_path / "out").glob("*.truth.json")))
+    assert f"hard frames: {len(truth.hard_frames())} of 100" in result.output and truth.hard_frames()
+    refused = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "--hard-cases", "0.9"])
+    assert refused.exit_code == 2 and "error: the share of hard frames must lie in [0, 0.5], got 0.9" in refused.output
