@@ -230,8 +230,25 @@ class SeedsReport:
         rounds = len(self.loops[0].curve("mining"))
         return [round(float(np.mean([loop.curve("mining")[r].labels for loop in self.loops]))) for r in range(rounds)]
 
+    def measured(self, metric: str) -> tuple[LoopReport, ...]:
+        """The seeds that measure `metric`: a seed whose test split holds no frame under a hard condition has no
+        rare-case figures (they would read 0) and is left out of them."""
+        if metric.startswith("hard_map"):
+            return tuple(loop for loop in self.loops if loop.hard_test_images > 0)
+        return self.loops
+
     def interval(self, strategy: str, round_number: int, metric: str) -> Interval:
-        return t_interval([getattr(loop.curve(strategy)[round_number], metric) for loop in self.loops])
+        return t_interval([getattr(loop.curve(strategy)[round_number], metric) for loop in self.measured(metric)])
+
+    def paired(self, strategy: str, against: str, round_number: int, metric: str) -> Interval:
+        """Mean per-seed difference `strategy - against` and its t-interval: the strategies of a seed share the seed
+        model and the test split, so the difference is free of the seeds' large common spread."""
+        return t_interval(
+            [
+                getattr(loop.curve(strategy)[round_number], metric) - getattr(loop.curve(against)[round_number], metric)
+                for loop in self.measured(metric)
+            ]
+        )
 
     def labels_to_match(self, metric: str, against: str = "random") -> Interval:
         """Labels mining needs to reach `against`'s final `metric`, on the seeds' mean curves, with its bootstrap
@@ -252,7 +269,7 @@ class SeedsReport:
             }
             return labels_to_reach(mean["mining"], mean[against][-1][1])
 
-        return bootstrap_interval(self.loops, statistic)
+        return bootstrap_interval(self.measured(metric), statistic)
 
     def yields(self) -> YieldReport:
         """What humans changed per trigger in the mining homes, pooled over seeds; lift against the frames the
@@ -278,11 +295,18 @@ class SeedsReport:
         config, first = self.config, self.loops[0]
         lines = [
             f"seeds: {', '.join(map(str, self.seeds))} ({len(self.seeds)}); per round: mean [95 % t-interval over "
-            f"seeds]; test set {first.test_images} images, {first.hard_test_images} of them under a hard condition "
-            f"(rare-case slice); seed set {first.seed_labels} frames; budget {config.budget} frames/round from "
+            f"seeds]; test set {first.test_images} images, of them under a hard condition (rare-case slice) "
+            f"{', '.join(str(loop.hard_test_images) for loop in self.loops)} per seed; seed set {first.seed_labels} "
+            f"frames; budget {config.budget} frames/round from "
             f"{config.pool_videos} videos of {config.video_seconds:g} s ({config.hard_share:.0%} of frames hard); "
             f"{config.epochs} epochs/round at {config.imgsz} px",
         ]
+        unmeasured = [str(seed) for seed, loop in zip(self.seeds, self.loops, strict=True) if not loop.hard_test_images]
+        if unmeasured:
+            lines.append(
+                f"rare-case figures over {len(self.measured('hard_map50_95'))} seeds: the test split of seed(s) "
+                f"{', '.join(unmeasured)} holds no frame under a hard condition"
+            )
         header = ["round", "labels"]
         for metric in METRICS.values():
             header += [f"{strategy} {metric}" for strategy in self.strategies]
@@ -294,11 +318,19 @@ class SeedsReport:
                 cells += [self.interval(s, round_number, metric).format() for s in self.strategies]
             cells += [self.interval(s, round_number, "hard_labels").format(1) for s in self.strategies]
             lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", "paired over seeds, mean difference [95 % t-interval]:", ""]
+        pairs = [(a, b) for a, b in itertools.combinations(self.strategies, 2)]
+        header = ["round"] + [f"{a} - {b} {name}" for name in METRICS.values() for a, b in pairs]
+        lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        for round_number in range(1, len(self.labels())):
+            cells = [str(round_number)]
+            cells += [self.paired(a, b, round_number, metric).format() for metric in METRICS for a, b in pairs]
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         final_labels = self.labels()[-1]
         for metric, name in METRICS.items():
             for against in self.strategies[1:]:
-                target = np.mean([getattr(loop.curve(against)[-1], metric) for loop in self.loops])
+                target = np.mean([getattr(loop.curve(against)[-1], metric) for loop in self.measured(metric)])
                 needed = self.labels_to_match(metric, against)
                 lines.append(
                     f"labels mining needs to reach {against}'s final {name} ({target:.3f} with {final_labels} labels): "
@@ -342,6 +374,7 @@ class SeedsReport:
                     axes.fill_between(labels, [row.low for row in rows], [row.high for row in rows], alpha=0.2)
             axes.set_xlabel(f"labels added beyond the seed set ({self.loops[0].seed_labels})")
             axes.set_ylabel(f"test {name}")
+            axes.set_ylim(0.0, 1.0)
             axes.grid(alpha=0.3)
             axes.legend()
         figure.suptitle(f"proving ground: {len(self.seeds)} seeds, mean and 95 % interval")
@@ -772,7 +805,7 @@ def _evaluate(
     weights: Path, dataset: DatasetVersion, config: ProvingGroundConfig, subsets: Mapping[str, Sequence[Any]]
 ) -> dict[str, float]:
     evaluation = evaluate_model(weights, dataset, imgsz=config.imgsz, split="test", subsets=subsets)
-    hard = evaluation.per_slice.get("hard", {"map50": 0.0, "map50_95": 0.0})
+    hard = evaluation.per_slice.get("hard", {"map50": math.nan, "map50_95": math.nan})
     return {
         "map50": evaluation.map50,
         "map50_95": evaluation.map50_95,

@@ -17,6 +17,8 @@ from data_engine.experiments.proving_ground import (
     LoopReport,
     ProvingGroundConfig,
     ProvingGroundError,
+    RoundResult,
+    SeedsReport,
     frame_uncertainty,
     labels_to_reach,
     run_proving_ground,
@@ -28,10 +30,10 @@ TINY = ProvingGroundConfig(
     budget=6,
     video_seconds=2.0,
     clip_seconds=1.0,
-    hard_share=0.2,
+    hard_share=0.5,
     seed_videos=2,
     seed_every=5,
-    test_videos=1,
+    test_videos=2,
     pool_videos=2,
     seed_epochs=2,
     epochs=1,
@@ -96,3 +98,26 @@ def test_intervals_and_label_efficiency() -> None:
     assert frame_uncertainty(Detections.empty()) == 0.0
     found = Detections([[0, 0, 1, 1], [2, 2, 3, 3]], [0.9, 0.45], [0, 0])
     assert frame_uncertainty(found) == pytest.approx(0.9)
+
+
+def _loop(hard_images: int, mining: list[float], randomly: list[float]) -> LoopReport:
+    results = tuple(
+        RoundResult(strategy, number, 10 * number, 0, value, value, value, value, 1.0, "ds", "")
+        for strategy, curve in (("mining", mining), ("random", randomly), ("uncertainty", randomly))
+        for number, value in enumerate(curve)
+    )
+    return LoopReport(results, 100, 50, hard_images, 1.0, ProvingGroundConfig())
+
+
+def test_seeds_without_rare_test_frames_are_left_out_and_differences_are_paired() -> None:
+    report = SeedsReport(
+        (0, 1, 2),
+        (_loop(5, [0.2, 0.6], [0.2, 0.4]), _loop(7, [0.5, 0.9], [0.5, 0.7]), _loop(0, [0.3, 0.0], [0.3, 0.0])),
+        3.0,
+    )
+    assert report.interval("mining", 1, "hard_map50_95").n == 2
+    assert report.interval("mining", 1, "map50_95").n == 3
+    paired = report.paired("mining", "random", 1, "hard_map50_95")
+    assert paired.mean == pytest.approx(0.2) and paired.low == pytest.approx(0.2)
+    assert report.labels_to_match("hard_map50_95").mean == pytest.approx(5.0)
+    assert "rare-case figures over 2 seeds: the test split of seed(s) 2 holds no frame" in report.table()
