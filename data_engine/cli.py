@@ -328,14 +328,28 @@ def _parse_size(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
 @click.option("--seconds", type=float, default=10.0, show_default=True)
 @click.option("--size", default="320x240", show_default=True, callback=_parse_size, help="WIDTHxHEIGHT")
 @click.option("--fps", type=float, default=25.0, show_default=True)
-def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: float) -> None:
+@click.option(
+    "--hard-cases",
+    "hard_share",
+    type=float,
+    default=None,
+    help="An easy scene with this share of frames under rare hard conditions (a rare look, a lighting change, a long "
+    "occlusion, motion blur, an object at the border), e.g. 0.04; without it the classic proving ground with events "
+    "everywhere.",
+)
+def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: float, hard_share: float | None) -> None:
     """Write a proving-ground video (H.264 mp4) and its exact ground truth (JSON)."""
-    from data_engine.synthetic import generate
+    from data_engine.synthetic import HardCases, generate
 
-    video = generate(out_dir, seed=seed, seconds=seconds, size=size, fps=fps)
+    hard = None if hard_share is None else HardCases(share=hard_share)
+    video = generate(out_dir, seed=seed, seconds=seconds, size=size, fps=fps, hard_cases=hard)
     truth = video.truth()
     click.echo(f"video: {video.video_path}")
     click.echo(f"truth: {video.truth_path} ({len(truth.frames)} frames, {len(truth.events)} injected events)")
+    if hard is not None:
+        click.echo(
+            f"hard frames: {len(truth.hard_frames())} of {truth.frame_count} (conditions per frame in the events)"
+        )
 
 
 @main.command()
@@ -481,9 +495,23 @@ def _clip_first_frames(runtime: Runtime, batch_key: str | None) -> dict[str, int
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per selected frame.")
 @click.option("--batch", "batch_key", default=None)
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Write static HTML pages instead (each batch's selected frames with boxes, reasons and clip timelines; each "
+    "dataset version's class counts and samples) and print their paths.",
+)
 @pass_runtime
-def selection(runtime: Runtime, as_json: bool, batch_key: str | None) -> None:
+def selection(runtime: Runtime, as_json: bool, batch_key: str | None, report: bool) -> None:
     """Frames selected for annotation and why, numbered within the clip and within its video."""
+    if report:
+        from data_engine.reports.html import reports_index
+
+        index, *pages = reports_index(runtime.catalog, runtime.store, [batch_key] if batch_key else None)
+        for page in pages:
+            click.echo(f"{'batch' if page.parent.parent.name == 'batches' else 'dataset'} {page.parent.name}: {page}")
+        click.echo(f"index: {index}")
+        return
     first_frame = _clip_first_frames(runtime, batch_key)
     rows = [
         {
@@ -727,12 +755,18 @@ def import_annotations_command(
 @click.option("--json", "as_json", is_flag=True)
 @pass_runtime
 def annotation_stats(runtime: Runtime, as_json: bool) -> None:
-    """Images reviewed per annotator and day, lead time, and how much humans changed the autolabels per trigger."""
+    """Images reviewed per annotator and day, lead time, how much humans changed the autolabels per trigger, and
+    each trigger's yield and lift over frames chosen without a trigger."""
     from data_engine.annotation import review_metrics
+    from data_engine.evaluation.trigger_yield import trigger_yields
     from data_engine.stages.annotate import review_history
 
     metrics = review_metrics(review_history(runtime.catalog, runtime.store))
-    click.echo(json.dumps(metrics.to_json(), indent=2) if as_json else metrics.markdown())
+    lift = trigger_yields(metrics)
+    if as_json:
+        click.echo(json.dumps({**metrics.to_json(), "trigger_yield": lift.to_json()}, indent=2))
+    else:
+        click.echo(metrics.markdown() + "\n\n" + lift.markdown())
 
 
 @main.group()
@@ -1034,23 +1068,150 @@ def _actor() -> str:
 
 
 @main.command("proving-ground")
+@click.option("--seeds", "seed_count", type=int, default=1, show_default=True, help="Repeat for seeds SEED..SEED+N-1.")
+@click.option("--seed", type=int, default=0, show_default=True, help="The first seed.")
 @click.option("--rounds", type=int, default=3, show_default=True)
 @click.option("--budget", type=int, default=40, show_default=True, help="Frames labelled per round.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--hard-share", type=float, default=0.04, show_default=True, help="Share of frames under a rare hard condition."
+)
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Working folder (default: DATA_ENGINE_HOME/proving-ground).",
+    help="Working folder (default: DATA_ENGINE_HOME/proving-ground); finished seeds there are reused.",
 )
+@click.option(
+    "--triggers",
+    "triggers_only",
+    is_flag=True,
+    help="Instead of the loop: precision and recall of each trigger against the truth of one video per seed "
+    "(model-level triggers with the configured detectors, when there are any).",
+)
+@click.option("--seconds", type=float, default=20.0, show_default=True, help="With --triggers: each video's length.")
 @pass_runtime
-def proving_ground(runtime: Runtime, rounds: int, budget: int, seed: int, out_dir: str | None) -> None:
-    """The data-engine loop measured: mining-selected vs random labelling at the same budget, test mAP per round."""
-    from data_engine.experiments.proving_ground import run_proving_ground
+def proving_ground(
+    runtime: Runtime,
+    seed_count: int,
+    seed: int,
+    rounds: int,
+    budget: int,
+    hard_share: float,
+    out_dir: str | None,
+    triggers_only: bool,
+    seconds: float,
+) -> None:
+    """The data-engine loop measured on synthetic videos with rare hard cases: mining vs random vs uncertainty
+    labelling at the same budget, test mAP overall and on the rare cases per round, over seeds with 95 % intervals."""
+    from data_engine.experiments.proving_ground import (
+        ProvingGroundConfig,
+        ProvingGroundError,
+        run_proving_ground_seeds,
+    )
 
+    if seed_count < 1:
+        raise ProvingGroundError(f"--seeds must be at least 1, got {seed_count}")
     folder = Path(out_dir) if out_dir else runtime.settings.home / "proving-ground"
+    seeds = list(range(seed, seed + seed_count))
+    if triggers_only:
+        _score_triggers(runtime, seeds, folder, seconds)
+        return
+    config = ProvingGroundConfig(rounds=rounds, budget=budget, hard_share=hard_share)
     with _progress(0, "proving ground", "step") as bar:
-        report = run_proving_ground(folder, rounds=rounds, budget=budget, seed=seed, progress=lambda *_: bar.update())
+
+        def step(message: str) -> None:
+            bar.set_postfix_str(message[:70], refresh=False)
+            bar.update()
+
+        report = run_proving_ground_seeds(folder, seeds, config, progress=step)
+    (folder / "report.json").write_text(json.dumps(report.to_json(), indent=1))
     click.echo(report.table())
     click.echo(f"plot: {report.write_plot(folder / 'curves.png')}")
+    click.echo(f"report: {folder / 'report.json'}")
+
+
+def _score_triggers(runtime: Runtime, seeds: list[int], folder: Path, seconds: float) -> None:
+    from data_engine.experiments.mining_triggers import (
+        evaluate_models_on_proving_ground,
+        evaluate_proving_ground,
+        format_model_table,
+        format_table,
+    )
+    from data_engine.stages.train import detectors_in_use
+
+    click.echo(format_table(evaluate_proving_ground(seeds, folder / "triggers", seconds=seconds)))
+    detectors = detectors_in_use(runtime.catalog, runtime.store, runtime.settings)
+    if detectors:
+        reference = detectors[1] if len(detectors) > 1 else None
+        scores = evaluate_models_on_proving_ground(seeds, folder / "triggers", detectors[0], reference, seconds)
+        click.echo(format_model_table(scores))
+    else:
+        click.echo("no detector configured: model-level triggers not scored (set DATA_ENGINE_DETECTORS)")
+
+
+@main.command()
+@click.argument("source", required=False, type=click.Path(exists=True))
+@click.option(
+    "--gt",
+    "ground_truth",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="MOTChallenge ground truth (default: SOURCE/gt/gt.txt of a sequence folder).",
+)
+@click.option(
+    "--predictions",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Score this MOTChallenge result file (any detector's or tracker's) instead of running the detectors.",
+)
+@click.option(
+    "--class", "class_name", default="person", show_default=True, help="The detectors' class the ground truth labels."
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Confidence from which raw detector boxes count for P/R/F1 (mAP50 uses all).",
+)
+@click.option(
+    "--min-visibility",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Ground-truth boxes less visible than this (visibility column) are don't-care.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_runtime
+def evaluate(
+    runtime: Runtime,
+    source: str | None,
+    ground_truth: str | None,
+    predictions: str | None,
+    class_name: str,
+    threshold: float,
+    min_visibility: float,
+    as_json: bool,
+) -> None:
+    """Measure the engine on labelled footage: a video, a folder of frames or a MOTChallenge sequence with
+    MOTChallenge ground truth. Raw detections vs hindsight labels (P/R/F1 at IoU 0.5, mAP50), tracking quality
+    (HOTA, MOTA, IDF1) and, per trigger, the error rate of the frames it flags against all frames (lift)."""
+    from data_engine.evaluation.footage import evaluate_footage
+    from data_engine.stages.train import detectors_in_use
+
+    detectors = [] if predictions else detectors_in_use(runtime.catalog, runtime.store, runtime.settings)
+    report = evaluate_footage(
+        source,
+        ground_truth,
+        detectors=detectors,
+        predictions=predictions,
+        class_name=class_name,
+        threshold=threshold,
+        min_visibility=min_visibility,
+        progress=lambda message: click.echo(message, err=True),
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo("\n".join(report.lines()))

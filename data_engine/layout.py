@@ -13,6 +13,7 @@
     models/<model>/weights.pt                           registered model versions
     models/map_per_version.png                          test mAP of every model version
     training/<run>/                                     training runs' working folders
+    reports/batches/<batch>/  reports/datasets/<dataset>/  static HTML pages: selected frames, dataset samples
 
 Keys are relative to the store root and always use "/"; a key never depends on where the store is.
 """
@@ -31,6 +32,7 @@ ANNOTATION_THROUGHPUT = "annotation/throughput.png"
 MODELS_PICTURE = "models/map_per_version.png"
 CLIPS = "clips"
 DATASETS = "datasets"
+REPORTS = "reports"
 
 
 class StoredClip(Protocol):
@@ -97,6 +99,11 @@ def autolabel_boxes_key(batch_key: str) -> str:
 def annotation_image_key(image_name: str) -> str:
     """One frame sent to annotators (written once), under the name annotators see (clip, frame, time in clip)."""
     return f"{ANNOTATION_IMAGES}/{image_name}"
+
+
+def reports_key(*parts: str) -> str:
+    """The static HTML reports (`reports/batches/<batch>/`, `reports/datasets/<dataset>/`, `reports/index.html`)."""
+    return "/".join((REPORTS, *parts))
 
 
 def dataset_key(dataset_id: str, name: str = "") -> str:

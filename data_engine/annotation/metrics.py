@@ -147,7 +147,7 @@ def review_metrics(frames: Iterable[ReviewedFrame]) -> ReviewMetrics:
             continue
         changes = frame_changes(reviewed.pre_annotations, reviewed.detections)
         overall.add(changes)
-        for trigger in reviewed.reasons or (NO_TRIGGER,):
+        for trigger in dict.fromkeys(reviewed.reasons) or (NO_TRIGGER,):  # a frame counts once per trigger
             per_trigger.setdefault(trigger, ChangeSummary()).add(changes)
     rows = tuple(
         AnnotatorDay(annotator, day, len(times), _mean([t for t in times if t is not None]))

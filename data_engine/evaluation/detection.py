@@ -89,10 +89,12 @@ def evaluate_model(
     device: str | None = None,
     split: str = "test",
     slice_by: SliceBy = "source",
+    subsets: Mapping[str, Sequence[ManifestFrame]] | None = None,
 ) -> Evaluation:
     """Evaluate `weights` on the dataset's `split` (the frozen test split by default), overall, per class and per
-    slice, on the classes the model knows; slices whose key is unknown (empty) are left out. On the test split
-    the new-test images, if any, are evaluated beside it."""
+    slice, on the classes the model knows; slices whose key is unknown (empty) are left out. `subsets` are further
+    named slices given as frames of the split (e.g. the frames under a rare condition); empty ones are left out. On
+    the test split the new-test images, if any, are evaluated beside it."""
     from ultralytics import YOLO
 
     from data_engine.datasets.splits import NEW_TEST  # here: datasets imports the registry, which imports this
@@ -124,6 +126,9 @@ def evaluate_model(
                 key = getattr(frame, slice_by)
                 if key:
                     slices.setdefault(key, []).append(frame)
+            for name, members in (subsets or {}).items():
+                if members:
+                    slices[name] = list(members)
             per_slice, per_slice_class = {}, {}
             for name, members in sorted(slices.items()):
                 metrics = view.validate(model, members, imgsz, batch, device)

@@ -15,14 +15,13 @@ is a labelling error (lost identity, missing box) a human must fix. With `min_vi
 object is detected (IoU >= 0.5, any class) on at least 2 of the 4 sampled frames before the occlusion and of the 4
 after, and missed on at least one sampled frame of it; found when a detection_flicker hit overlaps the occlusion.
 
-    .venv/bin/python -m data_engine.experiments.mining_triggers --seeds 0 1 2 3 --seconds 20
+Run through the CLI: `data-engine proving-ground --triggers --seeds 4 --seconds 20` (model-level triggers with the
+configured detectors, DATA_ENGINE_DETECTORS: the first is the fast model, a second one the reference).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +42,14 @@ stretch is a repeated picture)."""
 
 
 class EventLike(Protocol):
-    type: str
-    first_frame: int
-    last_frame: int
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def first_frame(self) -> int: ...
+
+    @property
+    def last_frame(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +309,7 @@ def evaluate_model_hits(
 def occlusion_breaks(detections: FrameDetections, truth: GroundTruth, threshold: float = 0.25) -> list[EventLike]:
     """The injected full occlusions the model's track breaks on (see the module docstring)."""
     sampled = np.array(sorted(detections), dtype=np.int64)
-    broken = []
+    broken: list[EventLike] = []
     for event in truth.events_of("full_occlusion"):
 
         def seen(frame: int, track_id: int = event.track_id) -> bool:
@@ -386,32 +390,3 @@ def format_model_table(evaluations: Mapping[str, ModelTriggerEvaluation]) -> str
 
 def _overlaps(hit: Hit, event: EventLike) -> bool:
     return hit.first_frame <= event.last_frame and event.first_frame <= hit.last_frame
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--weights", help="detector weights (.pt): also evaluate the model-level triggers")
-    parser.add_argument("--reference-weights", help="a second detector's weights, for model disagreement")
-    parser.add_argument("--imgsz", type=int, default=640, help="inference size of the detectors")
-    parser.add_argument("--threshold", type=float, default=0.25, help="operating confidence of the triggers")
-    arguments = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="mining-evaluate-") as out_dir:
-        print(format_table(evaluate_proving_ground(arguments.seeds, out_dir, seconds=arguments.seconds)))
-        if arguments.weights:
-            from data_engine.detectors import UltralyticsDetector
-
-            floor = arguments.threshold / 5
-            detector = UltralyticsDetector(arguments.weights, imgsz=arguments.imgsz, conf=floor)
-            reference = None
-            if arguments.reference_weights:
-                reference = UltralyticsDetector(arguments.reference_weights, imgsz=arguments.imgsz, conf=floor)
-            scores = evaluate_models_on_proving_ground(
-                arguments.seeds, out_dir, detector, reference, arguments.seconds, threshold=arguments.threshold
-            )
-            print(format_model_table(scores))
-
-
-if __name__ == "__main__":
-    main()

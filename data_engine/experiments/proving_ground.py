@@ -1,37 +1,68 @@
-"""The data-engine loop measured: does mining-selected labelling beat random labelling at the same budget?
+"""The data-engine loop measured: does mining-selected labelling beat random and uncertainty labelling at the same
+budget, on the rare hard cases that a data engine exists to find?
 
-On proving-ground videos (with ground truth) the real engine path runs end to end: ingest, mine, select, push a
-bundle, a simulated annotator answers its tasks from the truth, import, build a dataset, fine-tune, evaluate on a
-fixed test split. A shared seed phase labels a small seed set plus a fixed validation and test set and trains the
-seed model; it is then copied into two engine homes, one per strategy. Each round brings a new batch of pool
-videos: the mining home selects frames with the engine's selection and its current model, the random home
-labels the same number of frames drawn uniformly from the same batch. Both retrain from their previous model
-and are evaluated on the same frozen test split.
+On proving-ground videos with rare hard conditions (an easy, nearly static scene for most of the footage, a few
+percent of frames under a rare look, a lighting change, a long occlusion, motion blur or an object at the border;
+exact truth and a condition label per frame) the real engine path runs end to end: ingest, mine, select, autolabel
+with the strategy's current model, push a bundle, a simulated annotator answers its tasks from the truth, import,
+build a dataset, fine-tune, evaluate on a fixed test split. A shared seed phase labels a small seed set plus a fixed
+validation and test set and trains the seed model; it is then copied into one engine home per strategy. Each round
+brings a new batch of pool videos:
+
+- mining: the engine's own triggers with the current model and `select_batch` (trigger yields as the main job
+  feeds them), under the round's budget;
+- random: as many frames drawn uniformly from the same batch;
+- uncertainty: as many of the least confident frames (the usual active-learning baseline: frames whose most
+  uncertain box has a confidence nearest 0.5), through the engine's selection function (same near-duplicate
+  suppression and spread over clips), topped up at random when too few frames hold a box.
+
+All retrain from their previous model and are evaluated on the same frozen test split, overall and on its
+rare-case slice (test frames under a hard condition; the test set takes every `hard_eval_every`-th frame of those
+and every `eval_every`-th of the rest). `run_proving_ground_seeds` repeats the whole comparison per seed and
+reports means with 95 % intervals (see `intervals`).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import math
+import os
 import random
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from data_engine.annotation import AnnotationRun, FrameAnswer, answer_bundle
-from data_engine.catalog import Catalog, ClipState
+import numpy as np
+
+from data_engine.annotation import AnnotationRun, FrameAnswer, answer_bundle, review_metrics
+from data_engine.annotation.metrics import ChangeSummary, ReviewMetrics
+from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.datasets.build import DatasetConfig, DatasetVersion
 from data_engine.datasets.splits import SplitConfig
+from data_engine.detections import Detections
 from data_engine.errors import EngineError
 from data_engine.evaluation import evaluate_model
+from data_engine.evaluation.trigger_yield import YieldReport, trigger_yields
+from data_engine.experiments.intervals import Interval, bootstrap_interval, t_interval
 from data_engine.layout import features_key
 from data_engine.mining.features import read_features
+from data_engine.mining.model_triggers import detect_for_mining
+from data_engine.mining.selection import Candidate, SelectedFrame, select_frames
 from data_engine.reports.plots import learning_curves_png
 from data_engine.runtime import Runtime, compute_backend
 from data_engine.settings import Settings
-from data_engine.stages.annotate import import_answers, push_selected
-from data_engine.stages.autolabel import load_detectors
+from data_engine.stages.annotate import (
+    clips_ready_to_push,
+    import_answers,
+    push_selected,
+    review_history,
+)
+from data_engine.stages.annotate import trigger_yields as engine_trigger_yields
+from data_engine.stages.autolabel import autolabel_clips, load_detectors
 from data_engine.stages.ingest import ingest
 from data_engine.stages.mine import (
     MiningConfig,
@@ -43,14 +74,16 @@ from data_engine.stages.mine import (
 from data_engine.stages.train import build_training_dataset
 from data_engine.synthetic import SyntheticVideo, generate
 from data_engine.synthetic.dataset import MIN_LABEL_VISIBILITY
-from data_engine.synthetic.generator import CLASS_NAMES
+from data_engine.synthetic.generator import CLASS_NAMES, HardCases
 from data_engine.synthetic.truth import GroundTruth, load_truth
 from data_engine.training.run import TrainingConfig, run_training
 from data_engine.training.tiny import tiny_model_yaml
 from data_engine.training.train import TrainingError
 
-STRATEGIES = ("mining", "random")
+STRATEGIES = ("mining", "random", "uncertainty")
+UNCERTAINTY = "uncertainty"
 ANNOTATOR = "simulated-annotator"
+REPORT_NAME = "report.json"
 Progress = Callable[[str], None]
 
 
@@ -60,9 +93,10 @@ class ProvingGroundError(EngineError):
 
 @dataclass(frozen=True)
 class ProvingGroundConfig:
-    """Sizes of the experiment. Videos are `video_seconds` long at `size`; each round brings `pool_videos` new
-    videos of which `budget` frames may be labelled; the seed set is every `seed_every`-th frame of `seed_videos`
-    videos, the fixed val/test sets every `eval_every`-th frame of theirs."""
+    """Sizes of the experiment. Videos are `video_seconds` long at `size` with `hard_share` of their frames under a
+    rare hard condition; each round brings `pool_videos` new videos of which `budget` frames may be labelled; the
+    seed set is every `seed_every`-th frame of `seed_videos` videos, the fixed val set every `eval_every`-th frame
+    of its videos, the test set that plus every `hard_eval_every`-th frame under a hard condition."""
 
     rounds: int = 3
     budget: int = 40
@@ -70,94 +104,285 @@ class ProvingGroundConfig:
     video_seconds: float = 8.0
     size: tuple[int, int] = (320, 240)
     clip_seconds: float = 2.0
+    hard_share: float = 0.04
     seed_videos: int = 2
-    seed_every: int = 4
+    seed_every: int = 3
     val_videos: int = 1
-    test_videos: int = 2
+    test_videos: int = 3
     eval_every: int = 5
+    hard_eval_every: int = 2
     pool_videos: int = 3
-    seed_epochs: int = 25
+    seed_epochs: int = 60
     epochs: int = 5
     imgsz: int = 160
     batch: int = 8
+    strategies: tuple[str, ...] = STRATEGIES
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.budget < 1:
             raise ProvingGroundError(f"rounds and budget must be at least 1 (got {self.rounds}, {self.budget})")
+        if self.strategies[:1] != ("mining",) or set(self.strategies) - set(STRATEGIES):
+            raise ProvingGroundError(f"strategies must start with mining and be among {', '.join(STRATEGIES)}")
+        HardCases(share=self.hard_share)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "size": list(self.size), "strategies": list(self.strategies)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProvingGroundConfig:
+        return cls(**{**data, "size": tuple(data["size"]), "strategies": tuple(data["strategies"])})
 
 
 @dataclass(frozen=True)
 class RoundResult:
-    """One strategy after one round: labels added so far (beyond the seed set), the test metrics and timings."""
+    """One strategy after one round: labels added so far (beyond the seed set) and how many of them were frames
+    under a hard condition, test metrics overall and on the rare-case slice (`hard_`), and timings."""
 
     strategy: str
     round: int
     labels: int
+    hard_labels: int
     map50: float
     map50_95: float
+    hard_map50: float
+    hard_map50_95: float
     train_s: float
     dataset_id: str
-    weights: Path
+    weights: str
 
 
 @dataclass(frozen=True)
 class LoopReport:
-    """Both curves (round 0 is the shared seed model) and the seconds the whole loop took."""
+    """One seed: every strategy's curve (round 0 is the shared seed model), what humans changed per trigger in each
+    home (`reviews`: strategy -> trigger -> [frames, changed frames], "all" for every reviewed frame), seconds."""
 
     results: tuple[RoundResult, ...]
     seed_labels: int
     test_images: int
+    hard_test_images: int
     duration_s: float
     config: ProvingGroundConfig
+    reviews: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     def curve(self, strategy: str) -> list[RoundResult]:
         return sorted((r for r in self.results if r.strategy == strategy), key=lambda r: r.round)
 
-    def labels_to_match_random(self) -> float | None:
-        """New labels the mining curve needs to reach the random strategy's final mAP50-95 (linear between
-        rounds), or None when it never does."""
-        target = self.curve("random")[-1].map50_95
-        mining = self.curve("mining")
-        if mining[0].map50_95 >= target:
-            return float(mining[0].labels)
-        for before, after in itertools.pairwise(mining):
-            if after.map50_95 >= target:
-                share = (target - before.map50_95) / (after.map50_95 - before.map50_95)
-                return before.labels + share * (after.labels - before.labels)
-        return None
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "results": [asdict(result) for result in self.results],
+            "seed_labels": self.seed_labels,
+            "test_images": self.test_images,
+            "hard_test_images": self.hard_test_images,
+            "duration_s": self.duration_s,
+            "config": self.config.to_json(),
+            "reviews": self.reviews,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LoopReport:
+        return cls(
+            results=tuple(RoundResult(**result) for result in data["results"]),
+            seed_labels=int(data["seed_labels"]),
+            test_images=int(data["test_images"]),
+            hard_test_images=int(data["hard_test_images"]),
+            duration_s=float(data["duration_s"]),
+            config=ProvingGroundConfig.from_json(data["config"]),
+            reviews={key: dict(value) for key, value in data.get("reviews", {}).items()},
+        )
+
+
+def labels_to_reach(curve: Sequence[tuple[float, float]], target: float) -> float:
+    """Labels (linear between rounds) at which a curve of (labels, metric) first reaches `target`; infinity when it
+    never does."""
+    if curve[0][1] >= target:
+        return curve[0][0]
+    for (labels_before, before), (labels_after, after) in itertools.pairwise(curve):
+        if after >= target:
+            return labels_before + (target - before) / (after - before) * (labels_after - labels_before)
+    return math.inf
+
+
+METRICS = {"map50_95": "mAP50-95", "hard_map50_95": "rare-case mAP50-95"}
+
+
+@dataclass(frozen=True)
+class SeedsReport:
+    """The comparison repeated over seeds: per round and strategy the mean and 95 % t-interval of each metric, and
+    the label efficiency of mining against random with a bootstrap interval over seeds."""
+
+    seeds: tuple[int, ...]
+    loops: tuple[LoopReport, ...]
+    duration_s: float
+
+    @property
+    def config(self) -> ProvingGroundConfig:
+        return self.loops[0].config
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        return self.config.strategies
+
+    def labels(self) -> list[int]:
+        """Labels added after each round (the same in every seed only when mining used the whole budget: the mean)."""
+        rounds = len(self.loops[0].curve("mining"))
+        return [round(float(np.mean([loop.curve("mining")[r].labels for loop in self.loops]))) for r in range(rounds)]
+
+    def measured(self, metric: str) -> tuple[LoopReport, ...]:
+        """The seeds that measure `metric`: a seed whose test split holds no frame under a hard condition has no
+        rare-case figures (they would read 0) and is left out of them."""
+        if metric.startswith("hard_map"):
+            return tuple(loop for loop in self.loops if loop.hard_test_images > 0)
+        return self.loops
+
+    def interval(self, strategy: str, round_number: int, metric: str) -> Interval:
+        return t_interval([getattr(loop.curve(strategy)[round_number], metric) for loop in self.measured(metric)])
+
+    def paired(self, strategy: str, against: str, round_number: int, metric: str) -> Interval:
+        """Mean per-seed difference `strategy - against` and its t-interval: the strategies of a seed share the seed
+        model and the test split, so the difference is free of the seeds' large common spread."""
+        return t_interval(
+            [
+                getattr(loop.curve(strategy)[round_number], metric) - getattr(loop.curve(against)[round_number], metric)
+                for loop in self.measured(metric)
+            ]
+        )
+
+    def labels_to_match(self, metric: str, against: str = "random") -> Interval:
+        """Labels mining needs to reach `against`'s final `metric`, on the seeds' mean curves, with its bootstrap
+        interval (upper bound infinity: some resamples never reach it)."""
+
+        def statistic(loops: Sequence[object]) -> float:
+            chosen = [loop for loop in loops if isinstance(loop, LoopReport)]
+            rounds = len(chosen[0].curve("mining"))
+            mean = {
+                strategy: [
+                    (
+                        float(np.mean([loop.curve(strategy)[r].labels for loop in chosen])),
+                        float(np.mean([getattr(loop.curve(strategy)[r], metric) for loop in chosen])),
+                    )
+                    for r in range(rounds)
+                ]
+                for strategy in ("mining", against)
+            }
+            return labels_to_reach(mean["mining"], mean[against][-1][1])
+
+        return bootstrap_interval(self.measured(metric), statistic)
+
+    def yields(self) -> YieldReport:
+        """What humans changed per trigger in the mining homes, pooled over seeds; lift against the frames the
+        random strategy drew (a true blind sample of the same pools)."""
+        per_trigger: dict[str, ChangeSummary] = {}
+        for loop in self.loops:
+            for trigger, (frames, changed) in loop.reviews.get("mining", {}).items():
+                if trigger != "all":
+                    summary = per_trigger.setdefault(trigger, ChangeSummary())
+                    summary.frames += frames
+                    summary.changed_frames += changed
+        blind = ChangeSummary()
+        for loop in self.loops:
+            frames, changed = loop.reviews.get("random", {}).get("all", [0, 0])
+            blind.frames += frames
+            blind.changed_frames += changed
+        metrics = ReviewMetrics((), ChangeSummary(), per_trigger)
+        return trigger_yields(metrics, blind, "the random strategy's frames")
 
     def table(self) -> str:
-        """Test mAP per round for both strategies, and the labels mining needs to match random's final mAP."""
-        mining, randomly = self.curve("mining"), self.curve("random")
+        """Per round: labels, each strategy's mean [95 % interval] of mAP50-95 overall and on the rare-case slice,
+        hard frames among the labels; then label efficiency, the goal's verdict and the trigger yields."""
+        config, first = self.config, self.loops[0]
         lines = [
-            f"test set: {self.test_images} images (fixed); seed set: {self.seed_labels} labelled frames; "
-            f"budget {self.config.budget} frames/round; {self.config.epochs} epochs/round at {self.config.imgsz} px",
-            f"{'round':>5} | {'labels':>6} | {'mining mAP50-95':>15} | {'random mAP50-95':>15} | "
-            f"{'mining mAP50':>12} | {'random mAP50':>12}",
+            f"seeds: {', '.join(map(str, self.seeds))} ({len(self.seeds)}); per round: mean [95 % t-interval over "
+            f"seeds]; test set {first.test_images} images, of them under a hard condition (rare-case slice) "
+            f"{', '.join(str(loop.hard_test_images) for loop in self.loops)} per seed; seed set {first.seed_labels} "
+            f"frames; budget {config.budget} frames/round from "
+            f"{config.pool_videos} videos of {config.video_seconds:g} s ({config.hard_share:.0%} of frames hard); "
+            f"{config.epochs} epochs/round at {config.imgsz} px",
         ]
-        for m, r in zip(mining, randomly, strict=True):
+        unmeasured = [str(seed) for seed, loop in zip(self.seeds, self.loops, strict=True) if not loop.hard_test_images]
+        if unmeasured:
             lines.append(
-                f"{m.round:>5} | {m.labels:>6} | {m.map50_95:>15.4f} | {r.map50_95:>15.4f} | "
-                f"{m.map50:>12.4f} | {r.map50:>12.4f}"
+                f"rare-case figures over {len(self.measured('hard_map50_95'))} seeds: the test split of seed(s) "
+                f"{', '.join(unmeasured)} holds no frame under a hard condition"
             )
-        needed = self.labels_to_match_random()
-        final = randomly[-1]
-        lines.append(
-            f"labels to reach random's final mAP50-95 ({final.map50_95:.4f} with {final.labels} labels): "
-            + ("not reached" if needed is None else f"{needed:.0f} with mining")
-        )
-        lines.append(f"loop time: {self.duration_s:.0f} s")
+        header = ["round", "labels"]
+        for metric in METRICS.values():
+            header += [f"{strategy} {metric}" for strategy in self.strategies]
+        header += [f"{strategy} hard labels" for strategy in self.strategies]
+        lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        for round_number, labels in enumerate(self.labels()):
+            cells = [str(round_number), str(labels)]
+            for metric in METRICS:
+                cells += [self.interval(s, round_number, metric).format() for s in self.strategies]
+            cells += [self.interval(s, round_number, "hard_labels").format(1) for s in self.strategies]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", "paired over seeds, mean difference [95 % t-interval]:", ""]
+        pairs = [(a, b) for a, b in itertools.combinations(self.strategies, 2)]
+        header = ["round"] + [f"{a} - {b} {name}" for name in METRICS.values() for a, b in pairs]
+        lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        for round_number in range(1, len(self.labels())):
+            cells = [str(round_number)]
+            cells += [self.paired(a, b, round_number, metric).format() for metric in METRICS for a, b in pairs]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        final_labels = self.labels()[-1]
+        for metric, name in METRICS.items():
+            for against in self.strategies[1:]:
+                target = np.mean([getattr(loop.curve(against)[-1], metric) for loop in self.measured(metric)])
+                needed = self.labels_to_match(metric, against)
+                lines.append(
+                    f"labels mining needs to reach {against}'s final {name} ({target:.3f} with {final_labels} labels): "
+                    f"{needed.format(0)} (bootstrap 95 % interval over seeds)"
+                )
+        lines.append(self.goal())
+        lines += ["", self.yields().markdown(), "", f"loop time: {self.duration_s:.0f} s for {len(self.seeds)} seeds"]
         return "\n".join(lines)
 
+    def goal(self) -> str:
+        """The goal's verdict: mining reaches random's final rare-case mAP with at most half the labels, and the
+        last round's intervals do not overlap."""
+        needed = self.labels_to_match("hard_map50_95", "random")
+        final_labels = self.labels()[-1]
+        last = len(self.labels()) - 1
+        mining, randomly = (self.interval(s, last, "hard_map50_95") for s in ("mining", "random"))
+        half = math.isfinite(needed.mean) and needed.mean <= final_labels / 2
+        separate = not math.isnan(mining.low) and not mining.overlaps(randomly) and mining.mean > randomly.mean
+        verdict = "met" if half and separate else "not met"
+        return (
+            f"goal (mining reaches random's final rare-case mAP50-95 with at most half the labels, last-round "
+            f"intervals apart): {verdict}; labels needed {needed.format(0)} of {final_labels} "
+            f"(ratio {needed.mean / final_labels:.2f}); last round mining {mining.format()} vs random "
+            f"{randomly.format()}"
+        )
+
     def write_plot(self, path: str | Path) -> Path:
-        """A PNG of test mAP50-95 against labels added, one line per strategy."""
+        """Learning curves with 95 % t-intervals as bands: test mAP50-95 overall and on the rare-case slice."""
+        labels = self.labels()
+        panels = {
+            f"test {name}": {
+                strategy: [
+                    (label, row.mean, row.low, row.high)
+                    for label, row in zip(
+                        labels, (self.interval(strategy, r, metric) for r in range(len(labels))), strict=True
+                    )
+                ]
+                for strategy in self.strategies
+            }
+            for metric, name in METRICS.items()
+        }
         return learning_curves_png(
             path,
-            {strategy: [(r.labels, r.map50_95) for r in self.curve(strategy)] for strategy in STRATEGIES},
-            xlabel=f"labels added beyond the seed set ({self.seed_labels})",
-            ylabel="test mAP50-95",
-            title=f"proving ground: {self.config.budget} labels/round",
+            panels,
+            xlabel=f"labels added beyond the seed set ({self.loops[0].seed_labels})",
+            title=f"proving ground: {len(self.seeds)} seeds, mean and 95 % interval",
+            bands=len(self.loops) > 1,
         )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seeds": list(self.seeds),
+            "duration_s": self.duration_s,
+            "loops": [loop.to_json() for loop in self.loops],
+        }
 
 
 @dataclass
@@ -171,6 +396,48 @@ class _Videos:
     truth: dict[str, GroundTruth] = field(default_factory=dict)
 
 
+def run_proving_ground_seeds(
+    out_dir: str | Path,
+    seeds: Sequence[int],
+    config: ProvingGroundConfig | None = None,
+    progress: Progress | None = None,
+) -> SeedsReport:
+    """Run the whole comparison once per seed under `out_dir/seed-N`. A seed whose report is already there with
+    the same settings is read back instead of run again, so an interrupted run resumes where it stopped."""
+    config = config or ProvingGroundConfig()
+    say = progress or (lambda _message: None)
+    started = time.monotonic()
+    loops = []
+    for seed in seeds:
+        folder = Path(out_dir) / f"seed-{seed}"
+        seed_config = replace(config, seed=seed)
+        done = _finished(folder, seed_config)
+        if done is not None:
+            say(f"seed {seed}: reusing the finished run in {folder}")
+            loops.append(done)
+            continue
+        if folder.exists():
+            shutil.rmtree(folder)
+        report = run_proving_ground(folder, seed_config.rounds, seed_config.budget, seed, say, seed_config)
+        _write_json(folder / REPORT_NAME, report.to_json())
+        loops.append(report)
+    return SeedsReport(tuple(seeds), tuple(loops), time.monotonic() - started)
+
+
+def _finished(folder: Path, config: ProvingGroundConfig) -> LoopReport | None:
+    try:
+        report = LoopReport.from_json(json.loads((folder / REPORT_NAME).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return report if report.config == config else None
+
+
+def _write_json(path: Path, document: Mapping[str, Any]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(document, indent=1))
+    os.replace(temporary, path)
+
+
 def run_proving_ground(
     out_dir: str | Path,
     rounds: int = 3,
@@ -179,7 +446,7 @@ def run_proving_ground(
     progress: Progress | None = None,
     config: ProvingGroundConfig | None = None,
 ) -> LoopReport:
-    """Run the seed phase and `rounds` rounds of both strategies under `out_dir`; returns both curves.
+    """Run the seed phase and `rounds` rounds of every strategy under `out_dir`; returns the curves.
 
     `config` sets the sizes (its rounds/budget/seed are replaced by the arguments)."""
     config = replace(config or ProvingGroundConfig(), rounds=rounds, budget=budget, seed=seed)
@@ -187,74 +454,91 @@ def run_proving_ground(
     out_dir = Path(out_dir)
     started = time.monotonic()
     videos = _generate_videos(out_dir / "videos", config)
-    say(f"generated {sum(len(v) for v in (videos.seed, videos.val, videos.test, *videos.pool))} videos")
+    say(f"seed {seed}: generated {sum(len(v) for v in (videos.seed, videos.val, videos.test, *videos.pool))} videos")
 
     seed_runtime = _runtime(out_dir / "homes" / "seed")
-    fixed = _ingest(seed_runtime, [*videos.val, *videos.test], config)
+    validation = _ingest(seed_runtime, videos.val, config)
+    testing = _ingest(seed_runtime, videos.test, config)
     seeds = _ingest(seed_runtime, videos.seed, config)
-    _select_every(seed_runtime, seeds, config.seed_every, "seed")
-    _select_every(seed_runtime, fixed, config.eval_every, "fixed")
-    _annotate(seed_runtime, videos)
+    _select_every(seed_runtime, seeds, lambda _hard, frame: frame % config.seed_every == 0, "seed", videos)
+    _select_every(seed_runtime, validation, lambda _hard, frame: frame % config.eval_every == 0, "fixed", videos)
+    _select_every(seed_runtime, testing, _test_frame(config), "fixed", videos)
+    _annotate(seed_runtime, videos, None)
     split = _split_config(seed_runtime.catalog, videos)
     dataset = build_training_dataset(seed_runtime.catalog, seed_runtime.store, DatasetConfig(split=split))
-    say(f"seed dataset {dataset.dataset_id}: {dataset.manifest.counts()}")
+    say(f"seed {seed}: seed dataset {dataset.dataset_id}: {dataset.manifest.counts()}")
     seed_weights, seed_s = _train(dataset, out_dir / "runs" / "seed", str(tiny_model_yaml(out_dir)), config, True)
-    seed_eval = evaluate_model(seed_weights, dataset, imgsz=config.imgsz, split="test")
-    say(f"seed model: test mAP50-95 {seed_eval.map50_95:.4f}")
+    subsets = _test_subsets(seed_runtime.catalog, dataset, videos)
+    seed_eval = _evaluate(seed_weights, dataset, config, subsets)
+    say(f"seed {seed}: seed model test mAP50-95 {seed_eval['map50_95']:.3f}, rare {seed_eval['hard_map50_95']:.3f}")
 
     results: list[RoundResult] = []
     homes: dict[str, Runtime] = {}
     weights: dict[str, Path] = {}
-    for strategy in STRATEGIES:
+    for strategy in config.strategies:
         shutil.copytree(out_dir / "homes" / "seed", out_dir / "homes" / strategy)
         homes[strategy] = _runtime(out_dir / "homes" / strategy)
         weights[strategy] = seed_weights
         results.append(
-            RoundResult(strategy, 0, 0, seed_eval.map50, seed_eval.map50_95, seed_s, dataset.dataset_id, seed_weights)
+            RoundResult(strategy, 0, 0, 0, **seed_eval, train_s=seed_s, dataset_id=dataset.dataset_id, weights="")
         )
     labels = 0
+    hard_labels = dict.fromkeys(config.strategies, 0)
     for round_number in range(1, config.rounds + 1):
-        batch = {s: _ingest(homes[s], videos.pool[round_number - 1], config) for s in STRATEGIES}
+        batch = {s: _ingest(homes[s], videos.pool[round_number - 1], config) for s in config.strategies}
         chosen = _select_mining(homes["mining"], batch["mining"], weights["mining"], config, round_number)
-        _select_random(homes["random"], batch["random"], chosen, config.seed * 1000 + round_number)
+        if "random" in batch:
+            _select_random(homes["random"], batch["random"], chosen, config.seed * 1000 + round_number)
+        if UNCERTAINTY in batch:
+            _select_uncertain(
+                homes[UNCERTAINTY], batch[UNCERTAINTY], weights[UNCERTAINTY], chosen, config, round_number
+            )
         labels += chosen
-        say(f"round {round_number}: {chosen} frames selected by mining, as many at random")
-        for strategy in STRATEGIES:
+        say(f"seed {seed} round {round_number}: {chosen} frames selected by mining, as many by the others")
+        for strategy in config.strategies:
             runtime = homes[strategy]
-            _annotate(runtime, videos)
+            hard_labels[strategy] += _hard_selected(runtime.catalog, batch[strategy], videos)
+            _annotate(runtime, videos, weights[strategy])
             version = build_training_dataset(runtime.catalog, runtime.store, DatasetConfig(split=split))
             run_dir = out_dir / "runs" / f"{strategy}-round{round_number}"
             weights[strategy], train_s = _train(version, run_dir, str(weights[strategy]), config, False)
-            evaluation = evaluate_model(weights[strategy], version, imgsz=config.imgsz, split="test")
+            metrics = _evaluate(weights[strategy], version, config, _test_subsets(runtime.catalog, version, videos))
             results.append(
                 RoundResult(
                     strategy,
                     round_number,
                     labels,
-                    evaluation.map50,
-                    evaluation.map50_95,
-                    train_s,
-                    version.dataset_id,
-                    weights[strategy],
+                    hard_labels[strategy],
+                    **metrics,
+                    train_s=train_s,
+                    dataset_id=version.dataset_id,
+                    weights=str(weights[strategy]),
                 )
             )
-            say(f"round {round_number} {strategy}: test mAP50-95 {evaluation.map50_95:.4f}")
+            say(
+                f"seed {seed} round {round_number} {strategy}: test mAP50-95 {metrics['map50_95']:.3f}, "
+                f"rare {metrics['hard_map50_95']:.3f} ({hard_labels[strategy]} hard frames labelled)"
+            )
     return LoopReport(
         tuple(results),
         seed_labels=len(dataset.manifest.frames_in("train")),
-        test_images=seed_eval.images,
+        test_images=len(dataset.manifest.frames_in("test")),
+        hard_test_images=len(subsets["hard"]),
         duration_s=time.monotonic() - started,
         config=config,
+        reviews={strategy: _reviews(runtime) for strategy, runtime in homes.items()},
     )
 
 
 def _generate_videos(folder: Path, config: ProvingGroundConfig) -> _Videos:
     videos = _Videos()
     next_seed = iter(range(config.seed * 1000 + 1, config.seed * 1000 + 1000))
+    hard = HardCases(share=config.hard_share)
 
     def make(count: int) -> list[SyntheticVideo]:
         made = [
-            generate(folder, seed=next(next_seed), seconds=config.video_seconds, size=config.size) for _ in range(count)
+            generate(folder, seed=next(next_seed), seconds=config.video_seconds, size=config.size, hard_cases=hard)
+            for _ in range(count)
         ]
         for video in made:
             videos.truth[video.video_path.name] = load_truth(video.truth_path)
@@ -289,28 +573,50 @@ def _ingest(runtime: Runtime, videos: Sequence[SyntheticVideo], config: ProvingG
     return report.new_batches[0]
 
 
-def _select_every(runtime: Runtime, batch_key: str, every: int, day: str) -> None:
-    """Select every `every`-th frame of the batch's clips (the seed set and the fixed val/test sets)."""
-    clips = runtime.catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
+def _truth_of(catalog: Catalog, clip: Clip, videos: _Videos) -> GroundTruth:
+    video = catalog.get_video(clip.video_id)
+    if video is None:
+        raise ProvingGroundError(f"clip {clip.id} belongs to no registered video")
+    return videos.truth[Path(video.source_uri).name]
+
+
+def _test_frame(config: ProvingGroundConfig) -> Callable[[bool, int], bool]:
+    def wanted(hard: bool, frame: int) -> bool:
+        return frame % (config.hard_eval_every if hard else config.eval_every) == 0
+
+    return wanted
+
+
+def _select_every(
+    runtime: Runtime, batch_key: str, wanted: Callable[[bool, int], bool], day: str, videos: _Videos
+) -> None:
+    """Select the frames of the batch's clips that `wanted(under a hard condition, video frame)` accepts (the seed
+    set and the fixed val/test sets)."""
+    catalog = runtime.catalog
+    clips = catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
     rows = []
     for clip in clips:
+        hard = _truth_of(catalog, clip, videos).hard_frames()
         features = read_features(runtime.store.fetch(features_key(clip)))
         for frame, phash in zip(features["frame_index"], features["phash"], strict=True):
-            if int(frame) % every == 0:
-                rows.append(_selected_row(clip.id, int(frame), int(phash), day))
-    record_selection(runtime.catalog, rows, detail={"set": day})
+            video_frame = clip.first_frame + int(frame)
+            if wanted(video_frame in hard, video_frame):
+                rows.append(_selected_row(clip.id, int(frame), int(phash), day, {"trigger": day}))
+    record_selection(catalog, rows, detail={"set": day})
 
 
-def _selected_row(clip_id: str, frame: int, phash: int, day: str) -> dict[str, object]:
-    return {"clip_id": clip_id, "frame": frame, "phash": phash, "reasons": {"trigger": day}, "budget_day": day}
+def _selected_row(clip_id: str, frame: int, phash: int, day: str, reasons: Mapping[str, Any]) -> dict[str, object]:
+    return {"clip_id": clip_id, "frame": frame, "phash": phash, "reasons": dict(reasons), "budget_day": day}
 
 
 def _select_mining(
     runtime: Runtime, batch_key: str, weights: Path, config: ProvingGroundConfig, round_number: int
 ) -> int:
-    """The engine's own selection: triggers with the current model, then `select_batch` under the budget."""
+    """The engine's own selection: triggers with the current model, then `select_batch` under the budget, with the
+    trigger yields the main job would use."""
     settings = replace(runtime.settings, detectors=(str(weights),))
-    mining = MiningConfig(budget_per_day=config.budget)
+    yields = engine_trigger_yields(runtime.catalog, runtime.store) or None
+    mining = MiningConfig(budget_per_day=config.budget, yields=yields)
     mine_batch_triggers(runtime.catalog, runtime.store, batch_key, load_detectors(settings), config=mining)
     report = select_batch(runtime.catalog, runtime.store, batch_key, config=mining, today=f"round-{round_number}")
     if report.selected == 0:
@@ -318,22 +624,98 @@ def _select_mining(
     return report.selected
 
 
+def _pool_frames(runtime: Runtime, batch_key: str) -> list[tuple[Clip, int, int]]:
+    """Every frame of the batch's mined clips with its phash: (clip, frame, phash)."""
+    pool = []
+    for clip in runtime.catalog.clips(batch_key=batch_key, status=ClipState.MINED):
+        features = read_features(runtime.store.fetch(features_key(clip)))
+        pool += [(clip, int(f), int(h)) for f, h in zip(features["frame_index"], features["phash"], strict=True)]
+    return pool
+
+
 def _select_random(runtime: Runtime, batch_key: str, count: int, seed: int) -> None:
     """`count` frames drawn uniformly from every frame of the batch (the same budget, no mining)."""
+    mine_batch_triggers(runtime.catalog, runtime.store, batch_key, ())
+    pool = _pool_frames(runtime, batch_key)
+    chosen = random.Random(seed).sample(pool, min(count, len(pool)))
+    _record(runtime.catalog, [(clip.id, frame, phash) for clip, frame, phash in chosen], "random")
+
+
+def _record(catalog: Catalog, frames: Sequence[tuple[str, int, int]], trigger: str) -> None:
+    record_selection(
+        catalog,
+        [_selected_row(clip_id, frame, phash, trigger, {"trigger": trigger}) for clip_id, frame, phash in frames],
+    )
+
+
+def frame_uncertainty(detections: Detections) -> float:
+    """Least-confidence uncertainty of a frame: 1 for a box at confidence 0.5, falling to 0 at 0 and 1; the frame
+    counts as its most uncertain box (0 when it holds none)."""
+    if not len(detections):
+        return 0.0
+    return float(np.max(1.0 - np.abs(2.0 * detections.confidence - 1.0)))
+
+
+def _select_uncertain(
+    runtime: Runtime, batch_key: str, weights: Path, count: int, config: ProvingGroundConfig, round_number: int
+) -> None:
+    """The `count` least confident frames under the current model, through the engine's selection function (its
+    near-duplicate suppression and spread over videos and clips); random frames top up when too few hold a box."""
     catalog, store = runtime.catalog, runtime.store
     mine_batch_triggers(catalog, store, batch_key, ())
-    pool = []
+    mining = MiningConfig(budget_per_day=config.budget)
+    detector = load_detectors(replace(runtime.settings, detectors=(str(weights),)))[0]
+    pool = _pool_frames(runtime, batch_key)
+    phash = {(clip.id, frame): value for clip, frame, value in pool}
+    candidates = []
     for clip in catalog.clips(batch_key=batch_key, status=ClipState.MINED):
-        features = read_features(store.fetch(features_key(clip)))
-        pool += [(clip.id, int(f), int(h)) for f, h in zip(features["frame_index"], features["phash"], strict=True)]
-    chosen = random.Random(seed).sample(pool, min(count, len(pool)))
-    record_selection(catalog, [_selected_row(clip_id, frame, phash, "random") for clip_id, frame, phash in chosen])
+        found = detect_for_mining(store.fetch(clip.path), detector, every=mining.detector_every)
+        for frame, detections in found.items():
+            score = frame_uncertainty(detections)
+            if score > 0:
+                candidates.append(Candidate(clip.id, clip.video_id, frame, phash[(clip.id, frame)], UNCERTAINTY, score))
+    existing = np.array([frame.phash for frame in catalog.selected_frames()], dtype=np.uint64)
+    selection = select_frames(
+        candidates,
+        count,
+        existing_hashes=existing,
+        max_distance=mining.duplicate_distance,
+        max_per_clip=mining.max_per_clip,
+    )
+    chosen = [(frame.clip_id, frame.frame, frame.phash) for frame in selection.frames]
+    taken = {(clip_id, frame) for clip_id, frame, _ in chosen}
+    rest = [(clip.id, frame, value) for clip, frame, value in pool if (clip.id, frame) not in taken]
+    top_up = random.Random(config.seed * 1000 + round_number).sample(rest, min(count - len(chosen), len(rest)))
+    record_selection(
+        catalog,
+        [_uncertain_row(frame) for frame in selection.frames]
+        + [_selected_row(clip_id, frame, value, "random", {"trigger": "random"}) for clip_id, frame, value in top_up],
+    )
 
 
-def _annotate(runtime: Runtime, videos: _Videos) -> None:
-    """Push the selected clips as a bundle, answer every task from the ground truth, import the answers."""
+def _uncertain_row(frame: SelectedFrame) -> dict[str, object]:
+    reasons = {"trigger": frame.trigger, "reasons": [reason.to_dict() for reason in frame.reasons]}
+    return _selected_row(frame.clip_id, frame.frame, frame.phash, UNCERTAINTY, reasons)
+
+
+def _hard_selected(catalog: Catalog, batch_key: str, videos: _Videos) -> int:
+    """How many of the frames selected in the batch are under a hard condition."""
+    hard = {
+        clip.id: {frame - clip.first_frame for frame in _truth_of(catalog, clip, videos).hard_frames()}
+        for clip in catalog.clips(batch_key=batch_key)
+    }
+    return sum(frame.frame in hard[frame.clip_id] for frame in catalog.selected_frames(batch_key=batch_key))
+
+
+def _annotate(runtime: Runtime, videos: _Videos, weights: Path | None) -> None:
+    """Autolabel the selected clips with the current model (none in the seed phase: a cold start), push them as a
+    bundle, answer every task from the ground truth, import the answers."""
     catalog, store = runtime.catalog, runtime.store
-    pushed = push_selected(catalog, store, runtime.settings, catalog.clips(status=ClipState.SELECTED))
+    if weights is not None:
+        detectors = load_detectors(replace(runtime.settings, detectors=(str(weights),)))
+        autolabel_clips(catalog, store, detectors, catalog.clips(status=ClipState.SELECTED))
+    ready = clips_ready_to_push(catalog, cold_start=weights is None)
+    pushed = push_selected(catalog, store, runtime.settings, ready)
     if pushed.run_id is None:
         raise ProvingGroundError("nothing was selected, so there is nothing to annotate")
     import_answers(catalog, store, answer_bundle_from_truth(runtime, pushed.run_id, videos.truth))
@@ -347,6 +729,8 @@ def answer_bundle_from_truth(runtime: Runtime, run_id: str, truth: Mapping[str, 
     offsets = {}
     for clip in catalog.clips(status=ClipState.PUSHED):
         video = catalog.get_video(clip.video_id)
+        if video is None:
+            raise ProvingGroundError(f"clip {clip.id} belongs to no registered video")
         offsets[clip.id] = (truth[Path(video.source_uri).name], clip.first_frame)
     run = _run(catalog, run_id)
     answers = {}
@@ -364,12 +748,46 @@ def _run(catalog: Catalog, run_id: str) -> AnnotationRun:
     raise ProvingGroundError(f"annotation run {run_id} is not in the catalog")
 
 
+def _reviews(runtime: Runtime) -> dict[str, list[int]]:
+    """Frames reviewed and frames changed per trigger ("all": every reviewed frame with pre-annotations)."""
+    metrics = review_metrics(review_history(runtime.catalog, runtime.store))
+    counts = {name: [s.frames, s.changed_frames] for name, s in metrics.per_trigger.items()}
+    return {**counts, "all": [metrics.overall.frames, metrics.overall.changed_frames]}
+
+
 def _split_config(catalog: Catalog, videos: _Videos) -> SplitConfig:
     """Everything selected goes to train; the fixed videos are assigned to val and test once and for all."""
     by_name = {Path(video.source_uri).name: video.id for video in catalog.videos()}
-    assign = {by_name[v.video_path.name]: "val" for v in videos.val}
-    assign |= {by_name[v.video_path.name]: "test" for v in videos.test}
-    return SplitConfig(fractions=(1.0, 0.0, 0.0), assign=assign)
+    val = {by_name[v.video_path.name] for v in videos.val}
+    test = {by_name[v.video_path.name] for v in videos.test}
+    return SplitConfig(fractions=(1.0, 0.0, 0.0), assign={**dict.fromkeys(val, "val"), **dict.fromkeys(test, "test")})
+
+
+def _test_subsets(catalog: Catalog, dataset: DatasetVersion, videos: _Videos) -> dict[str, list[Any]]:
+    """The test split's frames under a hard condition: the rare-case slice."""
+    subsets: dict[str, list[Any]] = {"hard": []}
+    clips: dict[str, Clip] = {}
+    for frame in dataset.manifest.frames_in("test"):
+        clip = clips.get(frame.clip_id) or catalog.get_clip(frame.clip_id)
+        if clip is None:
+            raise ProvingGroundError(f"test frame of unknown clip {frame.clip_id}")
+        clips[clip.id] = clip
+        if _truth_of(catalog, clip, videos).conditions_at(clip.first_frame + frame.frame):
+            subsets["hard"].append(frame)
+    return subsets
+
+
+def _evaluate(
+    weights: Path, dataset: DatasetVersion, config: ProvingGroundConfig, subsets: Mapping[str, Sequence[Any]]
+) -> dict[str, float]:
+    evaluation = evaluate_model(weights, dataset, imgsz=config.imgsz, split="test", subsets=subsets)
+    hard = evaluation.per_slice.get("hard", {"map50": math.nan, "map50_95": math.nan})
+    return {
+        "map50": evaluation.map50,
+        "map50_95": evaluation.map50_95,
+        "hard_map50": hard["map50"],
+        "hard_map50_95": hard["map50_95"],
+    }
 
 
 def _train(

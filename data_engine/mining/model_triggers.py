@@ -392,10 +392,9 @@ def compare_frame(primary: Detections, reference: Detections, iou_match: float =
     """Hungarian matching on IoU (class-agnostic, least `iou_match`), then class check of each match."""
     if not len(primary) or not len(reference):
         return FrameAgreement(0, 0, len(primary), len(reference))
-    matched = match_boxes(primary.xyxy, reference.xyxy, iou_match)
-    rows, columns = matched.first, matched.second
-    same = primary.class_id[rows] == reference.class_id[columns]
-    matched = len(rows)
+    pairs = match_boxes(primary.xyxy, reference.xyxy, iou_match)
+    same = primary.class_id[pairs.first] == reference.class_id[pairs.second]
+    matched = len(pairs.first)
     return FrameAgreement(int(same.sum()), int((~same).sum()), len(primary) - matched, len(reference) - matched)
 
 

@@ -168,18 +168,27 @@ def map_per_model_png(path: str | Path, models: Sequence[tuple[str, float | None
 
 
 def learning_curves_png(
-    path: str | Path, curves: Mapping[str, Sequence[tuple[float, float]]], xlabel: str, ylabel: str, title: str
+    path: str | Path,
+    panels: Mapping[str, Mapping[str, Sequence[tuple[float, float, float, float]]]],
+    xlabel: str,
+    title: str,
+    bands: bool = True,
 ) -> Path:
-    """One line per strategy of (labels added, score) points, e.g. the proving ground's test mAP per round."""
-    figure = _new_figure(figsize=(6, 4), dpi=_DPI)
-    axes = figure.add_subplot()
-    for name, points in curves.items():
-        axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=name)
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend()
+    """Learning curves, one panel per score (its y label) and one line per strategy of (labels added, mean, low,
+    high) points, e.g. the proving ground's test mAP per round over seeds; `bands` shades low..high."""
+    figure = _new_figure(figsize=(6 * len(panels), 4), dpi=_DPI)
+    for axes, (ylabel, curves) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels.items(), strict=True):
+        for name, points in curves.items():
+            xs = [point[0] for point in points]
+            axes.plot(xs, [point[1] for point in points], marker="o", label=name)
+            if bands:
+                axes.fill_between(xs, [point[2] for point in points], [point[3] for point in points], alpha=0.2)
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel(ylabel)
+        axes.set_ylim(0.0, 1.0)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.suptitle(title)
     figure.tight_layout()
     return _write(figure, Path(path))
 

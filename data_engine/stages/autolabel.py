@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from data_engine.autolabel import (
     AutolabelError,
@@ -267,7 +268,7 @@ def _record_autolabelled(
     return key
 
 
-def summarize_labels(labels: LabelFile) -> dict[str, object]:
+def summarize_labels(labels: LabelFile) -> dict[str, Any]:
     """Counts that tell a person what a label file holds (for `data-engine labels show`)."""
     per_class: dict[str, int] = {}
     interpolated = 0

@@ -16,7 +16,7 @@ result and state transition as soon as its job is done.
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,6 +55,7 @@ from data_engine.mining.selection import (
 )
 from data_engine.mining.triggers import Hit, run_triggers
 from data_engine.progress import Progress
+from data_engine.reports.html import batch_report
 from data_engine.reports.plots import batch_summary_png, timeline_png
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
@@ -136,6 +137,7 @@ class SelectionReport:
     busiest_timeline: Path | None = None
     summary_picture: Path | None = None
     clip_rows: list[ClipRow] = field(default_factory=list)
+    report_page: Path | None = None
 
 
 def fetch_stored_detections(store: Store, clip: Clip) -> Path:
@@ -400,14 +402,18 @@ def select_batch(
 
     Near-duplicates (phash within `duplicate_distance` bits) of frames selected earlier are skipped. A diversity
     sample tops up what the triggers found: `explore_per_clip` frames per clip normally (scenes the models have
-    not flagged still get looked at), `cold_start_per_clip` in a cold start (no model yet).
+    not flagged still get looked at), `cold_start_per_clip` in a cold start (no model yet). Without yields in
+    `config`, triggers are weighed by how often reviewers changed their frames so far. The batch's HTML report
+    (selected frames, boxes, reasons, timelines) is written too.
     """
+    if config.yields is None:
+        config = replace(config, yields=trigger_yields(catalog, store) or None)
     day = today or datetime.now(UTC).date().isoformat()
     budget_left = max(0, config.budget_per_day - catalog.selected_count(day))
     report = SelectionReport(budget_day=day, budget_left=budget_left, cold_start=cold_start)
     clips = catalog.clips(batch_key=batch_key, status=ClipState.MINED)
     if not clips:
-        return _describe_batch(catalog, batch_key, report)
+        return _describe_batch(catalog, store, batch_key, report)
     features = {clip.id: read_features(store.fetch(features_key(clip))) for clip in clips}
     rows_by_clip: dict[str, list] = {}
     for row in catalog.hits(batch_key=batch_key):
@@ -464,17 +470,19 @@ def select_batch(
     report.summary_picture = store.local_path(report.summary_png)
     busiest = max(report.timelines, key=lambda clip_id: len(hits_by_clip[clip_id]), default=None)
     report.busiest_timeline = store.local_path(report.timelines[busiest]) if busiest is not None else None
-    return _describe_batch(catalog, batch_key, report)
+    return _describe_batch(catalog, store, batch_key, report)
 
 
-def _describe_batch(catalog: Catalog, batch_key: str, report: SelectionReport) -> SelectionReport:
-    """The budget used on the report's day and every clip of the batch with its state and selected frames."""
+def _describe_batch(catalog: Catalog, store: Store, batch_key: str, report: SelectionReport) -> SelectionReport:
+    """The budget used on the report's day, every clip of the batch with its state and selected frames, and the
+    batch's HTML report."""
     selected = Counter(frame.clip_id for frame in catalog.selected_frames(batch_key=batch_key))
     report.budget_used = catalog.selected_count(report.budget_day)
     report.clip_rows = [
         ClipRow(clip.id, clip.first_frame, clip.last_frame, clip.status, selected.get(clip.id, 0))
         for clip in catalog.clips(batch_key=batch_key)
     ]
+    report.report_page = batch_report(catalog, store, batch_key)
     return report
 
 
@@ -592,7 +600,7 @@ def mine(
             return mine(
                 catalog, store, settings, detectors, batch_keys, run_id=run_id, progress=progress, backend=opened
             )
-    config = MiningConfig(budget_per_day=settings.budget_per_day, yields=trigger_yields(catalog, store) or None)
+    config = MiningConfig(budget_per_day=settings.budget_per_day)
     report = MiningReport(cold_start=not detectors)
     for key in catalog.batch_keys() if batch_keys is None else batch_keys:
         fresh = catalog.clips(batch_key=key, status=ClipState.EXTRACTED)

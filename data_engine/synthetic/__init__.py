@@ -3,12 +3,14 @@
 from data_engine.synthetic.dataset import build_yolo_dataset
 from data_engine.synthetic.generator import (
     CLASS_NAMES,
+    HardCases,
     SyntheticError,
     SyntheticVideo,
     available_codec,
     generate,
 )
 from data_engine.synthetic.truth import (
+    HARD_CONDITIONS,
     Event,
     GroundTruth,
     TruthBox,
@@ -18,8 +20,10 @@ from data_engine.synthetic.truth import (
 
 __all__ = [
     "CLASS_NAMES",
+    "HARD_CONDITIONS",
     "Event",
     "GroundTruth",
+    "HardCases",
     "SyntheticError",
     "SyntheticVideo",
     "TruthBox",

@@ -4,6 +4,11 @@ Textured "car" rectangles and "person" ellipses move across a textured backgroun
 leave, cross and occlude each other. Injected events (recorded with their frame ranges) reproduce what makes
 per-frame detectors flicker: global lighting flicker, short full occlusions, motion-blur bursts, look-alike
 distractors and static stretches. Everything derives from one seed, so a seed is a test case.
+
+With `HardCases` the video is what a data engine is for instead: an easy, nearly static scene for most of the
+footage (near-duplicate frames a model learns quickly) and, in a small share of the frames, rare hard conditions
+(a rare look of a common class, a sudden lighting change or flicker, a long partial occlusion, strong motion blur,
+an object cut by the image border), each recorded as an event whose frames are its condition label.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import cv2
@@ -20,17 +26,46 @@ import numpy as np
 
 from data_engine.errors import EngineError
 from data_engine.store import temporary_path
-from data_engine.synthetic.truth import Event, GroundTruth, TruthBox, load_truth
+from data_engine.synthetic.truth import HARD_CONDITIONS, Event, GroundTruth, TruthBox, load_truth
 
 CLASS_NAMES: dict[int, str] = {0: "car", 1: "person"}
 CAR, PERSON = 0, 1
 DISTRACTOR_ID_BASE = 1000
+HARD_ID_BASE = 2000
 OCCLUDER = -2
 _EVENT_MARGIN = 4
+_HIDDEN_SHARE = 0.45
+"""Share of an object's box height a long occlusion hides: about half its pixels, so it stays labelled (the
+simulated annotator labels objects at least 40 % visible) and is hard."""
+_BORDER_OUTSIDE = 0.45
+"""Share of an object's width outside the image while it stands at the border."""
+_WINDOW_SECONDS: dict[str, tuple[float, float]] = {
+    "rare_look": (0.8, 1.2),
+    "lighting": (0.3, 0.6),
+    "long_occlusion": (0.8, 1.2),
+    "motion_blur": (0.2, 0.4),
+    "border": (0.6, 1.0),
+}
 
 
 class SyntheticError(EngineError, ValueError):
     """Parameters the generator cannot honour."""
+
+
+@dataclass(frozen=True, slots=True)
+class HardCases:
+    """Rare hard conditions over an easy majority. About `share` of the frames (in expectation over videos; each
+    condition comes as a window of 0.2-1.2 s) fall under one of `conditions`, taken in a random order per video."""
+
+    share: float = 0.04
+    conditions: tuple[str, ...] = HARD_CONDITIONS
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share <= 0.5:
+            raise SyntheticError(f"the share of hard frames must lie in [0, 0.5], got {self.share}")
+        unknown = sorted(set(self.conditions) - set(HARD_CONDITIONS))
+        if unknown or not self.conditions:
+            raise SyntheticError(f"unknown hard conditions {unknown}; choose from {', '.join(HARD_CONDITIONS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +115,15 @@ def generate(
     fps: float = 25.0,
     name: str | None = None,
     stuck_camera: bool = False,
+    hard_cases: HardCases | None = None,
 ) -> SyntheticVideo:
     """Render a proving-ground video and its truth into `out_dir` (`<name>.mp4`, `<name>.truth.json`).
 
-    A static stretch is a still scene filmed by a live camera (fresh camera noise on every frame); with
-    `stuck_camera` the camera repeats the stretch's first picture instead, noise included: a frozen picture,
-    what the `frozen` trigger looks for. The scene and the truth are the same either way."""
+    Without `hard_cases` the classic proving ground (events everywhere); with them an easy scene with rare hard
+    conditions (see the module docstring). A static stretch is a still scene filmed by a live camera (fresh camera
+    noise on every frame); with `stuck_camera` the camera repeats the stretch's first picture instead, noise
+    included: a frozen picture, what the `frozen` trigger looks for. The scene and the truth are the same either
+    way."""
     width, height = size
     if width < 64 or height < 64 or width % 2 or height % 2:
         raise SyntheticError(f"size must be even and at least 64x64 pixels; got {width}x{height}")
@@ -94,9 +132,15 @@ def generate(
         raise SyntheticError(f"{seconds} s at {fps} fps gives {frame_count} frames; ask for at least 10")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = name or f"proving_ground_s{seed}_{width}x{height}_{frame_count}f" + ("_stuck" if stuck_camera else "")
+    kind = ("" if hard_cases is None else f"_hard{round(hard_cases.share * 1000):03d}") + (
+        "_stuck" if stuck_camera else ""
+    )
+    stem = name or f"proving_ground_s{seed}_{width}x{height}_{frame_count}f{kind}"
     rng = np.random.default_rng(seed)
-    scene = _plan_scene(rng, width, height, frame_count, fps)
+    if hard_cases is None:
+        scene = _plan_scene(rng, width, height, frame_count, fps)
+    else:
+        scene = _plan_hard_scene(rng, width, height, frame_count, fps, hard_cases)
     video_path, truth_path = out_dir / f"{stem}.mp4", out_dir / f"{stem}.truth.json"
     frames_truth, distractor_truth = _render(scene, rng, video_path, fps, stuck_camera)
     truth = GroundTruth(
@@ -130,6 +174,7 @@ class _Scene:
     events: tuple[Event, ...]
     flicker_gain: dict[int, float]
     occluder_patch: np.ndarray
+    blur_width: int
 
 
 def _plan_scene(rng: np.random.Generator, width: int, height: int, frame_count: int, fps: float) -> _Scene:
@@ -181,7 +226,121 @@ def _plan_scene(rng: np.random.Generator, width: int, height: int, frame_count: 
         events=tuple(events),
         flicker_gain=flicker_gain,
         occluder_patch=_grain(rng, (height, width), 110, 18),
+        blur_width=max(5, width // 25),
     )
+
+
+def _plan_hard_scene(
+    rng: np.random.Generator, width: int, height: int, frame_count: int, fps: float, hard: HardCases
+) -> _Scene:
+    """An easy scene (three slow objects of the common looks, a few more entering slowly, no events) with windows
+    of rare hard conditions covering about `hard.share` of the frames."""
+    clock = np.arange(frame_count, dtype=np.float64)
+    spawns = [0, 0, 0] + sorted(int(f) for f in rng.integers(0, frame_count, size=max(1, round(frame_count / fps / 8))))
+    actors = []
+    for index, spawn in enumerate(spawns):
+        class_id = int(rng.integers(0, 2))
+        patch, mask = _car_sprite(rng, width) if class_id == CAR else _person_sprite(rng, height)
+        actors.append(
+            _moving_actor(
+                rng, index + 1, class_id, patch, mask, spawn, index % 2 == 0, width, height, fps, clock, (15.0, 30.0)
+            )
+        )
+    busy: list[tuple[int, int]] = []
+    events: list[Event] = []
+    extra: list[_Actor] = []
+    gain: dict[int, float] = {}
+    remaining = hard.share * frame_count
+    order = [hard.conditions[int(i)] for i in rng.permutation(len(hard.conditions))]
+    attempts = 0
+    while remaining > 0 and attempts < 4 * len(order) + 8:
+        condition = order[attempts % len(order)]
+        attempts += 1
+        low, high = _WINDOW_SECONDS[condition]
+        length = max(3, round(rng.uniform(low, high) * fps))
+        if length > remaining and rng.random() >= remaining / length:
+            break
+        window = _reserve(rng, length, frame_count, busy)
+        if window is None:
+            continue
+        event = _hard_event(rng, condition, window, actors, extra, gain, clock, width, height, fps)
+        if event is None:
+            busy.remove(window)
+            continue
+        events.append(event)
+        remaining -= event.last_frame - event.first_frame + 1
+    return _Scene(
+        width=width,
+        height=height,
+        frame_count=frame_count,
+        background=_background(rng, width, height),
+        clock=clock,
+        actors=tuple(actors + extra),
+        events=tuple(events),
+        flicker_gain=gain,
+        occluder_patch=_grain(rng, (height, width), 110, 18),
+        blur_width=max(9, width // 12),
+    )
+
+
+def _hard_event(
+    rng: np.random.Generator,
+    condition: str,
+    window: tuple[int, int],
+    actors: list[_Actor],
+    extra: list[_Actor],
+    gain: dict[int, float],
+    clock: np.ndarray,
+    width: int,
+    height: int,
+    fps: float,
+) -> Event | None:
+    """Make `window` hard in the way `condition` says; None when it cannot (no object to occlude there)."""
+    first, last = window
+    track_id = HARD_ID_BASE + len(extra)
+    if condition == "rare_look":
+        class_id = int(rng.integers(0, 2))
+        patch, mask = _rare_car_sprite(rng, width) if class_id == CAR else _rare_person_sprite(rng, height)
+        left_to_right = bool(rng.random() < 0.5)
+        sprite_h, sprite_w = mask.shape
+        speed = (width + sprite_w) / (last - first + 1)
+        x = -sprite_w + 1 if left_to_right else width - 1
+        y = rng.uniform(0.15 * height, 0.85 * height - sprite_h)
+        velocity = (speed if left_to_right else -speed, 0.0)
+        extra.append(_Actor(track_id, class_id, patch, mask, (x, y), velocity, first, last, 2.0))
+        return Event("rare_look", first, last, track_id)
+    if condition == "border":
+        class_id = int(rng.integers(0, 2))
+        patch, mask = _car_sprite(rng, width) if class_id == CAR else _person_sprite(rng, height)
+        sprite_h, sprite_w = mask.shape
+        outside = round(_BORDER_OUTSIDE * sprite_w)
+        x = -outside if rng.random() < 0.5 else width - sprite_w + outside
+        y = rng.uniform(0.15 * height, 0.85 * height - sprite_h)
+        extra.append(_Actor(track_id, class_id, patch, mask, (x, y), (0.0, rng.uniform(-0.3, 0.3)), first, last, 2.0))
+        return Event("border", first, last, track_id)
+    if condition == "lighting":
+        if rng.random() < 0.5:
+            level = 1.8 if rng.random() < 0.5 else 0.4
+            gain.update(dict.fromkeys(range(first, last + 1), level))
+        else:
+            gain.update({frame: 1.9 if (frame - first) % 2 == 0 else 0.4 for frame in range(first, last + 1)})
+        return Event("lighting", first, last)
+    if condition == "motion_blur":
+        return Event("motion_blur", first, last)
+    inside = [
+        actor
+        for actor in actors
+        if actor.first_frame <= first
+        and last <= actor.last_frame
+        and all(_fully_inside(actor.box(frame, clock), width, height) for frame in range(first, last + 1))
+    ]
+    if not inside:
+        return None
+    return Event("long_occlusion", first, last, inside[int(rng.integers(0, len(inside)))].track_id)
+
+
+def _fully_inside(box: tuple[int, int, int, int], width: int, height: int) -> bool:
+    return box[0] >= 2 and box[1] >= 2 and box[2] <= width - 2 and box[3] <= height - 2
 
 
 def _reserve(
@@ -248,7 +407,7 @@ def _plan_distractors(
     """Look-alikes: a squat car-coloured checkered square and a lying person-coloured ellipse."""
     distractors = []
     for index in range(count):
-        spawn = int(rng.integers(0, max(1, frame_count - fps * 2)))
+        spawn = int(rng.integers(0, max(1, frame_count - round(fps * 2))))
         patch, mask = _square_lookalike(rng, width) if index % 2 == 0 else _lying_lookalike(rng, height)
         distractors.append(
             _moving_actor(
@@ -280,9 +439,10 @@ def _moving_actor(
     height: int,
     fps: float,
     clock: np.ndarray,
+    crossing_seconds: tuple[float, float] = (2.5, 6.0),
 ) -> _Actor:
     sprite_h, sprite_w = mask.shape
-    crossing_frames = rng.uniform(2.5, 6.0) * fps
+    crossing_frames = rng.uniform(*crossing_seconds) * fps
     speed = (width + sprite_w) / crossing_frames
     y = rng.uniform(0.15 * height, 0.85 * height - sprite_h)
     drift = rng.uniform(-0.25, 0.25) * speed
@@ -409,6 +569,29 @@ def _person_sprite(rng: np.random.Generator, frame_height: int) -> tuple[np.ndar
     return patch, mask.astype(bool)
 
 
+def _rare_car_sprite(rng: np.random.Generator, frame_width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A car of a look the common ones never have: pale green body, diagonal dark stripes, one long window."""
+    sprite_w = int(rng.uniform(0.14, 0.22) * frame_width)
+    sprite_h = int(sprite_w * rng.uniform(0.45, 0.6))
+    patch = _grain(rng, (sprite_h, sprite_w), 0, 12) + np.array([120, 210, 140], np.float32)
+    stripes = ((np.arange(sprite_h)[:, None] + np.arange(sprite_w)[None, :]) // max(2, sprite_h // 5)) % 2 == 1
+    patch[stripes] *= 0.55
+    patch[int(sprite_h * 0.15) : int(sprite_h * 0.4), int(sprite_w * 0.1) : int(sprite_w * 0.9)] = (200, 190, 180)
+    return patch, np.ones((sprite_h, sprite_w), dtype=bool)
+
+
+def _rare_person_sprite(rng: np.random.Generator, frame_height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A person of a rare look: a dark purple coat with horizontal bands and a dark head."""
+    sprite_h = int(rng.uniform(0.17, 0.25) * frame_height)
+    sprite_w = max(6, int(sprite_h * rng.uniform(0.35, 0.45)))
+    patch = _grain(rng, (sprite_h, sprite_w), 0, 10) + np.array([130, 40, 110], np.float32)
+    patch[:: max(2, sprite_h // 8)] *= 0.5
+    cv2.circle(patch, (sprite_w // 2, sprite_h // 6), max(2, sprite_w // 3), (50, 60, 70), -1)
+    mask = np.zeros((sprite_h, sprite_w), np.uint8)
+    cv2.ellipse(mask, (sprite_w // 2, sprite_h // 2), (sprite_w // 2, sprite_h // 2), 0, 0, 360, 1, -1)
+    return patch, mask.astype(bool)
+
+
 def _square_lookalike(rng: np.random.Generator, frame_width: int) -> tuple[np.ndarray, np.ndarray]:
     """Car-ish colours and size but square and checkered: not a car."""
     side = int(rng.uniform(0.1, 0.14) * frame_width)
@@ -446,7 +629,7 @@ def _render(
 ) -> tuple[tuple[tuple[TruthBox, ...], ...], tuple[tuple[TruthBox, ...], ...]]:
     """Draw and encode every frame, streaming; returns per-frame truth of objects and of distractors."""
     width, height = scene.width, scene.height
-    occlusions = [event for event in scene.events if event.type == "full_occlusion"]
+    occlusions = [event for event in scene.events if event.type in ("full_occlusion", "long_occlusion")]
     blur_frames = {f for e in scene.events if e.type == "motion_blur" for f in range(e.first_frame, e.last_frame + 1)}
     repeated_frames = (
         {f for e in scene.events if e.type == "static" for f in range(e.first_frame + 1, e.last_frame + 1)}
@@ -454,11 +637,13 @@ def _render(
         else set()
     )
     by_id = {actor.track_id: actor for actor in scene.actors}
-    blur_kernel = np.zeros((1, max(5, width // 25)), np.float32) + 1 / max(5, width // 25)
+    blur_kernel = np.full((1, scene.blur_width), 1 / scene.blur_width, np.float32)
     frames_truth, distractor_truth = [], []
     temporary = temporary_path(video_path)
     with av.open(str(temporary), "w", format="mp4") as container:
-        stream = container.add_stream(available_codec(), rate=Fraction(fps).limit_denominator(1001))
+        stream = cast(
+            av.VideoStream, container.add_stream(available_codec(), rate=Fraction(fps).limit_denominator(1001))
+        )
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         # The same seed must give the same pixels on every run and machine (tests train models on them): one
         # encoder thread, as x264's output depends on its thread count, which follows the CPU count; and no
@@ -476,12 +661,10 @@ def _render(
                 _paste(canvas, owner, actor, actor.top_left(frame, scene.clock))
             for event in occlusions:
                 if event.covers(frame):
-                    _occlude(
-                        canvas,
-                        owner,
-                        scene,
-                        by_id[event.track_id].box(frame, scene.clock),
-                    )
+                    box = by_id[event.track_id].box(frame, scene.clock)
+                    if event.type == "long_occlusion":
+                        box = (box[0], box[3] - round(_HIDDEN_SHARE * (box[3] - box[1])), box[2], box[3])
+                    _occlude(canvas, owner, scene, box, margin=3 if event.type == "full_occlusion" else 0)
             frames_truth.append(_truth_boxes(active, owner, frame, scene, distractors=False))
             distractor_truth.append(_truth_boxes(active, owner, frame, scene, distractors=True))
             canvas *= scene.flicker_gain.get(frame, 1.0)
@@ -517,8 +700,7 @@ def _paste(canvas: np.ndarray, owner: np.ndarray, actor: _Actor, top_left: tuple
     owner[y1:y2, x1:x2][mask] = actor.track_id
 
 
-def _occlude(canvas: np.ndarray, owner: np.ndarray, scene: _Scene, box: tuple[int, int, int, int]) -> None:
-    margin = 3
+def _occlude(canvas: np.ndarray, owner: np.ndarray, scene: _Scene, box: tuple[int, int, int, int], margin: int) -> None:
     x1, y1 = max(0, box[0] - margin), max(0, box[1] - margin)
     x2, y2 = min(scene.width, box[2] + margin), min(scene.height, box[3] + margin)
     canvas[y1:y2, x1:x2] = scene.occluder_patch[y1:y2, x1:x2]
@@ -538,13 +720,14 @@ def _truth_boxes(
             continue
         x1, y1, x2, y2 = actor.box(frame, scene.clock)
         clipped = (max(0, x1), max(0, y1), min(scene.width, x2), min(scene.height, y2))
+        xyxy = (float(clipped[0]), float(clipped[1]), float(clipped[2]), float(clipped[3]))
         visible = int(np.count_nonzero(owner[clipped[1] : clipped[3], clipped[0] : clipped[2]] == actor.track_id))
         visibility = visible / int(actor.mask.sum())
         boxes.append(
             TruthBox(
                 actor.track_id,
                 max(actor.class_id, -1),
-                tuple(float(v) for v in clipped),
+                xyxy,
                 visibility,
             )
         )

@@ -15,7 +15,10 @@ from data_engine.errors import EngineError
 
 TRUTH_SCHEMA = "data-engine/synthetic-truth"
 TRUTH_VERSION = 1
-EVENT_TYPES = ("flicker", "full_occlusion", "motion_blur", "distractor", "static")
+HARD_CONDITIONS: tuple[str, ...] = ("rare_look", "lighting", "long_occlusion", "motion_blur", "border")
+"""Event types that are rare hard conditions: the frames an event of these covers carry its type as a condition
+label (`GroundTruth.conditions_at`)."""
+EVENT_TYPES = ("flicker", "full_occlusion", "distractor", "static", *HARD_CONDITIONS)
 
 
 class TruthError(EngineError, ValueError):
@@ -87,6 +90,21 @@ class GroundTruth:
     def events_of(self, event_type: str) -> list[Event]:
         return [event for event in self.events if event.type == event_type]
 
+    def conditions_at(self, frame: int) -> tuple[str, ...]:
+        """The hard conditions of `frame` (empty for an easy frame), sorted."""
+        return tuple(
+            sorted({event.type for event in self.events if event.type in HARD_CONDITIONS and event.covers(frame)})
+        )
+
+    def hard_frames(self) -> set[int]:
+        """Every frame under at least one hard condition: the rare-case slice."""
+        return {
+            frame
+            for event in self.events
+            if event.type in HARD_CONDITIONS
+            for frame in range(event.first_frame, event.last_frame + 1)
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": TRUTH_SCHEMA,
@@ -127,12 +145,8 @@ def _box_json(box: TruthBox) -> dict[str, Any]:
 
 
 def _box_from_json(data: dict[str, Any]) -> TruthBox:
-    return TruthBox(
-        int(data["track_id"]),
-        int(data["class_id"]),
-        tuple(data["xyxy"]),
-        float(data["visibility"]),
-    )
+    x1, y1, x2, y2 = (float(value) for value in data["xyxy"])
+    return TruthBox(int(data["track_id"]), int(data["class_id"]), (x1, y1, x2, y2), float(data["visibility"]))
 
 
 def load_truth(path: str | Path) -> GroundTruth:

@@ -58,3 +58,19 @@ def test_evaluations_of_several_videos_add_up() -> None:
     second = evaluate_hits([], [Event("flicker", 5, 6)], 10.0, ["flicker"])
     total = combine([first, second])["flicker"]
     assert (total.hits, total.correct_hits, total.events, total.found_events, total.seconds) == (1, 1, 2, 1, 20.0)
+
+
+def test_the_cli_scores_the_triggers_without_its_own_entry_point(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    import data_engine.experiments.mining_triggers as module
+    from data_engine.cli import main
+
+    assert not hasattr(module, "main"), "no second argparse CLI: `data-engine proving-ground --triggers` runs it"
+    monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DATA_ENGINE_DETECTORS", raising=False)
+    arguments = ["proving-ground", "--triggers", "--seeds", "1", "--seconds", "4", "--out", str(tmp_path / "pg")]
+    result = CliRunner().invoke(main, arguments, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "| flicker | flicker |" in result.stdout
+    assert "no detector configured: model-level triggers not scored" in result.stdout

@@ -66,7 +66,6 @@ def test_review_throughput_model_map_and_learning_curves_are_pngs(tmp_path: Path
     assert_png(per_day, (480, 240))
     models = map_per_model_png(tmp_path / "b" / "map.png", [("m-1", 0.5, 0.3), ("m-2", None, None)])
     assert_png(models, (900, 300))
-    curves = learning_curves_png(
-        tmp_path / "c" / "curves.png", {"mining": [(0, 0.1), (6, 0.2)], "random": [(0, 0.1), (6, 0.15)]}, "x", "y", "t"
-    )
+    panel = {"mining": [(0, 0.1, 0.05, 0.15), (6, 0.2, 0.1, 0.3)], "random": [(0, 0.1, 0.1, 0.1), (6, 0.15, 0.1, 0.2)]}
+    curves = learning_curves_png(tmp_path / "c" / "curves.png", {"y": panel}, "x", "t")
     assert_png(curves, (600, 400))

@@ -9,6 +9,8 @@ import pytest
 
 from data_engine.synthetic import (
     CLASS_NAMES,
+    HARD_CONDITIONS,
+    HardCases,
     SyntheticError,
     TruthError,
     available_codec,
@@ -118,3 +120,80 @@ def test_yolo_dataset_from_videos(tmp_path, video):
     assert len(images) == len(labels) == 10
     first = labels[0].read_text().splitlines()
     assert first and all(len(line.split()) == 5 for line in first)
+
+
+@pytest.fixture(scope="module")
+def hard_video(tmp_path_factory):
+    """Half the frames hard, so that one 10 s video holds every condition."""
+    return generate(tmp_path_factory.mktemp("hard"), seed=5, seconds=10, hard_cases=HardCases(share=0.5))
+
+
+def test_hard_cases_are_labelled_per_frame_and_visible_in_the_pixels(hard_video):
+    truth = hard_video.truth()
+    frames = [
+        cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY).astype(np.float32) for frame in iter_frames(hard_video.video_path)
+    ]
+    kinds = {event.type for event in truth.events}
+    assert kinds <= set(HARD_CONDITIONS) and len(kinds) >= 4
+    hard = truth.hard_frames()
+    for event in truth.events:
+        for frame in (event.first_frame, event.last_frame):
+            assert event.type in truth.conditions_at(frame) and frame in hard
+        assert truth.conditions_at(event.first_frame - 1) == () or event.first_frame - 1 in hard
+    for event in truth.events_of("lighting"):
+        assert abs(frames[event.first_frame].mean() - frames[event.first_frame - 2].mean()) > 20
+    for event in truth.events_of("motion_blur"):
+        before = cv2.Laplacian(frames[event.first_frame - 2], cv2.CV_32F).var()
+        assert cv2.Laplacian(frames[event.first_frame], cv2.CV_32F).var() < 0.6 * before
+    for event in truth.events_of("long_occlusion"):
+        boxes = [
+            b
+            for f in range(event.first_frame, event.last_frame + 1)
+            for b in truth.frames[f]
+            if b.track_id == event.track_id
+        ]
+        assert boxes and all(0.4 <= box.visibility <= 0.7 for box in boxes), "half hidden: labelled, and hard"
+    for event in truth.events_of("border"):
+        (box,) = [b for b in truth.frames[event.first_frame] if b.track_id == event.track_id]
+        assert box.xyxy[0] == 0 or box.xyxy[2] == truth.width
+    for event in truth.events_of("rare_look"):
+        assert any(b.track_id == event.track_id for b in truth.frames[(event.first_frame + event.last_frame) // 2])
+
+
+def test_the_easy_majority_is_nearly_static_and_the_share_is_a_parameter(tmp_path):
+    shares = []
+    for seed in range(8):
+        truth = generate(tmp_path, seed=seed, seconds=10, hard_cases=HardCases()).truth()
+        shares.append(len(truth.hard_frames()) / truth.frame_count)
+        easy = [
+            f for f in range(1, truth.frame_count) if f not in truth.hard_frames() and f - 1 not in truth.hard_frames()
+        ]
+        moves = [
+            max(abs(a.xyxy[0] - b.xyxy[0]) for a, b in zip(truth.frames[f], truth.frames[f - 1], strict=False))
+            for f in easy
+            if truth.frames[f] and truth.frames[f - 1]
+        ]
+        assert np.median(moves) <= 2.0, "objects move a pixel or two per frame: near-duplicate frames"
+    assert 0.01 < np.mean(shares) < 0.08, "a few percent of frames by default"
+    none = generate(tmp_path, seed=1, seconds=4, hard_cases=HardCases(share=0.0)).truth()
+    assert not none.events and not none.hard_frames()
+    with pytest.raises(SyntheticError, match="share of hard frames"):
+        HardCases(share=0.9)
+    with pytest.raises(SyntheticError, match="unknown hard conditions"):
+        HardCases(conditions=("fog",))
+
+
+def test_synth_command_writes_a_hard_case_video(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from data_engine.cli import main
+
+    monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(
+        main, ["synth", str(tmp_path / "out"), "--seed", "5", "--seconds", "4", "--hard-cases", "0.4"]
+    )
+    assert result.exit_code == 0, result.output
+    truth = load_truth(next((tmp_path / "out").glob("*.truth.json")))
+    assert f"hard frames: {len(truth.hard_frames())} of 100" in result.output and truth.hard_frames()
+    refused = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "--hard-cases", "0.9"])
+    assert refused.exit_code == 2 and "error: the share of hard frames must lie in [0, 0.5], got 0.9" in refused.output
