@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 from data_engine.errors import EngineError
+from data_engine.processes import process_alive
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -268,21 +269,11 @@ def _wait_for_exit(pid: int) -> None:
     try:
         handle = os.pidfd_open(pid)
     except (AttributeError, OSError):
-        while _alive(pid):
+        while process_alive(pid):
             time.sleep(1.0)
     else:
         select.select([handle], [], [])
     os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _with_positions(futures: list[Any], completed: Iterable[Any]) -> Iterator[tuple[int, Any]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from data_engine.processes import process_alive
 from data_engine.settings import SettingsError
 
 
@@ -133,25 +134,13 @@ def remove_stale_temporaries(folder: Path, older_than_s: float = 86400.0) -> int
 def _is_stale(path: Path, older_than_s: float) -> bool:
     writer = path.name.rsplit(TEMPORARY_MARK, 1)[1].split("-")
     if len(writer) == 3 and writer[0] == _HOST and writer[1].isdigit():
-        return not _process_alive(int(writer[1]))
+        return not process_alive(int(writer[1]))
     if len(writer) == 1 and writer[0].isdigit():
-        return not _process_alive(int(writer[0]))  # `.name.tmp-<pid>`, written before hosts were named
+        return not process_alive(int(writer[0]))  # `.name.tmp-<pid>`, written before hosts were named
     try:
         return time.time() - path.stat().st_mtime > older_than_s
     except FileNotFoundError:
         return False
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 TEMPORARY_MARK = ".tmp-"

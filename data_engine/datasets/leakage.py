@@ -9,9 +9,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from data_engine.mining.features import hamming, phash_batch, phash_thumbnail
+from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE, hamming, phash_batch, phash_thumbnail
 
-DEFAULT_DUPLICATE_DISTANCE = 8
 _CHUNK = 2048
 
 

@@ -33,11 +33,10 @@ from typing import Any
 import av
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from data_engine.autolabel import HindsightParams, autolabel_clip
 from data_engine.autolabel.evaluation import Metrics
-from data_engine.detections import Detections, box_iou
+from data_engine.detections import Detections, box_iou, match_boxes
 from data_engine.detectors import Detector
 from data_engine.errors import EngineError
 from data_engine.evaluation.mot import DISTRACTOR_CLASSES, PEDESTRIAN, MotTable, read_mot
@@ -281,13 +280,8 @@ def _prepare(gt: MotTable, predicted: Sequence[Detections | None], min_visibilit
 
 def _match(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One-to-one matches at IoU >= 0.5 maximising the total IoU: (predicted rows, truth columns)."""
-    if not len(predicted) or not len(truth):
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    overlaps = box_iou(predicted, truth)
-    rows, columns = linear_sum_assignment(-overlaps)
-    good = overlaps[rows, columns] >= IOU
-    return rows[good], columns[good]
+    pairs = match_boxes(predicted, truth, IOU)
+    return pairs.first, pairs.second
 
 
 def detection_scores(frames: Sequence[_Frame], threshold: float = 0.0) -> DetectionScores:

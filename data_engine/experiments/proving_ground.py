@@ -51,7 +51,7 @@ from data_engine.experiments.intervals import Interval, bootstrap_interval, t_in
 from data_engine.layout import features_key
 from data_engine.mining.features import read_features
 from data_engine.mining.model_triggers import detect_for_mining
-from data_engine.mining.selection import Candidate, SelectedFrame, select_frames
+from data_engine.mining.selection import ChosenFrame, FrameCandidate, select_frames
 from data_engine.reports.plots import learning_curves_png
 from data_engine.runtime import Runtime, compute_backend
 from data_engine.settings import Settings
@@ -673,7 +673,9 @@ def _select_uncertain(
         for frame, detections in found.items():
             score = frame_uncertainty(detections)
             if score > 0:
-                candidates.append(Candidate(clip.id, clip.video_id, frame, phash[(clip.id, frame)], UNCERTAINTY, score))
+                candidates.append(
+                    FrameCandidate(clip.id, clip.video_id, frame, phash[(clip.id, frame)], UNCERTAINTY, score)
+                )
     existing = np.array([frame.phash for frame in catalog.selected_frames()], dtype=np.uint64)
     selection = select_frames(
         candidates,
@@ -693,7 +695,7 @@ def _select_uncertain(
     )
 
 
-def _uncertain_row(frame: SelectedFrame) -> dict[str, object]:
+def _uncertain_row(frame: ChosenFrame) -> dict[str, object]:
     reasons = {"trigger": frame.trigger, "reasons": [reason.to_dict() for reason in frame.reasons]}
     return _selected_row(frame.clip_id, frame.frame, frame.phash, UNCERTAINTY, reasons)
 

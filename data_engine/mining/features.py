@@ -195,6 +195,12 @@ def phash_batch(thumbnails: np.ndarray) -> np.ndarray:
     return np.packbits(bits, axis=1).view(">u8")[:, 0].astype(np.uint64)
 
 
+DEFAULT_DUPLICATE_DISTANCE = 8
+"""Two frames whose perceptual hashes differ by at most this many bits (of 64) are near-duplicates: for selection
+(never select both) and for the dataset's leakage check (never one in train, the other in val/test). Measured in
+data_engine/mining/selection.py's docstring."""
+
+
 def hamming(hashes_a: np.ndarray, hashes_b: np.ndarray) -> np.ndarray:
     """Number of differing bits between two arrays of uint64 hashes (element-wise)."""
     return np.bitwise_count(np.bitwise_xor(hashes_a.astype(np.uint64), hashes_b.astype(np.uint64))).astype(np.int64)

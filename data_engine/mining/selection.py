@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 
 from data_engine.errors import EngineError
+from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE
 from data_engine.mining.triggers import Hit
 
-DEFAULT_DUPLICATE_DISTANCE = 8
 DIVERSITY_TRIGGER = "diversity"
 HitRef = str | int | None
 
@@ -47,7 +47,7 @@ class SelectionError(EngineError, ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
+class FrameCandidate:
     """A frame a trigger proposes: `hit` refers to the hit (e.g. its catalog row id), `phash` is the frame's 64-bit
     perceptual hash, `score` in [0, 1]."""
 
@@ -73,7 +73,7 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
-class SelectedFrame:
+class ChosenFrame:
     """A frame chosen for annotation. `trigger`: the quota it counted against (its best reason, or "diversity"),
     `weight`: its best reason's score times that trigger's yield; `reasons`: every trigger that hit it, best first."""
 
@@ -99,10 +99,10 @@ class SelectedFrame:
 
 
 @dataclass(frozen=True, slots=True)
-class Selection:
+class FrameSelection:
     """The frames chosen (in the order they were taken) and what happened to the others."""
 
-    frames: tuple[SelectedFrame, ...]
+    frames: tuple[ChosenFrame, ...]
     budget: int
     candidate_frames: int
     duplicates_skipped: int
@@ -124,7 +124,7 @@ def candidates_from_hits(
     clip_id: str,
     video_id: str,
     hit_refs: Sequence[HitRef] | None = None,
-) -> list[Candidate]:
+) -> list[FrameCandidate]:
     """One candidate per hit: the middle frame of its range (among the frames `features` has), with that frame's
     phash. `hit_refs` (one per hit, e.g. catalog row ids) default to the hits' positions."""
     if hit_refs is not None and len(hit_refs) != len(hits):
@@ -142,20 +142,20 @@ def candidates_from_hits(
         row = int(inside[len(inside) // 2])
         reference = position if hit_refs is None else hit_refs[position]
         candidates.append(
-            Candidate(clip_id, video_id, int(frames[row]), int(hashes[row]), hit.trigger, hit.score, reference)
+            FrameCandidate(clip_id, video_id, int(frames[row]), int(hashes[row]), hit.trigger, hit.score, reference)
         )
     return candidates
 
 
 def select_frames(
-    candidates: Sequence[Candidate],
+    candidates: Sequence[FrameCandidate],
     budget: int,
     quotas: Mapping[str, float] | None = None,
     yields: Mapping[str, float] | None = None,
     existing_hashes: np.ndarray | Sequence[int] | None = None,
     max_distance: int = DEFAULT_DUPLICATE_DISTANCE,
     max_per_clip: int | None = None,
-) -> Selection:
+) -> FrameSelection:
     """Choose at most `budget` frames from `candidates` (see the module docstring for how).
 
     `quotas`: trigger -> share of the budget (shares in [0, 1] summing to at most 1). `yields`: trigger -> weight
@@ -202,7 +202,7 @@ def diversity_sample(
     existing_hashes: np.ndarray | Sequence[int] | None = None,
     max_distance: int = DEFAULT_DUPLICATE_DISTANCE,
     max_per_clip: int | None = None,
-) -> Selection:
+) -> FrameSelection:
     """Cold start: choose at most `budget` frames spread evenly over every clip (first frame, middle, quarters,
     eighths, ...), clips and videos taking turns, near-duplicates skipped as in `select_frames`.
 
@@ -258,9 +258,9 @@ def _check_weights(values: Mapping[str, float] | None, what: str, upper: float) 
     return checked
 
 
-def _group(candidates: Sequence[Candidate], yields: Mapping[str, float]) -> list[_Frame]:
+def _group(candidates: Sequence[FrameCandidate], yields: Mapping[str, float]) -> list[_Frame]:
     """One `_Frame` per (clip, frame), its reasons best weight first."""
-    by_frame: dict[tuple[str, int], list[Candidate]] = {}
+    by_frame: dict[tuple[str, int], list[FrameCandidate]] = {}
     for candidate in candidates:
         if not (math.isfinite(candidate.score) and 0.0 <= candidate.score <= 1.0):
             raise SelectionError(f"candidate {candidate} has score {candidate.score}; scores must lie in [0, 1]")
@@ -368,12 +368,12 @@ class _Picker:
         self.per_clip[frame.clip_id] = self.per_clip.get(frame.clip_id, 0) + 1
         return True
 
-    def selection(self, quotas: dict[str, int]) -> Selection:
+    def selection(self, quotas: dict[str, int]) -> FrameSelection:
         selected = tuple(
-            SelectedFrame(f.clip_id, f.video_id, f.frame, f.phash, f.trigger, f.weight, f.reasons)
+            ChosenFrame(f.clip_id, f.video_id, f.frame, f.phash, f.trigger, f.weight, f.reasons)
             for f in (self.frames[index] for index in self.chosen)
         )
-        return Selection(selected, self.budget, len(self.frames), self.duplicates, self.capped, quotas)
+        return FrameSelection(selected, self.budget, len(self.frames), self.duplicates, self.capped, quotas)
 
 
 def _near(hashes: np.ndarray, phash: np.uint64, max_distance: int) -> bool:

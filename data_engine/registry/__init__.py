@@ -1,7 +1,7 @@
 """The model registry: versions with metrics and lineage, a promotion gate, a champion; and the retraining turn
 (train, evaluate, register, gate) built on it."""
 
-from data_engine.registry.candidate import Candidate, run_candidate, train_and_record
+from data_engine.registry.candidate import ModelCandidate, run_candidate, train_and_record
 from data_engine.registry.gate import GateDecision, GatePolicy, gate
 from data_engine.registry.records import RetrainingRecords
 from data_engine.registry.registry import (
@@ -13,10 +13,10 @@ from data_engine.registry.registry import (
 )
 
 __all__ = [
-    "Candidate",
     "CorruptWeightsError",
     "GateDecision",
     "GatePolicy",
+    "ModelCandidate",
     "ModelRegistry",
     "ModelStatus",
     "ModelVersion",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class ModelCandidate:
     """What a turn produced: the training run, and when it left weights, the model, its evaluation and the gate's
     decision."""
 
@@ -77,7 +77,7 @@ def run_candidate(
     slice_by: SliceBy = "source",
     actor: str = "gate",
     progress: EpochProgress | None = None,
-) -> Candidate:
+) -> ModelCandidate:
     """Train (from the champion's weights when `from_champion`), evaluate, register and gate one candidate.
     `progress(epochs_done, epochs)` follows the training."""
     parent = registry.champion() if from_champion else None
@@ -87,7 +87,7 @@ def run_candidate(
         catalog, dataset, config, run_dir, run_id=run_id, parent_id=parent.id if parent else None, progress=progress
     )
     if training.best_weights is None:
-        return Candidate(run_id, training)
+        return ModelCandidate(run_id, training)
 
     def evaluate(weights: Path) -> Evaluation:
         return evaluate_model(weights, dataset, imgsz=config.imgsz, device=training.device, slice_by=slice_by)
@@ -101,4 +101,4 @@ def run_candidate(
         training_run_id=run_id,
     )
     decision = registry.decide(model.id, evaluate_champion=evaluate, actor=actor)
-    return Candidate(run_id, training, registry.get(model.id), evaluation, decision)
+    return ModelCandidate(run_id, training, registry.get(model.id), evaluation, decision)

@@ -54,6 +54,7 @@ from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.models import AnnotationRunRecord, utcnow
 from data_engine.faults import crash_point
 from data_engine.layout import ANNOTATION_THROUGHPUT, annotation_image_key, labels_key
+from data_engine.processes import process_alive, process_started
 from data_engine.progress import Progress
 from data_engine.settings import Settings
 from data_engine.store import Store, atomic_path
@@ -309,14 +310,7 @@ def _frames_of(
 
 def _owner() -> str:
     """Who is pushing: host, process id and the process's start time (so a reused pid is not mistaken for us)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}"
-
-
-def _started(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    return f"{socket.gethostname()}:{os.getpid()}:{process_started(os.getpid())}"
 
 
 def _abandoned_pushes(catalog: Catalog, platform: AnnotationBackend) -> list[AnnotationRunRecord]:
@@ -329,23 +323,13 @@ def _abandoned_pushes(catalog: Catalog, platform: AnnotationBackend) -> list[Ann
         host, _, rest = (record.owner or "").partition(":")
         pid, _, started = rest.partition(":")
         if host == socket.gethostname() and pid.isdigit():
-            alive = _started(int(pid)) == started if started else _pid_alive(int(pid))
+            alive = process_started(int(pid)) == started if started else process_alive(int(pid))
         else:
             heard = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=UTC)
             alive = heard > utcnow() - FOREIGN_OWNER_LEASE
         if not alive:
             abandoned.append(record)
     return abandoned
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ---- pull and import -------------------------------------------------------------------------------------------

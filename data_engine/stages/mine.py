@@ -38,6 +38,7 @@ from data_engine.layout import (
     video_features_key,
 )
 from data_engine.mining.features import (
+    DEFAULT_DUPLICATE_DISTANCE,
     FeaturesError,
     clip_features,
     compute_features,
@@ -46,9 +47,8 @@ from data_engine.mining.features import (
 )
 from data_engine.mining.model_triggers import sampled_detections
 from data_engine.mining.selection import (
-    DEFAULT_DUPLICATE_DISTANCE,
-    Candidate,
-    Selection,
+    FrameCandidate,
+    FrameSelection,
     candidates_from_hits,
     diversity_sample,
     select_frames,
@@ -424,7 +424,7 @@ def select_batch(
         ]
         for clip in clips
     }
-    candidates: list[Candidate] = []
+    candidates: list[FrameCandidate] = []
     for clip in clips:
         hit_ids = [row.id for row in rows_by_clip.get(clip.id, [])]
         candidates += candidates_from_hits(hits_by_clip[clip.id], features[clip.id], clip.id, clip.video_id, hit_ids)
@@ -527,7 +527,7 @@ def _draw_summary(catalog: Catalog, store: Store, batch_key: str, hits_per_trigg
 def _diversity_top_up(
     clips: Sequence[Clip],
     features: Mapping[str, pd.DataFrame],
-    selection: Selection,
+    selection: FrameSelection,
     existing: np.ndarray,
     budget: int,
     per_clip: int,

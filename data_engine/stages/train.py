@@ -23,9 +23,9 @@ from data_engine.evaluation import Evaluation, evaluate_model
 from data_engine.layout import MODELS_PICTURE, training_key
 from data_engine.progress import Progress
 from data_engine.registry import (
-    Candidate,
     GateDecision,
     GatePolicy,
+    ModelCandidate,
     ModelRegistry,
     ModelVersion,
     RegistryError,
@@ -89,7 +89,7 @@ def train_candidate(
     dataset: DatasetVersion,
     run_id: str,
     progress: EpochProgress | None = None,
-) -> Candidate:
+) -> ModelCandidate:
     """Train a challenger on `dataset` (fine-tuning the champion when there is one), evaluate it on the frozen
     test split, register it and let the gate decide; `progress(epochs_done, epochs)` follows the training."""
     registry = registry_for(catalog, store, settings)

@@ -36,7 +36,7 @@ STATUS_FILE = "status.json"
 ATTEMPTS_FILE = "attempts.json"
 LOG_FILE = "train.log"
 PID_FILE = "worker.pid"
-RunStatus = Literal["finished", "stopped_by_budget", "killed_over_budget", "failed"]
+TrainingStatus = Literal["finished", "stopped_by_budget", "killed_over_budget", "failed"]
 EpochProgress = Callable[[int, int], None]
 """`(epochs_done, epochs)`: how far a training run is."""
 
@@ -88,7 +88,7 @@ class TrainingResult:
     attempt."""
 
     run_dir: Path
-    status: RunStatus
+    status: TrainingStatus
     best_weights: Path | None
     device: str
     epochs_completed: int

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from data_engine.mining.features import compute_features, hamming
 from data_engine.mining.selection import (
     DEFAULT_DUPLICATE_DISTANCE,
-    Candidate,
+    FrameCandidate,
     SelectionError,
     candidates_from_hits,
     diversity_sample,
@@ -24,7 +24,7 @@ def far_apart_hashes(count: int, seed: int = 0) -> np.ndarray:
     return rng.integers(0, 2**63, count, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
 
 
-def make_candidates(triggers: dict[str, int], clips: int = 4, videos: int = 2, seed: int = 0) -> list[Candidate]:
+def make_candidates(triggers: dict[str, int], clips: int = 4, videos: int = 2, seed: int = 0) -> list[FrameCandidate]:
     """`count` candidates per trigger spread over clips and videos, distinct frames, hashes far apart."""
     rng = np.random.default_rng(seed)
     hashes = far_apart_hashes(sum(triggers.values()), seed)
@@ -33,7 +33,7 @@ def make_candidates(triggers: dict[str, int], clips: int = 4, videos: int = 2, s
         for _ in range(count):
             clip = int(rng.integers(0, clips))
             out.append(
-                Candidate(
+                FrameCandidate(
                     f"clip{clip}",
                     f"video{clip % videos}",
                     len(out),
@@ -79,9 +79,9 @@ def test_near_duplicates_are_skipped_against_this_call_and_the_dataset() -> None
     near = base ^ 0b1111111  # 7 bits away
     far = base ^ (2**40 - 1)  # 40 bits away
     candidates = [
-        Candidate("a", "v", 1, base, "cut", 0.9),
-        Candidate("a", "v", 2, near, "cut", 0.8),
-        Candidate("b", "v", 3, far, "cut", 0.7),
+        FrameCandidate("a", "v", 1, base, "cut", 0.9),
+        FrameCandidate("a", "v", 2, near, "cut", 0.8),
+        FrameCandidate("b", "v", 3, far, "cut", 0.7),
     ]
     selection = select_frames(candidates, budget=10)
     assert [frame.frame for frame in selection.frames] == [1, 3] and selection.duplicates_skipped == 1
@@ -94,8 +94,8 @@ def test_near_duplicates_are_skipped_against_this_call_and_the_dataset() -> None
 def test_a_frame_hit_by_several_triggers_is_one_frame_with_every_reason() -> None:
     phash = int(far_apart_hashes(1)[0])
     candidates = [
-        Candidate("a", "v", 7, phash, "box_jump", 0.4, hit=11),
-        Candidate("a", "v", 7, phash, "detection_flicker", 0.9, hit=12),
+        FrameCandidate("a", "v", 7, phash, "box_jump", 0.4, hit=11),
+        FrameCandidate("a", "v", 7, phash, "detection_flicker", 0.9, hit=12),
     ]
     (frame,) = select_frames(candidates, budget=5).frames
     assert frame.trigger == "detection_flicker" and frame.weight == 0.9
@@ -117,8 +117,8 @@ def test_yield_weights_change_the_mix() -> None:
     assert min(plain.per_trigger.values()) >= 10 and min(tilted.per_trigger.values()) >= 10
     assert tilted.per_trigger["detection_flicker"] > plain.per_trigger["detection_flicker"]
     assert tilted.per_trigger["detection_flicker"] >= 28
-    mixed = [Candidate(c.clip_id, c.video_id, c.frame, c.phash, "box_jump", c.score) for c in candidates[:50]] + [
-        Candidate(c.clip_id, c.video_id, c.frame, c.phash, "detection_flicker", c.score) for c in candidates[:50]
+    mixed = [FrameCandidate(c.clip_id, c.video_id, c.frame, c.phash, "box_jump", c.score) for c in candidates[:50]] + [
+        FrameCandidate(c.clip_id, c.video_id, c.frame, c.phash, "detection_flicker", c.score) for c in candidates[:50]
     ]
     low_yield = select_frames(mixed, budget=50, yields={"box_jump": 0.2})
     assert all(frame.trigger == "detection_flicker" for frame in low_yield.frames)
@@ -127,10 +127,12 @@ def test_yield_weights_change_the_mix() -> None:
 def test_diversity_takes_every_video_and_clip_before_seconds() -> None:
     hashes = far_apart_hashes(60, seed=9)
     candidates = [
-        Candidate(f"clip{index % 6}", f"video{index % 3}", index, int(hashes[index]), "cut", 1.0 if index < 6 else 0.5)
+        FrameCandidate(
+            f"clip{index % 6}", f"video{index % 3}", index, int(hashes[index]), "cut", 1.0 if index < 6 else 0.5
+        )
         for index in range(60)
     ]
-    candidates += [Candidate("clip0", "video0", 1000 + i, int(hashes[i] ^ 2**63), "cut", 0.99) for i in range(1)]
+    candidates += [FrameCandidate("clip0", "video0", 1000 + i, int(hashes[i] ^ 2**63), "cut", 0.99) for i in range(1)]
     selection = select_frames(candidates, budget=6)
     assert {frame.clip_id for frame in selection.frames} == {f"clip{index}" for index in range(6)}
     capped = select_frames(candidates, budget=60, max_per_clip=2)
@@ -148,7 +150,7 @@ def test_diversity_takes_every_video_and_clip_before_seconds() -> None:
 def test_never_over_budget_and_never_two_near_duplicates(budget, bits, max_distance, shares) -> None:
     triggers = ("flicker", "cut", "box_jump")
     candidates = [
-        Candidate(f"clip{index % 5}", f"video{index % 2}", index, value, triggers[index % 3], (index % 7) / 6)
+        FrameCandidate(f"clip{index % 5}", f"video{index % 2}", index, value, triggers[index % 3], (index % 7) / 6)
         for index, value in enumerate(bits)
     ]
     existing = np.array(bits[::7], dtype=np.uint64)
@@ -221,10 +223,12 @@ def test_bad_selection_parameters_are_rejected(kwargs, message) -> None:
 
 def test_bad_candidates_are_rejected() -> None:
     with pytest.raises(SelectionError, match="score"):
-        select_frames([Candidate("a", "v", 1, 5, "cut", float("nan"))], budget=3)
+        select_frames([FrameCandidate("a", "v", 1, 5, "cut", float("nan"))], budget=3)
     with pytest.raises(SelectionError, match="64 bits"):
-        select_frames([Candidate("a", "v", 1, 2**64, "cut", 0.5)], budget=3)
+        select_frames([FrameCandidate("a", "v", 1, 2**64, "cut", 0.5)], budget=3)
     with pytest.raises(SelectionError, match="disagree"):
-        select_frames([Candidate("a", "v", 1, 5, "cut", 0.5), Candidate("a", "v", 1, 6, "flicker", 0.5)], budget=3)
+        select_frames(
+            [FrameCandidate("a", "v", 1, 5, "cut", 0.5), FrameCandidate("a", "v", 1, 6, "flicker", 0.5)], budget=3
+        )
     with pytest.raises(SelectionError, match="columns"):
         diversity_sample(pd.DataFrame({"clip_id": ["a"]}), budget=3)
