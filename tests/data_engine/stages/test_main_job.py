@@ -77,4 +77,4 @@ def test_the_command_line_steps_and_the_main_job_take_the_same_path(
         path.relative_to(tmp_path / "job" / "store").as_posix() for path in (tmp_path / "job").rglob("store/**/*")
     ]
     folders = {key.split("/", 1)[0] for key in written}
-    assert folders <= {layout.CLIPS, "videos", "batches", "annotation"}, folders
+    assert folders <= {layout.CLIPS, "videos", "batches", "annotation", layout.REPORTS}, folders
