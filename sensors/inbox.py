@@ -16,7 +16,8 @@ from sensors import interval
     minimum_interval_seconds=interval(30),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches DATA_ENGINE_INBOX; waits until a file's size is stable, de-duplicates by content "
-    "hash, groups new videos into a batch partition and requests one run per batch (run_key = batch key).",
+    "hash, groups new videos into a batch partition and requests one run per batch (run_key = batch key and "
+    "its failed attempts, so a failed batch runs again once due).",
 )
 def inbox_sensor(
     context: dg.SensorEvaluationContext, catalog: CatalogResource, engine_settings: EngineSettingsResource
@@ -30,8 +31,11 @@ def inbox_sensor(
         f"{look.new_files} new settled files, {len(look.unsettled)} still being written, "
         f"{len(look.duplicates)} duplicates, {len(pending)} batches to run"
     )
+    attempts = catalog.catalog.batch_attempts(pending)
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"ingest-{key}", partition_key=key) for key in pending],
+        run_requests=[
+            dg.RunRequest(run_key=f"ingest-{key}-attempt-{attempts[key]}", partition_key=key) for key in pending
+        ],
         dynamic_partitions_requests=[ingest_batches.build_add_request(pending)] if pending else [],
         cursor=json.dumps({"unsettled": look.unsettled, "last_batch": max(pending, default=cursor.get("last_batch"))}),
     )

@@ -243,6 +243,20 @@ class Catalog:
         with self.session() as session:
             return list(session.scalars(query))
 
+    def batch_attempts(self, batch_keys: Iterable[str]) -> dict[str, int]:
+        """Failed attempts so far over each batch's videos: a run key that includes it lets a batch whose failed
+        videos became due run again, while a batch still waiting keeps its key (and is not requested twice)."""
+        keys = list(set(batch_keys))
+        query = (
+            select(BatchItem.batch_key, func.coalesce(func.sum(Video.attempts), 0))
+            .outerjoin(Video, Video.id == BatchItem.content_hash)
+            .where(BatchItem.batch_key.in_(keys))
+            .group_by(BatchItem.batch_key)
+        )
+        with self.session() as session:
+            found = {key: int(total) for key, total in session.execute(query)}
+        return {key: found.get(key, 0) for key in keys}
+
     def batched_hashes(self, hashes: Iterable[str]) -> set[str]:
         """The content hashes that already belong to a batch (so they are not batched twice)."""
         wanted = list(set(hashes))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from data_engine.catalog import Catalog, VideoStatus
 from definitions import defs
 from tests.dagster.engine import resources_at
 
@@ -37,7 +38,7 @@ def test_sensor_batches_settled_files_and_is_repeat_safe(tmp_path: Path) -> None
     first = _tick(instance, inbox, url, None)
     keys = [request.partition_key for request in first.run_requests]
     assert len(keys) == 2, "three settled videos in batches of at most two"
-    assert [request.run_key for request in first.run_requests] == [f"ingest-{key}" for key in keys]
+    assert [request.run_key for request in first.run_requests] == [f"ingest-{key}-attempt-0" for key in keys]
     (add,) = first.dynamic_partitions_requests
     assert add.partitions_def_name == "ingest_batches" and list(add.partition_keys) == keys
     cursor = json.loads(first.cursor)
@@ -49,3 +50,25 @@ def test_sensor_batches_settled_files_and_is_repeat_safe(tmp_path: Path) -> None
     assert set(keys) < set(second_keys), "batches not yet processed are requested again with the same run key"
     assert len(second_keys) == 3, "d.mp4 kept its size since the last tick: now settled"
     assert json.loads(second.cursor)["unsettled"] == {}
+
+
+def test_a_batch_whose_failed_video_is_due_gets_a_new_run_key(tmp_path: Path) -> None:
+    """A run that failed on a passing fault (full disk) marks the video failed; once it is due, the same run key
+    would be skipped by Dagster for ever, so the key counts the attempts."""
+    inbox, url = tmp_path / "inbox", f"sqlite:///{tmp_path / 'catalog.db'}"
+    _write(inbox / "a.mp4", b"a", age_s=60)
+    instance = dg.DagsterInstance.ephemeral()
+    (request,) = _tick(instance, inbox, url, None).run_requests
+    catalog = Catalog(url)
+    (item,) = catalog.batch_items(request.partition_key)
+    catalog.register_video(item.content_hash, str(inbox / "a.mp4"), size_bytes=1, status=VideoStatus.REGISTERED)
+    catalog.fail_video(item.content_hash, "[Errno 28] No space left on device")
+    (again,) = _tick(instance, inbox, url, None).run_requests
+    assert again.partition_key == request.partition_key, "a first failure is due at the next look"
+    assert again.run_key == f"ingest-{request.partition_key}-attempt-1" != request.run_key
+    catalog.fail_video(item.content_hash, "[Errno 28] No space left on device")
+    assert _tick(instance, inbox, url, None).run_requests == [], "a second failure waits for its backoff"
+    catalog.retry_videos([item.content_hash])
+    (third,) = _tick(instance, inbox, url, None).run_requests
+    assert third.run_key == f"ingest-{request.partition_key}-attempt-2"
+    catalog.dispose()
