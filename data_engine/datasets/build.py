@@ -364,11 +364,7 @@ def _export(
         boxes: list[Detections] = []
         problem = None
         try:
-            for decoded in iter_frames(store.fetch(src.clip.path)):
-                if decoded.index > max(wanted):
-                    break
-                if decoded.index not in wanted:
-                    continue
+            for decoded in iter_frames(store.fetch(src.clip.path), only=wanted):
                 height, width = decoded.image.shape[:2]
                 if (width, height) != (src.labels.width, src.labels.height):
                     problem = (

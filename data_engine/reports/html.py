@@ -208,14 +208,11 @@ def _thumbnails(store: Store, clip: Clip, frames: Sequence[int], folder: Path) -
     """Decode the clip once and write each wanted frame as a JPEG thumbnail; frame -> (file name, width, height)
     of the original frame (boxes are in its pixels)."""
     wanted, done = set(frames), {}
-    for decoded in iter_frames(store.fetch(clip.path)):
-        if decoded.index in wanted:
-            name = f"{_safe(clip.id)}-{decoded.index:06d}.jpg"
-            height, width = decoded.image.shape[:2]
-            _write_jpeg(folder / name, decoded.image)
-            done[decoded.index] = (name, width, height)
-            if len(done) == len(wanted):
-                break
+    for decoded in iter_frames(store.fetch(clip.path), only=wanted):
+        name = f"{_safe(clip.id)}-{decoded.index:06d}.jpg"
+        height, width = decoded.image.shape[:2]
+        _write_jpeg(folder / name, decoded.image)
+        done[decoded.index] = (name, width, height)
     return done
 
 

@@ -276,10 +276,8 @@ def _frames_of(
     video = catalog.get_video(clip.video_id)
     fps = video.fps if video is not None and video.fps else None
     found: list[FrameToReview] = []
-    for decoded in iter_frames(store.fetch(clip.path)):
-        chosen = selected.get(decoded.index)
-        if chosen is None:
-            continue
+    for decoded in iter_frames(store.fetch(clip.path), only=selected):
+        chosen = selected[decoded.index]
         time_s = None if fps is None else decoded.index / fps
         key = annotation_image_key(image_name(clip.id, decoded.index, time_s))
         target = store.local_path(key)
@@ -303,8 +301,6 @@ def _frames_of(
                 time_s=time_s,
             )
         )
-        if len(found) == len(selected):
-            break
     return found
 
 

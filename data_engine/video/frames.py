@@ -1,6 +1,6 @@
 """Streaming frame decoding with PyAV: one pass, constant memory, luma plane or BGR."""
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -33,8 +33,12 @@ def iter_frames(
     pixel_format: PixelFormat = "bgr24",
     width: int | None = None,
     threads: int = 0,
+    only: Collection[int] | None = None,
 ) -> Iterator[Frame]:
     """Decode every frame of the first video stream, in presentation order.
+
+    `only` yields just those frame indices and stops after the last of them: the frames in between are decoded
+    (the codec needs them) but never converted, which is most of the cost of a full-size BGR frame.
 
     `width` downsizes (height keeps the aspect ratio, rounded to even): the luma plane alone by area averaging for
     "gray", the decoder's scaler for BGR. `pts_s` is the timestamp of the packet a frame came from; containers
@@ -46,7 +50,12 @@ def iter_frames(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.thread_count = threads
+        last = max(only, default=-1) if only is not None else None
         for index, decoded in enumerate(decode_video(container, stream)):
+            if last is not None and index > last:
+                return
+            if only is not None and index not in only:
+                continue
             yield Frame(index, pts_seconds(decoded, stream, index), frame_to_array(decoded.frame, pixel_format, width))
 
 
