@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/data-engine run $(VIDEOS)
+	@echo 'next: the whole loop (annotate, train, a second round, promote, rollback) on the command line: README.md, "The loop on the command line"'
 
 test: setup
 	scripts/ensure-services.sh

@@ -784,8 +784,7 @@ def dataset_build(runtime: Runtime, coco: bool) -> None:
 
     with ProgressBars() as bars:
         built = build_training_dataset(runtime.catalog, runtime.store, DatasetConfig(coco=coco), progress=bars)
-    state = "new" if built.created else "no new reviewed labels since"
-    click.echo(f"dataset {built.dataset_id} ({state}): {json.dumps(built.manifest.counts())}")
+    click.echo(_dataset_line(built))
     for rejected in built.report.rejected:
         click.echo(f"  left out clip {rejected.clip_id} (label v{rejected.label_version}): {rejected.reason}")
     if built.report.classes_missing_from_test:
@@ -835,14 +834,18 @@ def train(runtime: Runtime) -> None:
 
 
 def _print_dataset(built: DatasetVersion) -> None:
+    click.echo(_dataset_line(built))
+    _print_warnings(built)
+
+
+def _dataset_line(built: DatasetVersion) -> str:
+    """`dataset ID (new): train N images (G groups), ...`, the same words in `dataset build` and `train`."""
     state = "new" if built.created else "no new reviewed labels since"
-    counts = built.manifest.counts()
     splits = ", ".join(
         f"{split} {numbers['images']} images ({numbers['groups']} group{'s' * (numbers['groups'] != 1)})"
-        for split, numbers in counts.items()
+        for split, numbers in built.manifest.counts().items()
     )
-    click.echo(f"dataset {built.dataset_id} ({state}): {splits}")
-    _print_warnings(built)
+    return f"dataset {built.dataset_id} ({state}): {splits}"
 
 
 def _print_warnings(built: DatasetVersion) -> None:
@@ -1067,7 +1070,7 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-@main.command("proving-ground")
+@main.group("proving-ground", invoke_without_command=True)
 @click.option("--seeds", "seed_count", type=int, default=1, show_default=True, help="Repeat for seeds SEED..SEED+N-1.")
 @click.option("--seed", type=int, default=0, show_default=True, help="The first seed.")
 @click.option("--rounds", type=int, default=3, show_default=True)
@@ -1090,9 +1093,9 @@ def _actor() -> str:
     "(model-level triggers with the configured detectors, when there are any).",
 )
 @click.option("--seconds", type=float, default=20.0, show_default=True, help="With --triggers: each video's length.")
-@pass_runtime
+@click.pass_context
 def proving_ground(
-    runtime: Runtime,
+    ctx: click.Context,
     seed_count: int,
     seed: int,
     rounds: int,
@@ -1103,7 +1106,11 @@ def proving_ground(
     seconds: float,
 ) -> None:
     """The data-engine loop measured on synthetic videos with rare hard cases: mining vs random vs uncertainty
-    labelling at the same budget, test mAP overall and on the rare cases per round, over seeds with 95 % intervals."""
+    labelling at the same budget, test mAP overall and on the rare cases per round, over seeds with 95 % intervals.
+    `proving-ground answer BUNDLE` is its simulated annotator."""
+    if ctx.invoked_subcommand is not None:
+        return
+    runtime: Runtime = ctx.obj
     from data_engine.experiments.proving_ground import (
         ProvingGroundConfig,
         ProvingGroundError,
@@ -1129,6 +1136,25 @@ def proving_ground(
     click.echo(report.table())
     click.echo(f"plot: {report.write_plot(folder / 'curves.png')}")
     click.echo(f"report: {folder / 'report.json'}")
+
+
+@proving_ground.command("answer")
+@click.argument("bundle", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--truth",
+    "truth_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the videos' truth files (default: beside each video, where `synth` writes them).",
+)
+@pass_runtime
+def proving_ground_answer(runtime: Runtime, bundle: Path, truth_dir: Path | None) -> None:
+    """Answer a pushed bundle of synthetic videos from their ground truth, as an annotator would (for demos and
+    tests of the loop); then `data-engine import-annotations BUNDLE` brings the answers in."""
+    from data_engine.experiments.proving_ground import answer_bundle_from_truth_files
+
+    answered = answer_bundle_from_truth_files(runtime.catalog, bundle, truth_dir)
+    click.echo(f"answered {answered.frames} frames from the ground truth: {answered.path}")
 
 
 def _score_triggers(runtime: Runtime, seeds: list[int], folder: Path, seconds: float) -> None:

@@ -27,13 +27,18 @@ def _without_comment(line: str) -> str:
     return re.sub(r"(^|\s)#.*$", "", line).strip()
 
 
+def bash_block(readme: str, heading: str) -> str:
+    """The text of the first ```bash block under the README's `## {heading}` section."""
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL)
+    assert match, f"README.md has no '## {heading}' section"
+    block = re.search(r"^```bash\n(.*?)^```", match.group(1), re.MULTILINE | re.DOTALL)
+    assert block, f"the {heading} section has no ```bash block"
+    return block.group(1)
+
+
 def quickstart_commands(readme: str) -> list[str]:
     """The commands of the first ```bash block under the README's "## Quickstart" heading, comments removed."""
-    match = re.search(r"^## Quickstart\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL)
-    assert match, "README.md has no '## Quickstart' section"
-    block = re.search(r"^```bash\n(.*?)^```", match.group(1), re.MULTILINE | re.DOTALL)
-    assert block, "the Quickstart section has no ```bash block"
-    return [command for command in map(_without_comment, block.group(1).splitlines()) if command]
+    return [command for command in map(_without_comment, bash_block(readme, "Quickstart").splitlines()) if command]
 
 
 def ci_commands(script: str) -> list[str]:
@@ -47,7 +52,7 @@ def _demo_commands() -> list[str]:
     return [command for command in quickstart_commands(README.read_text()) if command not in ci]
 
 
-def _clean_environment() -> dict[str, str]:
+def clean_environment() -> dict[str, str]:
     """This machine's environment (pip and proxy settings included) without this checkout's virtual environment
     and without any engine or Dagster setting, as on a machine that has never seen the project."""
     env = {
@@ -92,7 +97,7 @@ def test_readme_demo_runs_verbatim_in_a_clean_clone(tmp_path: Path, sample_video
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=300)
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "videos").symlink_to(sample_videos, target_is_directory=True)
-    env = _clean_environment()
+    env = clean_environment()
 
     output = ""
     for command in _demo_commands():

@@ -728,19 +728,65 @@ def answer_bundle_from_truth(runtime: Runtime, run_id: str, truth: Mapping[str, 
     visible) of its frame, in the bundle's answer format; `truth` maps a video's file name to its ground truth.
     Returns the answered file, ready for `import_answers`."""
     catalog = runtime.catalog
-    offsets = {}
-    for clip in catalog.clips(status=ClipState.PUSHED):
-        video = catalog.get_video(clip.video_id)
-        if video is None:
-            raise ProvingGroundError(f"clip {clip.id} belongs to no registered video")
-        offsets[clip.id] = (truth[Path(video.source_uri).name], clip.first_frame)
-    run = _run(catalog, run_id)
+    return _answer_from_truth(catalog, _run(catalog, run_id), lambda source: truth[Path(source).name])
+
+
+def answer_bundle_from_truth_files(catalog: Catalog, bundle: Path, truth_dir: Path | None = None) -> AnswerReport:
+    """The simulated annotator as a command (`proving-ground answer BUNDLE`), for demos and tests of the loop on
+    synthetic videos: the pushed bundle (its folder or zip) is answered from the truth file `synth` wrote beside
+    each video (`<video>.truth.json`, or in `truth_dir`), as a person would, in the bundle's answer format."""
+    folder = (bundle.with_suffix("") if bundle.suffix == ".zip" else bundle).resolve()
+    runs = [AnnotationRun.from_json(record.record) for record in catalog.annotation_runs()]
+    found = [run for run in runs if run.backend == "bundle" and Path(run.project_url).resolve() == folder]
+    if not found:
+        raise ProvingGroundError(f"{bundle} is not a bundle this engine pushed (`data-engine push` prints their paths)")
+    truths: dict[str, GroundTruth] = {}
+
+    def truth_of(source: str) -> GroundTruth:
+        path = (truth_dir or Path(source).parent) / f"{Path(source).stem}.truth.json"
+        if source not in truths:
+            truths[source] = load_truth(path)
+        return truths[source]
+
+    return AnswerReport(_answer_from_truth(catalog, found[0], truth_of), len(found[0].frames))
+
+
+@dataclass(frozen=True)
+class AnswerReport:
+    """The answer file the simulated annotator wrote and how many frames it answered."""
+
+    path: Path
+    frames: int
+
+
+def _answer_from_truth(catalog: Catalog, run: AnnotationRun, truth_of: Callable[[str], GroundTruth]) -> Path:
+    """Answer every frame of `run` with the true boxes of its frame; `truth_of(source_uri)` is a video's truth."""
+    clips: dict[str, tuple[GroundTruth, int]] = {}
     answers = {}
     for frame in run.frames:
-        video_truth, first_frame = offsets[frame.clip_id]
+        if frame.clip_id not in clips:
+            clip = catalog.get_clip(frame.clip_id)
+            video = catalog.get_video(clip.video_id) if clip is not None else None
+            if clip is None or video is None:
+                raise ProvingGroundError(f"clip {frame.clip_id} of run {run.run_id} belongs to no registered video")
+            clips[clip.id] = (truth_of(video.source_uri), clip.first_frame)
+        video_truth, first_frame = clips[frame.clip_id]
         boxes = video_truth.boxes_at(first_frame + frame.frame, min_visibility=MIN_LABEL_VISIBILITY)
-        answers[(frame.clip_id, frame.frame)] = FrameAnswer(boxes, annotator=ANNOTATOR)
+        answers[(frame.clip_id, frame.frame)] = FrameAnswer(_in_run_classes(boxes, run), annotator=ANNOTATOR)
     return answer_bundle(run, answers)
+
+
+def _in_run_classes(boxes: Detections, run: AnnotationRun) -> Detections:
+    """The true boxes with the bundle's class ids, matched by name: the annotator labels with the bundle's classes."""
+    ids = {name: class_id for class_id, name in run.names.items()}
+    missing = sorted({boxes.names[int(class_id)] for class_id in boxes.class_id} - set(ids))
+    if missing:
+        raise ProvingGroundError(
+            f"the bundle's classes ({', '.join(run.names.values())}) lack {', '.join(missing)} of the synthetic "
+            f"videos: push them with DATA_ENGINE_CLASSES={','.join(CLASS_NAMES.values())}"
+        )
+    class_id = np.array([ids[boxes.names[int(value)]] for value in boxes.class_id], dtype=boxes.class_id.dtype)
+    return Detections(boxes.xyxy, boxes.confidence, class_id, boxes.track_id, boxes.provenance, run.names)
 
 
 def _run(catalog: Catalog, run_id: str) -> AnnotationRun:

@@ -23,12 +23,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from data_engine.detectors.device import pick_device
 from data_engine.store import atomic_path
+from data_engine.training.tiny import TINY_MODEL, tiny_model_yaml
 from data_engine.training.train import TrainingError
 
 SPEC_FILE = "spec.json"
@@ -123,6 +124,8 @@ def run_training(
     if config.model.endswith(".pt") and not Path(config.model).is_file():
         raise TrainingError(f"starting weights {config.model} do not exist locally; give a local .pt or a .yaml")
     run_dir.mkdir(parents=True, exist_ok=True)
+    if config.model == TINY_MODEL and not Path(TINY_MODEL).is_file():
+        config = replace(config, model=str(tiny_model_yaml(run_dir)))
     previous = _read_json(run_dir / STATUS_FILE)
     attempts = _read_json(run_dir / ATTEMPTS_FILE) or []
     if previous and previous.get("status") in ("finished", "stopped_by_budget"):

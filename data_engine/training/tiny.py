@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+TINY_MODEL = "tiny-yolo11n.yaml"
+"""The name `DATA_ENGINE_TRAIN_MODEL` knows this architecture by, as Ultralytics knows `yolo11n.yaml`."""
+
 TINY_YOLO11_YAML = """\
 # YOLO11 layout at depth 0.33, width 0.125, max 256 channels.
 nc: 2
@@ -41,7 +44,7 @@ head:
 
 def tiny_model_yaml(out_dir: str | Path) -> Path:
     """Write the tiny architecture as `tiny-yolo11n.yaml` in `out_dir` (the `n` in the name selects its scale)."""
-    path = Path(out_dir) / "tiny-yolo11n.yaml"
+    path = Path(out_dir) / TINY_MODEL
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(TINY_YOLO11_YAML)
     return path

@@ -24,6 +24,8 @@ from data_engine.experiments.proving_ground import (
     run_proving_ground,
     run_proving_ground_seeds,
 )
+from data_engine.synthetic.dataset import MIN_LABEL_VISIBILITY
+from data_engine.synthetic.truth import load_truth
 
 TINY = ProvingGroundConfig(
     rounds=1,
@@ -121,3 +123,54 @@ def test_seeds_without_rare_test_frames_are_left_out_and_differences_are_paired(
     assert paired.mean == pytest.approx(0.2) and paired.low == pytest.approx(0.2)
     assert report.labels_to_match("hard_map50_95").mean == pytest.approx(5.0)
     assert "rare-case figures over 2 seeds: the test split of seed(s) 2 holds no frame" in report.table()
+
+
+@pytest.fixture
+def pushed_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A cold-start bundle of one synthetic video, pushed by `data-engine run` with the classes `classes` gives."""
+    for name, value in {"HOME": tmp_path / "home", "SETTLE_SECONDS": 0, "COMPUTE": "inprocess"}.items():
+        monkeypatch.setenv(f"DATA_ENGINE_{name}", str(value))
+    monkeypatch.delenv("DATA_ENGINE_CATALOG_URL", raising=False)
+    monkeypatch.delenv("DATA_ENGINE_DETECTORS", raising=False)
+    runner = CliRunner()
+
+    def push(classes: str) -> tuple[CliRunner, Path]:
+        monkeypatch.setenv("DATA_ENGINE_CLASSES", classes)
+        invoke = runner.invoke
+        assert invoke(main, ["synth", str(tmp_path / "videos"), "--seed", "5", "--seconds", "2"]).exit_code == 0
+        ran = invoke(main, ["run", str(tmp_path / "videos")], catch_exceptions=False)
+        assert ran.exit_code == 0, ran.output
+        (bundle,) = (tmp_path / "home" / "store" / "annotation" / "bundles").glob("*.zip")
+        return runner, bundle
+
+    return push
+
+
+def test_the_simulated_annotator_answers_a_bundle_by_class_name(pushed_bundle, tmp_path: Path) -> None:
+    runner, bundle = pushed_bundle("person,car")  # the truth's class ids are the other way round
+    answered = runner.invoke(main, ["proving-ground", "answer", str(bundle)], catch_exceptions=False)
+    assert answered.exit_code == 0 and answered.output.startswith("answered "), answered.output
+    imported = runner.invoke(main, ["import-annotations", str(bundle.with_suffix(""))], catch_exceptions=False)
+    assert imported.exit_code == 0, imported.output
+    (clip,) = json.loads(runner.invoke(main, ["clips", "--json"]).output)
+    frames = [row["clip_frame"] for row in json.loads(runner.invoke(main, ["selection", "--json"]).output)]
+    truth = load_truth(next((tmp_path / "videos").glob("*.truth.json")))
+    expected: dict[str, int] = {}
+    for frame in frames:
+        boxes = truth.boxes_at(clip["first_video_frame"] + frame, min_visibility=MIN_LABEL_VISIBILITY)
+        for class_id in boxes.class_id:
+            expected[truth.names[int(class_id)]] = expected.get(truth.names[int(class_id)], 0) + 1
+    shown = json.loads(runner.invoke(main, ["labels", "show", clip["id"], "--json"]).output)
+    assert shown["kind"] == "review" and shown["per_class"] == dict(sorted(expected.items()))
+
+
+def test_the_simulated_annotator_refuses_what_it_cannot_answer(pushed_bundle, tmp_path: Path) -> None:
+    runner, bundle = pushed_bundle("person")
+    refused = runner.invoke(main, ["proving-ground", "answer", str(bundle)])
+    assert refused.exit_code == 2
+    assert refused.output == (
+        "error: the bundle's classes (person) lack car of the synthetic videos: push them with "
+        "DATA_ENGINE_CLASSES=car,person\n"
+    )
+    elsewhere = runner.invoke(main, ["proving-ground", "answer", str(tmp_path / "videos")])
+    assert elsewhere.exit_code == 2 and "is not a bundle this engine pushed" in elsewhere.output
