@@ -41,6 +41,7 @@ def annotation_tasks(
             "backend": report.backend,
             "annotation_run": report.run_id or "none",
             "project": dg.MetadataValue.url(project) if project.startswith("http") else project,
+            **{f"report {page.parent.name}": dg.MetadataValue.path(str(page)) for page in report.report_pages},
         }
     )
 

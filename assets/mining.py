@@ -123,7 +123,6 @@ def annotation_selection(
             "cold_start": report.cold_start,
             "clips": clip_states_table(report.clip_rows),
             **pictures(hits_per_trigger=report.summary_picture, trigger_timeline=report.busiest_timeline),
-            "report": dg.MetadataValue.path(str(report.report_page)),
         },
         check_results=check_results(selection_checks(catalog.catalog, report, config, batch)),
     )

@@ -570,6 +570,8 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
     click.echo(f"frames selected this run: {summary.frames_selected}; clips autolabelled: {summary.clips_autolabelled}")
     if summary.tasks_pushed:
         click.echo(f"tasks pushed: {summary.tasks_pushed} frames to {summary.pushed_to}")
+        for page in summary.report_pages:
+            click.echo(f"the pushed frames with their boxes and reasons: {page}")
     else:
         click.echo("tasks pushed: none new")
     if summary.frames_reviewed:
@@ -650,6 +652,8 @@ def push(runtime: Runtime, backend: str | None, answer_format: str | None) -> No
         f"pushed {report.frames} frames of {report.clips} clips to {report.backend} "
         f"({report.with_pre_annotations} with pre-annotations): {report.project_url}"
     )
+    for page in report.report_pages:
+        click.echo(f"the pushed frames with their boxes and reasons: {page}")
 
 
 @main.command()

@@ -23,13 +23,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from data_engine.annotation.base import image_name
 from data_engine.autolabel import LabelFile, read_labels
 from data_engine.catalog import Catalog, Clip
 from data_engine.datasets.build import DatasetVersion, load_dataset
 from data_engine.datasets.manifest import ManifestFrame
 from data_engine.detections import Detections
 from data_engine.formats import to_detections, yolo
-from data_engine.layout import reports_key, timeline_key
+from data_engine.layout import annotation_image_key, reports_key, timeline_key
 from data_engine.registry.records import RetrainingRecords
 from data_engine.store import Store, atomic_path
 from data_engine.video.frames import iter_frames
@@ -89,7 +90,9 @@ def batch_report(catalog: Catalog, store: Store, batch_key: str) -> Path:
             per_trigger[trigger] = per_trigger.get(trigger, 0) + 1
         sources = _label_sources(catalog, store, clip)
         thumbs = []
-        pictures = _thumbnails(store, clip, [row.frame for row in frames], images)
+        video = catalog.get_video(clip.video_id)
+        fps = video.fps if video is not None and video.fps else None
+        pictures = _thumbnails(store, clip, [row.frame for row in frames], images, fps)
         for row in frames:
             name, width, height = pictures[row.frame]
             caption = _frame_caption(clip, row.frame, row.reasons, hits_by_clip.get(clip_id, []))
@@ -204,16 +207,30 @@ def _boxes_at(sources: Mapping[str, tuple[LabelFile, set[int] | None]], frame: i
     return boxes
 
 
-def _thumbnails(store: Store, clip: Clip, frames: Sequence[int], folder: Path) -> dict[int, tuple[str, int, int]]:
-    """Decode the clip once and write each wanted frame as a JPEG thumbnail; frame -> (file name, width, height)
-    of the original frame (boxes are in its pixels)."""
-    wanted, done = set(frames), {}
-    for decoded in iter_frames(store.fetch(clip.path), only=wanted):
-        name = f"{_safe(clip.id)}-{decoded.index:06d}.jpg"
-        height, width = decoded.image.shape[:2]
-        _write_jpeg(folder / name, decoded.image)
-        done[decoded.index] = (name, width, height)
+def _thumbnails(
+    store: Store, clip: Clip, frames: Sequence[int], folder: Path, fps: float | None
+) -> dict[int, tuple[str, int, int]]:
+    """Each wanted frame as a JPEG thumbnail, from the image the push wrote for annotators when there is one (a
+    1080p clip costs more to decode than everything else on the page), else decoded from the clip once;
+    frame -> (file name, width, height) of the original frame (boxes are in its pixels)."""
+    done, missing = {}, set()
+    for frame in frames:
+        key = annotation_image_key(image_name(clip.id, frame, None if fps is None else frame / fps))
+        image = cv2.imread(str(store.fetch(key))) if store.exists(key) else None
+        if image is None:
+            missing.add(frame)
+        else:
+            done[frame] = _thumbnail(folder, clip, frame, image)
+    for decoded in iter_frames(store.fetch(clip.path), only=missing):
+        done[decoded.index] = _thumbnail(folder, clip, decoded.index, decoded.image)
     return done
+
+
+def _thumbnail(folder: Path, clip: Clip, frame: int, image: np.ndarray) -> tuple[str, int, int]:
+    name = f"{_safe(clip.id)}-{frame:06d}.jpg"
+    height, width = image.shape[:2]
+    _write_jpeg(folder / name, image)
+    return name, width, height
 
 
 def _copy_image(source: Path, folder: Path, name: str) -> tuple[str, int, int]:

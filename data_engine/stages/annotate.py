@@ -98,6 +98,7 @@ class PushReport:
     with_pre_annotations: int = 0
     resumed: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    report_pages: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -237,6 +238,18 @@ def _send(
     report.frames += len(request.frames)
     report.clips += len(clip_ids)
     report.with_pre_annotations += sum(frame.pre_annotations is not None for frame in request.frames)
+    report.report_pages.extend(_batch_pages(catalog, store, clip_ids))
+
+
+def _batch_pages(catalog: Catalog, store: Store, clip_ids: Sequence[str]) -> list[Path]:
+    """The HTML page of each batch the push touched, with the images just written for annotators (re-created from
+    the clips by `data-engine selection --report` when missing)."""
+    from data_engine.reports.html import batch_report
+
+    clips = [clip for clip in map(catalog.get_clip, clip_ids) if clip is not None]
+    videos = [catalog.get_video(video_id) for video_id in {clip.video_id for clip in clips}]
+    batches = sorted({video.batch_key for video in videos if video is not None and video.batch_key is not None})
+    return [batch_report(catalog, store, batch_key) for batch_key in batches]
 
 
 def _before_push(clip: Clip) -> bool:

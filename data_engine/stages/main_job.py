@@ -6,6 +6,7 @@ what is new. Without a detector (a cold start) mining uses the image-level trigg
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from data_engine.progress import Progress
 from data_engine.runtime import Runtime, compute_backend
@@ -29,6 +30,7 @@ class MainJobSummary:
     clips_autolabelled: int = 0
     tasks_pushed: int = 0
     pushed_to: str = ""
+    report_pages: list[Path] = field(default_factory=list)
     frames_reviewed: int = 0
     cold_start: bool = True
     model_in_use: str = "none (cold start)"
@@ -72,5 +74,6 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: Progress
     # push_ready also finishes pushes a dead process left unfinished, so it runs even when nothing new is ready
     pushed = push_ready(catalog, store, settings, cold_start=not detectors, progress=progress)
     summary.tasks_pushed, summary.pushed_to = pushed.frames, pushed.project_url
+    summary.report_pages = pushed.report_pages
     summary.frames_reviewed = pull_reviews(catalog, store, settings).frames_reviewed
     return summary

@@ -55,7 +55,6 @@ from data_engine.mining.selection import (
 )
 from data_engine.mining.triggers import Hit, run_triggers
 from data_engine.progress import Progress
-from data_engine.reports.html import batch_report
 from data_engine.reports.plots import batch_summary_png, timeline_png
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
@@ -137,7 +136,6 @@ class SelectionReport:
     busiest_timeline: Path | None = None
     summary_picture: Path | None = None
     clip_rows: list[ClipRow] = field(default_factory=list)
-    report_page: Path | None = None
 
 
 def fetch_stored_detections(store: Store, clip: Clip) -> Path:
@@ -474,15 +472,14 @@ def select_batch(
 
 
 def _describe_batch(catalog: Catalog, store: Store, batch_key: str, report: SelectionReport) -> SelectionReport:
-    """The budget used on the report's day, every clip of the batch with its state and selected frames, and the
-    batch's HTML report."""
+    """The budget used on the report's day and every clip of the batch with its state and selected frames (the
+    batch's HTML page is written by the push, which has the frames' images and autolabels by then)."""
     selected = Counter(frame.clip_id for frame in catalog.selected_frames(batch_key=batch_key))
     report.budget_used = catalog.selected_count(report.budget_day)
     report.clip_rows = [
         ClipRow(clip.id, clip.first_frame, clip.last_frame, clip.status, selected.get(clip.id, 0))
         for clip in catalog.clips(batch_key=batch_key)
     ]
-    report.report_page = batch_report(catalog, store, batch_key)
     return report
 
 

@@ -29,6 +29,9 @@ def test_running_the_main_job_twice_does_no_duplicate_work(
     first = invoke("run", str(sample_videos))
     assert "videos: 2 clipped" in first and "cold start" in first
     assert "tasks pushed: " in first and "tasks pushed: none new" not in first
+    pages = [Path(line.rsplit(": ", 1)[1]) for line in first.splitlines() if "boxes and reasons: " in line]
+    pushed = int(first.split("tasks pushed: ", 1)[1].split(" ", 1)[0])
+    assert pages and sum(page.read_text().count("<figure>") for page in pages) == pushed, "one picture per task"
     clips_before = json.loads(invoke("clips", "--json"))
     catalog = Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
     runs_before = [run.id for run in catalog.annotation_runs()]
