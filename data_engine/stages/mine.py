@@ -56,7 +56,7 @@ from data_engine.mining.selection import (
 )
 from data_engine.mining.triggers import Hit, run_triggers
 from data_engine.progress import Progress
-from data_engine.reports.html import batch_report
+from data_engine.reports.html import batch_report, batch_report_key
 from data_engine.reports.plots import batch_summary_png, timeline_png
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
@@ -662,12 +662,13 @@ _DRAWN = frozenset(state.value for state in PIPELINE_ORDER[1:])
 
 def redraw_missing_plots(catalog: Catalog, store: Store, batch_key: str) -> list[str]:
     """Re-create the derived pictures of a batch that are missing (a run killed while drawing them, files
-    deleted): each timeline from the recorded hits and selected frames, then the batch summary. Returns the keys
-    drawn; a batch with nothing missing costs one existence check per clip."""
+    deleted): each timeline from the recorded hits and selected frames, then the batch summary and its page.
+    Returns the keys drawn; a batch with nothing missing costs one existence check per clip."""
     drawn_clips = [clip for clip in catalog.clips(batch_key=batch_key) if clip.status in _DRAWN]
     missing = [clip for clip in drawn_clips if not store.exists(timeline_key(clip))]
     summary_missing = bool(drawn_clips) and not store.exists(mining_summary_key(batch_key))
-    if not missing and not summary_missing:
+    page_missing = bool(drawn_clips) and not store.exists(batch_report_key(batch_key))
+    if not missing and not summary_missing and not page_missing:
         return []
     hits_by_clip: dict[str, list[Hit]] = {clip.id: [] for clip in drawn_clips}
     for row in catalog.hits(batch_key=batch_key):
@@ -681,4 +682,5 @@ def redraw_missing_plots(catalog: Catalog, store: Store, batch_key: str) -> list
     if summary_missing:
         per_trigger = Counter(hit.trigger for hits in hits_by_clip.values() for hit in hits)
         keys.append(_draw_summary(catalog, store, batch_key, per_trigger, chosen))
-    return keys
+    batch_report(catalog, store, batch_key)  # it shows the timelines: written again with them
+    return [*keys, batch_report_key(batch_key)]
