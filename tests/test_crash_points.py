@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,7 @@ class Harness:
     folder: Path
     inputs: dict[str, Path]
     environment: dict[str, str]
+    detector: Path
     scenarios: dict[str, Uninterrupted] = field(default_factory=dict)
 
     def restore(self, saved: Path | None) -> None:
@@ -134,19 +135,13 @@ class Harness:
     ) -> subprocess.CompletedProcess:
         environment = dict(self.environment)
         if scenario.detector:
-            environment["DATA_ENGINE_DETECTORS"] = self.environment["TINY_DETECTOR"]
+            environment["DATA_ENGINE_DETECTORS"] = str(self.detector)
         if crash_at is not None:
             environment[CRASH_ENV] = crash_at
         if trace is not None:
             environment[TRACE_ENV] = str(trace)
-        arguments = [
-            self.inputs[scenario.inputs].as_posix()
-            if part == "{inputs}"
-            else self._bundle()
-            if part == "{bundle}"
-            else part
-            for part in scenario.commands[index]
-        ]
+        placeholders = {"{inputs}": lambda: str(self.inputs[scenario.inputs]), "{bundle}": self._bundle}
+        arguments = [placeholders[part]() if part in placeholders else part for part in scenario.commands[index]]
         command = [sys.executable, "-m", "data_engine", *arguments]
         return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
 
@@ -178,9 +173,7 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def harness(
-    tmp_path_factory: pytest.TempPathFactory, sample_videos: Path, tiny_detector_weights: Path
-) -> Iterator[Harness]:
+def harness(tmp_path_factory: pytest.TempPathFactory, sample_videos: Path, tiny_detector_weights: Path) -> Harness:
     folder = tmp_path_factory.mktemp("crash_points")
     inputs = folder / "inputs"
     short_samples(sample_videos, inputs)
@@ -199,9 +192,8 @@ def harness(
         "DATA_ENGINE_CLIP_SECONDS": "2",
         "DATA_ENGINE_DETECTOR_IMGSZ": "160",
         "YOLO_OFFLINE": "1",
-        "TINY_DETECTOR": str(tiny_detector_weights),
     }
-    yield Harness(home, folder, {"inputs": inputs, "crowd": crowd}, environment)
+    return Harness(home, folder, {"inputs": inputs, "crowd": crowd}, environment, tiny_detector_weights)
 
 
 def _snapshot(home: Path) -> dict[str, Any]:
