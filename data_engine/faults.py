@@ -10,12 +10,19 @@ import os
 from collections import Counter
 
 CRASH_ENV = "DATA_ENGINE_CRASH_AT"
+TRACE_ENV = "DATA_ENGINE_CRASH_TRACE"
+"""A file each visit to a crash point appends its name to: how the harness learns which command reaches which
+point, and how often, from the uninterrupted runs it needs anyway."""
 
 _reached: Counter[str] = Counter()
 
 
 def crash_point(name: str) -> None:
     """Exit with status 137 here when `DATA_ENGINE_CRASH_AT` names this point (and this is its n-th visit)."""
+    trace = os.environ.get(TRACE_ENV)
+    if trace:
+        with open(trace, "a", encoding="utf-8") as visits:
+            visits.write(name + "\n")
     wanted = os.environ.get(CRASH_ENV)
     if not wanted:
         return

@@ -2,6 +2,7 @@
 one's work, and by pool workers to follow the process that owns them."""
 
 import os
+import socket
 from pathlib import Path
 
 
@@ -25,3 +26,18 @@ def process_started(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return ""
+
+
+def this_process() -> str:
+    """Who holds a claim: host, process id and the process's start time (so a reused pid is not mistaken for us)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{process_started(os.getpid())}"
+
+
+def holder_gone(holder: str) -> bool | None:
+    """Whether the process named by `holder` (as `this_process` writes it) is gone: True or False on this host,
+    None for another host's process (its lease running out decides)."""
+    host, _, rest = holder.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return not (process_started(int(pid)) == started if started else process_alive(int(pid)))

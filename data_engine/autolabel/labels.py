@@ -125,8 +125,12 @@ def label_versions(clip_dir: str | Path) -> list[Path]:
 def next_label_path(clip_dir: str | Path) -> Path:
     """Where the next label version goes: `labels/v0001.json` for a clip without labels, else one above the last."""
     versions = label_versions(clip_dir)
-    number = version_of(versions[-1]) + 1 if versions else 1
-    return Path(clip_dir) / LABELS_DIR / f"v{number:04d}.json"
+    return label_path(clip_dir, version_of(versions[-1]) + 1 if versions else 1)
+
+
+def label_path(clip_dir: str | Path, version: int) -> Path:
+    """The file of label version `version` of the clip in `clip_dir`."""
+    return Path(clip_dir) / LABELS_DIR / f"v{version:04d}.json"
 
 
 def version_of(path: str | Path) -> int:

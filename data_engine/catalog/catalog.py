@@ -416,48 +416,61 @@ class Catalog:
         detail: dict[str, Any] | None = None,
     ) -> int:
         """Move clips to `target`, appending one event each; clips already there are left alone."""
-        moved = 0
         with self.session() as session:
-            for start in range(0, len(clip_ids), 500):
-                chunk = list(clip_ids[start : start + 500])
-                rows = session.execute(select(Clip.id, Clip.status, Clip.attempts).where(Clip.id.in_(chunk))).all()
-                current = {row.id: row.status for row in rows}
-                missing = set(chunk) - current.keys()
-                if missing:
-                    raise NotFoundError(f"unknown clip ids: {sorted(missing)[:5]}")
-                to_move = [cid for cid in chunk if current[cid] != target]
-                for cid in to_move:
-                    check_transition(ClipState(current[cid]), target)
-                if not to_move:
-                    continue
-                values: dict[str, Any] = {
-                    "status": target,
-                    "updated_at": utcnow(),
-                    "claimed_by": None,
-                    "lease_until": None,
-                    "error": None,
-                    "next_attempt_at": None,
-                }
-                if target is ClipState.FAILED:
-                    self._record_clip_failures(session, rows, to_move, values, str((detail or {}).get("error", "")))
-                else:
-                    session.execute(update(Clip).where(Clip.id.in_(to_move)).values(**values))
-                session.execute(
-                    insert(ClipEvent),
-                    [
-                        {
-                            "clip_id": cid,
-                            "stage": stage,
-                            "from_state": current[cid],
-                            "to_state": target,
-                            "run_id": run_id,
-                            "detail": detail or {},
-                            "created_at": utcnow(),
-                        }
-                        for cid in to_move
-                    ],
-                )
-                moved += len(to_move)
+            return self._move(session, clip_ids, target, stage=stage, run_id=run_id, detail=detail)
+
+    def _move(
+        self,
+        session: Session,
+        clip_ids: Sequence[str],
+        target: ClipState,
+        *,
+        stage: str,
+        run_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """`transition` inside the caller's transaction (so a stage records its results and the move together)."""
+        moved = 0
+        for start in range(0, len(clip_ids), 500):
+            chunk = list(clip_ids[start : start + 500])
+            rows = session.execute(select(Clip.id, Clip.status, Clip.attempts).where(Clip.id.in_(chunk))).all()
+            current = {row.id: row.status for row in rows}
+            missing = set(chunk) - current.keys()
+            if missing:
+                raise NotFoundError(f"unknown clip ids: {sorted(missing)[:5]}")
+            to_move = [cid for cid in chunk if current[cid] != target]
+            for cid in to_move:
+                check_transition(ClipState(current[cid]), target)
+            if not to_move:
+                continue
+            values: dict[str, Any] = {
+                "status": target,
+                "updated_at": utcnow(),
+                "claimed_by": None,
+                "lease_until": None,
+                "error": None,
+                "next_attempt_at": None,
+            }
+            if target is ClipState.FAILED:
+                self._record_clip_failures(session, rows, to_move, values, str((detail or {}).get("error", "")))
+            else:
+                session.execute(update(Clip).where(Clip.id.in_(to_move)).values(**values))
+            session.execute(
+                insert(ClipEvent),
+                [
+                    {
+                        "clip_id": cid,
+                        "stage": stage,
+                        "from_state": current[cid],
+                        "to_state": target,
+                        "run_id": run_id,
+                        "detail": detail or {},
+                        "created_at": utcnow(),
+                    }
+                    for cid in to_move
+                ],
+            )
+            moved += len(to_move)
         return moved
 
     @staticmethod
@@ -538,6 +551,130 @@ class Catalog:
                 .values(claimed_by=None, lease_until=None)
             )
 
+    def claim_clips(
+        self,
+        clip_ids: Sequence[str],
+        status: ClipState | None,
+        worker: str,
+        *,
+        lease_seconds: float = 3600.0,
+        gone: Iterable[str] = (),
+    ) -> list[str]:
+        """Lease to `worker` those of `clip_ids` still in `status` (None: in any) that nobody holds: no lease, an
+        expired one, or one held by a process known to be dead (`gone`); returns the ids it got, sorted.
+
+        One conditional UPDATE per chunk: of processes claiming at once, each clip goes to exactly one (SQLite
+        serialises writers; PostgreSQL re-checks the condition on the row a concurrent claimant just updated).
+        """
+        now = utcnow()
+        free = Clip.lease_until.is_(None) | (Clip.lease_until < now) | (Clip.claimed_by == worker)
+        dead = sorted(set(gone))
+        if dead:
+            free = free | Clip.claimed_by.in_(dead)
+        if status is not None:
+            free = free & (Clip.status == status)
+        got: list[str] = []
+        with self.session() as session:
+            for start in range(0, len(clip_ids), 500):
+                claim = (
+                    update(Clip)
+                    .where(Clip.id.in_(list(clip_ids[start : start + 500])), free)
+                    .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease_seconds))
+                    .returning(Clip.id)
+                )
+                got.extend(session.scalars(claim, execution_options={"synchronize_session": False}))
+        return sorted(got)
+
+    def _held(self, session: Session, clip_ids: Sequence[str], worker: str) -> list[str]:
+        """Of `clip_ids`, those `worker` holds, locked for the rest of the transaction (the write comes first, so
+        SQLite takes its write lock before anything is read)."""
+        held = (
+            update(Clip)
+            .where(Clip.id.in_(list(clip_ids)), Clip.claimed_by == worker)
+            .values(updated_at=utcnow())
+            .returning(Clip.id)
+        )
+        return sorted(session.scalars(held, execution_options={"synchronize_session": False}))
+
+    def record_mined(
+        self,
+        clip_id: str,
+        hits: Sequence[dict[str, Any]],
+        worker: str,
+        *,
+        run_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool:
+        """A claimed clip's trigger hits and its move to `mined`, in one transaction; False (nothing written) when
+        `worker` no longer holds the clip."""
+        with self.session() as session:
+            if not self._held(session, [clip_id], worker):
+                return False
+            self._replace_hits(session, clip_id, hits, run_id)
+            self._move(session, [clip_id], ClipState.MINED, stage="mine", run_id=run_id, detail=detail)
+        return True
+
+    def record_selection(
+        self,
+        rows: Sequence[dict[str, Any]],
+        worker: str,
+        *,
+        run_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> dict[str, int]:
+        """Selected frames of clips `worker` holds and those clips' move to `selected`, in one transaction (a
+        crash leaves either both or neither); rows of clips it does not hold are dropped. Returns frames recorded
+        per clip moved."""
+        with self.session() as session:
+            held = set(self._held(session, sorted({str(row["clip_id"]) for row in rows}), worker))
+            mine = [row for row in rows if row["clip_id"] in held]
+            self._insert_ignoring_existing(
+                session,
+                SelectedFrame,
+                [{**row, "phash": to_signed64(row["phash"]), "run_id": run_id, "created_at": utcnow()} for row in mine],
+            )
+            per_clip = Counter(str(row["clip_id"]) for row in mine)
+            for clip_id, count in sorted(per_clip.items()):
+                moved_detail = {**(detail or {}), "frames": count}
+                self._move(session, [clip_id], ClipState.SELECTED, stage="select", run_id=run_id, detail=moved_detail)
+        return dict(per_clip)
+
+    def record_autolabel(
+        self,
+        clip_id: str,
+        version: int,
+        worker: str,
+        *,
+        label: dict[str, Any],
+        move_to: ClipState | None,
+        run_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool:
+        """A claimed clip's new label version and its move (`move_to`, or an event that keeps its state), in one
+        transaction; False (nothing written) when `worker` no longer holds the clip."""
+        with self.session() as session:
+            if not self._held(session, [clip_id], worker):
+                return False
+            if session.get(LabelVersion, (clip_id, version)) is None:
+                session.add(LabelVersion(clip_id=clip_id, version=version, **label))
+            if move_to is not None:
+                self._move(session, [clip_id], move_to, stage="autolabel", run_id=run_id, detail=detail)
+            else:
+                clip = session.get(Clip, clip_id)
+                assert clip is not None
+                session.add(
+                    ClipEvent(
+                        clip_id=clip_id,
+                        stage="autolabel",
+                        from_state=clip.status,
+                        to_state=clip.status,
+                        run_id=run_id,
+                        detail=detail or {},
+                    )
+                )
+                clip.claimed_by, clip.lease_until = None, None
+        return True
+
     def record(
         self, clip_id: str, *, stage: str, run_id: str | None = None, detail: dict[str, Any] | None = None
     ) -> None:
@@ -568,12 +705,16 @@ class Catalog:
     def replace_hits(self, clip_id: str, hits: Sequence[dict[str, Any]], run_id: str | None = None) -> None:
         """Record a clip's trigger hits, replacing those of an earlier mining of the same clip."""
         with self.session() as session:
-            session.execute(delete(TriggerHit).where(TriggerHit.clip_id == clip_id))
-            if hits:
-                session.execute(
-                    insert(TriggerHit),
-                    [{"clip_id": clip_id, "run_id": run_id, "created_at": utcnow(), **hit} for hit in hits],
-                )
+            self._replace_hits(session, clip_id, hits, run_id)
+
+    @staticmethod
+    def _replace_hits(session: Session, clip_id: str, hits: Sequence[dict[str, Any]], run_id: str | None) -> None:
+        session.execute(delete(TriggerHit).where(TriggerHit.clip_id == clip_id))
+        if hits:
+            session.execute(
+                insert(TriggerHit),
+                [{"clip_id": clip_id, "run_id": run_id, "created_at": utcnow(), **hit} for hit in hits],
+            )
 
     def hits(self, clip_id: str | None = None, batch_key: str | None = None) -> list[TriggerHit]:
         query = select(TriggerHit).order_by(TriggerHit.clip_id, TriggerHit.first_frame, TriggerHit.trigger)

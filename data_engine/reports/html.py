@@ -67,6 +67,11 @@ class Thumb:
     caption: str
 
 
+def batch_report_key(batch_key: str) -> str:
+    """The store key of a batch's page."""
+    return reports_key("batches", _safe(batch_key), "index.html")
+
+
 def batch_report(catalog: Catalog, store: Store, batch_key: str) -> Path:
     """Write the batch page (selected frames, their boxes and reasons, clip timelines); returns its path."""
     folder = store.local_path(reports_key("batches", _safe(batch_key)))

@@ -15,8 +15,6 @@ the platform after a run closed come back.
 
 import hashlib
 import json
-import os
-import socket
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +52,7 @@ from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.models import AnnotationRunRecord, utcnow
 from data_engine.faults import crash_point
 from data_engine.layout import ANNOTATION_THROUGHPUT, annotation_image_key, labels_key
-from data_engine.processes import process_alive, process_started
+from data_engine.processes import holder_gone, this_process
 from data_engine.progress import Progress
 from data_engine.settings import Settings
 from data_engine.store import Store, atomic_path
@@ -184,7 +182,7 @@ def push_selected(
     with backend_for(settings, store, backend) as platform:
         report.backend = platform.name
         step = partial(progress, f"push to {platform.name}") if progress is not None else None
-        owner = _owner()
+        owner = this_process()
         for stale in _abandoned_pushes(catalog, platform):
             if catalog.take_over_push(stale.id, stale.owner, owner):
                 _send(catalog, store, settings, platform, stale.id, report, run_id, step)
@@ -242,8 +240,8 @@ def _send(
 
 
 def _batch_pages(catalog: Catalog, store: Store, clip_ids: Sequence[str]) -> list[Path]:
-    """The HTML page of each batch the push touched, with the images just written for annotators (re-created from
-    the clips by `data-engine selection --report` when missing)."""
+    """The HTML page of each batch the push touched, with the images just written for annotators (a page lost to a
+    crash is re-created by the next mining pass, `redraw_missing_plots`)."""
     from data_engine.reports.html import batch_report
 
     clips = [clip for clip in map(catalog.get_clip, clip_ids) if clip is not None]
@@ -317,11 +315,6 @@ def _frames_of(
     return found
 
 
-def _owner() -> str:
-    """Who is pushing: host, process id and the process's start time (so a reused pid is not mistaken for us)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{process_started(os.getpid())}"
-
-
 def _abandoned_pushes(catalog: Catalog, platform: AnnotationBackend) -> list[AnnotationRunRecord]:
     """Unfinished pushes of this backend whose process is gone: on this host, a process that no longer runs; on
     another, one silent for longer than the lease."""
@@ -329,14 +322,11 @@ def _abandoned_pushes(catalog: Catalog, platform: AnnotationBackend) -> list[Ann
     for record in catalog.annotation_runs(status="pushing"):
         if record.backend != platform.name:
             continue
-        host, _, rest = (record.owner or "").partition(":")
-        pid, _, started = rest.partition(":")
-        if host == socket.gethostname() and pid.isdigit():
-            alive = process_started(int(pid)) == started if started else process_alive(int(pid))
-        else:
+        gone = holder_gone(record.owner or "")
+        if gone is None:
             heard = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=UTC)
-            alive = heard > utcnow() - FOREIGN_OWNER_LEASE
-        if not alive:
+            gone = heard <= utcnow() - FOREIGN_OWNER_LEASE
+        if gone:
             abandoned.append(record)
     return abandoned
 

@@ -24,15 +24,17 @@ from data_engine.autolabel import (
     read_labels,
     write_next_labels,
 )
-from data_engine.autolabel.labels import version_of
+from data_engine.autolabel.labels import LabelsError, label_path, version_of, write_labels
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector, UltralyticsDetector
 from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
+from data_engine.faults import crash_point
 from data_engine.layout import autolabel_boxes_key, labels_key
 from data_engine.progress import Progress
 from data_engine.settings import Settings
+from data_engine.stages.leases import take
 from data_engine.stages.mine import commit_stored_detections, fetch_stored_detections
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
@@ -119,6 +121,7 @@ def autolabel(
         parquet_key=autolabel_boxes_key(batch_key) if batch_key else None,
         progress=progress,
         backend=backend,
+        only=None if clip_id is not None else ClipState.SELECTED,
     )
 
 
@@ -131,6 +134,7 @@ class AutolabelJob:
     detections_folder: str
     detectors: tuple[DetectorSource, ...]
     params: HindsightParams | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -157,8 +161,8 @@ def clip_autolabel_job(job: AutolabelJob) -> AutolabelJobResult:
         result = autolabel_clip(job.clip_path, detectors, job.params, detections_folder=job.detections_folder)
     except (AutolabelError, VideoError) as error:
         return AutolabelJobResult(error=str(error))
-    labels = label_file_from_result(result, job.clip_id, version=0)
-    written = write_next_labels(Path(job.clip_path).parent, labels)
+    labels = label_file_from_result(result, job.clip_id, version=job.version)
+    written = _write_version(Path(job.clip_path).parent, labels)
     return AutolabelJobResult(
         label_path=str(written),
         frames=labels.frame_count,
@@ -166,6 +170,22 @@ def clip_autolabel_job(job: AutolabelJob) -> AutolabelJobResult:
         frames_inferred=result.inferred_frames,
         written=tuple(path.name for path in result.stored_detections),
     )
+
+
+def _write_version(clip_dir: Path, labels: LabelFile) -> Path:
+    """Write `labels` as the version the catalog expects next. An autolabel file already there was left by an
+    attempt killed before recording it (the stage holds the clip's lease, so no one else writes it): it is
+    replaced. Any other file there was put beside the catalog: the labels go to the next free version instead."""
+    path = label_path(clip_dir, labels.version)
+    if path.exists():
+        try:
+            left = read_labels(path).kind == "autolabel"
+        except LabelsError:
+            left = True
+        if not left:
+            return write_next_labels(clip_dir, labels)
+        path.unlink()
+    return write_labels(path, labels)
 
 
 def autolabel_clips(
@@ -179,14 +199,19 @@ def autolabel_clips(
     parquet_key: str | None = None,
     progress: Progress | None = None,
     backend: ComputeBackend | None = None,
+    only: ClipState | None = None,
 ) -> AutolabelReport:
     """Label each clip with hindsight, write its next label version and move it to `autolabelled`.
+
+    Each clip is leased first, so two runs at once never label the same clip; `only`: label only the clips still
+    in that state (a concurrent run may have moved them on since they were read).
 
     One job per clip on `backend` (default: in this process). Frames the detectors already ran on while mining are
     not inferred again. A clip that cannot be decoded moves to `failed` with the reason; the others go on.
     """
     report = AutolabelReport(model_ids=tuple(detector.model_id for detector in detectors))
     sources = tuple(source_of(detector) for detector in detectors)
+    clips, worker = take(catalog, clips, only)
     jobs = [
         AutolabelJob(
             clip_id=clip.id,
@@ -194,6 +219,7 @@ def autolabel_clips(
             detections_folder=str(fetch_stored_detections(store, clip)),
             detectors=sources,
             params=params,
+            version=max((version.version for version in catalog.label_versions(clip.id)), default=0) + 1,
         )
         for clip in clips
     ]
@@ -203,7 +229,7 @@ def autolabel_clips(
         progress(step, 0, len(clips))
     results = (backend or InProcessBackend()).imap(clip_autolabel_job, jobs, resources=GPU)
     for done, (index, outcome) in enumerate(results, start=1):
-        key = _record_autolabelled(catalog, store, clips[index], outcome, report, run_id)
+        key = _record_autolabelled(catalog, store, clips[index], outcome, report, worker, run_id)
         if key is not None and parquet_key is not None:
             label_files.append(read_labels(store.local_path(key)))
         if progress is not None:
@@ -216,10 +242,16 @@ def autolabel_clips(
 
 
 def _record_autolabelled(
-    catalog: Catalog, store: Store, clip: Clip, outcome: AutolabelJobResult, report: AutolabelReport, run_id: str | None
+    catalog: Catalog,
+    store: Store,
+    clip: Clip,
+    outcome: AutolabelJobResult,
+    report: AutolabelReport,
+    worker: str,
+    run_id: str | None,
 ) -> str | None:
-    """One clip's autolabel result into the catalog: its label version and its move to `autolabelled` (or
-    `failed`, with why). Returns the label file's key."""
+    """One clip's autolabel result into the catalog: its label version and its move to `autolabelled` in one
+    transaction (or to `failed`, with why). Returns the label file's key."""
     report.models_loaded[outcome.pid] = max(report.models_loaded.get(outcome.pid, 0), outcome.models_loaded)
     report.frames_inferred.update(outcome.frames_inferred)
     commit_stored_detections(store, clip, outcome.written)
@@ -237,25 +269,31 @@ def _record_autolabelled(
     written, stats = Path(outcome.label_path), outcome.stats
     key = labels_key(clip, written.name)
     store.commit(key)
-    catalog.add_label_version(
+    crash_point("autolabel.labels_written")
+    state = ClipState(clip.status)
+    moves = state is ClipState.FAILED or PIPELINE_ORDER.index(state) < PIPELINE_ORDER.index(ClipState.AUTOLABELLED)
+    recorded = catalog.record_autolabel(
         clip.id,
         version_of(written),
-        kind="autolabel",
-        path=key,
-        models={"ids": list(report.model_ids)},
-        detail={
-            "boxes": stats.boxes,
-            "tracks": stats.tracks,
-            "gaps_filled": stats.gaps_filled,
-            "frames_inferred": dict(outcome.frames_inferred),
+        worker,
+        label={
+            "kind": "autolabel",
+            "path": key,
+            "models": {"ids": list(report.model_ids)},
+            "detail": {
+                "boxes": stats.boxes,
+                "tracks": stats.tracks,
+                "gaps_filled": stats.gaps_filled,
+                "frames_inferred": dict(outcome.frames_inferred),
+            },
         },
+        move_to=ClipState.AUTOLABELLED if moves else None,
+        run_id=run_id,
+        detail={"models": list(report.model_ids), "labels": key, "boxes": stats.boxes, "tracks": stats.tracks},
     )
-    detail = {"models": list(report.model_ids), "labels": key, "boxes": stats.boxes, "tracks": stats.tracks}
-    state = ClipState(clip.status)
-    if state is ClipState.FAILED or PIPELINE_ORDER.index(state) < PIPELINE_ORDER.index(ClipState.AUTOLABELLED):
-        catalog.transition([clip.id], ClipState.AUTOLABELLED, stage="autolabel", run_id=run_id, detail=detail)
-    else:
-        catalog.record(clip.id, stage="autolabel", run_id=run_id, detail=detail)
+    crash_point("autolabel.recorded")
+    if not recorded:
+        return None
     report.clips += 1
     report.frames += stats.frames
     report.boxes += stats.boxes

@@ -30,6 +30,7 @@ from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
 from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
+from data_engine.faults import crash_point
 from data_engine.layout import (
     detections_folder_key,
     features_key,
@@ -55,10 +56,12 @@ from data_engine.mining.selection import (
 )
 from data_engine.mining.triggers import Hit, run_triggers
 from data_engine.progress import Progress
+from data_engine.reports.html import batch_report, batch_report_key
 from data_engine.reports.plots import batch_summary_png, timeline_png
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
 from data_engine.stages.annotate import trigger_yields
+from data_engine.stages.leases import take
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -181,9 +184,10 @@ def compute_batch_features(
     """Features for every extracted clip of the batch that has none yet: cut out of the features ingest computed
     while probing the video when the clip is a stream copy, else decoded (one pass per clip, on the backend)."""
     report = FeaturesReport()
-    todo = [
-        c for c in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED) if not store.exists(features_key(c))
-    ]
+    extracted = catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
+    todo, worker = take(
+        catalog, [clip for clip in extracted if not store.exists(features_key(clip))], ClipState.EXTRACTED
+    )
     step, done = f"features {batch_key}", 0
     to_decode: list[Clip] = []
     video_features: dict[str, pd.DataFrame | None] = {}
@@ -211,6 +215,7 @@ def compute_batch_features(
         done += 1
         if progress is not None:
             progress(step, done, len(todo))
+    catalog.release([clip.id for clip in todo], worker)
     return report
 
 
@@ -237,7 +242,9 @@ def _features_from_ingest(
 
 
 def _record_features(store: Store, clip: Clip, outcome: FeaturesJobResult, report: FeaturesReport) -> None:
+    """The features file is the record: written once it is published (a clip without one is computed again)."""
     store.commit(features_key(clip))
+    crash_point("features.written")
     report.clips += 1
     report.frames += outcome.frames
     report.seconds_of_video += clip.end_s - clip.start_s
@@ -313,11 +320,15 @@ def mine_batch_triggers(
     than the stored features and run here. A clip that cannot be decoded moves to `failed` with the reason.
     """
     report = HitsReport(model_ids=tuple(detector.model_id for detector in detectors))
-    clips = [
-        clip
-        for clip in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
-        if store.exists(features_key(clip))
-    ]
+    clips, worker = take(
+        catalog,
+        [
+            clip
+            for clip in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
+            if store.exists(features_key(clip))
+        ],
+        ClipState.EXTRACTED,
+    )
     sources = tuple(source_of(detector) for detector in detectors)
     jobs = [
         MiningJob(
@@ -336,29 +347,36 @@ def mine_batch_triggers(
         progress(step, 0, len(clips))
     results = runner.imap(clip_mining_job, jobs, resources=GPU if detectors else None)
     for done, (index, outcome) in enumerate(results, start=1):
-        _record_mined(catalog, store, clips[index], outcome, report, run_id)
+        _record_mined(catalog, store, clips[index], outcome, report, worker, run_id)
         if progress is not None:
             progress(step, done, len(clips))
     return report
 
 
 def _record_mined(
-    catalog: Catalog, store: Store, clip: Clip, outcome: MiningJobResult, report: HitsReport, run_id: str | None
+    catalog: Catalog,
+    store: Store,
+    clip: Clip,
+    outcome: MiningJobResult,
+    report: HitsReport,
+    worker: str,
+    run_id: str | None,
 ) -> None:
-    """One clip's mining result into the catalog: its hits and its move to `mined` (or `failed`, with why)."""
+    """One clip's mining result into the catalog: its hits and its move to `mined` in one transaction (or to
+    `failed`, with why)."""
     report.models_loaded[outcome.pid] = max(report.models_loaded.get(outcome.pid, 0), outcome.models_loaded)
     report.frames_inferred.update(outcome.frames_inferred)
     commit_stored_detections(store, clip, outcome.written)
+    crash_point("triggers.detections_written")
     if outcome.error is not None:
         report.failed[clip.id] = outcome.error
         catalog.transition([clip.id], ClipState.FAILED, stage="mine", run_id=run_id, detail={"error": outcome.error})
         return
-    catalog.replace_hits(clip.id, [_hit_row(hit) for hit in outcome.hits], run_id=run_id)
     per_trigger = Counter(hit.trigger for hit in outcome.hits)
-    catalog.transition(
-        [clip.id],
-        ClipState.MINED,
-        stage="mine",
+    recorded = catalog.record_mined(
+        clip.id,
+        [_hit_row(hit) for hit in outcome.hits],
+        worker,
         run_id=run_id,
         detail={
             "hits": dict(per_trigger),
@@ -366,6 +384,9 @@ def _record_mined(
             "frames_inferred": dict(outcome.frames_inferred),
         },
     )
+    crash_point("triggers.recorded")
+    if not recorded:
+        return
     report.clips += 1
     report.per_trigger.update(per_trigger)
 
@@ -409,7 +430,7 @@ def select_batch(
     day = today or datetime.now(UTC).date().isoformat()
     budget_left = max(0, config.budget_per_day - catalog.selected_count(day))
     report = SelectionReport(budget_day=day, budget_left=budget_left, cold_start=cold_start)
-    clips = catalog.clips(batch_key=batch_key, status=ClipState.MINED)
+    clips, worker = take(catalog, catalog.clips(batch_key=batch_key, status=ClipState.MINED), ClipState.MINED)
     if not clips:
         return _describe_batch(catalog, store, batch_key, report)
     features = {clip.id: read_features(store.fetch(features_key(clip))) for clip in clips}
@@ -440,7 +461,7 @@ def select_batch(
     per_clip = config.cold_start_per_clip if cold_start else config.explore_per_clip
     if per_clip and len(chosen) < budget_left:
         chosen += _diversity_top_up(clips, features, selection, existing, budget_left - len(chosen), per_clip, config)
-    catalog.add_selected_frames(
+    by_clip = catalog.record_selection(
         [
             {
                 "clip_id": frame.clip_id,
@@ -451,12 +472,14 @@ def select_batch(
             }
             for frame in chosen
         ],
+        worker,
         run_id=run_id,
     )
-    by_clip = Counter(frame.clip_id for frame in chosen)
-    for clip_id, count in by_clip.items():
-        catalog.transition([clip_id], ClipState.SELECTED, stage="select", run_id=run_id, detail={"frames": count})
+    crash_point("selection.recorded")
+    catalog.release([clip.id for clip in clips if clip.id not in by_clip], worker)
+    chosen = [frame for frame in chosen if frame.clip_id in by_clip]
     report.timelines = _draw_timelines(store, clips, hits_by_clip, chosen)
+    crash_point("selection.timelines_drawn")
     report.summary_png = _draw_summary(
         catalog, store, batch_key, Counter(row.trigger for rows in rows_by_clip.values() for row in rows), chosen
     )
@@ -633,16 +656,21 @@ def record_selection(
 
 _DRAWN = frozenset(state.value for state in PIPELINE_ORDER[1:])
 """Clip states that selection has been through, so their timeline (and their batch's summary) exists."""
+_SHOWN = frozenset(state.value for state in PIPELINE_ORDER[PIPELINE_ORDER.index(ClipState.PUSHED) :])
+"""Clip states that the push has been through, so their batch's HTML page exists."""
 
 
 def redraw_missing_plots(catalog: Catalog, store: Store, batch_key: str) -> list[str]:
     """Re-create the derived pictures of a batch that are missing (a run killed while drawing them, files
-    deleted): each timeline from the recorded hits and selected frames, then the batch summary. Returns the keys
-    drawn; a batch with nothing missing costs one existence check per clip."""
+    deleted): each timeline from the recorded hits and selected frames, the batch summary, and the batch's page
+    once the push wrote it. Returns the keys drawn; a batch with nothing missing costs one existence check per
+    clip."""
     drawn_clips = [clip for clip in catalog.clips(batch_key=batch_key) if clip.status in _DRAWN]
     missing = [clip for clip in drawn_clips if not store.exists(timeline_key(clip))]
     summary_missing = bool(drawn_clips) and not store.exists(mining_summary_key(batch_key))
-    if not missing and not summary_missing:
+    pushed = any(clip.status in _SHOWN for clip in drawn_clips)
+    page_missing = pushed and not store.exists(batch_report_key(batch_key))
+    if not missing and not summary_missing and not page_missing:
         return []
     hits_by_clip: dict[str, list[Hit]] = {clip.id: [] for clip in drawn_clips}
     for row in catalog.hits(batch_key=batch_key):
@@ -656,4 +684,7 @@ def redraw_missing_plots(catalog: Catalog, store: Store, batch_key: str) -> list
     if summary_missing:
         per_trigger = Counter(hit.trigger for hits in hits_by_clip.values() for hit in hits)
         keys.append(_draw_summary(catalog, store, batch_key, per_trigger, chosen))
-    return keys
+    if not pushed:
+        return keys
+    batch_report(catalog, store, batch_key)  # it shows the timelines: written again with them
+    return [*keys, batch_report_key(batch_key)]

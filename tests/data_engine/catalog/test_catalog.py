@@ -150,6 +150,28 @@ def test_claims_never_overlap_and_expired_leases_come_back(catalog: Catalog) -> 
     assert len(ids) == 10
 
 
+def test_a_stage_records_its_results_and_the_move_only_on_clips_it_holds(catalog: Catalog) -> None:
+    _video(catalog, frames=100)
+    ids = [_clip(catalog, ordinal).id for ordinal in range(3)]
+    assert catalog.claim_clips(ids, ClipState.EXTRACTED, "run-a") == ids
+    assert catalog.claim_clips(ids, ClipState.EXTRACTED, "run-b") == [], "held by a live run"
+    assert catalog.record_mined(ids[0], [], "run-b") is False
+    assert catalog.record_mined(ids[0], [], "run-a") and catalog.record_mined(ids[1], [], "run-a")
+    assert catalog.claim_clips(ids, ClipState.EXTRACTED, "run-b", gone=["run-a"]) == [ids[2]], "a dead run's lease"
+    assert catalog.claim_clips(ids, ClipState.MINED, "run-c") == ids[:2]
+
+    rows = [
+        {"clip_id": clip_id, "frame": frame, "phash": 2**63 + frame, "reasons": {}, "budget_day": "2026-01-01"}
+        for clip_id in ids[:2]
+        for frame in (1, 2)
+    ]
+    assert catalog.record_selection(rows, "run-b") == {}, "run-b holds none of them: nothing recorded"
+    assert catalog.selected_frames() == []
+    assert catalog.record_selection(rows, "run-c") == {ids[0]: 2, ids[1]: 2}
+    assert [clip.status for clip in catalog.clips()] == ["selected", "selected", "extracted"]
+    assert all(clip.claimed_by is None for clip in catalog.clips(status="selected")), "the move ends the lease"
+
+
 def test_two_concurrent_workers_process_every_clip_exactly_once(catalog: Catalog, catalog_url: str) -> None:
     import threading
     from collections import Counter

@@ -1,7 +1,8 @@
 """Several `data-engine run` / `ingest` processes started together on the same inbox and a fresh catalog.
 
 Every process exits 0 and the catalog ends as one run leaves it: each video once, each clip once (one creation
-event), frames tiled, no false "quarantined ... .tmp-NNN" and no orphan or temporary file in the store.
+event), frames tiled, each clip mined and selected once, no frame selected or pushed twice, no push left
+unfinished, no false "quarantined ... .tmp-NNN" and no orphan or temporary file in the store.
 """
 
 import os
@@ -35,7 +36,7 @@ def _start_together(home: Path, catalog_url: str, inbox: Path, processes: int) -
         "DATA_ENGINE_COMPUTE": "inprocess",
         "DATA_ENGINE_CLIP_SECONDS": "2",
     }
-    commands = [["run"] if index % 2 == 0 else ["ingest", str(inbox)] for index in range(processes)]
+    commands = [["ingest", str(inbox)] if index == 2 else ["run"] for index in range(processes)]
     started = [
         subprocess.Popen(
             [sys.executable, "-m", "data_engine", *command],
@@ -80,8 +81,18 @@ def test_concurrent_runs_on_a_fresh_catalog_all_succeed_without_duplicates(
         event.clip_id for clip in clips for event in catalog.history(clip.id) if event.stage == "extract"
     )
     assert set(creations.values()) == {1}, "every clip recorded once, with one creation event"
+    stages = Counter((event.clip_id, event.stage) for clip in clips for event in catalog.history(clip.id))
+    assert {stage: count for stage, count in stages.items() if count > 1} == {}, "no stage did a clip's work twice"
+    selected = [(frame.clip_id, frame.frame) for frame in catalog.selected_frames()]
+    runs = catalog.annotation_runs()
+    pushed = Counter((frame[0], frame[1]) for run in runs for frame in run.record.get("frames", []))
+    assert selected and sorted(pushed) == sorted(set(selected)) == sorted(selected), "each frame selected once"
+    assert set(pushed.values()) == {1} and {run.status for run in runs} == {"pushed"}, "each frame pushed once"
     assert frame_conservation_problems(catalog) == []
     assert orphan_files(catalog, store) == []
     assert not [path for path in Path(store.root).rglob(".*") if is_temporary(path.name)]
-    print(f"{processes} processes on {catalog_url.split(':')[0]}: all exit 0 in {elapsed:.1f} s, 0 duplicates")
+    print(
+        f"{processes} processes on {catalog_url.split(':')[0]}: all exit 0 in {elapsed:.1f} s, {len(selected)} frames "
+        f"selected and pushed once each in {len(runs)} annotation run(s), 0 duplicates"
+    )
     catalog.dispose()
