@@ -9,22 +9,13 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from data_engine.catalog import Catalog
-from data_engine.checks import frame_conservation_problems, orphan_files
-from data_engine.store import Store, is_temporary
-from tests.videos import short_samples
-
-
-def _inbox(tmp_path: Path, sample_videos: Path) -> Path:
-    inbox = tmp_path / "inbox"
-    for video in short_samples(sample_videos, inbox):
-        os.utime(video, (time.time() - 60, time.time() - 60))
-    return inbox
+from data_engine.store import Store
+from tests.concurrency import assert_as_one_run_leaves_it, settled_inbox
 
 
 def _start_together(home: Path, catalog_url: str, inbox: Path, processes: int) -> list[subprocess.CompletedProcess]:
@@ -59,7 +50,7 @@ def test_concurrent_runs_on_a_fresh_catalog_all_succeed_without_duplicates(
     tmp_path: Path, sample_videos: Path, catalog_url: str, processes: int
 ) -> None:
     home = tmp_path / "home"
-    inbox = _inbox(tmp_path, sample_videos)
+    inbox = settled_inbox(tmp_path, sample_videos)
     started = time.monotonic()
     results = _start_together(home, catalog_url, inbox, processes)
     elapsed = time.monotonic() - started
@@ -71,28 +62,9 @@ def test_concurrent_runs_on_a_fresh_catalog_all_succeed_without_duplicates(
         assert ".tmp-" not in result.stdout + result.stderr
 
     catalog = Catalog(catalog_url)
-    store = Store(str(home / "store"))
-    videos = catalog.videos()
-    assert sorted(Path(video.source_uri).name for video in videos) == ["crowd.mkv", "dancer.mkv"]
-    assert all((video.status, video.error) == ("clipped", None) for video in videos)
-    clips = catalog.clips()
-    assert len({clip.id for clip in clips}) == len(clips) == 2 + 6
-    creations = Counter(
-        event.clip_id for clip in clips for event in catalog.history(clip.id) if event.stage == "extract"
-    )
-    assert set(creations.values()) == {1}, "every clip recorded once, with one creation event"
-    stages = Counter((event.clip_id, event.stage) for clip in clips for event in catalog.history(clip.id))
-    assert {stage: count for stage, count in stages.items() if count > 1} == {}, "no stage did a clip's work twice"
-    selected = [(frame.clip_id, frame.frame) for frame in catalog.selected_frames()]
-    runs = catalog.annotation_runs()
-    pushed = Counter((frame[0], frame[1]) for run in runs for frame in run.record.get("frames", []))
-    assert selected and sorted(pushed) == sorted(set(selected)) == sorted(selected), "each frame selected once"
-    assert set(pushed.values()) == {1} and {run.status for run in runs} == {"pushed"}, "each frame pushed once"
-    assert frame_conservation_problems(catalog) == []
-    assert orphan_files(catalog, store) == []
-    assert not [path for path in Path(store.root).rglob(".*") if is_temporary(path.name)]
+    selected, runs = assert_as_one_run_leaves_it(catalog, Store(str(home / "store")))
     print(
-        f"{processes} processes on {catalog_url.split(':')[0]}: all exit 0 in {elapsed:.1f} s, {len(selected)} frames "
-        f"selected and pushed once each in {len(runs)} annotation run(s), 0 duplicates"
+        f"{processes} processes on {catalog_url.split(':')[0]}: all exit 0 in {elapsed:.1f} s, {selected} frames "
+        f"selected and pushed once each in {runs} annotation run(s), 0 duplicates"
     )
     catalog.dispose()
