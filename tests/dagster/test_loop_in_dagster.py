@@ -78,7 +78,9 @@ class Loop:
         return [run["runId"] for run in self.runs() if run["pipelineName"] == job and run["status"] == "SUCCESS"]
 
     def annotation_runs(self, status: str | None = None) -> list[AnnotationRun]:
-        return [AnnotationRun.from_json(record.record) for record in self.catalog.annotation_runs(status=status)]
+        """Finished pushes only: a push in progress holds a claim, not yet a run record."""
+        records = self.catalog.annotation_runs(status=status)
+        return [AnnotationRun.from_json(record.record) for record in records if record.status != "pushing"]
 
     def pushed_run(self, known: int) -> AnnotationRun:
         """Wait for the process run of a new batch to push its tasks; the new annotation run."""
@@ -165,7 +167,7 @@ def test_the_loop_closes_in_dagster_with_no_hand_on_it(tmp_path: Path, label_stu
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         candidates = instance.fetch_materializations(dg.AssetKey("candidate_model"), limit=10).records
     verdicts = {record.run_id: record.asset_materialization.metadata["gate"].value for record in candidates}
-    assert "promoted" in verdicts.values()
+    assert any(str(verdict).startswith("promoted") for verdict in verdicts.values()), verdicts
     last = max(candidates, key=lambda record: record.timestamp)
     assert str(verdicts[last.run_id]).startswith("rejected: ") and "min_gain 1.0000" in str(verdicts[last.run_id])
     assert runs[last.run_id] == "retrain" and last.run_id in succeeded, "a rejection is a successful run"
