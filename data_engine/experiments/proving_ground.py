@@ -56,9 +56,11 @@ from data_engine.reports.plots import learning_curves_png
 from data_engine.runtime import Runtime, compute_backend
 from data_engine.settings import Settings
 from data_engine.stages.annotate import (
+    bundle_run,
     clips_ready_to_push,
     import_answers,
     push_selected,
+    pushed_runs,
     review_history,
 )
 from data_engine.stages.annotate import trigger_yields as engine_trigger_yields
@@ -735,10 +737,8 @@ def answer_bundle_from_truth_files(catalog: Catalog, bundle: Path, truth_dir: Pa
     """The simulated annotator as a command (`proving-ground answer BUNDLE`), for demos and tests of the loop on
     synthetic videos: the pushed bundle (its folder or zip) is answered from the truth file `synth` wrote beside
     each video (`<video>.truth.json`, or in `truth_dir`), as a person would, in the bundle's answer format."""
-    folder = (bundle.with_suffix("") if bundle.suffix == ".zip" else bundle).resolve()
-    runs = [AnnotationRun.from_json(record.record) for record in catalog.annotation_runs()]
-    found = [run for run in runs if run.backend == "bundle" and Path(run.project_url).resolve() == folder]
-    if not found:
+    run = bundle_run(pushed_runs(catalog), bundle)
+    if run is None:
         raise ProvingGroundError(f"{bundle} is not a bundle this engine pushed (`data-engine push` prints their paths)")
     truths: dict[str, GroundTruth] = {}
 
@@ -748,7 +748,7 @@ def answer_bundle_from_truth_files(catalog: Catalog, bundle: Path, truth_dir: Pa
             truths[source] = load_truth(path)
         return truths[source]
 
-    return AnswerReport(_answer_from_truth(catalog, found[0], truth_of), len(found[0].frames))
+    return AnswerReport(_answer_from_truth(catalog, run, truth_of), len(run.frames))
 
 
 @dataclass(frozen=True)

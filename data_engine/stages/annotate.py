@@ -456,16 +456,29 @@ def import_answers(
     return ImportOutcome(result, changes, report, run.run_id, dry_run)
 
 
-def _run_for(catalog: Catalog, path: Path, file_format: str | None) -> AnnotationRun:
-    """The run an answer file belongs to: the bundle it lies in (or whose zip it is), else the run whose frames
-    its images are (an export downloaded somewhere else)."""
-    runs = [AnnotationRun.from_json(r.record) for r in catalog.annotation_runs() if r.status != "pushing"]
+def pushed_runs(catalog: Catalog) -> list[AnnotationRun]:
+    """Every run whose push finished, oldest first (a push in progress holds a claim, not yet a run record)."""
+    return [AnnotationRun.from_json(r.record) for r in catalog.annotation_runs() if r.status != "pushing"]
+
+
+def bundle_run(runs: Sequence[AnnotationRun], path: Path) -> AnnotationRun | None:
+    """Of `runs`, the one whose bundle `path` is, lies in, or is the zip of."""
     resolved = path.resolve()
     for run in runs:
         root = Path(run.project_url)
         inside = resolved in (root, root.with_suffix(".zip")) or resolved.is_relative_to(root)
         if root.is_absolute() and inside:
             return run
+    return None
+
+
+def _run_for(catalog: Catalog, path: Path, file_format: str | None) -> AnnotationRun:
+    """The run an answer file belongs to: the bundle it lies in (or whose zip it is), else the run whose frames
+    its images are (an export downloaded somewhere else)."""
+    runs = pushed_runs(catalog)
+    in_bundle = bundle_run(runs, path)
+    if in_bundle is not None:
+        return in_bundle
     for run in runs:
         if run.run_id in path.name:
             return run

@@ -26,6 +26,7 @@ from data_engine.autolabel import read_latest_labels
 from data_engine.catalog import Catalog, ClipState
 from data_engine.datasets import reviewed_frames
 from data_engine.registry import ModelRegistry
+from data_engine.stages.annotate import pushed_runs
 from data_engine.store import Store
 from data_engine.synthetic import generate
 from data_engine.training.tiny import tiny_model_yaml
@@ -77,10 +78,8 @@ class Loop:
     def successes(self, job: str) -> list[str]:
         return [run["runId"] for run in self.runs() if run["pipelineName"] == job and run["status"] == "SUCCESS"]
 
-    def annotation_runs(self, status: str | None = None) -> list[AnnotationRun]:
-        """Finished pushes only: a push in progress holds a claim, not yet a run record."""
-        records = self.catalog.annotation_runs(status=status)
-        return [AnnotationRun.from_json(record.record) for record in records if record.status != "pushing"]
+    def annotation_runs(self) -> list[AnnotationRun]:
+        return pushed_runs(self.catalog)
 
     def pushed_run(self, known: int) -> AnnotationRun:
         """Wait for the process run of a new batch to push its tasks; the new annotation run."""
