@@ -610,7 +610,12 @@ class Catalog:
         with self.session() as session:
             if not self._held(session, [clip_id], worker):
                 return False
-            self._replace_hits(session, clip_id, hits, run_id)
+            session.execute(delete(TriggerHit).where(TriggerHit.clip_id == clip_id))
+            if hits:
+                session.execute(
+                    insert(TriggerHit),
+                    [{"clip_id": clip_id, "run_id": run_id, "created_at": utcnow(), **hit} for hit in hits],
+                )
             self._move(session, [clip_id], ClipState.MINED, stage="mine", run_id=run_id, detail=detail)
         return True
 
@@ -628,11 +633,7 @@ class Catalog:
         with self.session() as session:
             held = set(self._held(session, sorted({str(row["clip_id"]) for row in rows}), worker))
             mine = [row for row in rows if row["clip_id"] in held]
-            self._insert_ignoring_existing(
-                session,
-                SelectedFrame,
-                [{**row, "phash": to_signed64(row["phash"]), "run_id": run_id, "created_at": utcnow()} for row in mine],
-            )
+            self._insert_selected_frames(session, mine, run_id)
             per_clip = Counter(str(row["clip_id"]) for row in mine)
             for clip_id, count in sorted(per_clip.items()):
                 moved_detail = {**(detail or {}), "frames": count}
@@ -675,46 +676,12 @@ class Catalog:
                 clip.claimed_by, clip.lease_until = None, None
         return True
 
-    def record(
-        self, clip_id: str, *, stage: str, run_id: str | None = None, detail: dict[str, Any] | None = None
-    ) -> None:
-        """Append an event that leaves the clip's state as it is (work redone on a clip already past the stage,
-        such as a forced autolabel), so that its journey shows it."""
-        with self.session() as session:
-            clip = session.get(Clip, clip_id)
-            if clip is None:
-                raise KeyError(f"unknown clip id {clip_id!r}")
-            session.add(
-                ClipEvent(
-                    clip_id=clip_id,
-                    stage=stage,
-                    from_state=clip.status,
-                    to_state=clip.status,
-                    run_id=run_id,
-                    detail=detail or {},
-                )
-            )
-
     def history(self, clip_id: str) -> list[ClipEvent]:
         with self.session() as session:
             query = select(ClipEvent).where(ClipEvent.clip_id == clip_id).order_by(ClipEvent.id)
             return list(session.scalars(query))
 
     # Mining
-
-    def replace_hits(self, clip_id: str, hits: Sequence[dict[str, Any]], run_id: str | None = None) -> None:
-        """Record a clip's trigger hits, replacing those of an earlier mining of the same clip."""
-        with self.session() as session:
-            self._replace_hits(session, clip_id, hits, run_id)
-
-    @staticmethod
-    def _replace_hits(session: Session, clip_id: str, hits: Sequence[dict[str, Any]], run_id: str | None) -> None:
-        session.execute(delete(TriggerHit).where(TriggerHit.clip_id == clip_id))
-        if hits:
-            session.execute(
-                insert(TriggerHit),
-                [{"clip_id": clip_id, "run_id": run_id, "created_at": utcnow(), **hit} for hit in hits],
-            )
 
     def hits(self, clip_id: str | None = None, batch_key: str | None = None) -> list[TriggerHit]:
         query = select(TriggerHit).order_by(TriggerHit.clip_id, TriggerHit.first_frame, TriggerHit.trigger)
@@ -731,24 +698,14 @@ class Catalog:
 
     def add_selected_frames(self, rows: Sequence[dict[str, Any]], run_id: str | None = None) -> int:
         """Record selected frames (clip_id, frame, phash, reasons, budget_day); frames already selected stay."""
-        if not rows:
-            return 0
         with self.session() as session:
-            keys = {(row["clip_id"], row["frame"]) for row in rows}
-            clip_ids = list({clip_id for clip_id, _ in keys})
-            existing = set(
-                session.execute(
-                    select(SelectedFrame.clip_id, SelectedFrame.frame).where(SelectedFrame.clip_id.in_(clip_ids))
-                ).all()
-            )
-            fresh = [
-                {**row, "phash": to_signed64(row["phash"]), "run_id": run_id, "created_at": utcnow()}
-                for row in rows
-                if (row["clip_id"], row["frame"]) not in existing
-            ]
-            if fresh:
-                session.execute(insert(SelectedFrame), fresh)
-            return len(fresh)
+            return self._insert_selected_frames(session, rows, run_id)
+
+    def _insert_selected_frames(self, session: Session, rows: Sequence[dict[str, Any]], run_id: str | None) -> int:
+        """Insert-or-ignore by (clip, frame): a frame selected once keeps its first reasons; the number inserted."""
+        now = utcnow()
+        fresh = [{**row, "phash": to_signed64(row["phash"]), "run_id": run_id, "created_at": now} for row in rows]
+        return self._insert_ignoring_existing(session, SelectedFrame, fresh)
 
     def selected_frames(
         self, batch_key: str | None = None, budget_day: str | None = None, clip_id: str | None = None

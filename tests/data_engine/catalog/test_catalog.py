@@ -205,8 +205,10 @@ def test_hits_replace_earlier_mining_of_the_same_clip(catalog: Catalog) -> None:
     _video(catalog)
     clip = _clip(catalog, 0)
     hit = {"trigger": "flicker", "first_frame": 3, "last_frame": 5, "score": 0.9, "details": {"k": 2}}
-    catalog.replace_hits(clip.id, [hit, {**hit, "trigger": "frozen", "first_frame": 0}], run_id="r1")
-    catalog.replace_hits(clip.id, [hit], run_id="r2")
+    assert catalog.claim_clips([clip.id], None, "run-1") == [clip.id]
+    assert catalog.record_mined(clip.id, [hit, {**hit, "trigger": "frozen", "first_frame": 0}], "run-1", run_id="r1")
+    assert catalog.claim_clips([clip.id], None, "run-2") == [clip.id]
+    assert catalog.record_mined(clip.id, [hit], "run-2", run_id="r2")
     (only,) = catalog.hits(clip_id=clip.id)
     assert (only.trigger, only.first_frame, only.details, only.run_id) == ("flicker", 3, {"k": 2}, "r2")
 
