@@ -432,7 +432,7 @@ def select_batch(
     report = SelectionReport(budget_day=day, budget_left=budget_left, cold_start=cold_start)
     clips, worker = take(catalog, catalog.clips(batch_key=batch_key, status=ClipState.MINED), ClipState.MINED)
     if not clips:
-        return _describe_batch(catalog, store, batch_key, report)
+        return _describe_batch(catalog, batch_key, report)
     features = {clip.id: read_features(store.fetch(features_key(clip))) for clip in clips}
     rows_by_clip: dict[str, list] = {}
     for row in catalog.hits(batch_key=batch_key):
@@ -491,10 +491,10 @@ def select_batch(
     report.summary_picture = store.local_path(report.summary_png)
     busiest = max(report.timelines, key=lambda clip_id: len(hits_by_clip[clip_id]), default=None)
     report.busiest_timeline = store.local_path(report.timelines[busiest]) if busiest is not None else None
-    return _describe_batch(catalog, store, batch_key, report)
+    return _describe_batch(catalog, batch_key, report)
 
 
-def _describe_batch(catalog: Catalog, store: Store, batch_key: str, report: SelectionReport) -> SelectionReport:
+def _describe_batch(catalog: Catalog, batch_key: str, report: SelectionReport) -> SelectionReport:
     """The budget used on the report's day and every clip of the batch with its state and selected frames (the
     batch's HTML page is written by the push, which has the frames' images and autolabels by then)."""
     selected = Counter(frame.clip_id for frame in catalog.selected_frames(batch_key=batch_key))
