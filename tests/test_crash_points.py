@@ -31,12 +31,12 @@ from typing import Any
 
 import pytest
 
-from data_engine.annotation import AnnotationRun, FrameAnswer, answer_bundle
+from data_engine.annotation import AnnotationRun
 from data_engine.catalog import Catalog
 from data_engine.checks import frame_conservation_problems, orphan_files
-from data_engine.detections import Detections
 from data_engine.faults import CRASH_ENV, TRACE_ENV
 from data_engine.store import Store, is_temporary
+from tests.answers import answer_every_frame
 from tests.videos import short_samples
 
 PACKAGE = Path(__file__).resolve().parents[1] / "data_engine"
@@ -66,16 +66,6 @@ def test_crash_points_are_named_once_each() -> None:
     assert all(re.fullmatch(r"[a-z_]+\.[a-z_]+", name) for name in POINTS), POINTS
 
 
-def _answer_every_frame(home: Path) -> None:
-    """The annotator: one box on every frame of the pushed bundle, written into its answer file."""
-    catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
-    (record,) = catalog.annotation_runs()
-    catalog.dispose()
-    run = AnnotationRun.from_json(record.record)
-    boxes = Detections([[10, 10, 60, 110]], [1.0], [0], names=run.names)
-    answer_bundle(run, {(frame.clip_id, frame.frame): FrameAnswer(boxes) for frame in run.frames})
-
-
 @dataclass(frozen=True)
 class Scenario:
     """Commands run one after the other on a home: empty, or as scenario `after` left it and `prepare` changed it.
@@ -84,14 +74,14 @@ class Scenario:
     name: str
     commands: tuple[tuple[str, ...], ...]
     after: str | None = None
-    prepare: Callable[[Path], None] | None = None
+    prepare: Callable[[Path], object] | None = None
     inputs: str = "inputs"
     detector: bool = False
 
 
 SCENARIOS = (
     Scenario("run", (("run", "{inputs}"),)),
-    Scenario("import", (("import-annotations", "{bundle}"),), after="run", prepare=_answer_every_frame),
+    Scenario("import", (("import-annotations", "{bundle}"),), after="run", prepare=answer_every_frame),
     Scenario("autolabel", (("run", "{inputs}"),), inputs="crowd", detector=True),
 )
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from data_engine.annotation import AnnotationRun, FrameAnswer, answer_bundle
+from data_engine.annotation import AnnotationRun
 from data_engine.catalog import Catalog, ClipState
 from data_engine.cli import main
-from data_engine.detections import Detections
+from tests.answers import answer_every_frame
 from tests.data_engine.stages.test_ingest_stage import _age
 
 PUSH_CRASH_POINTS = ("push.claimed", "bundle.written", "push.sent", "push.recorded")
@@ -197,13 +197,7 @@ def answered(home: Path, cli: Callable[..., tuple[int, str]]) -> AnnotationRun:
     """Push, then answer every frame of the bundle with one box."""
     code, output = cli("push", "--backend", "bundle")
     assert code == 0, output
-    catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
-    (record,) = catalog.annotation_runs()
-    catalog.dispose()
-    run = AnnotationRun.from_json(record.record)
-    boxes = Detections([[10, 10, 60, 110]], [1.0], [0], names=run.names)
-    answer_bundle(run, {(frame.clip_id, frame.frame): FrameAnswer(boxes) for frame in run.frames})
-    return run
+    return answer_every_frame(home)
 
 
 @pytest.mark.parametrize("point", IMPORT_CRASH_POINTS)
