@@ -44,6 +44,8 @@ class Settings:
     detector_iou: float = 0.7
     budget_per_day: int = 6000
     classes: tuple[str, ...] = ("person",)
+    class_map: tuple[str, ...] = ()
+    """MODEL_NAME:ENGINE_NAME pairs (DATA_ENGINE_CLASS_MAP=person:pedestrian): a model's class renamed to the user's."""
     train_model: str = "yolo11n.yaml"
     train_epochs: int = 30
     train_imgsz: int = 640
@@ -95,12 +97,23 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}SENSOR_INTERVAL_SECONDS must be 0 (defaults) or more, got {self.sensor_interval_seconds}"
             )
+        malformed = [pair for pair in self.class_map if pair.count(":") != 1 or "" in pair.split(":")]
+        if malformed:
+            raise SettingsError(
+                f"{PREFIX}CLASS_MAP entries must be MODEL_NAME:ENGINE_NAME (e.g. person:pedestrian); "
+                f"got {malformed[0]!r}"
+            )
         if self.compute not in COMPUTE_KINDS:
             raise SettingsError(f"{PREFIX}COMPUTE={self.compute!r} is not one of {', '.join(COMPUTE_KINDS)}")
         if self.compute == "dask" and not self.dask_address:
             raise SettingsError(
                 f"{PREFIX}COMPUTE=dask needs {PREFIX}DASK_ADDRESS, the scheduler's address (e.g. tcp://scheduler:8786)"
             )
+
+    @property
+    def class_renames(self) -> dict[str, str]:
+        """DATA_ENGINE_CLASS_MAP as model name -> engine name."""
+        return dict(pair.split(":", 1) for pair in self.class_map)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":
@@ -157,7 +170,7 @@ def _parse(values: Mapping[str, str]) -> dict[str, Any]:
         try:
             if spec.name == "home":
                 parsed[spec.name] = Path(raw)
-            elif spec.name in ("detectors", "classes"):
+            elif spec.name in ("detectors", "classes", "class_map"):
                 parsed[spec.name] = tuple(item.strip() for item in raw.replace(";", ",").split(",") if item.strip())
             elif spec.type in (int, "int"):
                 parsed[spec.name] = int(raw)

@@ -1,8 +1,8 @@
 """Detectors loaded once per process: compute workers keep each model they load, keyed by its spec (whose
 `checksum` is the weights' content hash), so a batch of clips costs one model load per worker, not one per clip.
 
-A job names its detectors by `DetectorSource`: a `DetectorSpec` (plain data, loaded here on first use) or, for the
-in-process backend and for detectors that have no spec, the detector object itself.
+A job names its detectors by `DetectorSource`: a `DetectorSpec` or `OnnxSpec` (plain data, loaded here on first
+use) or, for the in-process backend and for detectors that have no spec, the detector object itself.
 """
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from data_engine.detectors.base import Detector
+from data_engine.detectors.onnx_detector import OnnxSpec
 from data_engine.detectors.stored import ReplayDetector, StoredDetectionsError, detections_file, read_detections
 from data_engine.detectors.ultralytics_detector import DetectorSpec
 
-DetectorSource = DetectorSpec | Detector
+Spec = DetectorSpec | OnnxSpec
+SPECS = (DetectorSpec, OnnxSpec)
+DetectorSource = Spec | Detector
 
-_loaded: dict[DetectorSpec, Detector] = {}
+_loaded: dict[Spec, Detector] = {}
 _lock = threading.Lock()
-_loads: Counter[DetectorSpec] = Counter()
+_loads: Counter[Spec] = Counter()
 
 
 def models_loaded() -> int:
@@ -32,7 +35,7 @@ def source_of(detector: Detector) -> DetectorSource:
     """What a job carries for `detector`: its spec when it has one (remembering the loaded object, so that the
     in-process backend reuses it instead of loading it again), else the detector itself."""
     spec = getattr(detector, "spec", None)
-    if isinstance(spec, DetectorSpec):
+    if isinstance(spec, SPECS):
         with _lock:
             _loaded.setdefault(spec, detector)
         return spec
@@ -41,7 +44,7 @@ def source_of(detector: Detector) -> DetectorSource:
 
 def load_detector(source: DetectorSource) -> Detector:
     """The detector for `source`, loading a spec the first time this process sees it."""
-    if not isinstance(source, DetectorSpec):
+    if not isinstance(source, SPECS):
         return source
     with _lock:  # one load even when several threads of a Dask worker ask at once
         found = _loaded.get(source)
@@ -58,7 +61,7 @@ def detectors_for_clip(sources: Sequence[DetectorSource], folder: str | Path, ev
 
 
 def _replay(source: DetectorSource, folder: str | Path, every: int) -> ReplayDetector | None:
-    if not isinstance(source, DetectorSpec) or source in _loaded:
+    if not isinstance(source, SPECS) or source in _loaded:
         return None
     path = detections_file(folder, source.inference_key)
     try:

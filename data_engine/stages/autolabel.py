@@ -28,8 +28,9 @@ from data_engine.autolabel.labels import LabelsError, label_path, version_of, wr
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
-from data_engine.detectors import Detector, UltralyticsDetector
+from data_engine.detectors import Detector
 from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
+from data_engine.detectors.loading import DetectorOptions, load_entries
 from data_engine.faults import crash_point
 from data_engine.layout import autolabel_boxes_key, labels_key
 from data_engine.progress import Progress
@@ -67,21 +68,24 @@ class AutolabelReport:
 
 
 def load_detectors(settings: Settings) -> list[Detector]:
-    """The configured detectors (DATA_ENGINE_DETECTORS), loaded once."""
-    return [
-        UltralyticsDetector(
-            weights,
-            imgsz=settings.detector_imgsz,
-            conf=settings.detector_conf,
-            iou=settings.detector_iou,
-        )
-        for weights in settings.detectors
-    ]
+    """The configured detectors (DATA_ENGINE_DETECTORS: .pt, .onnx or FAMILY:PATH.onnx entries), loaded once."""
+    return load_entries(settings.detectors, detector_options(settings))
+
+
+def detector_options(settings: Settings) -> DetectorOptions:
+    """How the configured detectors run, from the settings."""
+    return DetectorOptions(
+        imgsz=settings.detector_imgsz,
+        conf=settings.detector_conf,
+        iou=settings.detector_iou,
+        classes=settings.classes,
+        class_map=settings.class_renames,
+    )
 
 
 NO_DETECTOR = (
     "no detector configured and no champion in the registry: set DATA_ENGINE_DETECTORS to one or two "
-    "Ultralytics weights (local .pt files, or official names such as yolo11n.pt when online)"
+    "models (local .pt or .onnx files, or official names such as yolo11n.pt when online)"
 )
 
 

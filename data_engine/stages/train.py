@@ -18,7 +18,8 @@ from data_engine.datasets import (
     load_dataset,
     new_reviewed_frames,
 )
-from data_engine.detectors import Detector, UltralyticsDetector
+from data_engine.detectors import Detector
+from data_engine.detectors.loading import load_entry
 from data_engine.evaluation import Evaluation, evaluate_model
 from data_engine.layout import MODELS_PICTURE, training_key
 from data_engine.progress import Progress
@@ -34,7 +35,7 @@ from data_engine.registry import (
 )
 from data_engine.reports.plots import map_per_model_png
 from data_engine.settings import Settings
-from data_engine.stages.autolabel import load_detectors
+from data_engine.stages.autolabel import detector_options, load_detectors
 from data_engine.store import Store
 from data_engine.training import EpochProgress, TrainingConfig
 from data_engine.training.run import TrainingResult
@@ -166,15 +167,7 @@ def detectors_in_use(catalog: Catalog, store: Store, settings: Settings) -> list
     champion = registry.champion()
     if champion is None:
         return []
-    return [
-        UltralyticsDetector(
-            registry.weights_path(champion.id),
-            imgsz=settings.detector_imgsz,
-            conf=settings.detector_conf,
-            iou=settings.detector_iou,
-            model_id=champion.id,
-        )
-    ]
+    return [load_entry(str(registry.weights_path(champion.id)), detector_options(settings), model_id=champion.id)]
 
 
 @dataclass(frozen=True)
