@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/data-engine run $(VIDEOS)
+	BIN=$(BIN) scripts/demo.sh $(VIDEOS)
 	@echo 'next: the whole loop (annotate, train, a second round, promote, rollback) on the command line: README.md, "The loop on the command line"'
 
 test: setup

@@ -3,10 +3,11 @@
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
+import numpy as np
 import requests
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -14,9 +15,9 @@ from alembic.script import ScriptDirectory
 from data_engine.catalog import Catalog
 from data_engine.catalog.catalog import MIGRATIONS
 from data_engine.detectors import DetectorError
-from data_engine.detectors.ultralytics_detector import resolve_weights
 from data_engine.registry import ModelRegistry, RegistryError
 from data_engine.settings import Settings
+from data_engine.stages.autolabel import load_detectors
 from data_engine.store import Store
 
 MIN_FREE_GB = 5.0
@@ -101,16 +102,25 @@ def _store(settings: Settings) -> list[Finding]:
 
 
 def _detectors(settings: Settings) -> list[Finding]:
+    """Each configured model loaded and run on one frame, as mining and autolabelling would run it."""
     if not settings.detectors:
         return [_champion(settings)]
     findings = []
-    for weights in settings.detectors:
+    for entry in settings.detectors:
         try:
-            path = resolve_weights(weights)
+            (detector,) = load_detectors(replace(settings, detectors=(entry,)))
+            boxes = detector.predict([np.zeros((64, 64, 3), np.uint8)])
         except DetectorError as error:
-            findings.append(Finding(f"detector {weights}", False, str(error)))
+            findings.append(Finding(f"detector {entry}", False, str(error)))
             continue
-        findings.append(Finding(f"detector {weights}", True, f"weights at {path}"))
+        classes = ", ".join(detector.names.values())
+        findings.append(
+            Finding(
+                f"detector {entry}",
+                True,
+                f"{detector.model_id} loaded, one frame run ({len(boxes[0])} boxes); keeps {classes}",
+            )
+        )
     return findings
 
 

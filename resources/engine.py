@@ -38,12 +38,15 @@ class EngineSettingsResource(dg.ConfigurableResource):
     sensor_interval_seconds: str | None = _setting(
         "DATA_ENGINE_SENSOR_INTERVAL_SECONDS: read when the definitions load (sensor intervals)"
     )
-    detectors: str | None = _setting("DATA_ENGINE_DETECTORS: comma-separated Ultralytics weights")
+    detectors: str | None = _setting(
+        "DATA_ENGINE_DETECTORS: comma-separated models (.pt Ultralytics weights, PATH.onnx or FAMILY:PATH.onnx)"
+    )
     detector_imgsz: str | None = _setting("DATA_ENGINE_DETECTOR_IMGSZ: inference image size")
     detector_conf: str | None = _setting("DATA_ENGINE_DETECTOR_CONF: detector confidence floor")
     detector_iou: str | None = _setting("DATA_ENGINE_DETECTOR_IOU: NMS IoU")
     budget_per_day: str | None = _setting("DATA_ENGINE_BUDGET_PER_DAY: most frames selected per day")
-    classes: str | None = _setting("DATA_ENGINE_CLASSES: class names for a cold start")
+    classes: str | None = _setting("DATA_ENGINE_CLASSES: class names for a cold start; the classes ONNX models keep")
+    class_map: str | None = _setting("DATA_ENGINE_CLASS_MAP: MODEL_NAME:ENGINE_NAME pairs renaming a model's classes")
     train_model: str | None = _setting("DATA_ENGINE_TRAIN_MODEL: architecture (.yaml) or starting weights (.pt)")
     train_epochs: str | None = _setting("DATA_ENGINE_TRAIN_EPOCHS: training length")
     train_imgsz: str | None = _setting("DATA_ENGINE_TRAIN_IMGSZ: training image size")

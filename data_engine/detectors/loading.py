@@ -99,7 +99,7 @@ def official_onnx(name: str, cache: Path | None = None) -> Path:
     target = (cache or Path.home() / ".cache" / "data-engine") / name
     if target.is_file() and _sha256(target) == checksum:
         return target
-    if not _online():
+    if not online():
         raise DetectorError(
             f"{name} is not a local file and cannot be downloaded here (offline); set {_SETTING} to a local path "
             f"such as ../shared/models/{name}"
@@ -143,7 +143,8 @@ def _looks_like_checkpoint(path: Path) -> bool:
     return head.startswith(b"PK") or head[:1] == b"\x80"
 
 
-def _online() -> bool:
+def online() -> bool:
+    """Whether downloads can be tried: not with YOLO_OFFLINE set, nor without a route to the release host."""
     if os.environ.get("YOLO_OFFLINE", "").lower() in {"1", "true", "yes"}:
         return False
     try:

@@ -41,6 +41,8 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: Progress
     """Ingest the inbox (and `paths`), then take every batch with new clips through mining and autolabelling."""
     settings, catalog, store = runtime.settings, runtime.catalog, runtime.store
     summary = MainJobSummary()
+    # detectors load first: a bad model file is one error before any work, not a failure after ingest
+    detectors = detectors_in_use(catalog, store, settings)
 
     ingested = ingest(catalog, store, settings, paths, origin="main-job", progress=progress)
     summary.new_batches = ingested.new_batches
@@ -52,8 +54,6 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: Progress
         summary.quarantined.update({", ".join(v.sources): v.error or "" for v in report.quarantined})
         summary.failed.update({", ".join(v.sources): v.error or "" for v in report.failed})
     summary.notes += failures_waiting(catalog)
-
-    detectors = detectors_in_use(catalog, store, settings)
     summary.cold_start = not detectors
     if detectors:
         summary.model_in_use = ", ".join(detector.model_id for detector in detectors)
