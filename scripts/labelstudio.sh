@@ -2,7 +2,8 @@
 # A local, headless Label Studio for the annotation backend and its tests, in its own virtual environment
 # (it pins many packages the engine's own environment must not share).
 #
-#   scripts/labelstudio.sh install                 install label-studio into .venv-labelstudio (idempotent)
+#   scripts/labelstudio.sh install                 install label-studio into .venv-labelstudio, exactly the versions
+#                                                  of constraints-labelstudio.txt (idempotent)
 #   scripts/labelstudio.sh start [DATA_DIR] [PORT]  start it on 127.0.0.1:PORT and wait until it answers
 #   scripts/labelstudio.sh stop [DATA_DIR]          stop it and its children
 #   scripts/labelstudio.sh status [DATA_DIR]        "running <url> pid <pid>" (exit 0) or "stopped" (exit 3)
@@ -22,8 +23,10 @@
 # The token is never printed.
 set -euo pipefail
 
-LABEL_STUDIO_VERSION="1.23.2"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
+# Every package of Label Studio's environment is pinned there (sentry-sdk<3 among them); scripts/lock.py writes it.
+LOCK="$REPO/constraints-labelstudio.txt"
+LABEL_STUDIO_VERSION="$(sed -n 's/^label-studio==//p' "$LOCK")"
 VENV="${DATA_ENGINE_LS_VENV:-$REPO/.venv-labelstudio}"
 COMMAND="${1:-}"
 shift || true
@@ -43,21 +46,24 @@ random_secret() {
 }
 
 install() {
-  if [ -x "$VENV/bin/label-studio" ] && "$VENV/bin/python" -c "
-import importlib.metadata as m, sys
-sys.exit(m.version('label-studio') != '$LABEL_STUDIO_VERSION')" 2>/dev/null; then
-    echo "label-studio $LABEL_STUDIO_VERSION already installed in $VENV"
+  # The venv is up to date when it was installed from this very lock file (its hash is kept beside it).
+  local want
+  want="$(sha256sum "$LOCK" | cut -d' ' -f1)"
+  if [ -x "$VENV/bin/label-studio" ] && [ "$(cat "$VENV/.lock-sha256" 2>/dev/null)" = "$want" ]; then
+    echo "label-studio $LABEL_STUDIO_VERSION already installed in $VENV (as locked in $(basename "$LOCK"))"
     return
   fi
-  echo "installing label-studio $LABEL_STUDIO_VERSION into $VENV (about 2 minutes, 1 GB)"
+  echo "installing label-studio $LABEL_STUDIO_VERSION into $VENV from $(basename "$LOCK") (about 2 minutes, 1 GB)"
   python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  rm -f "$VENV/.lock-sha256"
   # pip's find-links warnings are noise here; its errors still show.
-  if ! "$VENV/bin/python" -m pip install --quiet "label-studio==$LABEL_STUDIO_VERSION" 2>&1 |
+  if ! { "$VENV/bin/python" -m pip install --quiet -c "$LOCK" pip &&
+    "$VENV/bin/python" -m pip install --quiet -c "$LOCK" -r "$LOCK"; } 2>&1 |
     { grep -v '^WARNING: Location' || true; } >&2; then
-    die "pip could not install label-studio==$LABEL_STUDIO_VERSION"
+    die "pip could not install $LOCK"
   fi
   "$VENV/bin/python" -c "import label_studio" || die "label-studio was installed but does not import"
+  echo "$want" >"$VENV/.lock-sha256"
   echo "installed label-studio $LABEL_STUDIO_VERSION"
 }
 

@@ -26,7 +26,12 @@ from data_engine.annotation import LabelStudioConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "labelstudio.sh"
-LABEL_STUDIO_VERSION = "1.23.2"
+# The version scripts/labelstudio.sh installs: the one its lock pins.
+LABEL_STUDIO_VERSION = next(
+    line.split("==", 1)[1].strip()
+    for line in (REPO / "constraints-labelstudio.txt").read_text().splitlines()
+    if line.startswith("label-studio==")
+)
 TEMPLATE_CACHE = (
     Path(os.environ.get("DATA_ENGINE_LS_TEMPLATE_CACHE", Path.home() / ".cache" / "data-engine-tests"))
     / f"labelstudio-{LABEL_STUDIO_VERSION}-data"
