@@ -16,7 +16,10 @@
 #                                 DATA_DIR/api-token (mode 600). Only read on the first start of a data dir.
 #   DATA_ENGINE_LS_USER           admin e-mail (default admin@data-engine.local)
 #   DATA_ENGINE_LS_PASSWORD       admin password (default: a random one, kept in DATA_DIR/admin-password)
-#   DATA_ENGINE_LS_DOCUMENT_ROOT  root of the local files it may serve (default: /)
+#   DATA_ENGINE_LS_DOCUMENT_ROOT  root of the local files it may serve (default: the engine's own, read from its
+#                                 settings in the current directory: DATA_ENGINE_LABEL_STUDIO_DOCUMENT_ROOT, else
+#                                 the store, so the images the engine pushes load); start prints the variables
+#                                 the engine needs to use this server
 #   DATA_ENGINE_LS_ALLOW_PRIVATE_NETWORK=1  disables SSRF protection (tests only: webhooks to 127.0.0.1)
 #   DATA_ENGINE_LS_VENV           virtual environment (default: <repo>/.venv-labelstudio)
 #   DATA_ENGINE_LS_START_TIMEOUT  seconds to wait for the server (default 180)
@@ -88,6 +91,7 @@ start() {
   LOG_FILE="$DATA_DIR/labelstudio.log"
   if pid="$(running_pid)"; then
     echo "already running: $(cat "$URL_FILE") pid $pid"
+    engine_settings "$(cat "$URL_FILE")" "$(cat "$DATA_DIR/labelstudio.document-root" 2>/dev/null || echo /)"
     return
   fi
   port_in_use "$PORT" && die "port $PORT is already in use; choose another (second argument or DATA_ENGINE_LS_PORT)"
@@ -95,7 +99,10 @@ start() {
   [ -f "$DATA_DIR/api-token" ] || echo "${DATA_ENGINE_LS_TOKEN:-$(random_secret)}" >"$DATA_DIR/api-token"
   [ -f "$DATA_DIR/admin-password" ] || echo "${DATA_ENGINE_LS_PASSWORD:-$(random_secret)}" >"$DATA_DIR/admin-password"
   umask 022
-  local token ssrf
+  local token ssrf root
+  root="$(document_root)"
+  mkdir -p "$root"
+  echo "$root" >"$DATA_DIR/labelstudio.document-root"
   token="$(cat "$DATA_DIR/api-token")"
   [ "${#token}" -ge 5 ] && [ "${#token}" -le 40 ] || die "the API token must have 5 to 40 characters"
   ssrf=true
@@ -109,7 +116,7 @@ start() {
     LABEL_STUDIO_USER_TOKEN="$token" \
     LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
     LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true \
-    LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT="${DATA_ENGINE_LS_DOCUMENT_ROOT:-/}" \
+    LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT="$root" \
     LABEL_STUDIO_SSRF_PROTECTION_ENABLED="$ssrf" \
     setsid "$VENV/bin/label-studio" start --no-browser --internal-host 127.0.0.1 --port "$PORT" \
     >"$LOG_FILE" 2>&1 </dev/null &
@@ -136,6 +143,38 @@ start() {
   done
   echo "$url" >"$URL_FILE"
   echo "running: $url pid $pid (token in $DATA_DIR/api-token, log $LOG_FILE)"
+  engine_settings "$url" "$root"
+}
+
+document_root() {
+  # The engine's document root as its settings give it here (environment, .env, DATA_ENGINE_CONFIG): the server
+  # serves exactly the root the engine addresses its task images from, so they agree by construction.
+  if [ -n "${DATA_ENGINE_LS_DOCUMENT_ROOT:-}" ]; then
+    echo "$DATA_ENGINE_LS_DOCUMENT_ROOT"
+    return
+  fi
+  PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" python3 -c '
+import sys
+from pathlib import Path
+from data_engine.settings import Settings, SettingsError
+try:
+    settings = Settings.from_env()
+except SettingsError as error:
+    sys.exit(f"labelstudio.sh: the engine settings are invalid: {error}")
+root = settings.label_studio_document_root or settings.store
+if "://" in root:
+    sys.exit(f"labelstudio.sh: the store {root} is not a local folder, so Label Studio cannot serve its images; "
+             "set DATA_ENGINE_LABEL_STUDIO_DOCUMENT_ROOT (or DATA_ENGINE_LS_DOCUMENT_ROOT) to a local folder")
+print(Path(root).expanduser().absolute())
+' || exit 1
+}
+
+engine_settings() {
+  # What the engine needs to push here; the token is read from its file, never printed.
+  echo "for the engine (README.md, \"Annotating in Label Studio\"):"
+  echo "  export DATA_ENGINE_LABEL_STUDIO_URL=$1"
+  echo "  export DATA_ENGINE_LABEL_STUDIO_TOKEN=\"\$(cat $DATA_DIR/api-token)\""
+  echo "  export DATA_ENGINE_LABEL_STUDIO_DOCUMENT_ROOT=$2"
 }
 
 server_owns_port() {

@@ -59,8 +59,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def labelstudio_script(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> None:
-    """Run scripts/labelstudio.sh with `args`; its output becomes the error when it fails."""
+def labelstudio_script(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """Run scripts/labelstudio.sh with `args` and return what it printed; its output becomes the error when it
+    fails."""
     completed = subprocess.run(
         [str(SCRIPT), *args],
         env={**os.environ, **(env or {})},
@@ -70,6 +71,7 @@ def labelstudio_script(*args: str, env: dict[str, str] | None = None, timeout: f
     )
     if completed.returncode != 0:
         raise RuntimeError(f"scripts/labelstudio.sh {' '.join(args)} failed:\n{completed.stdout}\n{completed.stderr}")
+    return completed.stdout
 
 
 def server_env(document_root: Path) -> dict[str, str]:
