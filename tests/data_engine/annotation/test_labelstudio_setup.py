@@ -12,8 +12,10 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from data_engine.annotation.backends import answers_hint
 from data_engine.catalog import Catalog
 from data_engine.cli import main
+from data_engine.settings import Settings
 from tests.data_engine.stages.test_ingest_stage import _age
 from tests.labelstudio_fixtures import free_port, labelstudio_script, prepared_data_dir
 
@@ -55,6 +57,8 @@ def test_started_as_the_readme_says_the_pushed_images_load_and_doctor_checks_the
         _age(video)
         pushed = runner.invoke(main, ["run", str(video)], catch_exceptions=False)
         assert pushed.exit_code == 0 and "tasks pushed: " in pushed.output, pushed.output
+        (hint,) = [line for line in pushed.output.splitlines() if line.startswith("next: ")]
+        assert "`data-engine pull`" in hint and "import-annotations" not in hint
 
         catalog = Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
         (run,) = catalog.annotation_runs()
@@ -86,3 +90,8 @@ def test_started_as_the_readme_says_the_pushed_images_load_and_doctor_checks_the
         assert json.dumps(exports["DATA_ENGINE_LABEL_STUDIO_TOKEN"])[1:-1] not in doctor.output
     finally:
         labelstudio_script("stop", str(data_dir))
+
+
+def test_the_next_hint_names_the_command_that_brings_answers_back(tmp_path: Path) -> None:
+    assert "`data-engine pull`" in answers_hint(Settings(home=tmp_path, label_studio_url="http://127.0.0.1:8080"))
+    assert "import-annotations PATH" in answers_hint(Settings(home=tmp_path))
