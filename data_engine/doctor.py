@@ -203,7 +203,7 @@ def _pushed_image(settings: Settings) -> Finding:
                 "pushed images",
                 False,
                 f"task {task_id} of run {run.run_id} is gone from Label Studio (project {run.project_id} deleted?): "
-                "`data-engine push` pushes its frames again",
+                "its frames are no longer on the platform",
             )
         task.raise_for_status()
         image = str(task.json().get("data", {}).get("image", ""))
