@@ -5,15 +5,22 @@ BIN := $(VENV)/bin
 VIDEOS ?= ../shared/videos
 export DATA_ENGINE_HOME ?= $(CURDIR)/data
 
-.PHONY: setup demo test lint ui clean-data
+.PHONY: setup lock demo test lint ui clean-data
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The versions are the lock's (constraints.txt, README "Reproducible installs"): exactly its packages, then the
+# project itself, built with the locked setuptools, so a new upstream release cannot change what gets installed.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-build-isolation -e ".[dev]"
 	touch $@
+
+# Refresh the engine's lock from .venv after upgrading it on purpose (README "Reproducible installs").
+lock:
+	$(BIN)/python scripts/lock.py engine
 
 demo: setup
 	BIN=$(BIN) scripts/demo.sh $(VIDEOS)

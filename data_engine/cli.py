@@ -273,7 +273,7 @@ def clip_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
     found = runtime.catalog.require_clip(clip_id)
     events = [
         {
-            "time": event.created_at.isoformat(),
+            "time": _utc_iso(event.created_at),
             "stage": event.stage,
             "from": event.from_state,
             "to": event.to_state,
@@ -583,8 +583,10 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
         click.echo(f"failed {source}: {reason}")
     for note in summary.notes:
         click.echo(f"note: {note}")
+    from data_engine.annotation.backends import answers_hint
+
     click.echo(
-        "next: annotate the pushed tasks (bundles come back with `data-engine import-annotations PATH`), "
+        f"next: {answers_hint(runtime.settings)}, "
         "`data-engine selection` lists the chosen frames, `data-engine clip show ID` a clip's journey, "
         "`make ui` opens the Dagster UI"
     )

@@ -18,8 +18,8 @@ from numpy.typing import ArrayLike
 
 from data_engine.errors import EngineError
 
-ProvenanceKind = Literal["detected", "interpolated", "fused"]
-PROVENANCE_KINDS: frozenset[str] = frozenset({"detected", "interpolated", "fused"})
+ProvenanceKind = Literal["detected", "interpolated", "fused", "reviewed"]
+PROVENANCE_KINDS: frozenset[str] = frozenset({"detected", "interpolated", "fused", "reviewed"})
 NO_TRACK = -1
 
 

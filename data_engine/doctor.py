@@ -12,6 +12,7 @@ import requests
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from data_engine.annotation.base import AnnotationRun
 from data_engine.catalog import Catalog
 from data_engine.catalog.catalog import MIGRATIONS
 from data_engine.detectors import DetectorError
@@ -183,7 +184,67 @@ def _annotation_platform(settings: Settings) -> list[Finding]:
         ]
     if not response.ok:
         return [Finding("annotation platform", False, f"Label Studio at {url} answered HTTP {response.status_code}")]
-    return [Finding("annotation platform", True, f"Label Studio at {url}, token accepted")]
+    return [Finding("annotation platform", True, f"Label Studio at {url}, token accepted"), _pushed_image(settings)]
+
+
+def _pushed_image(settings: Settings) -> Finding:
+    """Fetch the image of one task the engine pushed, through Label Studio, as an annotator's browser would: a
+    404 means the server's local-files document root is not the engine's (the tasks address images under
+    DATA_ENGINE_LABEL_STUDIO_DOCUMENT_ROOT)."""
+    url = settings.label_studio_url.rstrip("/")
+    headers = {"Authorization": f"Token {settings.label_studio_token}"}
+    try:
+        run = _newest_label_studio_run(settings)
+    except Exception:  # an unreachable catalog is reported by its own check
+        run = None
+    task_id = next((frame.task_id for frame in run.frames if frame.task_id is not None), None) if run else None
+    if run is None or task_id is None:
+        return Finding("pushed images", True, "nothing pushed to Label Studio yet: no image to fetch")
+    root = settings.label_studio_document_root or settings.store
+    fix = (
+        f"start it with `scripts/labelstudio.sh start` from this directory, which serves the engine's root {root}, "
+        "or set DATA_ENGINE_LABEL_STUDIO_DOCUMENT_ROOT to the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT "
+        '(README.md, "Annotating in Label Studio"); then `data-engine push` again'
+    )
+    try:
+        task = requests.get(f"{url}/api/tasks/{task_id}", headers=headers, timeout=10)
+        if task.status_code == 404:
+            return Finding(
+                "pushed images",
+                False,
+                f"task {task_id} of run {run.run_id} is gone from Label Studio (project {run.project_id} deleted?): "
+                "its frames are no longer on the platform",
+            )
+        task.raise_for_status()
+        image = str(task.json().get("data", {}).get("image", ""))
+        image_url = image if "://" in image else f"{url}{image}"
+        response = requests.get(image_url, headers=headers, timeout=10)
+    except (requests.RequestException, ValueError) as error:
+        return Finding("pushed images", False, f"cannot fetch the image of task {task_id}: {_first_line(error)}")
+    if response.status_code == 404:
+        return Finding(
+            "pushed images",
+            False,
+            f"Label Studio answers 404 for the image of task {task_id} ({image}): its local-files document root "
+            f"is not the engine's; {fix}",
+        )
+    if not response.ok:
+        return Finding(
+            "pushed images", False, f"Label Studio answers HTTP {response.status_code} for the image of task {task_id}"
+        )
+    return Finding("pushed images", True, f"the image of task {task_id} (run {run.run_id}) loads through Label Studio")
+
+
+def _newest_label_studio_run(settings: Settings) -> AnnotationRun | None:
+    catalog = Catalog(settings.catalog_url, migrate=False)
+    try:
+        if catalog.schema_revision() != _head_revision():
+            return None
+        records = [record for record in catalog.annotation_runs() if record.backend == "labelstudio"]
+        records = [record for record in records if record.status != "pushing"]
+        return AnnotationRun.from_json(records[-1].record) if records else None
+    finally:
+        catalog.dispose()
 
 
 def _disk(settings: Settings) -> list[Finding]:

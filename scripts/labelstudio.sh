@@ -2,7 +2,8 @@
 # A local, headless Label Studio for the annotation backend and its tests, in its own virtual environment
 # (it pins many packages the engine's own environment must not share).
 #
-#   scripts/labelstudio.sh install                 install label-studio into .venv-labelstudio (idempotent)
+#   scripts/labelstudio.sh install                 install label-studio into .venv-labelstudio, exactly the versions
+#                                                  of constraints-labelstudio.txt (idempotent)
 #   scripts/labelstudio.sh start [DATA_DIR] [PORT]  start it on 127.0.0.1:PORT and wait until it answers
 #   scripts/labelstudio.sh stop [DATA_DIR]          stop it and its children
 #   scripts/labelstudio.sh status [DATA_DIR]        "running <url> pid <pid>" (exit 0) or "stopped" (exit 3)
@@ -15,15 +16,20 @@
 #                                 DATA_DIR/api-token (mode 600). Only read on the first start of a data dir.
 #   DATA_ENGINE_LS_USER           admin e-mail (default admin@data-engine.local)
 #   DATA_ENGINE_LS_PASSWORD       admin password (default: a random one, kept in DATA_DIR/admin-password)
-#   DATA_ENGINE_LS_DOCUMENT_ROOT  root of the local files it may serve (default: /)
+#   DATA_ENGINE_LS_DOCUMENT_ROOT  root of the local files it may serve (default: the engine's own, read from its
+#                                 settings in the current directory: DATA_ENGINE_LABEL_STUDIO_DOCUMENT_ROOT, else
+#                                 the store, so the images the engine pushes load); start prints the variables
+#                                 the engine needs to use this server
 #   DATA_ENGINE_LS_ALLOW_PRIVATE_NETWORK=1  disables SSRF protection (tests only: webhooks to 127.0.0.1)
 #   DATA_ENGINE_LS_VENV           virtual environment (default: <repo>/.venv-labelstudio)
 #   DATA_ENGINE_LS_START_TIMEOUT  seconds to wait for the server (default 180)
 # The token is never printed.
 set -euo pipefail
 
-LABEL_STUDIO_VERSION="1.23.2"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
+# Every package of Label Studio's environment is pinned there (sentry-sdk<3 among them); scripts/lock.py writes it.
+LOCK="$REPO/constraints-labelstudio.txt"
+LABEL_STUDIO_VERSION="$(sed -n 's/^label-studio==//p' "$LOCK")"
 VENV="${DATA_ENGINE_LS_VENV:-$REPO/.venv-labelstudio}"
 COMMAND="${1:-}"
 shift || true
@@ -43,21 +49,24 @@ random_secret() {
 }
 
 install() {
-  if [ -x "$VENV/bin/label-studio" ] && "$VENV/bin/python" -c "
-import importlib.metadata as m, sys
-sys.exit(m.version('label-studio') != '$LABEL_STUDIO_VERSION')" 2>/dev/null; then
-    echo "label-studio $LABEL_STUDIO_VERSION already installed in $VENV"
+  # The venv is up to date when it was installed from this very lock file (its hash is kept beside it).
+  local want
+  want="$(sha256sum "$LOCK" | cut -d' ' -f1)"
+  if [ -x "$VENV/bin/label-studio" ] && [ "$(cat "$VENV/.lock-sha256" 2>/dev/null)" = "$want" ]; then
+    echo "label-studio $LABEL_STUDIO_VERSION already installed in $VENV (as locked in $(basename "$LOCK"))"
     return
   fi
-  echo "installing label-studio $LABEL_STUDIO_VERSION into $VENV (about 2 minutes, 1 GB)"
+  echo "installing label-studio $LABEL_STUDIO_VERSION into $VENV from $(basename "$LOCK") (about 2 minutes, 1 GB)"
   python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  rm -f "$VENV/.lock-sha256"
   # pip's find-links warnings are noise here; its errors still show.
-  if ! "$VENV/bin/python" -m pip install --quiet "label-studio==$LABEL_STUDIO_VERSION" 2>&1 |
+  if ! { "$VENV/bin/python" -m pip install --quiet -c "$LOCK" pip &&
+    "$VENV/bin/python" -m pip install --quiet -c "$LOCK" -r "$LOCK"; } 2>&1 |
     { grep -v '^WARNING: Location' || true; } >&2; then
-    die "pip could not install label-studio==$LABEL_STUDIO_VERSION"
+    die "pip could not install $LOCK"
   fi
   "$VENV/bin/python" -c "import label_studio" || die "label-studio was installed but does not import"
+  echo "$want" >"$VENV/.lock-sha256"
   echo "installed label-studio $LABEL_STUDIO_VERSION"
 }
 
@@ -82,6 +91,7 @@ start() {
   LOG_FILE="$DATA_DIR/labelstudio.log"
   if pid="$(running_pid)"; then
     echo "already running: $(cat "$URL_FILE") pid $pid"
+    engine_settings "$(cat "$URL_FILE")" "$(cat "$DATA_DIR/labelstudio.document-root" 2>/dev/null || echo /)"
     return
   fi
   port_in_use "$PORT" && die "port $PORT is already in use; choose another (second argument or DATA_ENGINE_LS_PORT)"
@@ -89,7 +99,10 @@ start() {
   [ -f "$DATA_DIR/api-token" ] || echo "${DATA_ENGINE_LS_TOKEN:-$(random_secret)}" >"$DATA_DIR/api-token"
   [ -f "$DATA_DIR/admin-password" ] || echo "${DATA_ENGINE_LS_PASSWORD:-$(random_secret)}" >"$DATA_DIR/admin-password"
   umask 022
-  local token ssrf
+  local token ssrf root
+  root="$(document_root)"
+  mkdir -p "$root"
+  echo "$root" >"$DATA_DIR/labelstudio.document-root"
   token="$(cat "$DATA_DIR/api-token")"
   [ "${#token}" -ge 5 ] && [ "${#token}" -le 40 ] || die "the API token must have 5 to 40 characters"
   ssrf=true
@@ -103,7 +116,7 @@ start() {
     LABEL_STUDIO_USER_TOKEN="$token" \
     LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
     LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true \
-    LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT="${DATA_ENGINE_LS_DOCUMENT_ROOT:-/}" \
+    LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT="$root" \
     LABEL_STUDIO_SSRF_PROTECTION_ENABLED="$ssrf" \
     setsid "$VENV/bin/label-studio" start --no-browser --internal-host 127.0.0.1 --port "$PORT" \
     >"$LOG_FILE" 2>&1 </dev/null &
@@ -130,6 +143,38 @@ start() {
   done
   echo "$url" >"$URL_FILE"
   echo "running: $url pid $pid (token in $DATA_DIR/api-token, log $LOG_FILE)"
+  engine_settings "$url" "$root"
+}
+
+document_root() {
+  # The engine's document root as its settings give it here (environment, .env, DATA_ENGINE_CONFIG): the server
+  # serves exactly the root the engine addresses its task images from, so they agree by construction.
+  if [ -n "${DATA_ENGINE_LS_DOCUMENT_ROOT:-}" ]; then
+    echo "$DATA_ENGINE_LS_DOCUMENT_ROOT"
+    return
+  fi
+  PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" python3 -c '
+import sys
+from pathlib import Path
+from data_engine.settings import Settings, SettingsError
+try:
+    settings = Settings.from_env()
+except SettingsError as error:
+    sys.exit(f"labelstudio.sh: the engine settings are invalid: {error}")
+root = settings.label_studio_document_root or settings.store
+if "://" in root:
+    sys.exit(f"labelstudio.sh: the store {root} is not a local folder, so Label Studio cannot serve its images; "
+             "set DATA_ENGINE_LABEL_STUDIO_DOCUMENT_ROOT (or DATA_ENGINE_LS_DOCUMENT_ROOT) to a local folder")
+print(Path(root).expanduser().absolute())
+' || exit 1
+}
+
+engine_settings() {
+  # What the engine needs to push here; the token is read from its file, never printed.
+  echo "for the engine (README.md, \"Annotating in Label Studio\"):"
+  echo "  export DATA_ENGINE_LABEL_STUDIO_URL=$1"
+  echo "  export DATA_ENGINE_LABEL_STUDIO_TOKEN=\"\$(cat $DATA_DIR/api-token)\""
+  echo "  export DATA_ENGINE_LABEL_STUDIO_DOCUMENT_ROOT=$2"
 }
 
 server_owns_port() {

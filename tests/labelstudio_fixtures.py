@@ -26,7 +26,12 @@ from data_engine.annotation import LabelStudioConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "labelstudio.sh"
-LABEL_STUDIO_VERSION = "1.23.2"
+# The version scripts/labelstudio.sh installs: the one its lock pins.
+LABEL_STUDIO_VERSION = next(
+    line.split("==", 1)[1].strip()
+    for line in (REPO / "constraints-labelstudio.txt").read_text().splitlines()
+    if line.startswith("label-studio==")
+)
 TEMPLATE_CACHE = (
     Path(os.environ.get("DATA_ENGINE_LS_TEMPLATE_CACHE", Path.home() / ".cache" / "data-engine-tests"))
     / f"labelstudio-{LABEL_STUDIO_VERSION}-data"
@@ -54,8 +59,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def labelstudio_script(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> None:
-    """Run scripts/labelstudio.sh with `args`; its output becomes the error when it fails."""
+def labelstudio_script(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """Run scripts/labelstudio.sh with `args` and return what it printed; its output becomes the error when it
+    fails."""
     completed = subprocess.run(
         [str(SCRIPT), *args],
         env={**os.environ, **(env or {})},
@@ -65,6 +71,7 @@ def labelstudio_script(*args: str, env: dict[str, str] | None = None, timeout: f
     )
     if completed.returncode != 0:
         raise RuntimeError(f"scripts/labelstudio.sh {' '.join(args)} failed:\n{completed.stdout}\n{completed.stderr}")
+    return completed.stdout
 
 
 def server_env(document_root: Path) -> dict[str, str]:

@@ -28,3 +28,10 @@ def backend_name(settings: Settings, requested: str | None = None) -> str:
 def backend_for(settings: Settings, store: Store, name: str | None = None) -> AnnotationBackend:
     """The backend called `name` (default: `backend_name(settings)`), configured from the settings."""
     return BACKENDS[backend_name(settings, name)].from_settings(settings, store)
+
+
+def answers_hint(settings: Settings) -> str:
+    """How the answers to a push come back with the configured backend, for the commands' "next:" hints."""
+    if backend_name(settings) == LabelStudioBackend.name:
+        return "annotate the pushed tasks in Label Studio, then `data-engine pull` brings the answers back"
+    return "annotate the pushed tasks (bundles come back with `data-engine import-annotations PATH`)"

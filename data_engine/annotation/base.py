@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from data_engine.detections import Detections
+from data_engine.detections import Detections, Provenance
 from data_engine.errors import EngineError
 from data_engine.formats import BoxProblem, LabelledImage, to_detections
 from data_engine.settings import Settings
@@ -297,7 +297,9 @@ def reviewed_frame(
     model that nothing is there): it comes back as None with a frame rejection. An answer with no boxes at all is
     an explicit "reviewed, nothing to label" and counts. `answered_at` dates answers whose format gives no time
     (the answer file's modification time: the same file read twice gives the same record)."""
-    detections, problems = to_detections(image.boxes, run.names, run_frame.width, run_frame.height, image.image)
+    detections, problems = to_detections(
+        image.boxes, run.names, run_frame.width, run_frame.height, image.image, provenance=Provenance("reviewed")
+    )
     rejected = [_rejection(run_frame, problem, source) for problem in problems]
     if not len(detections) and (problems or image.refused):
         refused = len(problems) + image.refused

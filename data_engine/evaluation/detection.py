@@ -80,6 +80,21 @@ class Evaluation:
         )
 
 
+def trained_imgsz(weights: str | Path, default: int) -> int:
+    """The image size an Ultralytics checkpoint was trained at (its `train_args` imgsz; the larger side when it
+    is a pair), else `default`: a model measured at another size than it learnt at is measured unfairly."""
+    import torch
+
+    try:
+        checkpoint = torch.load(str(weights), map_location="cpu", weights_only=False)
+    except Exception:  # not a checkpoint torch reads (another format): the caller's size
+        return default
+    imgsz = (checkpoint.get("train_args") or {}).get("imgsz") if isinstance(checkpoint, dict) else None
+    if isinstance(imgsz, (list, tuple)) and imgsz:
+        imgsz = max(int(side) for side in imgsz)
+    return int(imgsz) if isinstance(imgsz, (int, float)) and imgsz > 0 else default
+
+
 def evaluate_model(
     weights: str | Path,
     dataset: DatasetVersion,

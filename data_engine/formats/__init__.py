@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
-from data_engine.detections import Detections
+from data_engine.detections import Detections, Provenance, provenance_array
 from data_engine.errors import EngineError
 
 COORDINATE_TOLERANCE_PX = 1.0
@@ -118,10 +118,16 @@ def boxes_of(detections: Detections, names: Mapping[int, str] | None = None) -> 
 
 
 def to_detections(
-    boxes: Iterable[Box], names: Mapping[int, str], width: int, height: int, image: str = ""
+    boxes: Iterable[Box],
+    names: Mapping[int, str],
+    width: int,
+    height: int,
+    image: str = "",
+    provenance: Provenance | None = None,
 ) -> tuple[Detections, list[BoxProblem]]:
     """Keep the boxes with a known label, finite numbers and coordinates inside the image (within a pixel, then
-    clipped); refuse the rest with a reason. Neither the platforms nor the file formats validate this."""
+    clipped); refuse the rest with a reason. Neither the platforms nor the file formats validate this. Every box
+    kept gets `provenance` (a person's answer: `reviewed`; default: `detected`)."""
     class_of = {name: class_id for class_id, name in names.items()}
     kept_boxes: list[list[float]] = []
     kept_scores: list[float] = []
@@ -139,7 +145,11 @@ def to_detections(
         kept_classes.append(class_of[box.label])
     if not kept_boxes:
         return Detections.empty(names), problems
-    return Detections(np.array(kept_boxes), np.array(kept_scores), np.array(kept_classes), names=names), problems
+    origins = None if provenance is None else provenance_array(len(kept_boxes), provenance)
+    kept = Detections(
+        np.array(kept_boxes), np.array(kept_scores), np.array(kept_classes), names=names, provenance=origins
+    )
+    return kept, problems
 
 
 def _box_problem(box: Box, class_of: Mapping[str, int], width: int, height: int) -> str:

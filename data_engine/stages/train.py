@@ -21,6 +21,7 @@ from data_engine.datasets import (
 from data_engine.detectors import Detector
 from data_engine.detectors.loading import load_entry
 from data_engine.evaluation import Evaluation, evaluate_model
+from data_engine.evaluation.detection import trained_imgsz
 from data_engine.layout import MODELS_PICTURE, training_key
 from data_engine.progress import Progress
 from data_engine.registry import (
@@ -28,6 +29,7 @@ from data_engine.registry import (
     GatePolicy,
     ModelCandidate,
     ModelRegistry,
+    ModelStatus,
     ModelVersion,
     RegistryError,
     RetrainingRecords,
@@ -36,7 +38,7 @@ from data_engine.registry import (
 from data_engine.reports.plots import map_per_model_png
 from data_engine.settings import Settings
 from data_engine.stages.autolabel import detector_options, load_detectors
-from data_engine.store import Store
+from data_engine.store import Store, content_hash
 from data_engine.training import EpochProgress, TrainingConfig
 from data_engine.training.run import TrainingResult
 from data_engine.training.train import TrainingError
@@ -129,13 +131,20 @@ def add_model(
     version's frozen test split when there is one; then it stays a challenger, is promoted by hand (`promote`, the
     way out of a cold start before any dataset exists) or goes through the gate (`use_gate`)."""
     registry = registry_for(catalog, store, settings)
+    digest = content_hash(weights)
+    same = next((known for known in registry.models() if known.sha256 == digest), None)
+    if same is not None:
+        if promote and same.status != ModelStatus.CHAMPION:
+            same = registry.promote(same.id, actor=actor, note="added from outside again")
+        return AddedModel(same, f"these weights are already registered as {same.id} ({same.status}); nothing added")
     latest = RetrainingRecords(catalog).latest_dataset()
     dataset = load_dataset(catalog, store, latest.id) if latest is not None else None
     if use_gate and dataset is None:
         raise RegistryError("the gate needs a test split to measure the model on; build a dataset version first")
     evaluation = None
     if dataset is not None:
-        evaluation = evaluate_model(weights, dataset, imgsz=settings.train_imgsz)
+        # At the size the weights learnt at (a 160-px model scores near 0 at 640), not DATA_ENGINE_TRAIN_IMGSZ.
+        evaluation = evaluate_model(weights, dataset, imgsz=trained_imgsz(weights, settings.train_imgsz))
     model = registry.register(
         weights,
         evaluation,
@@ -152,7 +161,9 @@ def add_model(
         test_set = dataset
 
         def evaluate(champion_weights: Path) -> Evaluation:
-            return evaluate_model(champion_weights, test_set, imgsz=settings.train_imgsz)
+            return evaluate_model(
+                champion_weights, test_set, imgsz=trained_imgsz(champion_weights, settings.train_imgsz)
+            )
 
         verdict = registry.decide(model.id, evaluate_champion=evaluate, actor=actor).verdict
         model = registry.get(model.id)

@@ -63,6 +63,9 @@ def test_ingest_then_list_videos_clips_status_and_a_clip_journey(run, tmp_path: 
 
     journey = run("clip", "show", clips[0]["id"]).output
     assert "(new) -> extracted" in journey
+    (event,) = json.loads(run("clip", "show", clips[0]["id"], "--json").output)["events"]
+    assert datetime.fromisoformat(event["time"]).utcoffset() == timedelta(0), "journey times carry their zone"
+    assert event["time"] in journey
     assert "nothing new to ingest" in run("ingest", str(video.parent)).output
 
 

@@ -119,11 +119,15 @@ def test_the_retraining_loop_through_the_cli(
     assert events[-1]["stage"] == "autolabel" and events[-1]["from"] == events[-1]["to"] == "in_dataset"
 
     # a model trained elsewhere is added, measured on the frozen test split, promoted, rolled back
-    added = cli("models", "add", str(tiny_detector_weights), "--id", "team-model")
+    # (at the size it was trained at, whatever DATA_ENGINE_TRAIN_IMGSZ says)
+    added = cli(
+        "models", "add", str(tiny_detector_weights), "--id", "team-model", env={"DATA_ENGINE_TRAIN_IMGSZ": "640"}
+    )
     assert "model team-model added from" in added and "test split of ds-0001" in added
     assert "registered as challenger" in added
     shown = json.loads(cli("models", "show", "team-model", "--json"))
     assert shown["source"] == str(tiny_detector_weights.resolve()) and shown["evaluation"]["images"] == frozen_test
+    assert shown["evaluation"]["imgsz"] == TINY_IMGSZ
     assert set(shown["evaluation"]["per_class"]) == {"car", "person"} and shown["evaluation"]["per_slice"]
     assert f"team-model is the champion; {model_id} is retired" in cli("promote", "team-model", "--note", "try it")
     rolled = cli("rollback", "--note", "worse at night")
