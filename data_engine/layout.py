@@ -110,8 +110,9 @@ def dataset_key(dataset_id: str, name: str = "") -> str:
     return f"{DATASETS}/{dataset_id}" + (f"/{name}" if name else "")
 
 
-def model_weights_key(model_id: str) -> str:
-    return f"models/{model_id}/weights.pt"
+def model_weights_key(model_id: str, suffix: str = ".pt") -> str:
+    """Where a model's weights live; the suffix is kept, since it says which loader reads them (.pt, .onnx)."""
+    return f"models/{model_id}/weights{suffix}"
 
 
 def training_key(run_id: str) -> str:

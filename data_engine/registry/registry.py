@@ -212,7 +212,7 @@ class ModelRegistry:
         model_id = model_id or f"m-{datetime.now(UTC):%Y%m%d-%H%M%S}-{digest[:8]}"
         if self.records.get_model(model_id) is not None:
             raise RegistryError(f"model id {model_id} is already registered")
-        key = model_weights_key(model_id)
+        key = model_weights_key(model_id, ".onnx" if weights.suffix.lower() == ".onnx" else ".pt")
         with atomic_path(self.store.local_path(key)) as temporary:
             shutil.copyfile(weights, temporary)
         self.store.commit(key)

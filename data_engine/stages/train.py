@@ -19,7 +19,7 @@ from data_engine.datasets import (
     new_reviewed_frames,
 )
 from data_engine.detectors import Detector
-from data_engine.detectors.loading import load_entry
+from data_engine.detectors.loading import is_ultralytics_export, load_entry
 from data_engine.evaluation import Evaluation, evaluate_model
 from data_engine.evaluation.detection import trained_imgsz
 from data_engine.layout import MODELS_PICTURE, training_key
@@ -137,12 +137,18 @@ def add_model(
         if promote and same.status != ModelStatus.CHAMPION:
             same = registry.promote(same.id, actor=actor, note="added from outside again")
         return AddedModel(same, f"these weights are already registered as {same.id} ({same.status}); nothing added")
+    foreign_onnx = weights.suffix.lower() == ".onnx" and not is_ultralytics_export(weights)
+    if use_gate and foreign_onnx:
+        raise RegistryError(
+            f"{weights} is an ONNX model of another family: the test split is measured with Ultralytics' validator, "
+            "which reads Ultralytics models only; add it with --promote (or as a challenger) instead of --gate"
+        )
     latest = RetrainingRecords(catalog).latest_dataset()
     dataset = load_dataset(catalog, store, latest.id) if latest is not None else None
     if use_gate and dataset is None:
         raise RegistryError("the gate needs a test split to measure the model on; build a dataset version first")
     evaluation = None
-    if dataset is not None:
+    if dataset is not None and not foreign_onnx:
         # At the size the weights learnt at (a 160-px model scores near 0 at 640), not DATA_ENGINE_TRAIN_IMGSZ.
         evaluation = evaluate_model(weights, dataset, imgsz=trained_imgsz(weights, settings.train_imgsz))
     model = registry.register(

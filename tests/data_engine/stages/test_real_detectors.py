@@ -97,3 +97,22 @@ def test_the_two_real_models_disagree_on_the_crowd_video(tmp_path: Path) -> None
         assert [hit for hit in catalog.hits() if hit.trigger == "model_disagreement"]
     finally:
         catalog.dispose()
+
+
+def test_an_onnx_model_added_as_champion_mines_and_labels_the_next_run(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    added = _engine(home, "models", "add", str(YOLOX), "--id", "yolox-shipped", "--promote", detectors="")
+    assert added.returncode == 0, added.stderr[-2000:]
+    gated = _engine(home, "models", "add", str(FASTESTDET), "--gate", detectors="")
+    assert gated.returncode == 2 and "reads Ultralytics models only" in gated.stderr
+    inbox = tmp_path / "videos"
+    inbox.mkdir()
+    (inbox / "crowd.avi").symlink_to(SAMPLE_VIDEOS / "crowd_overhead_720p.avi")
+    result = _engine(home, "run", str(inbox), detectors="")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "model in use: yolox-shipped" in result.stdout
+    catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
+    try:
+        assert MODEL_TRIGGERS & {hit.trigger for hit in catalog.hits()}
+    finally:
+        catalog.dispose()
