@@ -40,4 +40,6 @@ class Runtime:
     def store(self) -> "Store":
         from data_engine.store import Store
 
-        return Store(self.settings.store)
+        store = Store(self.settings.store)
+        store.remove_stale_temporaries()  # what a killed command left, before this one writes
+        return store

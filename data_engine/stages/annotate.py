@@ -298,6 +298,7 @@ def _frames_of(
                 if not ok:
                     raise AnnotationError(f"frame {decoded.index} of clip {clip.id}: JPEG encoding failed")
                 temporary.write_bytes(encoded.tobytes())
+                crash_point("push.image_half_written")
             store.commit(key)
         height, width = decoded.image.shape[:2]
         found.append(
