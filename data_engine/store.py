@@ -31,7 +31,10 @@ class Store:
     """Files addressed by keys relative to the store root (`clips/<video>/<ordinal>/clip.mkv`)."""
 
     def __init__(self, root: str, staging: Path | None = None) -> None:
-        self._fs, path = fsspec.core.url_to_fs(root.rstrip("/"))
+        try:
+            self._fs, path = fsspec.core.url_to_fs(root.rstrip("/"))
+        except (ImportError, ValueError) as error:  # a protocol without its package (s3fs), or none known
+            raise StoreError(f"DATA_ENGINE_STORE={root}: cannot open the store ({error})") from None
         self.is_local = isinstance(self._fs, LocalFileSystem)
         self.root = str(Path(path).absolute()) if self.is_local else root.rstrip("/")
         self._fs_root = self.root if self.is_local else path
