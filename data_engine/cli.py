@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from data_engine.catalog.states import ClipState, VideoStatus
-from data_engine.errors import EngineError, NotFoundError
+from data_engine.errors import EngineError, NotFoundError, keep_secret, redact, redact_logs
 from data_engine.runtime import Runtime
 from data_engine.settings import ANNOTATION_BACKENDS, BUNDLE_ANSWER_FORMATS, Settings, SettingsError
 
@@ -44,8 +44,8 @@ class EngineGroup(click.Group):
             return super().invoke(ctx)
         except EngineError as error:
             if ctx.params.get("debug"):
-                traceback.print_exc()
-            click.echo(f"error: {error}", err=True)
+                click.echo(redact(traceback.format_exc()), err=True, nl=False)
+            click.echo(redact(f"error: {' '.join(str(error).split())}"), err=True)
             sys.exit(2)
 
 
@@ -57,7 +57,9 @@ class EngineGroup(click.Group):
 def main(ctx: click.Context, debug: bool) -> None:
     """The video data engine: ingest, clip, mine, autolabel, annotate, retrain."""
     # `debug` is read from ctx.params by EngineGroup.invoke, which also sees errors raised right here.
+    redact_logs()
     ctx.obj = Runtime(Settings.from_env())
+    keep_secret(ctx.obj.settings.label_studio_token)
 
 
 pass_runtime = click.make_pass_decorator(Runtime)

@@ -31,13 +31,24 @@ class Runtime:
     settings: Settings
 
     @cached_property
+    def checked(self) -> Settings:
+        """The settings, once `preflight.check_settings` found that they can work: run before the catalog or the
+        store opens, so a bad configuration stops a command before its first write."""
+        from data_engine.preflight import check_settings
+
+        check_settings(self.settings)
+        return self.settings
+
+    @cached_property
     def catalog(self) -> "Catalog":
         from data_engine.catalog import Catalog
 
-        return Catalog(self.settings.catalog_url)
+        return Catalog(self.checked.catalog_url)
 
     @cached_property
     def store(self) -> "Store":
         from data_engine.store import Store
 
-        return Store(self.settings.store)
+        store = Store(self.checked.store)
+        store.remove_stale_temporaries()  # what a killed command left, before this one writes
+        return store

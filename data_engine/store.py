@@ -18,6 +18,7 @@ from pathlib import Path
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from data_engine.faults import crash_point
 from data_engine.processes import process_alive
 from data_engine.settings import SettingsError
 
@@ -30,7 +31,10 @@ class Store:
     """Files addressed by keys relative to the store root (`clips/<video>/<ordinal>/clip.mkv`)."""
 
     def __init__(self, root: str, staging: Path | None = None) -> None:
-        self._fs, path = fsspec.core.url_to_fs(root.rstrip("/"))
+        try:
+            self._fs, path = fsspec.core.url_to_fs(root.rstrip("/"))
+        except (ImportError, ValueError) as error:  # a protocol without its package (s3fs), or none known
+            raise StoreError(f"DATA_ENGINE_STORE={root}: cannot open the store ({error})") from None
         self.is_local = isinstance(self._fs, LocalFileSystem)
         self.root = str(Path(path).absolute()) if self.is_local else root.rstrip("/")
         self._fs_root = self.root if self.is_local else path
@@ -75,6 +79,13 @@ class Store:
             return []
         return sorted(path[len(self._fs_root) + 1 :] for path in self._fs.find(base))
 
+    def remove_stale_temporaries(self) -> int:
+        """Delete the leftovers of interrupted writes anywhere under the store (its staging folder for an object
+        store, whose uploads are whole files): what a killed command left, never a live writer's file. Every
+        command and stage that writes opens the store through `Runtime.store` or the Dagster store resource,
+        which call this first. A store this process may not write is left as it is."""
+        return remove_stale_temporaries(self._staging)
+
     def write_text(self, key: str, text: str) -> str:
         """Write a small text file atomically and publish it."""
         with atomic_path(self.local_path(key)) as temporary:
@@ -89,6 +100,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     temporary = temporary_path(final)
     try:
         yield temporary
+        crash_point("store.temporary_written")
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, final)
@@ -111,22 +123,27 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") and TEMPORARY_MARK in name
 
 
-def remove_stale_temporaries(folder: Path, older_than_s: float = 86400.0) -> int:
+def remove_stale_temporaries(folder: Path, older_than_s: float | None = None) -> int:
     """Delete the leftovers of interrupted writes below `folder` (files, and folders assembled under a temporary
     name), leaving what live writers are filling.
 
     A temporary is stale when its writer ran on this host and is gone, or (another host's, or an unparsable name)
-    when it has not changed for `older_than_s`.
+    when it has not changed for `older_than_s` (default: `WRITER_LEASE_S`, the lease another host's writer holds).
+    Files that cannot be removed (a store this process may only read) are left.
     """
+    lease = WRITER_LEASE_S if older_than_s is None else older_than_s
     removed = 0
     if not folder.is_dir():
         return 0
     for path in sorted(folder.rglob(".*")):
-        if is_temporary(path.name) and path.exists() and _is_stale(path, older_than_s):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)  # a folder being assembled (an annotation bundle)
-            else:
-                path.unlink(missing_ok=True)
+        if is_temporary(path.name) and path.exists() and _is_stale(path, lease):
+            try:
+                if path.is_dir():
+                    shutil.rmtree(path)  # a folder being assembled (an annotation bundle)
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError:  # gone meanwhile, or a store this process may only read
+                continue
             removed += 1
     return removed
 
@@ -144,6 +161,9 @@ def _is_stale(path: Path, older_than_s: float) -> bool:
 
 
 TEMPORARY_MARK = ".tmp-"
+WRITER_LEASE_S = 3600.0
+"""How long another host's writer may leave its temporary file unchanged before it counts as gone: the lease of
+clip claims and of unfinished pushes (stages/annotate FOREIGN_OWNER_LEASE)."""
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 

@@ -136,4 +136,5 @@ class StoreResource(dg.ConfigurableResource):
     def store(self) -> Store:
         if self._store is None:
             self._store = Store(self.settings.settings.store)
+            self._store.remove_stale_temporaries()  # what a killed run left, before this one writes
         return self._store

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -288,15 +288,18 @@ class BundleBackend(AnnotationBackend):
         return RunProgress(len(run.frames), len(result.frames), len(result.pending), 0)
 
 
-def read_answers(run: AnnotationRun, path: Path, file_format: str | None = None) -> PullResult:
+def read_answers(
+    run: AnnotationRun, path: Path, file_format: str | None = None, scratch: Path | None = None
+) -> PullResult:
     """The answers of a bundle: a bundle folder or its zip (its answer file, or the file of `file_format`), or one
     answer file given explicitly (its format from `file_format`, else from its name and content). Only answered
-    frames come back; every box is validated against the run's label schema and image sizes."""
+    frames come back; every box is validated against the run's label schema and image sizes. A zip is unpacked in
+    `scratch` (see `_unpacked`)."""
     if not path.exists():
         raise BundleError(f"{path} does not exist")
     if file_format is not None and file_format not in ANSWER_FILES:
         raise BundleError(f"unknown format {file_format!r}; use one of {', '.join(ANSWER_FORMATS)}")
-    with _unpacked(path) as unpacked:
+    with _unpacked(path, scratch) as unpacked:
         target, chosen = _answer_file(unpacked, run.answer_format, file_format)
         try:
             result = _read(run, target, chosen)
@@ -306,27 +309,73 @@ def read_answers(run: AnnotationRun, path: Path, file_format: str | None = None)
     return PullResult(result.frames, result.rejected, result.pending, (), shown, chosen)
 
 
+ARCHIVE_LIMIT_BYTES = 1 << 30
+"""The most an archive import unpacks: the uncompressed bytes of the members it reads (answer files, manifest,
+YOLO labels; never the images), counted as they stream, so a zip bomb is refused before it fills a disk."""
+_NEEDED_MEMBERS = {MANIFEST_FILE, REVIEWED_LIST, *ANSWER_FILES.values(), yolo.CLASSES_FILE, yolo.DATA_FILE}
+
+
+def _needed(member: str) -> bool:
+    """Whether an import reads this member of a bundle's zip (at its top, or in its one top folder)."""
+    parts = PurePosixPath(member).parts
+    if member.endswith("/") or not parts:
+        return False
+    if len(parts) <= 2 and parts[-1] in _NEEDED_MEMBERS:
+        return True
+    return len(parts) in (2, 3) and parts[-2] == yolo.LABELS_DIR and parts[-1].endswith(".txt")
+
+
 @contextmanager
-def _unpacked(path: Path) -> Iterator[Path]:
-    """A zip is read from a temporary extraction (refusing members that would land outside it)."""
+def _unpacked(path: Path, scratch: Path | None = None) -> Iterator[Path]:
+    """A zip is read from a scratch folder holding only the members an import reads, streamed under
+    `ARCHIVE_LIMIT_BYTES` (refusing members that would land outside it). The folder, a temporary name in
+    `scratch` (the store's, so that the sweep of the next command removes what a killed import left; default the
+    system's temporary folder), is removed on every way out."""
     if not (path.is_file() and path.suffix.lower() == ".zip"):
         yield path
         return
-    with tempfile.TemporaryDirectory(prefix="data-engine-import-") as scratch:
-        target = Path(scratch)
+    target = temporary_path((scratch or Path(tempfile.gettempdir())) / "import")
+    target.mkdir(parents=True)
+    try:
         try:
             with zipfile.ZipFile(path) as archive:
-                for member in archive.namelist():
-                    destination = (target / member).resolve()
-                    if Path(member).is_absolute() or not destination.is_relative_to(target.resolve()):
-                        raise BundleError(f"{path}: refused, member {member!r} points outside the bundle")
-                archive.extractall(target)
-        except zipfile.BadZipFile as error:
+                members = archive.infolist()
+                for member in members:
+                    destination = (target / member.filename).resolve()
+                    if Path(member.filename).is_absolute() or not destination.is_relative_to(target.resolve()):
+                        raise BundleError(f"{path}: refused, member {member.filename!r} points outside the bundle")
+                left = ARCHIVE_LIMIT_BYTES
+                for member in members:
+                    if member.is_dir() or not _needed(member.filename):
+                        continue
+                    left = _stream_member(archive, member, target / member.filename, left, path)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as error:
             raise BundleError(f"{path} is not a readable zip file ({error}); export it again") from None
         inner = [child for child in target.iterdir() if child.is_dir()]
+        root = target
         if not (target / MANIFEST_FILE).is_file() and len(inner) == 1 and (inner[0] / MANIFEST_FILE).is_file():
-            target = inner[0]
-        yield target
+            root = inner[0]
+        yield root
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def _stream_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, destination: Path, left: int, path: Path) -> int:
+    """Copy one member out of the archive, counting its bytes against what is `left` of the limit."""
+    too_big = BundleError(
+        f"{path}: refused, its answer files unpack to more than {ARCHIVE_LIMIT_BYTES / 1e6:g} MB (the limit of an "
+        f"archive import; {member.filename!r} alone says {member.file_size / 1e6:g} MB)"
+    )
+    if member.file_size > left:
+        raise too_big
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with archive.open(member) as source, open(destination, "wb") as out:
+        while chunk := source.read(1 << 20):
+            left -= len(chunk)
+            if left < 0:
+                raise too_big  # the member lied about its size
+            out.write(chunk)
+    return left
 
 
 def _answer_file(path: Path, answer_format: str, file_format: str | None) -> tuple[Path, str]:
@@ -354,9 +403,9 @@ def _answer_file(path: Path, answer_format: str, file_format: str | None) -> tup
     )
 
 
-def peek_references(path: Path, file_format: str | None = None) -> set[str]:
+def peek_references(path: Path, file_format: str | None = None, scratch: Path | None = None) -> set[str]:
     """The image stems and frame keys an answer file (or bundle) names, to find the run it answers."""
-    with _unpacked(path) as unpacked:
+    with _unpacked(path, scratch) as unpacked:
         target, chosen = _answer_file(unpacked, "", file_format)
         try:
             if chosen == "yolo":

@@ -139,7 +139,7 @@ class Catalog:
     def _reason(self, error: OperationalError) -> str:
         """The database's message; for SQLite, whether the disk holding it is full (SQLite then often says only
         "disk I/O error")."""
-        reason = str(error.orig).strip()
+        reason = " ".join(str(error.orig).split())  # one line: psycopg2 adds a hint on a line of its own
         database = make_url(self.url).database
         if self.is_sqlite and database and database != ":memory:":
             try:

@@ -298,6 +298,7 @@ def _frames_of(
                 if not ok:
                     raise AnnotationError(f"frame {decoded.index} of clip {clip.id}: JPEG encoding failed")
                 temporary.write_bytes(encoded.tobytes())
+                crash_point("push.image_half_written")
             store.commit(key)
         height, width = decoded.image.shape[:2]
         found.append(
@@ -443,8 +444,9 @@ def import_answers(
     to; only frames a person answered count. With `dry_run` nothing is written: the outcome says what would change
     per frame against the current label versions."""
     target = Path(path)
-    run = _run_for(catalog, target, file_format)
-    result = read_answers(run, target, file_format)
+    scratch = store.local_path("")  # a zip unpacks here, under a temporary name the next command's sweep knows
+    run = _run_for(catalog, target, file_format, scratch)
+    result = read_answers(run, target, file_format, scratch)
     clips = _clips_of(catalog, {frame.clip_id for frame in result.frames})
     changes = review_diff(result.frames, lambda clip_id: _clip_dir(store, clips[clip_id]))
     report = ReviewReport(runs=[run.run_id], pending=len(result.pending))
@@ -472,7 +474,7 @@ def bundle_run(runs: Sequence[AnnotationRun], path: Path) -> AnnotationRun | Non
     return None
 
 
-def _run_for(catalog: Catalog, path: Path, file_format: str | None) -> AnnotationRun:
+def _run_for(catalog: Catalog, path: Path, file_format: str | None, scratch: Path | None = None) -> AnnotationRun:
     """The run an answer file belongs to: the bundle it lies in (or whose zip it is), else the run whose frames
     its images are (an export downloaded somewhere else)."""
     runs = pushed_runs(catalog)
@@ -482,7 +484,7 @@ def _run_for(catalog: Catalog, path: Path, file_format: str | None) -> Annotatio
     for run in runs:
         if run.run_id in path.name:
             return run
-    references = peek_references(path, file_format)
+    references = peek_references(path, file_format, scratch)
     best, overlap = None, 0
     for run in runs:
         names = {Path(f.image).stem for f in run.frames if f.image} | {f.key for f in run.frames}

@@ -56,7 +56,11 @@ def test_a_store_that_cannot_be_created(engine, tmp_path: Path, monkeypatch: pyt
     video = make_test_video(tmp_path / "v.mp4", frames=10)
     os.utime(video, (time.time() - 60, time.time() - 60))
     line = engine("ingest", str(video))
-    assert line.startswith(f"error: cannot create the store DATA_ENGINE_STORE={tmp_path / 'a-file' / 'store'}")
+    assert line == (
+        f"error: cannot use the store DATA_ENGINE_STORE={tmp_path / 'a-file' / 'store'}: {tmp_path / 'a-file'} is a "
+        "file, not a folder; point it at a folder"
+    )
+    assert not (tmp_path / "home" / "catalog.db").exists(), "the check ran before the catalog was created"
 
 
 def test_a_sqlite_catalog_on_a_full_disk(tmp_path: Path) -> None:
@@ -97,3 +101,70 @@ def test_a_sqlite_catalog_on_a_full_disk(tmp_path: Path) -> None:
         assert "1 videos clipped into 1 clips" in fixed.stdout
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def _old_video(tmp_path: Path) -> Path:
+    video = make_test_video(tmp_path / "v.mp4", frames=10)
+    os.utime(video, (time.time() - 60, time.time() - 60))
+    return video
+
+
+def test_a_store_that_is_a_file_fails_before_the_catalog_is_created(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "store-file").write_text("x")
+    monkeypatch.setenv("DATA_ENGINE_STORE", str(tmp_path / "store-file"))
+    line = engine("run", str(_old_video(tmp_path)))
+    assert f"DATA_ENGINE_STORE={tmp_path / 'store-file'}" in line and "is a file, not a folder" in line
+    assert not (tmp_path / "home").exists(), "nothing written: no home, no catalog.db"
+
+
+def test_an_object_store_without_its_package_is_one_line_naming_the_variable(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("fsspec")
+    try:
+        import s3fs  # noqa: F401
+
+        pytest.skip("s3fs is installed here")
+    except ImportError:
+        pass
+    monkeypatch.setenv("DATA_ENGINE_STORE", "s3://bucket/x")
+    line = engine("ingest", str(_old_video(tmp_path)))
+    assert "DATA_ENGINE_STORE=s3://bucket/x" in line and "s3fs" in line
+    assert not (tmp_path / "home").exists()
+
+
+def test_label_studio_without_its_token_fails_before_any_work(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATA_ENGINE_LABEL_STUDIO_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("DATA_ENGINE_LABEL_STUDIO_TOKEN", raising=False)
+    monkeypatch.delenv("DATA_ENGINE_ANNOTATION_BACKEND", raising=False)
+    monkeypatch.setenv("DATA_ENGINE_COMPUTE", "inprocess")
+    line = engine("run", str(_old_video(tmp_path)))
+    assert "DATA_ENGINE_LABEL_STUDIO_TOKEN" in line and "DATA_ENGINE_LABEL_STUDIO_URL" in line
+    assert not (tmp_path / "home" / "catalog.db").exists(), "no video ingested, no clip selected"
+
+
+def test_a_sqlite_catalog_in_a_missing_folder_outside_the_home_is_refused_and_not_created(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "elsewhere" / "deeper"
+    monkeypatch.setenv("DATA_ENGINE_CATALOG_URL", f"sqlite:///{missing / 'catalog.db'}")
+    line = engine("status")
+    assert "DATA_ENGINE_CATALOG_URL=" in line and f"the folder {missing} does not exist" in line
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_an_inbox_that_is_a_file_is_an_error(engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "inbox-file").write_text("x")
+    monkeypatch.setenv("DATA_ENGINE_INBOX", str(tmp_path / "inbox-file"))
+    line = engine("run")
+    assert f"DATA_ENGINE_INBOX={tmp_path / 'inbox-file'}" in line and "is a file, not a folder" in line
+
+
+def test_an_unreachable_postgresql_is_one_line(engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_ENGINE_CATALOG_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    line = engine("status")
+    assert "(DATA_ENGINE_CATALOG_URL)" in line and "Connection refused" in line

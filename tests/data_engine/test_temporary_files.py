@@ -69,3 +69,55 @@ def test_the_clean_up_leaves_the_files_of_live_writers_and_removes_dead_ones(tmp
     assert remove_stale_temporaries(tmp_path) == 2
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([mine.name, other_host.name])
     assert mine.name != Path(dead_writer).name, "every writer has a name of its own"
+
+
+def test_every_command_that_opens_the_store_sweeps_it_whole_and_leaves_what_live_writers_are_filling(
+    tmp_path: Path,
+) -> None:
+    """The sweep covers the whole store (annotation/images/ too, where a push killed mid-image left its file) and
+    runs when a command opens the store; a concurrent run's file (a live process on this host, or another host's
+    file changed within the writer lease) stays, however the run was started."""
+    from data_engine.runtime import Runtime
+    from data_engine.settings import Settings
+    from data_engine.store import WRITER_LEASE_S
+
+    home = tmp_path / "home"
+    store = home / "store"
+    images = store / "annotation" / "images"
+    images.mkdir(parents=True)
+    (store / "models").mkdir()
+    name_of_a_dead_writer = (
+        "import sys; from pathlib import Path; from data_engine.store import temporary_path;"
+        "print(temporary_path(Path(sys.argv[1])))"
+    )
+    dead = Path(
+        subprocess.run(
+            [sys.executable, "-c", name_of_a_dead_writer, str(images / "c_f000160_t6.400s.jpg")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    dead.write_bytes(b"half a jpeg")
+    live_writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = temporary_path(Path("x")).name.split(".tmp-", 1)[1].split("-")[0]
+        live = images / f".c_f000170_t6.800s.jpg.tmp-{host}-{live_writer.pid}-abcd1234"
+        live.write_bytes(b"another run, writing now")
+        foreign_fresh = store / "models" / ".m.onnx.tmp-0badc0de-1-abcd1234"
+        foreign_fresh.write_bytes(b"another machine, writing now")
+        foreign_old = store / "models" / ".m.json.tmp-0badc0de-1-abcd1234"
+        foreign_old.write_bytes(b"another machine, silent for longer than the lease")
+        past = time.time() - WRITER_LEASE_S - 60
+        os.utime(foreign_old, (past, past))
+        not_ours = images / ".notes.tmp"
+        not_ours.write_bytes(b"not the engine's pattern")
+
+        runtime = Runtime(Settings.from_env({"DATA_ENGINE_HOME": str(home)}, dotenv=None))
+        assert runtime.store.root == str(store)
+
+        assert not dead.exists() and not foreign_old.exists()
+        assert live.exists() and foreign_fresh.exists() and not_ours.exists()
+    finally:
+        live_writer.kill()
+        live_writer.wait()
