@@ -1,9 +1,14 @@
-"""Weighted box fusion of several models' detections of one frame.
+"""Weighted box fusion of several models' detections of one frame, on one score scale.
+
+Models' scores mean different things (FastestDet's authors threshold at 0.65, YOLOX's at 0.3), so before anything
+compares or fuses them each model's scores are put on a common scale by `calibrate`: a power curve that maps the
+model's own operating threshold onto COMMON_THRESHOLD and keeps the order of its scores (and so its AP).
 
 Boxes of different models that overlap are clustered (at most one box per model per cluster, class-agnostic
 because weak models confuse classes); a cluster becomes one box whose coordinates are the confidence-weighted mean,
-whose class is the confidence-weighted vote and whose confidence is the summed confidence over the number of
-models (a box only one of two models saw keeps half its score)."""
+whose class is the confidence-weighted vote and whose confidence is its most confident member's: a box one model
+sees surely stays sure (averaging halved it, and hindsight dropped the people only the better model saw), and
+whether a box is real is judged over its whole track by hindsight."""
 
 from __future__ import annotations
 
@@ -12,6 +17,21 @@ from collections.abc import Sequence
 import numpy as np
 
 from data_engine.detections import Detections, Provenance, box_iou
+
+COMMON_THRESHOLD = 0.3
+"""The score every model's operating threshold is mapped onto before fusion and hindsight."""
+
+
+def calibrate(detections: Detections, operating_threshold: float) -> Detections:
+    """The boxes with scores s ** (log COMMON / log operating_threshold): the model's threshold lands on
+    COMMON_THRESHOLD, 0 and 1 stay, the ranking is unchanged."""
+    if not 0.0 < operating_threshold < 1.0 or operating_threshold == COMMON_THRESHOLD or not len(detections):
+        return detections
+    power = np.log(COMMON_THRESHOLD) / np.log(operating_threshold)
+    scores = np.power(detections.confidence.astype(np.float64), power)
+    return Detections(
+        detections.xyxy, scores, detections.class_id, detections.track_id, detections.provenance, detections.names
+    )
 
 
 def fuse_frame(per_model: Sequence[Detections], iou_threshold: float = 0.55) -> Detections:
@@ -41,7 +61,7 @@ def fuse_frame(per_model: Sequence[Detections], iou_threshold: float = 0.55) -> 
                 continue
         clusters.append([int(row)])
         fused_boxes.append(everything.xyxy[row].copy())
-    return _fused_detections(everything, clusters, fused_boxes, len(per_model), names)
+    return _fused_detections(everything, clusters, fused_boxes, names)
 
 
 def _weighted_box(detections: Detections, members: list[int]) -> np.ndarray:
@@ -50,7 +70,7 @@ def _weighted_box(detections: Detections, members: list[int]) -> np.ndarray:
 
 
 def _fused_detections(
-    everything: Detections, clusters: list[list[int]], boxes: list[np.ndarray], model_count: int, names: dict
+    everything: Detections, clusters: list[list[int]], boxes: list[np.ndarray], names: dict
 ) -> Detections:
     confidence, class_id, provenance = [], [], []
     for members in clusters:
@@ -61,7 +81,7 @@ def _fused_detections(
                 everything.confidence[member]
             )
         class_id.append(max(votes, key=votes.__getitem__))
-        confidence.append(min(1.0, float(scores.sum()) / model_count))
+        confidence.append(float(scores.max()))
         models = tuple(sorted({model for member in members for model in everything.provenance[member].models}))
         if len(members) == 1:
             provenance.append(everything.provenance[members[0]])

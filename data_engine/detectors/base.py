@@ -51,6 +51,11 @@ def detections_key(detector: Detector) -> str:
     return inference_key(detector.params)
 
 
+def operating_threshold(detector: Detector) -> float:
+    """The score at which `detector`'s own authors threshold its boxes (0.25, Ultralytics', when it does not say)."""
+    return float(detector.params.get("operating_threshold", 0.25))
+
+
 def check_same_classes(detectors: Sequence[Detector]) -> dict[int, str]:
     """The class-name map the detectors share; a clear error when they differ (boxes could not be compared)."""
     if not detectors:

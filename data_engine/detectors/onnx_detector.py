@@ -134,6 +134,7 @@ class OnnxDetector:
             "imgsz": list(self.size),
             "conf": self.conf,
             "iou": self.iou,
+            "operating_threshold": self.family.operating_threshold,
             "device": self.session.get_providers()[0],
             "batch": self.batch,
             "class_map": self.class_map,

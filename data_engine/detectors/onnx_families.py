@@ -57,6 +57,8 @@ class Family(Protocol):
 
     name: str
     nms_iou: float
+    operating_threshold: float
+    """The score its authors threshold at: the point of its own scale that hindsight maps onto the common one."""
 
     def prepare(self, frame: np.ndarray, size: tuple[int, int]) -> Prepared: ...
 
@@ -75,6 +77,7 @@ class Yolox:
 
     name = "yolox"
     nms_iou = 0.45
+    operating_threshold = 0.3  # YOLOX's demo (tools/demo.py --conf)
     strides = (8, 16, 32)
 
     def prepare(self, frame: np.ndarray, size: tuple[int, int]) -> Prepared:
@@ -118,6 +121,7 @@ class FastestDet:
 
     name = "fastestdet"
     nms_iou = 0.45
+    operating_threshold = 0.65  # FastestDet's runtime example (its scores run higher than YOLOX's)
 
     def prepare(self, frame: np.ndarray, size: tuple[int, int]) -> Prepared:
         height, width = size

@@ -17,6 +17,8 @@ from data_engine.detectors.device import pick_device
 from data_engine.store import content_hash
 
 _SETTING = "DATA_ENGINE_DETECTORS"
+OPERATING_THRESHOLD = 0.25
+"""Ultralytics' own default confidence: where its scores are thresholded when nothing else is said."""
 CPU_BATCH = 16
 CUDA_BATCH = 64
 """Frames per forward pass when the batch is not given: on a GPU large batches keep it busy; on a CPU they only cost
@@ -140,6 +142,7 @@ class UltralyticsDetector:
             "imgsz": self.imgsz,
             "conf": self.conf,
             "iou": self.iou,
+            "operating_threshold": OPERATING_THRESHOLD,
             "device": self.device,
             "half": self.half,
             "batch": self.batch,

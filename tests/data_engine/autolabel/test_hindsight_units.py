@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from data_engine.autolabel import AutolabelError, HindsightParams, apply_hindsight, fuse_frame
+from data_engine.autolabel.fusion import COMMON_THRESHOLD, calibrate
 from data_engine.detections import Detections, Provenance, provenance_array
 
 NAMES = {0: "car", 1: "person"}
@@ -100,7 +101,9 @@ def test_crossing_objects_keep_their_tracks():
     assert first == last and len(first) == 2
 
 
-def test_fusion_merges_agreeing_boxes_and_halves_lonely_ones():
+def test_fusion_merges_agreeing_boxes_and_keeps_a_lonely_boxs_score():
+    """A box one model alone sees keeps its (calibrated) score: averaging it with an absent model's 0 halved the
+    boxes only the better model found, and fused two models' labels into worse ones than the better model's."""
     first = frame((10, 10, 50, 50, 0.8, 0), (100, 100, 140, 140, 0.6, 1), model="a")
     second = frame((12, 10, 52, 50, 0.4, 0), model="b")
     fused = fuse_frame([first, second])
@@ -108,9 +111,17 @@ def test_fusion_merges_agreeing_boxes_and_halves_lonely_ones():
     kinds = np.array([provenance.kind for provenance in fused.provenance])
     merged, lonely = fused[kinds == "fused"], fused[kinds == "detected"]
     assert merged.provenance[0] == Provenance("fused", ("a", "b"), fused_from=2)
-    assert merged.confidence[0] == pytest.approx(0.6)
+    assert merged.confidence[0] == pytest.approx(0.8)
     assert merged.xyxy[0, 0] == pytest.approx((10 * 0.8 + 12 * 0.4) / 1.2)
-    assert lonely.confidence[0] == pytest.approx(0.3) and lonely.provenance[0].models == ("a",)
+    assert lonely.confidence[0] == pytest.approx(0.6) and lonely.provenance[0].models == ("a",)
+
+
+def test_calibration_maps_a_models_operating_threshold_onto_the_common_one_and_keeps_the_order():
+    scores = frame((0, 0, 5, 5, 0.65, 0), (0, 0, 6, 6, 0.9, 0), (0, 0, 7, 7, 0.3, 0), model="fastestdet")
+    calibrated = calibrate(scores, operating_threshold=0.65)
+    assert calibrated.confidence[0] == pytest.approx(COMMON_THRESHOLD, abs=1e-6)
+    assert list(np.argsort(calibrated.confidence)) == list(np.argsort(scores.confidence))
+    assert calibrate(scores, operating_threshold=COMMON_THRESHOLD) is scores
 
 
 def test_bad_params_raise():
