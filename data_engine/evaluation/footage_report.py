@@ -71,7 +71,8 @@ class FootageReport:
                 "",
                 "| trigger | frames flagged | share | errors/frame | lift |",
                 "| --- | --- | --- | --- | --- |",
-                f"| (all frames) | {self.frames} | 1.000 | {self.selection.errors_per_frame:.2f} | 1.00 |",
+                f"| (all frames) | {self.frames} | 1.000 | {self.selection.errors_per_frame:.2f} | "
+                + ("1.00 |" if self.selection.errors else "n/a |"),
             ]
             for row in self.triggers:
                 per_frame = f"{row.errors / row.frames:.2f}" if row.frames else "n/a"
