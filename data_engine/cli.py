@@ -1185,7 +1185,7 @@ def _score_triggers(runtime: Runtime, seeds: list[int], folder: Path, seconds: f
 
 
 @main.command()
-@click.argument("source", required=False, type=click.Path(exists=True))
+@click.argument("sources", nargs=-1, type=click.Path(exists=True))
 @click.option(
     "--gt",
     "ground_truth",
@@ -1220,7 +1220,7 @@ def _score_triggers(runtime: Runtime, seeds: list[int], folder: Path, seconds: f
 @pass_runtime
 def evaluate(
     runtime: Runtime,
-    source: str | None,
+    sources: tuple[str, ...],
     ground_truth: str | None,
     predictions: str | None,
     class_name: str,
@@ -1228,23 +1228,41 @@ def evaluate(
     min_visibility: float,
     as_json: bool,
 ) -> None:
-    """Measure the engine on labelled footage: a video, a folder of frames or a MOTChallenge sequence with
-    MOTChallenge ground truth. Raw detections vs hindsight labels (P/R/F1 at IoU 0.5, mAP50), tracking quality
-    (HOTA, MOTA, IDF1) and, per trigger, the error rate of the frames it flags against all frames (lift)."""
-    from data_engine.evaluation.footage import evaluate_footage
+    """Measure the engine on labelled footage: videos, folders of frames or MOTChallenge sequences with
+    MOTChallenge ground truth (several sequences: one row each and the pooled figures). Raw detections, hindsight
+    labels and ByteTrack's tracks (P/R/F1 at IoU 0.5, AP50), tracking quality (HOTA, MOTA, IDF1), and the lift of
+    the engine's selection and of each trigger: errors per chosen frame over errors per frame of all frames."""
+    from data_engine.evaluation.footage import EvaluationReport, evaluate_footage, evaluate_sequences
     from data_engine.stages.train import detectors_in_use
 
+    if len(sources) > 1 and (ground_truth or predictions):
+        raise click.UsageError("--gt and --predictions score one footage; give one SOURCE with them")
     detectors = [] if predictions else detectors_in_use(runtime.catalog, runtime.store, runtime.settings)
-    report = evaluate_footage(
-        source,
-        ground_truth,
-        detectors=detectors,
-        predictions=predictions,
-        class_name=class_name,
-        threshold=threshold,
-        min_visibility=min_visibility,
-        progress=lambda message: click.echo(message, err=True),
-    )
+
+    def say(message: str) -> None:
+        click.echo(message, err=True)
+
+    if len(sources) > 1:
+        report = evaluate_sequences(
+            sources,
+            detectors=detectors,
+            class_name=class_name,
+            threshold=threshold,
+            min_visibility=min_visibility,
+            progress=say,
+        )
+    else:
+        one = evaluate_footage(
+            sources[0] if sources else None,
+            ground_truth,
+            detectors=detectors,
+            predictions=predictions,
+            class_name=class_name,
+            threshold=threshold,
+            min_visibility=min_visibility,
+            progress=say,
+        )
+        report = EvaluationReport((one,), one)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
