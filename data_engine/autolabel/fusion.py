@@ -6,9 +6,10 @@ model's own operating threshold onto COMMON_THRESHOLD and keeps the order of its
 
 Boxes of different models that overlap are clustered (at most one box per model per cluster, class-agnostic
 because weak models confuse classes); a cluster becomes one box whose coordinates are the confidence-weighted mean,
-whose class is the confidence-weighted vote and whose confidence is its most confident member's: a box one model
-sees surely stays sure (averaging halved it, and hindsight dropped the people only the better model saw), and
-whether a box is real is judged over its whole track by hindsight."""
+whose class is the confidence-weighted vote and whose confidence is its most confident member's times the share of
+the models that saw it: two models agreeing keep the surer score (their mean dragged a sure box down to an unsure
+model's), a box only one of two saw keeps half its score (on TUD-Campus keeping it whole let FastestDet's false
+boxes into YOLOX-Nano's labels: HOTA 0.404 instead of 0.417)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def fuse_frame(per_model: Sequence[Detections], iou_threshold: float = 0.55) -> 
                 continue
         clusters.append([int(row)])
         fused_boxes.append(everything.xyxy[row].copy())
-    return _fused_detections(everything, clusters, fused_boxes, names)
+    return _fused_detections(everything, clusters, fused_boxes, len(per_model), names)
 
 
 def _weighted_box(detections: Detections, members: list[int]) -> np.ndarray:
@@ -70,7 +71,7 @@ def _weighted_box(detections: Detections, members: list[int]) -> np.ndarray:
 
 
 def _fused_detections(
-    everything: Detections, clusters: list[list[int]], boxes: list[np.ndarray], names: dict
+    everything: Detections, clusters: list[list[int]], boxes: list[np.ndarray], model_count: int, names: dict
 ) -> Detections:
     confidence, class_id, provenance = [], [], []
     for members in clusters:
@@ -81,7 +82,7 @@ def _fused_detections(
                 everything.confidence[member]
             )
         class_id.append(max(votes, key=votes.__getitem__))
-        confidence.append(float(scores.max()))
+        confidence.append(float(scores.max()) * len(members) / model_count)
         models = tuple(sorted({model for member in members for model in everything.provenance[member].models}))
         if len(members) == 1:
             provenance.append(everything.provenance[members[0]])

@@ -101,9 +101,8 @@ def test_crossing_objects_keep_their_tracks():
     assert first == last and len(first) == 2
 
 
-def test_fusion_merges_agreeing_boxes_and_keeps_a_lonely_boxs_score():
-    """A box one model alone sees keeps its (calibrated) score: averaging it with an absent model's 0 halved the
-    boxes only the better model found, and fused two models' labels into worse ones than the better model's."""
+def test_fusion_merges_agreeing_boxes_at_the_surer_score_and_halves_lonely_ones():
+    """Agreeing models keep the surer score (their mean dragged sure boxes down to the unsure model's)."""
     first = frame((10, 10, 50, 50, 0.8, 0), (100, 100, 140, 140, 0.6, 1), model="a")
     second = frame((12, 10, 52, 50, 0.4, 0), model="b")
     fused = fuse_frame([first, second])
@@ -113,7 +112,7 @@ def test_fusion_merges_agreeing_boxes_and_keeps_a_lonely_boxs_score():
     assert merged.provenance[0] == Provenance("fused", ("a", "b"), fused_from=2)
     assert merged.confidence[0] == pytest.approx(0.8)
     assert merged.xyxy[0, 0] == pytest.approx((10 * 0.8 + 12 * 0.4) / 1.2)
-    assert lonely.confidence[0] == pytest.approx(0.6) and lonely.provenance[0].models == ("a",)
+    assert lonely.confidence[0] == pytest.approx(0.3) and lonely.provenance[0].models == ("a",)
 
 
 def test_calibration_maps_a_models_operating_threshold_onto_the_common_one_and_keeps_the_order():

@@ -75,8 +75,22 @@ def test_evaluate_on_tud_campus_reproduces_each_models_published_raw_figures(tmp
         assert raw[key] == pytest.approx(published, abs=0.01), (key, raw)
 
 
+def _never_worse(report: dict) -> None:
+    """Hindsight's labels beat the best raw model's F1 and ByteTrack's HOTA and IDF1 on the same boxes."""
+    best_raw = max(scores["f1"] for source, scores in report["detection"].items() if source.startswith("raw "))
+    assert report["detection"]["hindsight"]["f1"] >= best_raw
+    for figure in ("hota", "idf1"):
+        assert report["tracking"]["hindsight"][figure] >= report["tracking"]["bytetrack"][figure], figure
+
+
+@pytest.mark.parametrize("model", ["yolox_nano", "fastestdet"])
+def test_hindsight_with_each_real_model_is_never_worse_than_raw_boxes_or_bytetrack(tmp_path: Path, model: str) -> None:
+    _never_worse(_evaluated(tmp_path, str(MODELS / f"{model}.onnx")))
+
+
 def test_evaluate_with_both_models_reports_both_raw_rows_and_the_fused_hindsight_row(tmp_path: Path) -> None:
     report = _evaluated(tmp_path, f"{YOLOX},{FASTESTDET}")
+    _never_worse(report)
     sources = set(report["detection"])
     assert {source.split("-")[0] for source in sources if source.startswith("raw ")} == {
         "raw yolox_nano",
