@@ -48,6 +48,7 @@ from data_engine.evaluation.selection_lift import (
     trigger_figures,
 )
 from data_engine.evaluation.sequences import FootageError, count_frames, frames_video, locate
+from data_engine.mining.config import MiningConfig
 from data_engine.mining.features import compute_features
 from data_engine.mining.triggers import run_triggers
 
@@ -229,8 +230,6 @@ def _mining_input(
 ) -> tuple[dict[int, Detections] | None, dict[int, Detections] | None]:
     """The detections the mining stage gives the triggers: every `detector_every`-th frame of the first model, and
     of the second as the reference."""
-    from data_engine.stages.mine import MiningConfig
-
     every = MiningConfig().detector_every
 
     def sampled(frames: Sequence[Detections | None]) -> dict[int, Detections]:

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from data_engine.detections import Detections
+from data_engine.mining.config import MiningConfig
+from data_engine.mining.selection import candidates_from_hits, select_frames
 from data_engine.mining.triggers import Hit
 
 BUDGETS = (0.05, 0.10, 0.20)
@@ -146,9 +148,6 @@ def margin_uncertainty(frames: Sequence[Detections | None], threshold: float) ->
 
 def engine_choice(hits: Sequence[Hit], features: pd.DataFrame, budget: int) -> np.ndarray:
     """The frames the mining stage's selection takes from these hits under `budget` (its defaults; one clip)."""
-    from data_engine.mining.selection import candidates_from_hits, select_frames
-    from data_engine.stages.mine import MiningConfig
-
     config = MiningConfig()
     candidates = candidates_from_hits(hits, features, "sequence", "sequence")
     selection = select_frames(
