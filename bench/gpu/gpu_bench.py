@@ -272,6 +272,42 @@ def inference_end_to_end(weights: Path, imgsz: int, device: str, video: Path, fo
     }
 
 
+def onnx_models() -> dict[str, Path]:
+    """The two real ONNX detectors: carried in .whl/models (prepare.sh), else ../shared/models beside the checkout."""
+    found = {}
+    for name in ("yolox_nano", "fastestdet"):
+        for folder in (CARRIED / "models", REPO.parent / "shared" / "models", REPO / "shared" / "models"):
+            if (folder / f"{name}.onnx").is_file():
+                found[name] = folder / f"{name}.onnx"
+                break
+    return found
+
+
+def onnx_against_bare(path: Path, frames: list[Any], repeats: int) -> dict[str, Any]:
+    """`OnnxDetector.predict` (CUDA provider when onnxruntime offers it, else the CPU) against a bare onnxruntime
+    loop with the same session options and providers (minimal preprocessing and `session.run`, no decoding or NMS),
+    on the same frames in memory; one warm-up call each, alternating runs, best of `repeats` (bench/bench_onnx.py)."""
+    import onnxruntime as ort
+
+    from bench.bench_onnx import bare_loop, engine_loop, session, side_by_side
+    from data_engine.detectors.onnx_detector import OnnxDetector
+
+    detector = OnnxDetector(path, conf=CONF, classes=("person",))
+    providers = detector.session.get_providers()
+    bare = bare_loop(detector.family.name, session(path, providers))
+    ours_fps, bare_fps = side_by_side(engine_loop(detector), bare, frames, repeats)
+    return {
+        "onnxruntime": ort.__version__,
+        "available_providers": ort.get_available_providers(),
+        "providers": providers,
+        "frames": len(frames),
+        "frame_size": list(frames[0].shape[:2]) if frames else None,
+        "engine_fps": round(ours_fps, 1),
+        "bare_fps": round(bare_fps, 1),
+        "engine_over_bare": round(ours_fps / bare_fps, 3),
+    }
+
+
 def _sync() -> None:
     import torch
 
@@ -329,6 +365,11 @@ def main() -> None:
         bench.part(f"{name}/ours_stream_cpu_decode", lambda p=path, s=imgsz: ours_stream(p, s, device, video, None))
         if device.startswith("cuda"):
             bench.part(f"{name}/ours_stream_nvdec", lambda p=path, s=imgsz: ours_stream(p, s, device, video, "cuda"))
+    onnx = bench.part("onnx/models", lambda: {name: str(path) for name, path in onnx_models().items()}) or {}
+    if cached:
+        onnx_frames = cached[:64] if quick else cached
+        for name, path in onnx.items():
+            bench.part(f"onnx/{name}", lambda p=Path(path): onnx_against_bare(p, onnx_frames, 1 if quick else 3))
     tiny = bench.results["parts"].get("tiny/weights")
     if tiny:
         bench.part("end_to_end_tiny", lambda: end_to_end(Path(tiny), 160, device, video, WORK / "gpu" / "clip"))

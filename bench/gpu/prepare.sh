@@ -18,4 +18,7 @@ if [ "${WITH_SCIPY:-0}" = 1 ]; then download scipy==1.17.1; fi
 TINY=${TINY:-$HOME/.cache/data-engine-bench/autolabel/tiny/train/weights/best.pt}
 if [ ! -f "$TINY" ]; then .venv/bin/python -c "from bench.bench_autolabel import tiny_weights; tiny_weights()"; fi
 cp "$TINY" .whl/tiny.pt
+# the two real ONNX detectors (4.7 MB) for the onnx/* parts
+mkdir -p .whl/models
+cp ../shared/models/yolox_nano.onnx ../shared/models/fastestdet.onnx .whl/models/ 2>/dev/null || echo "no ../shared/models: onnx/* parts will be skipped"
 du -sh .whl
