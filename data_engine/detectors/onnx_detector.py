@@ -4,8 +4,9 @@ as plain data that compute workers load it from.
 Teams that ship a permissively licensed detector inside a product usually ship it as ONNX, since one runtime serves
 CPU, CUDA and TensorRT; the engine mines and pre-annotates with that same file. The family (how frames go in and
 what the output means) is named or recognised from the output shape (`onnx_families`). Frames run one at a time
-when the model's batch is fixed, with the next frame prepared while the runtime works (it releases the GIL), else
-in batches.
+when the model's batch is fixed, else in batches. On a GPU the next chunk is prepared while the runtime works (it
+releases the GIL); on the CPU the runtime's threads already take every core, and preparing beside them slowed
+`session.run` by as much as it hid (bench/README.md "ONNX detectors").
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ class OnnxDetector:
             tuple(sorted(self.class_map.items())),
         )
         self._provenance = Provenance("detected", (self.model_id,))
-        self._prepare = ThreadPoolExecutor(1, thread_name_prefix="onnx-prepare")
+        on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"
+        self._prepare = ThreadPoolExecutor(1, thread_name_prefix="onnx-prepare") if on_gpu else None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -142,8 +144,10 @@ class OnnxDetector:
         }
 
     def predict(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        """Detections for each BGR frame; the next chunk is prepared while the runtime infers the current one."""
+        """Detections for each BGR frame (on a GPU the next chunk is prepared while the current one runs)."""
         chunks = [frames[start : start + self.batch] for start in range(0, len(frames), self.batch)]
+        if self._prepare is None:
+            return [found for chunk in chunks for found in self._run(self._prepared(chunk))]
         detections: list[Detections] = []
         pending = self._prepare.submit(self._prepared, chunks[0]) if chunks else None
         for index in range(len(chunks)):
@@ -151,10 +155,13 @@ class OnnxDetector:
             prepared = pending.result()
             if index + 1 < len(chunks):
                 pending = self._prepare.submit(self._prepared, chunks[index + 1])
-            tensor = prepared[0].tensor if len(prepared) == 1 else np.concatenate([p.tensor for p in prepared])
-            output = self.session.run(None, {self._input: tensor})[0]
-            detections.extend(self._boxes(output[row : row + 1], one) for row, one in enumerate(prepared))
+            detections.extend(self._run(prepared))
         return detections
+
+    def _run(self, prepared: Sequence[Prepared]) -> list[Detections]:
+        tensor = prepared[0].tensor if len(prepared) == 1 else np.concatenate([p.tensor for p in prepared])
+        output = self.session.run(None, {self._input: tensor})[0]
+        return [self._boxes(output[row : row + 1], one) for row, one in enumerate(prepared)]
 
     def _prepared(self, chunk: Sequence[np.ndarray]) -> list[Prepared]:
         return [self.family.prepare(frame, self.size) for frame in chunk]

@@ -9,6 +9,7 @@ picked by name or recognised from the model's input and output shapes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -88,9 +89,10 @@ class Yolox:
         )
         canvas = np.full((height, width, 3), 114, dtype=np.uint8)
         canvas[: resized.shape[0], : resized.shape[1]] = resized
-        tensor = canvas.transpose(2, 0, 1)[None].astype(np.float32)
+        tensor = cv2.dnn.blobFromImage(canvas, 1.0, swapRB=False, crop=False)
         return Prepared(tensor, 1 / ratio, 1 / ratio, frame.shape[1], frame.shape[0])
 
+    @functools.lru_cache(maxsize=8)  # noqa: B019 (two module-level instances, a few input sizes)
     def _grid(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         grids, strides = [], []
         for stride in self.strides:
@@ -103,6 +105,9 @@ class Yolox:
     def decode(self, output: np.ndarray, prepared: Prepared, size: tuple[int, int], floor: float) -> Raw:
         rows = output.reshape(-1, output.shape[-1])
         grid, stride = self._grid(size)
+        # score = objectness x class score <= objectness: rows under the floor cannot pass, decode only the others
+        alive = rows[:, 4] >= floor
+        rows, grid, stride = rows[alive], grid[alive], stride[alive]
         centre = (rows[:, :2] + grid) * stride
         extent = np.exp(np.minimum(rows[:, 2:4], 20.0)) * stride
         class_scores = rows[:, 5:]
@@ -125,20 +130,23 @@ class FastestDet:
 
     def prepare(self, frame: np.ndarray, size: tuple[int, int]) -> Prepared:
         height, width = size
-        resized = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
-        tensor = resized.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        # one OpenCV call resizes, scales to 0..1 and lays the frame out as NCHW (BGR kept)
+        tensor = cv2.dnn.blobFromImage(frame, 1 / 255.0, (width, height), swapRB=False, crop=False)
         return Prepared(tensor, frame.shape[1], frame.shape[0], frame.shape[1], frame.shape[0])
 
     def decode(self, output: np.ndarray, prepared: Prepared, size: tuple[int, int], floor: float) -> Raw:
         cells = output.reshape(output.shape[-3], -1).T  # (H*W, 5 + classes)
         rows, cols = output.shape[-2], output.shape[-1]
-        yv, xv = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+        yv, xv = _cells(rows, cols)
+        # score = objectness^0.6 x class^0.4 <= objectness^0.6: cells under the floor cannot pass
+        alive = np.clip(cells[:, 0], 0, 1) >= floor ** (1 / 0.6)
+        cells, yv, xv = cells[alive], yv[alive], xv[alive]
         class_scores = cells[:, 5:]
         class_id = class_scores.argmax(axis=1)
         best = class_scores[np.arange(len(cells)), class_id]
         score = np.power(np.clip(cells[:, 0], 0, 1), 0.6) * np.power(np.clip(best, 0, 1), 0.4)
-        cx = (xv.reshape(-1) + np.tanh(cells[:, 1])) / cols
-        cy = (yv.reshape(-1) + np.tanh(cells[:, 2])) / rows
+        cx = (xv + np.tanh(cells[:, 1])) / cols
+        cy = (yv + np.tanh(cells[:, 2])) / rows
         half_w, half_h = _sigmoid(cells[:, 3]) / 2, _sigmoid(cells[:, 4]) / 2
         xyxy = np.stack((cx - half_w, cy - half_h, cx + half_w, cy + half_h), axis=1)
         xyxy *= np.array([prepared.scale_x, prepared.scale_y, prepared.scale_x, prepared.scale_y], dtype=np.float32)
@@ -173,6 +181,13 @@ def nms(raw: Raw, iou: float) -> np.ndarray:
     xywh = np.concatenate((raw.xyxy[:, :2], raw.xyxy[:, 2:] - raw.xyxy[:, :2]), axis=1)
     kept = cv2.dnn.NMSBoxesBatched(xywh.tolist(), raw.score.tolist(), raw.class_id.tolist(), 0.0, iou)
     return np.asarray(kept, dtype=np.int64).reshape(-1)
+
+
+@functools.lru_cache(maxsize=8)
+def _cells(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of every cell of a rows x cols map, row-major."""
+    yv, xv = np.meshgrid(np.arange(rows, dtype=np.float32), np.arange(cols, dtype=np.float32), indexing="ij")
+    return yv.reshape(-1), xv.reshape(-1)
 
 
 def _clip(xyxy: np.ndarray, prepared: Prepared) -> np.ndarray:
