@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from data_engine.synthetic import CLASS_NAMES
+from definitions import defs
 from resources import EngineSettingsResource, engine_resources
 from tests.labelstudio_fixtures import LabelStudioServer
 
@@ -28,3 +29,15 @@ def label_studio_settings(server: LabelStudioServer, name: str) -> dict[str, str
         "annotation_project": unique,
         "classes": ",".join(CLASS_NAMES[class_id] for class_id in sorted(CLASS_NAMES)),
     }
+
+
+def record_batch(home: Path, catalog_url: str, inbox: Path) -> str:
+    """The batch partition the inbox sensor records for the inbox's videos (one batch: both videos)."""
+    with dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(), resources=resources_at(home, catalog_url, inbox=str(inbox))
+    ) as context:
+        result = defs.resolve_sensor_def("inbox_sensor")(context)
+    assert isinstance(result, dg.SensorResult)
+    (request,) = result.run_requests
+    assert request.partition_key is not None
+    return request.partition_key

@@ -12,27 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-import dagster as dg
-
 from data_engine.catalog import Catalog
 from data_engine.store import Store
-from definitions import defs
 from tests.concurrency import assert_as_one_run_leaves_it, settled_inbox
-from tests.dagster.engine import resources_at
+from tests.dagster.engine import record_batch
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _record_batch(home: Path, catalog_url: str, inbox: Path) -> str:
-    """The batch partition the inbox sensor records for the inbox's videos (one batch: both videos)."""
-    with dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(), resources=resources_at(home, catalog_url, inbox=str(inbox))
-    ) as context:
-        result = defs.resolve_sensor_def("inbox_sensor")(context)
-    assert isinstance(result, dg.SensorResult)
-    (request,) = result.run_requests
-    assert request.partition_key is not None
-    return request.partition_key
 
 
 def _launch_together(
@@ -72,7 +57,7 @@ def test_two_runs_of_one_batch_at_once_both_succeed_and_leave_one_runs_catalog(
     tmp_path: Path, sample_videos: Path, catalog_url: str
 ) -> None:
     home = tmp_path / "home"
-    key = _record_batch(home, catalog_url, settled_inbox(tmp_path, sample_videos))
+    key = record_batch(home, catalog_url, settled_inbox(tmp_path, sample_videos))
     started = time.monotonic()
     results = _launch_together(home, catalog_url, key, tmp_path, runs=2)
     elapsed = time.monotonic() - started

@@ -6,16 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from data_engine.autolabel.labels import read_latest_labels
 from data_engine.catalog import Catalog
 from data_engine.store import Store
-from definitions import defs
 from tests.concurrency import settled_inbox
 from tests.conftest import SAMPLE_VIDEOS
-from tests.dagster.engine import resources_at
+from tests.dagster.engine import record_batch
 
 REPO = Path(__file__).resolve().parents[2]
 YOLOX = SAMPLE_VIDEOS.parent / "models" / "yolox_nano.onnx"
@@ -26,12 +24,7 @@ MODEL_TRIGGERS = {"detection_flicker", "class_flip", "box_jump", "count_oscillat
 def test_process_new_videos_mines_and_labels_with_the_real_onnx_detector(tmp_path: Path, sample_videos: Path) -> None:
     home, url = tmp_path / "home", f"sqlite:///{tmp_path / 'home' / 'catalog.db'}"
     inbox = settled_inbox(tmp_path, sample_videos)
-    with dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(), resources=resources_at(home, url, inbox=str(inbox))
-    ) as context:
-        result = defs.resolve_sensor_def("inbox_sensor")(context)
-    assert isinstance(result, dg.SensorResult)
-    (request,) = result.run_requests
+    key = record_batch(home, url, inbox)
     start = tmp_path / "start"
     start.touch()
     environment = {
@@ -47,7 +40,7 @@ def test_process_new_videos_mines_and_labels_with_the_real_onnx_detector(tmp_pat
             sys.executable,
             "-m",
             "tests.dagster.launch_batch",
-            str(request.partition_key),
+            key,
             str(tmp_path / "r"),
             str(start),
         ],
