@@ -27,7 +27,7 @@ from data_engine.detectors.stored import (
     write_detections,
 )
 from data_engine.errors import EngineError
-from data_engine.video.frames import decode_video, frame_to_array
+from data_engine.video.frames import decode_video, displayed_size, frame_to_array
 
 ProgressCallback = Callable[[int], None]
 Geometry = tuple[int, int, int]
@@ -239,7 +239,7 @@ def _decoded_batches(
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 for index, decoded in enumerate(decode_video(container, stream)):
-                    count, width, height = index + 1, decoded.frame.width, decoded.frame.height
+                    count, (width, height) = index + 1, displayed_size(decoded.frame)
                     if not needed(index):
                         continue
                     indices.append(index)

@@ -395,12 +395,24 @@ class Catalog:
             raise NotFoundError(f"no clip with id {clip_id!r} (see `data-engine clips`)")
         return clip
 
-    def clips(self, video_id: str | None = None, batch_key: str | None = None, status: str | None = None) -> list[Clip]:
+    def clips(
+        self,
+        video_id: str | None = None,
+        batch_key: str | None = None,
+        status: str | None = None,
+        video_status: str | None = None,
+    ) -> list[Clip]:
+        """Clips (of a video, of a batch, in a state), in video and clip order; `video_status`: only clips of the
+        videos in that state (`clipped`: of videos whose every clip is in place)."""
         query = select(Clip).order_by(Clip.video_id, Clip.ordinal)
         if video_id is not None:
             query = query.where(Clip.video_id == video_id)
+        if batch_key is not None or video_status is not None:
+            query = query.join(Video, Video.id == Clip.video_id)
         if batch_key is not None:
-            query = query.join(Video, Video.id == Clip.video_id).where(Video.batch_key == batch_key)
+            query = query.where(Video.batch_key == batch_key)
+        if video_status is not None:
+            query = query.where(Video.status == video_status)
         if status is not None:
             query = query.where(Clip.status == status)
         with self.session() as session:

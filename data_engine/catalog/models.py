@@ -72,6 +72,7 @@ class Video(Base):
     codec: Mapped[str | None] = mapped_column(String(64))
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
     fps: Mapped[float | None] = mapped_column(Float)
     fps_min: Mapped[float | None] = mapped_column(Float)
     fps_max: Mapped[float | None] = mapped_column(Float)

@@ -177,7 +177,30 @@ def push_selected(
     progress: Progress | None = None,
 ) -> PushReport:
     """Send the selected frames of `clips` that were never pushed to the backend's platform, and move the clips
-    to `pushed`. Pushes to the same platform left unfinished by a process that died are finished first."""
+    to `pushed`. Pushes to the same platform left unfinished by a process that died are finished first.
+
+    A passing fault of the world while sending (a full disk, a read-only store) stops the push with one error; its
+    claim stays, so the next push, once the fault is fixed, finishes the same run with the same frames."""
+    try:
+        return _push_selected(catalog, store, settings, clips, backend=backend, run_id=run_id, progress=progress)
+    except OSError as error:
+        where = getattr(error, "filename", None)
+        place = f" (in the store, DATA_ENGINE_STORE={store.root})" if where and store.is_local else ""
+        raise AnnotationError(
+            f"push stopped: {error}{place}; fix it and run again, the next push finishes this one"
+        ) from error
+
+
+def _push_selected(
+    catalog: Catalog,
+    store: Store,
+    settings: Settings,
+    clips: Sequence[Clip],
+    *,
+    backend: str | None,
+    run_id: str | None,
+    progress: Progress | None,
+) -> PushReport:
     report = PushReport()
     with backend_for(settings, store, backend) as platform:
         report.backend = platform.name

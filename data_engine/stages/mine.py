@@ -13,6 +13,7 @@ Each per-clip step has the same shape: take the clips, run one job per clip on t
 result and state transition as soon as its job is done.
 """
 
+import logging
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from data_engine.autolabel.stream import AutolabelError, detect_clip_once
-from data_engine.catalog import Catalog, Clip, ClipState
+from data_engine.catalog import Catalog, Clip, ClipState, VideoStatus
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
@@ -64,6 +65,8 @@ from data_engine.stages.annotate import trigger_yields
 from data_engine.stages.leases import take
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -162,7 +165,7 @@ def compute_batch_features(
     """Features for every extracted clip of the batch that has none yet: cut out of the features ingest computed
     while probing the video when the clip is a stream copy, else decoded (one pass per clip, on the backend)."""
     report = FeaturesReport()
-    extracted = catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
+    extracted = _ready(catalog, batch_key, ClipState.EXTRACTED)
     todo, worker = take(
         catalog, [clip for clip in extracted if not store.exists(features_key(clip))], ClipState.EXTRACTED
     )
@@ -300,11 +303,7 @@ def mine_batch_triggers(
     report = HitsReport(model_ids=tuple(detector.model_id for detector in detectors))
     clips, worker = take(
         catalog,
-        [
-            clip
-            for clip in catalog.clips(batch_key=batch_key, status=ClipState.EXTRACTED)
-            if store.exists(features_key(clip))
-        ],
+        [clip for clip in _ready(catalog, batch_key, ClipState.EXTRACTED) if store.exists(features_key(clip))],
         ClipState.EXTRACTED,
     )
     sources = tuple(source_of(detector) for detector in detectors)
@@ -408,7 +407,7 @@ def select_batch(
     day = today or datetime.now(UTC).date().isoformat()
     budget_left = max(0, config.budget_per_day - catalog.selected_count(day))
     report = SelectionReport(budget_day=day, budget_left=budget_left, cold_start=cold_start)
-    clips, worker = take(catalog, catalog.clips(batch_key=batch_key, status=ClipState.MINED), ClipState.MINED)
+    clips, worker = take(catalog, _ready(catalog, batch_key, ClipState.MINED), ClipState.MINED)
     if not clips:
         return _describe_batch(catalog, batch_key, report)
     features = {clip.id: read_features(store.fetch(features_key(clip))) for clip in clips}
@@ -601,8 +600,7 @@ def mine(
     config = MiningConfig(budget_per_day=settings.budget_per_day)
     report = MiningReport(cold_start=not detectors)
     for key in catalog.batch_keys() if batch_keys is None else batch_keys:
-        fresh = catalog.clips(batch_key=key, status=ClipState.EXTRACTED)
-        if not fresh and not catalog.clips(batch_key=key, status=ClipState.MINED):
+        if not _ready(catalog, key, ClipState.EXTRACTED) and not _ready(catalog, key, ClipState.MINED):
             continue
         features = compute_batch_features(catalog, store, key, backend, progress=progress, run_id=run_id)
         hits = mine_batch_triggers(
@@ -611,8 +609,17 @@ def mine(
         selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
         report.batches.append(BatchMining(key, features, hits, selection))
     for key in catalog.batch_keys() if batch_keys is None else batch_keys:
-        redraw_missing_plots(catalog, store, key)
+        try:
+            redraw_missing_plots(catalog, store, key)
+        except OSError as error:  # derived pictures only: the next pass draws them again (a full disk, say)
+            logger.warning("batch %s: its pictures were not redrawn: %s", key, error)
     return report
+
+
+def _ready(catalog: Catalog, batch_key: str, status: ClipState) -> list[Clip]:
+    """The batch's clips in `status` whose video is clipped: the clips a video that failed part way (a full disk)
+    left are mined with the rest of it once it is clipped, so they are chosen as an uninterrupted run chose."""
+    return catalog.clips(batch_key=batch_key, status=status, video_status=VideoStatus.CLIPPED)
 
 
 def record_selection(

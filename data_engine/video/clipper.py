@@ -152,7 +152,7 @@ def extract_clips(
             done[job.span.ordinal] = _report(copied.result() or _reencode(src, job.span, job.dest, probe), on_clip)
 
     with ThreadPoolExecutor(max_workers=1) as finisher:
-        for job, packets_written in _copy_all(src, copy_jobs):
+        for job, packets_written in _copy_all(src, copy_jobs, probe.rotation):
             finishing.append((job, finisher.submit(_finish_copy, job, packets_written, verify)))
             report_finished(wait=False)
         report_finished(wait=True)
@@ -223,11 +223,12 @@ def _report(clip: ExtractedClip, on_clip: Callable[[ExtractedClip], None] | None
     return clip
 
 
-def _copy_all(src: str | Path, jobs: list[_Job]) -> Iterator[tuple[_Job, int]]:
+def _copy_all(src: str | Path, jobs: list[_Job], rotation: int = 0) -> Iterator[tuple[_Job, int]]:
     """Demux `src` once and stream-copy each job's packet range to its temporary file, yielding each when written.
 
     Yields (job, packets written); a job whose copy failed (e.g. a codec Matroska cannot hold) yields 0 packets.
-    Packets are numbered by `video_packets`, as the probe numbered them.
+    Packets are numbered by `video_packets`, as the probe numbered them. Each clip's display matrix states the
+    video's `rotation` (clockwise), whether the source said it by a matrix or a `rotate` tag.
     """
     if not jobs:
         return
@@ -247,7 +248,7 @@ def _copy_all(src: str | Path, jobs: list[_Job]) -> Iterator[tuple[_Job, int]]:
                 if index < job.packet_start:
                     continue
                 if writer is None:
-                    writer = _ClipWriter(job.temp, stream)
+                    writer = _ClipWriter(job.temp, stream, rotation)
                 writer.write(packet)
         if job is not None:
             yield job, writer.close() if writer is not None else 0
@@ -262,11 +263,13 @@ def _copy_all(src: str | Path, jobs: list[_Job]) -> Iterator[tuple[_Job, int]]:
 class _ClipWriter:
     """Stream-copies packets into a Matroska file, timestamps shifted so the clip starts at zero."""
 
-    def __init__(self, path: Path, template: av.VideoStream) -> None:
+    def __init__(self, path: Path, template: av.VideoStream, rotation: int = 0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.output = av.open(str(path), "w", format="matroska")
         self.stream = self.output.add_stream_from_template(template)
+        if rotation:
+            self.stream.set_display_rotation(-rotation)  # PyAV's angle is counter-clockwise
         self.packets = 0
         self.failed = False
         self.shift: int | None = None
@@ -380,6 +383,8 @@ def _reencode(src: str | Path, span: ClipSpan, dest: Path, probe: VideoProbe) ->
             encoder = output.add_stream(REENCODE_CODEC, rate=rate)
             assert isinstance(encoder, av.VideoStream)
             encoder.width, encoder.height, encoder.pix_fmt = probe.width, probe.height, probe.pixel_format
+            if probe.rotation:
+                encoder.set_display_rotation(-probe.rotation)  # PyAV's angle is counter-clockwise
             for index, decoded in enumerate(decode_video(source, stream)):
                 if index > span.last_frame:
                     break

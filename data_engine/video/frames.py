@@ -1,4 +1,9 @@
-"""Streaming frame decoding with PyAV: one pass, constant memory, luma plane or BGR."""
+"""Streaming frame decoding with PyAV: one pass, constant memory, luma plane or BGR, turned upright.
+
+A stream's display matrix (a phone held upright records its picture sideways and says so there) is applied to the
+pixels handed out, so every consumer (detectors, annotators' images, datasets, reports) sees the picture as it is
+shown, in the same pixel grid; the clipper writes the video's rotation into every clip's matrix.
+"""
 
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -158,7 +163,13 @@ def pts_seconds(decoded: DecodedFrame, stream: av.VideoStream, index: int) -> fl
 
 
 def frame_to_array(frame: av.VideoFrame, pixel_format: PixelFormat, width: int | None = None) -> np.ndarray:
-    """The pixels `iter_frames` gives for a decoded frame (luma plane or BGR, optionally downsized)."""
+    """The pixels `iter_frames` gives for a decoded frame (luma plane or BGR, optionally downsized), turned by its
+    display matrix (`display_rotation`). `width` is that of the coded picture: a frame shown turned by 90 degrees
+    comes out `width` pixels high."""
+    return upright(_coded_array(frame, pixel_format, width), display_rotation(frame))
+
+
+def _coded_array(frame: av.VideoFrame, pixel_format: PixelFormat, width: int | None) -> np.ndarray:
     target = width if width is not None and width != frame.width else None
     if pixel_format == "gray" and frame.format.name in _YUV_FORMATS:
         luma = luma_plane(frame)
@@ -168,6 +179,39 @@ def frame_to_array(frame: av.VideoFrame, pixel_format: PixelFormat, width: int |
     if target is not None:
         frame = frame.reformat(width=target, height=_scaled_height(frame, target))
     return frame.to_ndarray(format=pixel_format)
+
+
+def normalised_rotation(degrees: float) -> int:
+    """A clockwise angle as 0, 90, 180 or 270 (the nearest quarter turn; -90 is 270)."""
+    return round(degrees / 90) % 4 * 90
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """The clockwise quarter turn (0, 90, 180, 270) that shows the frame upright, from its display matrix (FFmpeg
+    states that angle counter-clockwise: `-display_rotation 90` is 270 here, a phone's `rotate=90` tag is 90)."""
+    try:
+        counter_clockwise = frame.rotation
+    except (AttributeError, ValueError):
+        return 0
+    if counter_clockwise is None or counter_clockwise != counter_clockwise:  # no matrix, or NaN
+        return 0
+    return normalised_rotation(-counter_clockwise)
+
+
+_TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def upright(image: np.ndarray, clockwise: int) -> np.ndarray:
+    """`image` turned clockwise by `clockwise` degrees (0, 90, 180 or 270), as a contiguous array."""
+    turn = _TURNS.get(normalised_rotation(clockwise))
+    return image if turn is None else cv2.rotate(image, turn)
+
+
+def displayed_size(frame: av.VideoFrame) -> tuple[int, int]:
+    """(width, height) of the frame as shown, after its display matrix's turn."""
+    if display_rotation(frame) in (90, 270):
+        return frame.height, frame.width
+    return frame.width, frame.height
 
 
 def area_downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -16,7 +16,14 @@ from typing import Any
 import av
 
 from data_engine.errors import EngineError
-from data_engine.video.frames import DecodedFrame, DecodeOutcome, decode_video, pts_seconds
+from data_engine.video.frames import (
+    DecodedFrame,
+    DecodeOutcome,
+    decode_video,
+    display_rotation,
+    normalised_rotation,
+    pts_seconds,
+)
 
 FrameCallback = Callable[[int, DecodedFrame, float], None]
 """Called as `on_frame(index, decoded, pts_s)` with each frame the probe decodes, in presentation order."""
@@ -42,6 +49,10 @@ class VideoProbe:
     put on its exact rate's grid (30 fps stays 30, 29.97 is 30000/1001, a dropped frame leaves its gap);
     a variable-rate one keeps them as they are, and `fps_min`/`fps_max` give the range of its rate (equal to
     `fps`, the typical rate, when it is constant).
+
+    `width` and `height` are the coded picture's; `rotation` is the clockwise quarter turn (0, 90, 180, 270) that
+    shows it upright, from the stream's display matrix or else its `rotate` tag. Every image the engine writes is
+    turned by it (`frames.display_rotation`).
     """
 
     container: str
@@ -64,6 +75,7 @@ class VideoProbe:
     cut_times: tuple[float, ...] = ()
     fps_min: float | None = None
     fps_max: float | None = None
+    rotation: int = 0
 
     @property
     def variable_rate(self) -> bool:
@@ -97,8 +109,16 @@ def probe_video(path: str | Path, on_frame: FrameCallback | None = None) -> Vide
         stream = first_video_stream(container)
         stream.thread_type = "AUTO"
         outcome = DecodeOutcome()
+        turns: list[int] = []
+
+        def seen(index: int, decoded: DecodedFrame, pts_s: float) -> None:
+            if index == 0:
+                turns.append(display_rotation(decoded.frame))
+            if on_frame is not None:
+                on_frame(index, decoded, pts_s)
+
         try:
-            sources, timestamps = _decode_sources(container, stream, outcome, on_frame)
+            sources, timestamps = _decode_sources(container, stream, outcome, seen)
         except av.error.FFmpegError as error:
             raise VideoError(f"no decodable frames: {_reason(error)}") from error
         if not sources:
@@ -128,7 +148,17 @@ def probe_video(path: str | Path, on_frame: FrameCallback | None = None) -> Vide
             cut_times=tuple(timing.times[frame] for frame in cut_frames),
             fps_min=timing.fps_min,
             fps_max=timing.fps_max,
+            rotation=(turns[0] if turns else 0) or _rotate_tag(stream),
         )
+
+
+def _rotate_tag(stream: av.VideoStream) -> int:
+    """The clockwise turn of an old-style `rotate` metadata tag (written by phones and older FFmpeg), 0 without."""
+    tag = next((value for key, value in stream.metadata.items() if key.lower() == "rotate"), None)
+    try:
+        return normalised_rotation(float(tag)) if tag else 0
+    except ValueError:
+        return 0
 
 
 def _check_file(path: Path) -> None:

@@ -256,3 +256,62 @@ def test_retry_says_what_it_needs_and_what_it_cannot_find(tmp_path: Path) -> Non
     unknown = _engine(home, "retry", "--video", "no-such-video")
     assert "nothing to retry for no-such-video" in _one_error_line(unknown)
     assert _engine(home, "retry", "--all-failed").stdout.startswith("re-queued 0 video(s) and 0 clip(s)")
+
+
+def _selection(home: Path, store_root: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]], int]:
+    """Selected frames, pushed frames (clip, frame) and the number of annotation runs of a home."""
+    catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
+    try:
+        selected = {(frame.clip_id, frame.frame) for frame in catalog.selected_frames()}
+        runs = catalog.annotation_runs()
+        pushed = {(frame.clip_id, frame.frame) for run in runs for frame in catalog.pushed_frames(run.id)}
+        return selected, pushed, len(runs)
+    finally:
+        catalog.dispose()
+
+
+def _clean_failure(result: subprocess.CompletedProcess) -> None:
+    """Failed without a traceback: one `error:` line, or the failure reported on stdout with rc 0."""
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    if result.returncode != 0:
+        _one_error_line(result)
+    else:
+        assert "failed" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_disk_that_stays_full_fails_every_run_cleanly_and_recovery_equals_an_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    video = _big_video(tmp_path / "big.avi", frames=240)
+    assert 20e6 < video.stat().st_size < 30e6, video.stat().st_size
+    settings = {"clip_seconds": "2", "inbox": str(tmp_path / "none")}
+
+    whole = tmp_path / "whole"
+    uninterrupted = _engine(whole, "run", str(video), **settings)
+    assert uninterrupted.returncode == 0, uninterrupted.stdout + uninterrupted.stderr
+    expected = _selection(whole, whole / "store")
+    assert expected[0] and expected[1], "the uninterrupted run selected and pushed frames"
+
+    disk = tmp_path / "disk"
+    with _tmpfs(disk, "20m") as mounted:
+        if not mounted:
+            pytest.skip("needs the right to mount a tmpfs (run as root) to fill a disk")
+        home = tmp_path / "home"
+        store = {"store": str(disk / "store"), **settings}
+        first = _engine(home, "run", str(video), **store)
+        _clean_failure(first)
+        (listed,) = _videos(home, **store)
+        assert listed["status"] == "failed" and "No space left on device" in listed["error"], listed
+
+        second = _engine(home, "run", str(video), **store)
+        _clean_failure(second)
+        selected, pushed, _ = _selection(home, disk / "store")
+        assert not selected and not pushed, "nothing of the video that failed is selected or pushed"
+
+        _remount(disk, "size=200m")
+        retry = _engine(home, "retry", "--all-failed", **store)
+        assert retry.returncode == 0, retry.stdout + retry.stderr
+        recovered = _engine(home, "run", **store)
+        assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+        assert _selection(home, disk / "store") == expected, "the same selection as an uninterrupted run"
+        _assert_converged(home, disk / "store")
