@@ -633,22 +633,40 @@ def retry(runtime: Runtime, video_ids: tuple[str, ...], clip_ids: tuple[str, ...
     default=None,
     help="Bundles: the format annotators answer in (default DATA_ENGINE_BUNDLE_ANSWER_FORMAT, labelstudio).",
 )
+@click.option(
+    "--again",
+    "again",
+    default=None,
+    metavar="RUN",
+    help="Push the frames of annotation run RUN that were not reviewed yet again, as a new run, and close RUN (its "
+    "tasks are broken or were deleted on the platform). A run whose project was deleted is pushed again by a plain "
+    "push.",
+)
 @pass_runtime
-def push(runtime: Runtime, backend: str | None, answer_format: str | None) -> None:
+def push(runtime: Runtime, backend: str | None, answer_format: str | None, again: str | None) -> None:
     """Send the selected frames of autolabelled clips (selected ones on a cold start) to annotators."""
-    from data_engine.stages.annotate import push_ready
+    from data_engine.stages.annotate import push_again, push_ready
     from data_engine.stages.train import detectors_in_use
 
     catalog, store, settings = runtime.catalog, runtime.store, runtime.settings
     if answer_format is not None:
         settings = replace(settings, bundle_answer_format=answer_format)
-    cold_start = not detectors_in_use(catalog, store, settings)
     with ProgressBars() as bars:
-        report = push_ready(catalog, store, settings, cold_start=cold_start, backend=backend, progress=bars)
+        if again is not None:
+            report = push_again(catalog, store, settings, again, progress=bars)
+        else:
+            cold_start = not detectors_in_use(catalog, store, settings)
+            report = push_ready(catalog, store, settings, cold_start=cold_start, backend=backend, progress=bars)
     for resumed in report.resumed:
         click.echo(f"finished push {resumed}, left unfinished by a process that stopped")
     for repaired in report.repaired:
         click.echo(f"re-created the missing files of push {repaired}")
+    for closed in report.again:
+        sent = f"its {closed.frames} unreviewed frames pushed again as run {closed.new_run_id}"
+        click.echo(f"closed run {closed.run_id} ({closed.reason}): {sent if closed.new_run_id else 'all reviewed'}")
+    if again is not None and not report.frames:
+        click.echo(f"nothing to push again: every frame of run {again} was reviewed")
+        return
     if not report.frames:
         click.echo("nothing to push (no autolabelled clips with selected frames that were not pushed yet)")
         return
@@ -675,6 +693,10 @@ def pull(runtime: Runtime, since: str | None) -> None:
 
     window = None if since is None else parse_duration(since)
     report = pull_reviews(runtime.catalog, runtime.store, runtime.settings, since=window)
+    for lost, reason in report.lost.items():
+        click.echo(f"run {lost} is lost ({reason}): the next `data-engine push` sends its frames again")
+    if report.lost and not report.runs:
+        return
     if not report.runs:
         click.echo("no open Label Studio runs (bundles come back with `data-engine import-annotations PATH`)")
         return
@@ -688,6 +710,10 @@ def pull(runtime: Runtime, since: str | None) -> None:
         click.echo(
             f"left out the answers of {report.undone} run(s) whose import was undone; correct them on the platform "
             "(or import an export of them with `data-engine import-annotations FILE`)"
+        )
+    for broken, gone in report.missing_by_run.items():
+        click.echo(
+            f"run {broken}: {gone} tasks gone from the platform; `data-engine push --again {broken}` sends them again"
         )
 
 
