@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -63,6 +64,16 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 pass_runtime = click.make_pass_decorator(Runtime)
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as a person reads it: `42.5 s`, `3 min 20 s`, `2 h 05 min`."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def _progress(total: int, description: str, unit: str) -> tqdm:
@@ -557,19 +568,21 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
     """The main job: ingest the inbox (and PATHS), clip, mine, select, autolabel; re-runnable, does only what is new."""
     from data_engine.stages.main_job import run_main_job
 
+    started = time.monotonic()
     with ProgressBars() as bars:
         summary = run_main_job(runtime, paths, progress=bars)
+    took = time.monotonic() - started
     counts = runtime.catalog.status_counts()
-    hours = sum(video.duration_s or 0 for video in runtime.catalog.videos(status="clipped")) / 3600
+    footage = sum(video.duration_s or 0 for video in runtime.catalog.videos(status="clipped"))
+    triggers = ", ".join(f"{name} {n}" for name, n in sorted(summary.hits_per_trigger.items())) or "none new"
+    batches = len(summary.new_batches)
     click.echo("")
     click.echo(
-        f"videos: {counts['videos']['clipped']} clipped ({hours:.3f} h), "
-        f"{counts['videos']['quarantined']} quarantined; new batches this run: {len(summary.new_batches)}"
+        f"this run ({duration_text(took)}): {summary.videos_ingested} videos clipped in {batches} new "
+        f"batch{'' if batches == 1 else 'es'}, {len(summary.quarantined)} quarantined, {len(summary.failed)} failed; "
+        f"trigger hits: {triggers}; frames selected: {summary.frames_selected}; clips autolabelled: "
+        f"{summary.clips_autolabelled}"
     )
-    click.echo("clips:  " + ", ".join(f"{state} {n}" for state, n in counts["clips"].items() if n) or "clips:  none")
-    triggers = ", ".join(f"{name} {n}" for name, n in sorted(summary.hits_per_trigger.items())) or "none new"
-    click.echo(f"triggers: {triggers}")
-    click.echo(f"frames selected this run: {summary.frames_selected}; clips autolabelled: {summary.clips_autolabelled}")
     if summary.tasks_pushed:
         click.echo(f"tasks pushed: {summary.tasks_pushed} frames to {summary.pushed_to}")
         for page in summary.report_pages:
@@ -578,6 +591,11 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
         click.echo("tasks pushed: none new")
     if summary.frames_reviewed:
         click.echo(f"reviewed frames pulled: {summary.frames_reviewed}")
+    clips = ", ".join(f"{state} {n}" for state, n in counts["clips"].items() if n) or "none"
+    click.echo(
+        f"in total: {counts['videos']['clipped']} videos clipped ({duration_text(footage)} of video), "
+        f"{counts['videos']['quarantined']} quarantined, {counts['videos']['failed']} failed; clips: {clips}"
+    )
     click.echo(f"model in use: {summary.model_in_use}")
     for source, reason in summary.quarantined.items():
         click.echo(f"quarantined {source}: {reason}")
