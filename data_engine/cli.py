@@ -372,6 +372,12 @@ def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: f
 @pass_runtime
 def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, every: int) -> None:
     """Autolabel clips with the configured detectors and hindsight (tracking, gap filling, fusion)."""
+    # ids are checked before the detectors load: an unknown id is answered at once, not after the model
+    if clip_id is not None:
+        runtime.catalog.require_clip(clip_id)
+    if batch_key is not None and batch_key not in runtime.catalog.batch_keys():
+        known = ", ".join(runtime.catalog.batch_keys()[-5:]) or "none"
+        raise NotFoundError(f"no ingest batch {batch_key!r} (latest batches: {known})")
     from data_engine.autolabel import HindsightParams
     from data_engine.runtime import compute_backend
     from data_engine.stages import autolabel as autolabel_stage
