@@ -34,6 +34,9 @@ def test_running_the_main_job_twice_does_no_duplicate_work(
     pages = [Path(line.rsplit(": ", 1)[1]) for line in first.splitlines() if "boxes and reasons: " in line]
     pushed = int(first.split("tasks pushed: ", 1)[1].split(" ", 1)[0])
     assert pages and sum(page.read_text().count("<figure>") for page in pages) == pushed, "one picture per task"
+    assert "trigger hits: none new" in first, "the sample videos trigger nothing on a cold start"
+    assert all("Cold start: these frames are a diversity sample." in page.read_text() for page in pages)
+    assert all("diversity sample (no trigger)" in page.read_text() for page in pages), "no 'diversity 0.00'"
     clips_before = json.loads(invoke("clips", "--json"))
     catalog = Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
     runs_before = [run.id for run in catalog.annotation_runs()]
