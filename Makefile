@@ -40,7 +40,8 @@ lint: setup
 
 ui: setup
 	mkdir -p .dagster && cp -n dagster.yaml .dagster/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.dagster $(BIN)/dagster dev -w workspace.yaml
+	# exec, and a wrapper that turns SIGTERM or SIGINT into dagster dev's own shutdown: it stops without a terminal too
+	DAGSTER_HOME=$(CURDIR)/.dagster exec $(BIN)/python scripts/dagster_dev.py -w workspace.yaml $(UI_ARGS)
 
 clean-data:
 	rm -rf data

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -63,6 +64,16 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 pass_runtime = click.make_pass_decorator(Runtime)
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as a person reads it: `42.5 s`, `3 min 20 s`, `2 h 05 min`."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def _progress(total: int, description: str, unit: str) -> tqdm:
@@ -361,6 +372,12 @@ def synth(out_dir: str, seed: int, seconds: float, size: tuple[int, int], fps: f
 @pass_runtime
 def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, every: int) -> None:
     """Autolabel clips with the configured detectors and hindsight (tracking, gap filling, fusion)."""
+    # ids are checked before the detectors load: an unknown id is answered at once, not after the model
+    if clip_id is not None:
+        runtime.catalog.require_clip(clip_id)
+    if batch_key is not None and batch_key not in runtime.catalog.batch_keys():
+        known = ", ".join(runtime.catalog.batch_keys()[-5:]) or "none"
+        raise NotFoundError(f"no ingest batch {batch_key!r} (latest batches: {known})")
     from data_engine.autolabel import HindsightParams
     from data_engine.runtime import compute_backend
     from data_engine.stages import autolabel as autolabel_stage
@@ -557,19 +574,21 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
     """The main job: ingest the inbox (and PATHS), clip, mine, select, autolabel; re-runnable, does only what is new."""
     from data_engine.stages.main_job import run_main_job
 
+    started = time.monotonic()
     with ProgressBars() as bars:
         summary = run_main_job(runtime, paths, progress=bars)
+    took = time.monotonic() - started
     counts = runtime.catalog.status_counts()
-    hours = sum(video.duration_s or 0 for video in runtime.catalog.videos(status="clipped")) / 3600
+    footage = sum(video.duration_s or 0 for video in runtime.catalog.videos(status="clipped"))
+    triggers = ", ".join(f"{name} {n}" for name, n in sorted(summary.hits_per_trigger.items())) or "none new"
+    batches = len(summary.new_batches)
     click.echo("")
     click.echo(
-        f"videos: {counts['videos']['clipped']} clipped ({hours:.3f} h), "
-        f"{counts['videos']['quarantined']} quarantined; new batches this run: {len(summary.new_batches)}"
+        f"this run ({duration_text(took)}): {summary.videos_ingested} videos clipped in {batches} new "
+        f"batch{'' if batches == 1 else 'es'}, {len(summary.quarantined)} quarantined, {len(summary.failed)} failed; "
+        f"trigger hits: {triggers}; frames selected: {summary.frames_selected}; clips autolabelled: "
+        f"{summary.clips_autolabelled}"
     )
-    click.echo("clips:  " + ", ".join(f"{state} {n}" for state, n in counts["clips"].items() if n) or "clips:  none")
-    triggers = ", ".join(f"{name} {n}" for name, n in sorted(summary.hits_per_trigger.items())) or "none new"
-    click.echo(f"triggers: {triggers}")
-    click.echo(f"frames selected this run: {summary.frames_selected}; clips autolabelled: {summary.clips_autolabelled}")
     if summary.tasks_pushed:
         click.echo(f"tasks pushed: {summary.tasks_pushed} frames to {summary.pushed_to}")
         for page in summary.report_pages:
@@ -578,6 +597,11 @@ def run(runtime: Runtime, paths: tuple[str, ...]) -> None:
         click.echo("tasks pushed: none new")
     if summary.frames_reviewed:
         click.echo(f"reviewed frames pulled: {summary.frames_reviewed}")
+    clips = ", ".join(f"{state} {n}" for state, n in counts["clips"].items() if n) or "none"
+    click.echo(
+        f"in total: {counts['videos']['clipped']} videos clipped ({duration_text(footage)} of video), "
+        f"{counts['videos']['quarantined']} quarantined, {counts['videos']['failed']} failed; clips: {clips}"
+    )
     click.echo(f"model in use: {summary.model_in_use}")
     for source, reason in summary.quarantined.items():
         click.echo(f"quarantined {source}: {reason}")
@@ -633,22 +657,40 @@ def retry(runtime: Runtime, video_ids: tuple[str, ...], clip_ids: tuple[str, ...
     default=None,
     help="Bundles: the format annotators answer in (default DATA_ENGINE_BUNDLE_ANSWER_FORMAT, labelstudio).",
 )
+@click.option(
+    "--again",
+    "again",
+    default=None,
+    metavar="RUN",
+    help="Push the frames of annotation run RUN that were not reviewed yet again, as a new run, and close RUN (its "
+    "tasks are broken or were deleted on the platform). A run whose project was deleted is pushed again by a plain "
+    "push.",
+)
 @pass_runtime
-def push(runtime: Runtime, backend: str | None, answer_format: str | None) -> None:
+def push(runtime: Runtime, backend: str | None, answer_format: str | None, again: str | None) -> None:
     """Send the selected frames of autolabelled clips (selected ones on a cold start) to annotators."""
-    from data_engine.stages.annotate import push_ready
+    from data_engine.stages.annotate import push_again, push_ready
     from data_engine.stages.train import detectors_in_use
 
     catalog, store, settings = runtime.catalog, runtime.store, runtime.settings
     if answer_format is not None:
         settings = replace(settings, bundle_answer_format=answer_format)
-    cold_start = not detectors_in_use(catalog, store, settings)
     with ProgressBars() as bars:
-        report = push_ready(catalog, store, settings, cold_start=cold_start, backend=backend, progress=bars)
+        if again is not None:
+            report = push_again(catalog, store, settings, again, progress=bars)
+        else:
+            cold_start = not detectors_in_use(catalog, store, settings)
+            report = push_ready(catalog, store, settings, cold_start=cold_start, backend=backend, progress=bars)
     for resumed in report.resumed:
         click.echo(f"finished push {resumed}, left unfinished by a process that stopped")
     for repaired in report.repaired:
         click.echo(f"re-created the missing files of push {repaired}")
+    for closed in report.again:
+        sent = f"its {closed.frames} unreviewed frames pushed again as run {closed.new_run_id}"
+        click.echo(f"closed run {closed.run_id} ({closed.reason}): {sent if closed.new_run_id else 'all reviewed'}")
+    if again is not None and not report.frames:
+        click.echo(f"nothing to push again: every frame of run {again} was reviewed")
+        return
     if not report.frames:
         click.echo("nothing to push (no autolabelled clips with selected frames that were not pushed yet)")
         return
@@ -675,6 +717,10 @@ def pull(runtime: Runtime, since: str | None) -> None:
 
     window = None if since is None else parse_duration(since)
     report = pull_reviews(runtime.catalog, runtime.store, runtime.settings, since=window)
+    for lost, reason in report.lost.items():
+        click.echo(f"run {lost} is lost ({reason}): the next `data-engine push` sends its frames again")
+    if report.lost and not report.runs:
+        return
     if not report.runs:
         click.echo("no open Label Studio runs (bundles come back with `data-engine import-annotations PATH`)")
         return
@@ -688,6 +734,10 @@ def pull(runtime: Runtime, since: str | None) -> None:
         click.echo(
             f"left out the answers of {report.undone} run(s) whose import was undone; correct them on the platform "
             "(or import an export of them with `data-engine import-annotations FILE`)"
+        )
+    for broken, gone in report.missing_by_run.items():
+        click.echo(
+            f"run {broken}: {gone} tasks gone from the platform; `data-engine push --again {broken}` sends them again"
         )
 
 

@@ -213,7 +213,8 @@ def _pushed_image(settings: Settings) -> Finding:
                 "pushed images",
                 False,
                 f"task {task_id} of run {run.run_id} is gone from Label Studio (project {run.project_id} deleted?): "
-                "its frames are no longer on the platform",
+                "its frames are no longer on the platform; `data-engine push` pushes a deleted project's frames "
+                f"again, `data-engine push --again {run.run_id}` those of deleted tasks",
             )
         task.raise_for_status()
         image = str(task.json().get("data", {}).get("image", ""))
@@ -241,7 +242,7 @@ def _newest_label_studio_run(settings: Settings) -> AnnotationRun | None:
         if catalog.schema_revision() != _head_revision():
             return None
         records = [record for record in catalog.annotation_runs() if record.backend == "labelstudio"]
-        records = [record for record in records if record.status != "pushing"]
+        records = [record for record in records if record.status not in ("pushing", "replaced")]
         return AnnotationRun.from_json(records[-1].record) if records else None
     finally:
         catalog.dispose()

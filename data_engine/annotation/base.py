@@ -47,6 +47,16 @@ class AnnotationUnavailableError(AnnotationError):
     """The platform did not answer (down, unreachable, or failing with server errors) after the retries."""
 
 
+class AnnotationRunLostError(AnnotationError):
+    """The platform no longer has what a run was pushed to (its project was deleted): its frames must be pushed
+    again. `reason` says what is gone."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"{reason}; `data-engine push` sends its frames again")
+        self.run_id = run_id
+        self.reason = reason
+
+
 def frame_key(clip_id: str, frame: int) -> str:
     """The stable id of one frame on a platform (what makes a push idempotent there): reveals no path."""
     return hashlib.sha256(f"{clip_id}\x00{int(frame)}".encode()).hexdigest()[:24]
@@ -357,6 +367,15 @@ class AnnotationBackend(ABC):
     @abstractmethod
     def progress(self, run: AnnotationRun) -> RunProgress:
         """How many of the run's frames are answered, waiting, or gone."""
+
+    def lost(self, run: AnnotationRun) -> str | None:
+        """Why the platform no longer holds `run` (its project was deleted), or None while it does. Backends
+        whose runs live in the engine's own store (bundles) never lose one."""
+        return None
+
+    def retire(self, run: AnnotationRun) -> None:  # noqa: B027 (a default: bundles keep nothing to remove)
+        """Before `run`'s frames are pushed again as a new run: remove its unanswered tasks that are still on the
+        platform, so the new push creates fresh ones instead of adopting them (answered ones are kept)."""
 
     def repair(self, run: AnnotationRun) -> bool:
         """Re-create what a finished push derived and lost (a bundle's zip); True when something was. Backends

@@ -34,6 +34,7 @@ from data_engine.annotation.base import (
     AnnotationBackend,
     AnnotationError,
     AnnotationRun,
+    AnnotationRunLostError,
     AnnotationUnavailableError,
     FrameToReview,
     Progress,
@@ -426,14 +427,37 @@ class LabelStudioBackend(AnnotationBackend):
 
     def _require_project(self, run: AnnotationRun) -> dict[str, Any]:
         """The run's project, after checking that it still exists."""
+        project = self._project(run)
+        if project is None:
+            raise AnnotationRunLostError(run.run_id, self._gone(run))
+        return project
+
+    def _project(self, run: AnnotationRun) -> dict[str, Any] | None:
         response = self.client.request("GET", f"/api/projects/{int(run.project_id)}", ok_statuses=(404,))
         if response.status_code == 404:
-            raise AnnotationError(
-                f"Label Studio project {run.project_id} of run {run.run_id} no longer exists on {self.client.base}; "
-                "its frames must be pushed again"
-            )
+            return None
         project: dict[str, Any] = response.json()
         return project
+
+    def _gone(self, run: AnnotationRun) -> str:
+        return f"Label Studio project {run.project_id} of run {run.run_id} no longer exists on {self.client.base}"
+
+    def lost(self, run: AnnotationRun) -> str | None:
+        """The run's project was deleted (a GET of it answers 404)."""
+        return self._gone(run) if self._project(run) is None else None
+
+    def retire(self, run: AnnotationRun) -> None:
+        """Delete the run's tasks that are still in its project and have no annotation (an answered one stays:
+        the new push adopts it by its frame key and its answer is pulled)."""
+        if self._project(run) is None:
+            return
+        project_id = int(run.project_id)
+        present = self._present(project_id, [f.task_id for f in run.frames if f.task_id is not None])
+        answered = self._task_ids(project_id, annotated_only=True)
+        stale = sorted(present - answered)
+        for task_id in stale:
+            self.client.request("DELETE", f"/api/tasks/{task_id}", ok_statuses=(404,))
+        log.info("removed %d unanswered tasks of run %s from project %d", len(stale), run.run_id, project_id)
 
     def _present(self, project_id: int, task_ids: Sequence[int]) -> set[int]:
         """Which of `task_ids` still exist on the platform."""

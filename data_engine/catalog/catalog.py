@@ -833,6 +833,65 @@ class Catalog:
                 session.execute(delete(AnnotationRunRecord).where(AnnotationRunRecord.id == run_id))
             return claimed
 
+    def mark_annotation_run_lost(self, run_id: str, reason: str) -> bool:
+        """The platform lost run `run_id` (its project was deleted): it is `lost`, with why and since when, until a
+        push sends its frames again (`repush_annotation_run`). False when the run is not pushed or done."""
+        with self.session() as session:
+            row = session.get(AnnotationRunRecord, run_id)
+            if row is None or row.status not in ("pushed", "done"):
+                return False
+            row.status = "lost"
+            row.record = {**row.record, "lost": {"reason": reason, "at": utcnow().isoformat(timespec="seconds")}}
+            row.updated_at = utcnow()
+            return True
+
+    def repush_annotation_run(
+        self, run_id: str, new_run_id: str, owner: str, frame_keys: Sequence[str], reason: str
+    ) -> bool:
+        """Close run `run_id` as `replaced` (why, when, and by which run) and move the claims of `frame_keys` to a
+        new run `new_run_id` (`pushing`, owned by `owner`, recording the run it replaces), in one transaction; no
+        new run when `frame_keys` is empty. Only one caller wins a run; False for the others, and for a run that
+        is still being pushed or was replaced already."""
+        now = utcnow()
+        with self.session() as session:
+            row = session.get(AnnotationRunRecord, run_id)
+            if row is None or row.status not in ("pushed", "done", "lost"):
+                return False
+            by = new_run_id if frame_keys else None
+            closing = {"reason": reason, "at": now.isoformat(timespec="seconds"), "by": by}
+            taken = session.execute(
+                update(AnnotationRunRecord)
+                .where(AnnotationRunRecord.id == run_id, AnnotationRunRecord.status == row.status)
+                .values(status="replaced", record={**row.record, "replaced": closing}, closed_at=now, updated_at=now)
+            )
+            if not getattr(taken, "rowcount", 0):
+                return False
+            if frame_keys:
+                session.add(
+                    AnnotationRunRecord(
+                        id=new_run_id,
+                        backend=row.backend,
+                        project="",
+                        status="pushing",
+                        record={"replaces": run_id, "reason": reason},
+                        owner=owner,
+                        updated_at=now,
+                    )
+                )
+                session.flush()
+                keys = list(frame_keys)
+                for start in range(0, len(keys), 500):
+                    session.execute(
+                        update(PushedFrame)
+                        .where(PushedFrame.run_id == run_id, PushedFrame.frame_key.in_(keys[start : start + 500]))
+                        .values(run_id=new_run_id)
+                    )
+            return True
+
+    def annotation_run(self, run_id: str) -> AnnotationRunRecord | None:
+        with self.session() as session:
+            return session.get(AnnotationRunRecord, run_id)
+
     def pushed_frames(self, run_id: str) -> list[PushedFrame]:
         """The frames claimed by annotation run `run_id`."""
         with self.session() as session:

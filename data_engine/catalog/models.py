@@ -188,7 +188,9 @@ class LabelVersion(Base):
 
 class AnnotationRunRecord(Base):
     """A push to an annotation platform: the serialised run record that a pull reads back. `pushing` while its
-    `owner` (host:pid) sends it, `pushed` once complete, `done` when every frame is answered (`closed_at`)."""
+    `owner` (host:pid) sends it, `pushed` once complete, `done` when every frame is answered (`closed_at`); `lost`
+    when the platform no longer has it (its project was deleted), and `replaced` (`closed_at`) once its frames
+    were pushed again as another run (the record's `lost` and `replaced` entries say why, when, and by which)."""
 
     __tablename__ = "annotation_runs"
 

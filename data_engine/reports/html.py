@@ -31,6 +31,7 @@ from data_engine.datasets.manifest import ManifestFrame
 from data_engine.detections import Detections
 from data_engine.formats import to_detections, yolo
 from data_engine.layout import annotation_image_key, reports_key, timeline_key
+from data_engine.mining.selection import DIVERSITY_TRIGGER
 from data_engine.registry.records import RetrainingRecords
 from data_engine.store import Store, atomic_path
 from data_engine.video.frames import iter_frames
@@ -108,12 +109,32 @@ def batch_report(catalog: Catalog, store: Store, batch_key: str) -> Path:
     body = [
         f"<h1>Batch {html.escape(batch_key)}: frames selected for annotation</h1>",
         f"<p>{len(selected)} frames in {len(by_clip)} of {len(clips)} clips; chosen by: {counts}.</p>",
+        *_diversity_note(per_trigger.get(DIVERSITY_TRIGGER, 0), len(selected), sum(map(len, hits_by_clip.values()))),
         _legend(("autolabel", "review")),
         *sections,
     ]
     if not selected:
         body.append("<p>No frame of this batch is selected (yet): mine it first.</p>")
     return _write_page(store, folder / "index.html", f"batch {batch_key}", body)
+
+
+def _diversity_note(diverse: int, selected: int, hits: int) -> list[str]:
+    """What a diversity sample is, in plain words, when the page shows one: on a cold start (every frame, and no
+    trigger fired) the frames were not found interesting, they are spread out so the first labels cover the
+    footage."""
+    if not diverse:
+        return []
+    if diverse == selected and not hits:
+        return [
+            '<p class="note"><b>Cold start: these frames are a diversity sample.</b> No detector is in use yet and '
+            "no trigger fired on this batch, so nothing here was found interesting: the frames are spread evenly "
+            "over its clips and videos, and the most different from each other are taken, so that the first "
+            "labels cover the footage. Once a model is trained from them, its own triggers join the mining.</p>"
+        ]
+    return [
+        f'<p class="note">{diverse} of the {selected} frames are a diversity sample: chosen to be unlike the others '
+        "and spread over the clips, not because a trigger fired on them.</p>"
+    ]
 
 
 def dataset_report(catalog: Catalog, store: Store, dataset_id: str) -> Path:
@@ -283,7 +304,12 @@ def _frame_caption(clip: Clip, frame: int, reasons: Mapping[str, object], hits: 
     fps = (clip.last_frame - clip.first_frame + 1) / max(clip.end_s - clip.start_s, 1e-9)
     listed = reasons.get("reasons")
     why = (
-        ", ".join(f"{html.escape(str(r.get('trigger')))} {float(r.get('score', 0)):.2f}" for r in listed)
+        ", ".join(
+            "diversity sample (no trigger)"
+            if r.get("trigger") == DIVERSITY_TRIGGER
+            else f"{html.escape(str(r.get('trigger')))} {float(r.get('score', 0)):.2f}"
+            for r in listed
+        )
         if isinstance(listed, list) and listed
         else html.escape(str(reasons.get("trigger", "?")))
     )

@@ -7,6 +7,11 @@ then sends the claimed frames (a bundle is written under a temporary name and pu
 move to `pushed`, and the run record that pulls read back is stored. A push whose process died is finished by the
 next push, under the same run id, so nothing is sent twice and nothing is left behind.
 
+A run the platform lost (its Label Studio project deleted: seen by a push, or by a pull that finds the project
+gone) is marked `lost`; the next push closes it as `replaced`, recording why, and sends its frames that were not
+reviewed yet again as a new run (a new project when the old one is gone). `push_again` does the same by hand for a
+run whose tasks are broken or deleted: its unanswered tasks are removed from the platform and pushed afresh.
+
 Pull (platforms that answer by themselves: Label Studio) and import (bundle answer files) turn answers into a new
 label-file version per clip, recorded as an import that can be undone; a clip whose pushed frames are all
 reviewed moves to `annotated`. Runs closed within the corrections window are pulled again, so corrections made on
@@ -30,6 +35,7 @@ from data_engine.annotation import (
     AnnotationBackend,
     AnnotationError,
     AnnotationRun,
+    AnnotationRunLostError,
     FrameToReview,
     PullResult,
     ReviewedFrame,
@@ -50,6 +56,7 @@ from data_engine.autolabel import LabelFile, read_labels, read_latest_labels
 from data_engine.autolabel.labels import version_of
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.models import AnnotationRunRecord, utcnow
+from data_engine.errors import NotFoundError
 from data_engine.faults import crash_point
 from data_engine.layout import ANNOTATION_THROUGHPUT, annotation_image_key, labels_key
 from data_engine.processes import holder_gone, this_process
@@ -72,6 +79,7 @@ __all__ = [
     "parse_duration",
     "pull_and_summarise",
     "pull_reviews",
+    "push_again",
     "push_ready",
     "push_selected",
     "review_history",
@@ -83,10 +91,22 @@ JPEG_QUALITY = 92
 FOREIGN_OWNER_LEASE = timedelta(hours=1)
 
 
+@dataclass(frozen=True)
+class PushedAgain:
+    """A run closed because its frames were pushed again: why, by which new run (None when every frame of it was
+    reviewed already) and how many frames."""
+
+    run_id: str
+    reason: str
+    new_run_id: str | None
+    frames: int
+
+
 @dataclass
 class PushReport:
     """What a push sent: the last run (id, backend, where), frames and clips, runs of crashed pushes it finished
-    first, and earlier runs whose derived files (a bundle's zip) it re-created."""
+    first, earlier runs whose derived files (a bundle's zip) it re-created, and runs the platform lost (or a person
+    asked to push again) whose frames it sent again."""
 
     run_id: str | None = None
     backend: str = ""
@@ -96,6 +116,7 @@ class PushReport:
     with_pre_annotations: int = 0
     resumed: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    again: list[PushedAgain] = field(default_factory=list)
     report_pages: list[Path] = field(default_factory=list)
 
 
@@ -114,6 +135,8 @@ class ReviewReport:
     missing: int = 0
     already_imported: int = 0
     undone: int = 0
+    lost: dict[str, str] = field(default_factory=dict)
+    missing_by_run: dict[str, int] = field(default_factory=dict)
     reviewed: list[ReviewedFrame] = field(default_factory=list)
 
 
@@ -211,8 +234,18 @@ def _push_selected(
                 _send(catalog, store, settings, platform, stale.id, report, run_id, step)
                 report.resumed.append(stale.id)
         for record in catalog.annotation_runs(status="pushed"):
-            if record.backend == platform.name and platform.repair(AnnotationRun.from_json(record.record)):
+            if record.backend != platform.name:
+                continue
+            pushed_run = AnnotationRun.from_json(record.record)
+            reason = platform.lost(pushed_run)
+            if reason is not None:
+                catalog.mark_annotation_run_lost(record.id, reason)
+            elif platform.repair(pushed_run):
                 report.repaired.append(record.id)
+        for record in catalog.annotation_runs(status="lost"):
+            if record.backend == platform.name:
+                reason = str(record.record.get("lost", {}).get("reason") or "the platform lost the run")
+                _push_again(catalog, store, settings, platform, record, reason, owner, report, run_id, step)
         wanted = [
             (frame_key(clip.id, selected.frame), clip.id, selected.frame)
             for clip in clips
@@ -224,6 +257,68 @@ def _push_selected(
                 crash_point("push.claimed")
                 _send(catalog, store, settings, platform, new_run, report, run_id, step)
     return report
+
+
+def push_again(
+    catalog: Catalog,
+    store: Store,
+    settings: Settings,
+    annotation_run_id: str,
+    *,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> PushReport:
+    """Push the frames of run `annotation_run_id` that were not reviewed yet again, as a new run, and close the
+    old one as `replaced` (a person saw its tasks broken or deleted on the platform): its unanswered tasks still
+    there are removed first, so annotators get fresh ones."""
+    record = catalog.annotation_run(annotation_run_id)
+    if record is None:
+        known = ", ".join(r.id for r in catalog.annotation_runs()[-5:]) or "none"
+        raise NotFoundError(f"no annotation run {annotation_run_id!r} (latest runs: {known})")
+    if record.status == "pushing":
+        raise AnnotationError(
+            f"run {annotation_run_id} is still being pushed (or its push stopped half-way): `data-engine push` "
+            "finishes it first"
+        )
+    if record.status == "replaced":
+        by = record.record.get("replaced", {}).get("by")
+        raise AnnotationError(f"run {annotation_run_id} was pushed again already (as run {by or 'none'})")
+    report = PushReport()
+    with backend_for(settings, store, record.backend) as platform:
+        report.backend = platform.name
+        step = partial(progress, f"push to {platform.name}") if progress is not None else None
+        reason = "pushed again by hand (push --again)"
+        _push_again(catalog, store, settings, platform, record, reason, this_process(), report, run_id, step)
+    return report
+
+
+def _push_again(
+    catalog: Catalog,
+    store: Store,
+    settings: Settings,
+    platform: AnnotationBackend,
+    record: AnnotationRunRecord,
+    reason: str,
+    owner: str,
+    report: PushReport,
+    run_id: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Close `record` as replaced and send its frames that no person reviewed yet as a new run."""
+    reviewed: dict[str, set[int]] = {}
+    keys = []
+    for pushed in catalog.pushed_frames(record.id):
+        if pushed.clip_id not in reviewed:
+            clip = catalog.get_clip(pushed.clip_id)
+            reviewed[pushed.clip_id] = _reviewed_frames(store, clip) if clip is not None else set()
+        if pushed.frame not in reviewed[pushed.clip_id]:
+            keys.append(pushed.frame_key)
+    new_run = uuid.uuid4().hex[:16]
+    if not catalog.repush_annotation_run(record.id, new_run, owner, keys, reason):
+        return  # another push took it
+    report.again.append(PushedAgain(record.id, reason, new_run if keys else None, len(keys)))
+    if keys:
+        _send(catalog, store, settings, platform, new_run, report, run_id, progress)
 
 
 def _send(
@@ -242,6 +337,11 @@ def _send(
     for pushed in catalog.pushed_frames(annotation_run_id):
         claimed.setdefault(pushed.clip_id, set()).add(pushed.frame)
     request = _review_request(catalog, store, settings, claimed)
+    pushing = catalog.annotation_run(annotation_run_id)
+    replaces = pushing.record.get("replaces") if pushing is not None else None
+    replaced = catalog.annotation_run(str(replaces)) if replaces else None
+    if replaced is not None:
+        platform.retire(AnnotationRun.from_json(replaced.record))
     run = platform.push(request, annotation_run_id, progress)
     crash_point("push.sent")
     clip_ids = sorted(claimed)
@@ -253,7 +353,8 @@ def _send(
         run_id=run_id,
         detail={"annotation_run": run.run_id, "backend": run.backend},
     )
-    catalog.finish_push(run.run_id, run.project_url, run.to_json())
+    record = run.to_json() if replaced is None else {**run.to_json(), "replaces": replaced.id}
+    catalog.finish_push(run.run_id, run.project_url, record)
     crash_point("push.recorded")
     report.run_id, report.project_url = run.run_id, run.project_url
     report.frames += len(request.frames)
@@ -365,7 +466,7 @@ def open_runs(catalog: Catalog, window: timedelta | None = None) -> list[Annotat
     return [
         AnnotationRun.from_json(record.record)
         for record in catalog.annotation_runs(status="pushed", closed_since=closed_since)
-        if record.backend in BACKENDS and BACKENDS[record.backend].polled
+        if record.backend in BACKENDS and BACKENDS[record.backend].polled and record.status in ("pushed", "done")
     ]
 
 
@@ -377,7 +478,9 @@ def pull_reviews(
     since: timedelta | None = None,
 ) -> ReviewReport:
     """Fetch the answers of every open run (and of runs closed within `since`, by default the configured
-    corrections window) and store them as review label versions; a run whose frames are all answered closes."""
+    corrections window) and store them as review label versions; a run whose frames are all answered closes. A run
+    whose project is gone from its platform is marked lost (in `report.lost`, with why): the next push sends its
+    frames again."""
     window = since if since is not None else timedelta(hours=settings.corrections_window_hours)
     report = ReviewReport()
     backends: dict[str, AnnotationBackend] = {}
@@ -385,10 +488,17 @@ def pull_reviews(
         for run in open_runs(catalog, window):
             if run.backend not in backends:
                 backends[run.backend] = backend_for(settings, store, run.backend)
-            result = backends[run.backend].pull(run)
+            try:
+                result = backends[run.backend].pull(run)
+            except AnnotationRunLostError as lost:
+                catalog.mark_annotation_run_lost(run.run_id, lost.reason)
+                report.lost[run.run_id] = lost.reason
+                continue
             report.runs.append(run.run_id)
             report.pending += len(result.pending)
             report.missing += len(result.missing)
+            if result.missing:
+                report.missing_by_run[run.run_id] = len(result.missing)
             _store_reviews(catalog, store, run, result, report, run_id)
             if not result.pending:
                 catalog.close_annotation_run(run.run_id)
@@ -449,7 +559,11 @@ def import_backlog(catalog: Catalog, store: Store, settings: Settings) -> list[R
                     clip = catalog.get_clip(clip_id)
                     reviewed = _reviewed_frames(store, clip) if clip is not None else set()
                     imported += sum(1 for frame in run.frames if frame.clip_id == clip_id and frame.frame in reviewed)
-                progress = backend.progress(run)
+                try:
+                    progress = backend.progress(run)
+                except AnnotationRunLostError as lost:
+                    catalog.mark_annotation_run_lost(run.run_id, lost.reason)  # the next push sends it again
+                    continue
                 backlog.append(RunBacklog(run.run_id, progress.total, progress.annotated, imported))
     return backlog
 

@@ -75,5 +75,13 @@ def run_main_job(runtime: Runtime, paths: Sequence[str] = (), progress: Progress
     pushed = push_ready(catalog, store, settings, cold_start=not detectors, progress=progress)
     summary.tasks_pushed, summary.pushed_to = pushed.frames, pushed.project_url
     summary.report_pages = pushed.report_pages
-    summary.frames_reviewed = pull_reviews(catalog, store, settings).frames_reviewed
+    summary.notes += [
+        f"run {again.run_id} closed ({again.reason}); {again.frames} frames pushed again as run {again.new_run_id}"
+        for again in pushed.again
+    ]
+    pulled = pull_reviews(catalog, store, settings)
+    summary.frames_reviewed = pulled.frames_reviewed
+    summary.notes += [
+        f"run {lost} is lost ({reason}): the next run pushes it again" for lost, reason in pulled.lost.items()
+    ]
     return summary

@@ -39,5 +39,6 @@ def test_mining_assets_select_frames_within_budget_with_passing_checks(tmp_path:
     assert checks["within_budget"] and checks["no_near_duplicates"]
     assert selection["hits_per_trigger"].value.startswith("![hits per trigger](data:image/png;base64,")
     assert "data:image/png;base64," in selection["trigger_timeline"].value
+    assert Path(selection["trigger_timeline file"].value).read_bytes().startswith(b"\x89PNG"), "and its file"
     table = selection["clips"].value.splitlines()
     assert table[0] == "| clip | frames | state | selected frames |" and len(table) == 2 + len(catalog.clips())

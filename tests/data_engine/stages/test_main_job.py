@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from data_engine import layout
 from data_engine.catalog import Catalog
-from data_engine.cli import main
+from data_engine.cli import duration_text, main
 from data_engine.synthetic import generate
 
 
@@ -27,24 +27,39 @@ def test_running_the_main_job_twice_does_no_duplicate_work(
         return result.output
 
     first = invoke("run", str(sample_videos))
-    assert "videos: 2 clipped" in first and "cold start" in first
+    assert "this run (" in first and ": 2 videos clipped in 1 new batch," in first and "cold start" in first
+    total = next(line for line in first.splitlines() if line.startswith("in total: "))
+    assert total.startswith("in total: 2 videos clipped (") and " s of video)" in total and " h" not in total, total
     assert "tasks pushed: " in first and "tasks pushed: none new" not in first
     pages = [Path(line.rsplit(": ", 1)[1]) for line in first.splitlines() if "boxes and reasons: " in line]
     pushed = int(first.split("tasks pushed: ", 1)[1].split(" ", 1)[0])
     assert pages and sum(page.read_text().count("<figure>") for page in pages) == pushed, "one picture per task"
+    assert "trigger hits: none new" in first, "the sample videos trigger nothing on a cold start"
+    assert all("Cold start: these frames are a diversity sample." in page.read_text() for page in pages)
+    assert all("diversity sample (no trigger)" in page.read_text() for page in pages), "no 'diversity 0.00'"
     clips_before = json.loads(invoke("clips", "--json"))
     catalog = Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
     runs_before = [run.id for run in catalog.annotation_runs()]
     selected_before = len(catalog.selected_frames())
 
     second = invoke("run", str(sample_videos))
-    assert "new batches this run: 0" in second and "tasks pushed: none new" in second
-    assert "frames selected this run: 0" in second
+    assert ": 0 videos clipped in 0 new batches" in second and "tasks pushed: none new" in second
+    assert "frames selected: 0;" in second and "in total: 2 videos clipped" in second, "this run apart from totals"
     assert json.loads(invoke("clips", "--json")) == clips_before, "same clips, same states"
     assert [run.id for run in catalog.annotation_runs()] == runs_before, "no new annotation tasks"
     assert len(catalog.selected_frames()) == selected_before
     assert all(len(catalog.history(clip["id"])) == 4 for clip in clips_before), "extracted, mined, selected, pushed"
     catalog.dispose()
+
+
+def test_durations_read_in_seconds_minutes_or_hours() -> None:
+    assert [duration_text(s) for s in (4.25, 59.94, 200, 3599.4, 7500)] == [
+        "4.2 s",
+        "59.9 s",
+        "3 min 20 s",
+        "59 min 59 s",
+        "2 h 05 min",
+    ]
 
 
 def test_the_command_line_steps_and_the_main_job_take_the_same_path(
