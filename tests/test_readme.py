@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 CI_RUN = REPO / ".ci" / "run"
-DEMO_SUMMARY = "videos: 2 clipped"
+DEMO_SUMMARY = "in total: 2 videos clipped"
 SHELL_SETUP = re.compile(r"^(#!|set |cd |export )")
 
 

@@ -80,7 +80,7 @@ def test_the_command_line_steps_and_the_main_job_take_the_same_path(
 
     on("steps", "ingest", str(video))
     assert "selected" in on("steps", "mine")
-    assert "videos: 1 clipped" in on("job", "run", str(video))
+    assert "in total: 1 videos clipped" in on("job", "run", str(video))
 
     def outcome(home: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int]]]:
         catalog = Catalog(f"sqlite:///{tmp_path / home / 'catalog.db'}")
