@@ -97,6 +97,9 @@ def test_readme_demo_runs_verbatim_in_a_clean_clone(tmp_path: Path, sample_video
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=300)
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "videos").symlink_to(sample_videos, target_is_directory=True)
+    models = sample_videos.parent / "models"
+    if (models / "yolox_nano.onnx").is_file():  # as beside the real ../shared: the demo mines with YOLOX-Nano
+        (tmp_path / "shared" / "models").symlink_to(models, target_is_directory=True)
     env = clean_environment()
 
     output = ""
@@ -116,5 +119,7 @@ def test_readme_demo_runs_verbatim_in_a_clean_clone(tmp_path: Path, sample_video
         assert done.returncode == 0, f"{command!r} failed in a clean clone:\n{done.stdout[-6000:]}"
         output += done.stdout
     assert DEMO_SUMMARY in output, f"the demo did not print {DEMO_SUMMARY!r}:\n{output[-6000:]}"
+    if (models / "yolox_nano.onnx").is_file():
+        assert "model in use: yolox_nano-" in output, output[-3000:]
     print(output[-1500:])
     assert (clone / ".venv" / "bin" / "data-engine").exists(), "the demo did not install into a new .venv"
