@@ -21,6 +21,18 @@ SAMPLE_VIDEOS = Path(os.environ.get("DATA_ENGINE_SAMPLE_VIDEOS", REPO.parent / "
 POSTGRES_URL = os.environ.get("DATA_ENGINE_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An engine home of its own for a command-line test: no DATA_ENGINE_* setting of the caller's environment,
+    work in process, 2-second clips."""
+    for name in [name for name in os.environ if name.startswith("DATA_ENGINE_")]:
+        monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("DATA_ENGINE_HOME", str(home))
+    monkeypatch.setenv("DATA_ENGINE_COMPUTE", "inprocess")
+    monkeypatch.setenv("DATA_ENGINE_CLIP_SECONDS", "2")
+    return home
+
+
 @pytest.fixture(scope="session")
 def sample_videos() -> Path:
     if not (SAMPLE_VIDEOS / "crowd_overhead_720p.avi").exists():

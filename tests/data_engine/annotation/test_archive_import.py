@@ -16,18 +16,14 @@ from data_engine.annotation import bundle
 from data_engine.cli import main
 from data_engine.store import is_temporary
 from tests.answers import answer_every_frame
+from tests.conftest import isolated_home
 from tests.videos import make_test_video
 
 
 @pytest.fixture
 def answered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """A home whose pushed bundle is answered, and that bundle's folder."""
-    for name in [name for name in os.environ if name.startswith("DATA_ENGINE_")]:
-        monkeypatch.delenv(name)
-    home = tmp_path / "home"
-    monkeypatch.setenv("DATA_ENGINE_HOME", str(home))
-    monkeypatch.setenv("DATA_ENGINE_COMPUTE", "inprocess")
-    monkeypatch.setenv("DATA_ENGINE_CLIP_SECONDS", "2")
+    home = isolated_home(tmp_path, monkeypatch)
     video = make_test_video(tmp_path / "v.mp4", frames=75)
     os.utime(video, (time.time() - 60, time.time() - 60))
     result = CliRunner().invoke(main, ["run", str(video)], catch_exceptions=False)

@@ -19,6 +19,7 @@ from data_engine.video.clipper import extract_clip, plan_clips
 from data_engine.video.frames import iter_frames
 from data_engine.video.probe import probe_video
 from tests.answers import answer_every_frame
+from tests.conftest import isolated_home
 
 WIDTH, HEIGHT = 320, 240
 STRIPE = 24
@@ -93,13 +94,7 @@ def test_decoded_frames_are_turned_upright(tmp_path: Path) -> None:
 
 @pytest.fixture
 def turned_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in [name for name in os.environ if name.startswith("DATA_ENGINE_")]:
-        monkeypatch.delenv(name)
-    home = tmp_path / "home"
-    monkeypatch.setenv("DATA_ENGINE_HOME", str(home))
-    monkeypatch.setenv("DATA_ENGINE_COMPUTE", "inprocess")
-    monkeypatch.setenv("DATA_ENGINE_CLIP_SECONDS", "2")
-    return home
+    return isolated_home(tmp_path, monkeypatch)
 
 
 def test_run_records_the_rotation_and_writes_every_image_upright(turned_home: Path, tmp_path: Path) -> None:
