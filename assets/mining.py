@@ -57,7 +57,7 @@ def trigger_hits(
             store.store,
             context.partition_key,
             detectors.detectors,
-            config=MiningConfig(budget_per_day=engine_settings.settings.budget_per_day),
+            config=MiningConfig.from_settings(engine_settings.settings),
             run_id=context.run.run_id,
             backend=backend,
         )
@@ -102,7 +102,7 @@ def annotation_selection(
     engine_settings: EngineSettingsResource,
 ) -> dg.MaterializeResult:
     batch = context.partition_key
-    config = MiningConfig(budget_per_day=engine_settings.settings.budget_per_day)
+    config = MiningConfig.from_settings(engine_settings.settings)
     report = select_batch(
         catalog.catalog,
         store.store,

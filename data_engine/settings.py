@@ -43,6 +43,10 @@ class Settings:
     detector_conf: float = 0.1
     detector_iou: float = 0.7
     budget_per_day: int = 6000
+    triggers: tuple[str, ...] = ()
+    """The triggers mining runs (DATA_ENGINE_TRIGGERS=flicker,frozen,hindsight_disagreement,box_jump); empty: the
+    default ones (data_engine.mining registers them; box_jump and the other stretch-flagging ones run only when
+    named)."""
     classes: tuple[str, ...] = ("person",)
     class_map: tuple[str, ...] = ()
     """MODEL_NAME:ENGINE_NAME pairs (DATA_ENGINE_CLASS_MAP=person:pedestrian): a model's class renamed to the user's."""
@@ -170,7 +174,7 @@ def _parse(values: Mapping[str, str]) -> dict[str, Any]:
         try:
             if spec.name == "home":
                 parsed[spec.name] = Path(raw)
-            elif spec.name in ("detectors", "classes", "class_map"):
+            elif spec.name in ("detectors", "classes", "class_map", "triggers"):
                 parsed[spec.name] = tuple(item.strip() for item in raw.replace(";", ",").split(",") if item.strip())
             elif spec.type in (int, "int"):
                 parsed[spec.name] = int(raw)

@@ -9,7 +9,8 @@ detection, then hindsight tracking, gap filling and fusion). Scored against the 
 - tracking, per tracked source: hindsight and bytetrack;
 - selection and triggers (`selection_lift`): the first model's raw boxes at the operating threshold give each
   frame's errors (missed plus false boxes), and the mining stage's triggers and selection run on the same frames
-  and detections as mining runs them (every `detector_every`-th frame, the second model as the reference).
+  and detections as mining runs them (the frames `MiningConfig.trigger_every` gives, the second model as the
+  reference).
 
 Several sequences give one report each and one pooled over all: the per-frame counts of all of them together.
 """
@@ -43,13 +44,13 @@ from data_engine.evaluation.selection_lift import (
     budget_frames,
     engine_choice,
     flagged_frames,
-    margin_uncertainty,
     selection_figures,
     trigger_figures,
 )
 from data_engine.evaluation.sequences import FootageError, count_frames, frames_video, locate
 from data_engine.mining.config import MiningConfig
 from data_engine.mining.features import compute_features
+from data_engine.mining.frame_ranking import margin_uncertainty
 from data_engine.mining.triggers import run_triggers
 
 Progress = Callable[[str], None]
@@ -228,9 +229,9 @@ def _measure(
 def _mining_input(
     detections: Sequence[Detections | None], reference: Sequence[Detections | None] | None
 ) -> tuple[dict[int, Detections] | None, dict[int, Detections] | None]:
-    """The detections the mining stage gives the triggers: every `detector_every`-th frame of the first model, and
-    of the second as the reference."""
-    every = MiningConfig().detector_every
+    """The detections the mining stage gives the triggers (`MiningConfig.trigger_every`) of the first model, and of
+    the second as the reference."""
+    every = MiningConfig().trigger_every
 
     def sampled(frames: Sequence[Detections | None]) -> dict[int, Detections]:
         return {index: found for index, found in enumerate(frames) if found is not None and index % every == 0}

@@ -66,7 +66,7 @@ class FootageReport:
             )
         if self.selection is not None:
             out += ["", *self._selection_lines(self.selection)]
-        if self.triggers and self.selection is not None:
+        if self.selection is not None and self.selection.budgets and self.selection.budgets[0].engine is not None:
             out += [
                 "",
                 "| trigger | frames flagged | share | errors/frame | lift |",

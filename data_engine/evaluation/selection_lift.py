@@ -10,10 +10,9 @@ of the frames) four ways of choosing are compared:
   no reviews exist, so every trigger weighs 1. Near-duplicates or too few hits can leave it under the budget.
 - random: `RANDOM_DRAWS` seeded draws of the budget's frames without replacement; the mean lift and the 2.5 and
   97.5 percentiles of the draws' lifts (95 % interval).
-- uncertainty: frames ranked by box uncertainty, the sum over the frame's raw boxes of a margin uncertainty that
-  peaks at the operating threshold t and falls linearly to 0 at confidence 0 and 1: 1 - |c - t| / t below t,
-  1 - |c - t| / (1 - t) from t on (for t = 0.5, the usual 1 - |2c - 1|); the expected count of boxes whose keep or
-  drop decision is in doubt.
+- uncertainty: frames ranked by box uncertainty (`mining.frame_ranking.margin_uncertainty`: the sum over the
+  frame's raw boxes of a margin uncertainty that peaks at the operating threshold), the expected count of boxes
+  whose keep-or-drop decision is in doubt: what a user would rank by instead.
 - oracle: frames ranked by their true error count, the most that any choice of that many frames can reach.
 
 Per trigger: the share of the frames it flags (every frame of each hit's range) and the errors per flagged frame
@@ -30,7 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_engine.detections import Detections
 from data_engine.mining.config import MiningConfig
 from data_engine.mining.selection import candidates_from_hits, select_frames
 from data_engine.mining.triggers import Hit
@@ -132,18 +130,6 @@ def _round(value: float | None) -> float | None:
 def budget_frames(share: float, frames: int) -> int:
     """Frames a budget share buys in a sequence of `frames` (at least one)."""
     return max(1, round(share * frames)) if frames else 0
-
-
-def margin_uncertainty(frames: Sequence[Detections | None], threshold: float) -> np.ndarray:
-    """Per frame: the sum of its boxes' margin uncertainty around `threshold` (see the module docstring)."""
-    below, above = max(threshold, 1e-9), max(1.0 - threshold, 1e-9)
-    out = np.zeros(len(frames))
-    for index, found in enumerate(frames):
-        if found is None or not len(found):
-            continue
-        c = found.confidence.astype(np.float64)
-        out[index] = float(np.clip(np.where(c < threshold, c / below, (1.0 - c) / above), 0.0, 1.0).sum())
-    return out
 
 
 def engine_choice(hits: Sequence[Hit], features: pd.DataFrame, budget: int) -> np.ndarray:

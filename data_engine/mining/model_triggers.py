@@ -30,6 +30,8 @@ from data_engine.autolabel.hindsight import HindsightParams, link_tracks, suppre
 from data_engine.autolabel.stream import StreamedDetections, detect_stream
 from data_engine.detections import Detections, box_iou, match_boxes
 from data_engine.detectors.base import Detector
+from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE
+from data_engine.mining.frame_ranking import frame_hashes, top_frames
 from data_engine.mining.triggers import (
     FrameDetections,
     Hit,
@@ -41,6 +43,7 @@ from data_engine.mining.triggers import (
 )
 
 DETECTION_TRIGGERS: tuple[str, ...] = (
+    "hindsight_disagreement",
     "detection_flicker",
     "class_flip",
     "box_jump",
@@ -144,7 +147,9 @@ class ConfidenceOscillationConfig(TrackingConfig):
 class DisagreementConfig:
     """Two models on the same frames: boxes (at `threshold`, both models) matched by IoU (Hungarian, least IoU
     `iou_match`, class-agnostic); a match of different classes counts as a disagreement. Frame score = 1 - F1 of the
-    agreeing matches; runs of sampled frames scoring at least `min_score` are hits (merged across `merge_gap`).
+    agreeing matches. The clip's frames scoring at least `min_score` are ranked and only the best `share` of them
+    is flagged, one hit per frame (`frame_ranking.top_frames`: flags over whole stretches found no more mistakes
+    than chance on real footage).
 
     `class_map`: reference class name -> fast model class name, when the models were trained with other class
     lists (names not in the map are taken as they are; reference classes the fast model lacks are dropped)."""
@@ -152,16 +157,14 @@ class DisagreementConfig:
     threshold: float = 0.25
     iou_match: float = 0.5
     min_score: float = 0.1
-    merge_gap: int = 1
+    share: float = 0.05
     class_map: Mapping[str, str] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "iou_match", "min_score"):
+        for name in ("threshold", "iou_match", "min_score", "share"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise TriggerError(f"DisagreementConfig.{name} must lie in (0, 1], got {value}")
-        if self.merge_gap < 0:
-            raise TriggerError(f"DisagreementConfig.merge_gap must be >= 0, got {self.merge_gap}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +213,7 @@ def _box_details(box: np.ndarray, track: int) -> dict[str, float | int]:
     return {"x1": x1, "y1": y1, "x2": x2, "y2": y2, "track": track}
 
 
-@register_trigger("detection_flicker", DetectionFlickerConfig, needs="detections")
+@register_trigger("detection_flicker", DetectionFlickerConfig, needs="detections", default=False)
 def detect_detection_flicker(
     features: pd.DataFrame | None, detections: FrameDetections, config: DetectionFlickerConfig
 ) -> list[Hit]:
@@ -267,7 +270,7 @@ def _missed_frames(
     return np.array(missed, dtype=np.int64)
 
 
-@register_trigger("class_flip", ClassFlipConfig, needs="detections")
+@register_trigger("class_flip", ClassFlipConfig, needs="detections", default=False)
 def detect_class_flips(
     features: pd.DataFrame | None, detections: FrameDetections, config: ClassFlipConfig
 ) -> list[Hit]:
@@ -288,7 +291,7 @@ def detect_class_flips(
     return hits
 
 
-@register_trigger("box_jump", BoxJumpConfig, needs="detections")
+@register_trigger("box_jump", BoxJumpConfig, needs="detections", default=False)
 def detect_box_jumps(features: pd.DataFrame | None, detections: FrameDetections, config: BoxJumpConfig) -> list[Hit]:
     """Observations whose box overlaps the constant-velocity prediction from the two observations before by less
     than `max_iou`. Score: 1 - IoU / max_iou."""
@@ -309,7 +312,7 @@ def detect_box_jumps(features: pd.DataFrame | None, detections: FrameDetections,
     return hits
 
 
-@register_trigger("count_oscillation", CountOscillationConfig, needs="detections")
+@register_trigger("count_oscillation", CountOscillationConfig, needs="detections", default=False)
 def detect_count_oscillation(
     features: pd.DataFrame | None, detections: FrameDetections, config: CountOscillationConfig
 ) -> list[Hit]:
@@ -337,7 +340,7 @@ def detect_count_oscillation(
     return hits
 
 
-@register_trigger("confidence_oscillation", ConfidenceOscillationConfig, needs="detections")
+@register_trigger("confidence_oscillation", ConfidenceOscillationConfig, needs="detections", default=False)
 def detect_confidence_oscillation(
     features: pd.DataFrame | None, detections: FrameDetections, config: ConfidenceOscillationConfig
 ) -> list[Hit]:
@@ -448,7 +451,7 @@ def detect_disagreement(
     config: DisagreementConfig,
     reference: FrameDetections,
 ) -> list[Hit]:
-    """Runs of sampled frames (those both models ran on) where the models disagree. Score: the run's worst frame."""
+    """The frames (of those both models ran on) where the models disagree most; score: that frame's disagreement."""
     lookup = reference_class_lookup(detections, reference, config.class_map)
     common = np.array(sorted(set(map(int, detections)) & set(map(int, reference))), dtype=np.int64)
     agreements = [
@@ -460,15 +463,18 @@ def detect_disagreement(
         for frame in common
     ]
     scores = np.array([agreement.disagreement for agreement in agreements])
+    flagged = top_frames(
+        common, scores, config.share, config.min_score, frame_hashes(features), DEFAULT_DUPLICATE_DISTANCE
+    )
     hits = []
-    for first, last in mask_runs(scores >= config.min_score, merge_gap=config.merge_gap):
-        run = agreements[first : last + 1]
+    for position in flagged:
+        agreement = agreements[position]
         details: HitDetails = {
-            "class_conflicts": sum(a.class_conflicts for a in run),
-            "only_fast": sum(a.only_primary for a in run),
-            "only_reference": sum(a.only_reference for a in run),
-            "mean_disagreement": round(float(scores[first : last + 1].mean()), 3),
+            "class_conflicts": agreement.class_conflicts,
+            "only_fast": agreement.only_primary,
+            "only_reference": agreement.only_reference,
+            "disagreement": round(float(scores[position]), 3),
         }
-        score = float(scores[first : last + 1].max())
-        hits.append(Hit("model_disagreement", int(common[first]), int(common[last]), score, details))
+        frame = int(common[position])
+        hits.append(Hit("model_disagreement", frame, frame, float(scores[position]), details))
     return hits

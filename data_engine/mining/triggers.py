@@ -77,6 +77,7 @@ class TriggerSpec:
     config_type: type
     required_columns: tuple[str, ...]
     needs: TriggerInput = "features"
+    default: bool = True
 
 
 _REGISTRY: dict[str, TriggerSpec] = {}
@@ -94,16 +95,21 @@ _COLUMN_RANGES: dict[str, tuple[float, float]] = {
 
 
 def register_trigger(
-    name: str, config_type: type, required_columns: Sequence[str] = (), needs: TriggerInput = "features"
+    name: str,
+    config_type: type,
+    required_columns: Sequence[str] = (),
+    needs: TriggerInput = "features",
+    default: bool = True,
 ) -> Callable[[TriggerFunction], TriggerFunction]:
-    """Decorator registering `function` as trigger `name`; `config_type()` must give the default parameters."""
+    """Decorator registering `function` as trigger `name`; `config_type()` must give the default parameters.
+    `default=False`: the trigger runs only when named (mining's `DATA_ENGINE_TRIGGERS`, the proving ground)."""
     if not name or name in _REGISTRY:
         raise TriggerError(f"trigger name {name!r} is empty or already registered; pick a unique name")
     if needs not in TRIGGER_INPUTS:
         raise TriggerError(f"trigger {name!r} needs {needs!r}; expected one of {list(TRIGGER_INPUTS)}")
 
     def decorator(function: TriggerFunction) -> TriggerFunction:
-        _REGISTRY[name] = TriggerSpec(name, function, config_type, tuple(required_columns), needs)
+        _REGISTRY[name] = TriggerSpec(name, function, config_type, tuple(required_columns), needs, default)
         return function
 
     return decorator
@@ -166,6 +172,15 @@ def validate_detections(detections: FrameDetections, role: str = "detections") -
             raise TriggerError(f"{role} of frame {frame} has NaN or infinite box coordinates; check the model output")
 
 
+def triggers_for(names: Sequence[str] | None, detections: bool, reference: bool) -> list[str]:
+    """The triggers to run on a clip: the named ones (None: every default trigger) whose input it has (model-level
+    triggers are skipped without detections, the two-model ones without a reference)."""
+    given = {"features": True, "detections": detections, "reference": detections and reference}
+    chosen = registered_triggers() if names is None else tuple(names)
+    specs = [trigger_spec(name) for name in chosen]
+    return [spec.name for spec in specs if given[spec.needs] and (names is not None or spec.default)]
+
+
 def run_trigger(
     name: str,
     features: pd.DataFrame | None,
@@ -184,14 +199,14 @@ def run_triggers(
     names: Sequence[str] | None = None,
     reference_detections: FrameDetections | None = None,
 ) -> list[Hit]:
-    """Run the named triggers (default: every registered trigger whose input is given) and return their hits
+    """Run the named triggers (default: every registered default trigger whose input is given) and return their hits
     ordered by first frame. `features` may be None for model-level triggers only; `reference_detections` are a
     second model's detections on the same frames as `detections` (for `needs="reference"` triggers)."""
     configs = configs or {}
     given = {"features": features is not None, "detections": detections is not None}
     given["reference"] = given["detections"] and reference_detections is not None
     if names is None:
-        specs = [spec for spec in map(trigger_spec, registered_triggers()) if given[spec.needs]]
+        specs = [spec for spec in map(trigger_spec, registered_triggers()) if spec.default and given[spec.needs]]
     else:
         specs = [trigger_spec(name) for name in names]
         lacking = [f"{spec.name} (needs {spec.needs})" for spec in specs if not given[spec.needs]]

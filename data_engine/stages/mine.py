@@ -55,7 +55,7 @@ from data_engine.mining.selection import (
     diversity_sample,
     select_frames,
 )
-from data_engine.mining.triggers import Hit, run_triggers
+from data_engine.mining.triggers import Hit, run_triggers, triggers_for
 from data_engine.progress import Progress
 from data_engine.reports.html import batch_report, batch_report_key
 from data_engine.reports.plots import batch_summary_png, timeline_png
@@ -241,6 +241,7 @@ class MiningJob:
     detectors: tuple[DetectorSource, ...] = ()
     detector_every: int = 2
     detect_all_frames: bool = True
+    triggers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -260,24 +261,22 @@ class MiningJobResult:
 def clip_mining_job(job: MiningJob) -> MiningJobResult:
     """Mine one clip (runs on a worker): image-level triggers from its features and, with detectors, model-level
     triggers from one decoding pass for all of them (the first is the fast model, a second is compared with it) on
-    every `detector_every`-th frame; the detections of all frames inferred are stored for autolabelling."""
+    every frame they ran on (all, or every `detector_every`-th); those detections are stored for autolabelling."""
     try:
         features = read_features(job.features_path)
         if not job.detectors:
-            return MiningJobResult(hits=tuple(run_triggers(features)))
+            return MiningJobResult(hits=tuple(run_triggers(features, names=triggers_for(job.triggers, False, False))))
         every = 1 if job.detect_all_frames else job.detector_every
         detectors = detectors_for_clip(job.detectors, job.detections_folder, every)
         inference = detect_clip_once(job.clip_path, detectors, job.detections_folder, every=every)
     except (FeaturesError, AutolabelError, VideoError) as error:
         return MiningJobResult(error=str(error))
-    per_model = {
-        model_id: {index: found for index, found in frames.items() if index % job.detector_every == 0}
-        for model_id, frames in sampled_detections(inference.streamed).items()
-    }
+    per_model = sampled_detections(inference.streamed)
     fast = per_model[detectors[0].model_id]
     reference = per_model[detectors[1].model_id] if len(detectors) > 1 else None
+    names = triggers_for(job.triggers, True, reference is not None)
     return MiningJobResult(
-        hits=tuple(run_triggers(features, fast, reference_detections=reference)),
+        hits=tuple(run_triggers(features, fast, names=names, reference_detections=reference)),
         frames_inferred=inference.inferred_frames,
         written=tuple(path.name for path in inference.written),
     )
@@ -315,6 +314,7 @@ def mine_batch_triggers(
             detectors=sources,
             detector_every=config.detector_every,
             detect_all_frames=config.detect_all_frames,
+            triggers=config.triggers,
         )
         for clip in clips
     ]
@@ -597,7 +597,7 @@ def mine(
             return mine(
                 catalog, store, settings, detectors, batch_keys, run_id=run_id, progress=progress, backend=opened
             )
-    config = MiningConfig(budget_per_day=settings.budget_per_day)
+    config = MiningConfig.from_settings(settings)
     report = MiningReport(cold_start=not detectors)
     for key in catalog.batch_keys() if batch_keys is None else batch_keys:
         if not _ready(catalog, key, ClipState.EXTRACTED) and not _ready(catalog, key, ClipState.MINED):

@@ -10,6 +10,7 @@ import pytest
 
 from data_engine.autolabel.labels import read_latest_labels
 from data_engine.catalog import Catalog
+from data_engine.mining.model_triggers import DETECTION_TRIGGERS
 from data_engine.store import Store
 from tests.concurrency import settled_inbox
 from tests.conftest import SAMPLE_VIDEOS
@@ -17,7 +18,7 @@ from tests.dagster.engine import record_batch
 
 REPO = Path(__file__).resolve().parents[2]
 YOLOX = SAMPLE_VIDEOS.parent / "models" / "yolox_nano.onnx"
-MODEL_TRIGGERS = {"detection_flicker", "class_flip", "box_jump", "count_oscillation", "confidence_oscillation"}
+MODEL_TRIGGERS = set(DETECTION_TRIGGERS)
 
 
 @pytest.mark.skipif(not YOLOX.is_file(), reason=f"the pretrained ONNX detector is not at {YOLOX}")

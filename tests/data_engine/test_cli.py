@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from data_engine.catalog import Catalog
 from data_engine.cli import main
-from data_engine.mining.triggers import registered_triggers
+from data_engine.mining.triggers import registered_triggers, trigger_spec
 from tests.videos import make_test_video
 
 
@@ -141,8 +141,11 @@ def test_an_unknown_status_is_a_clear_error_listing_the_valid_ones(run) -> None:
 
 
 def test_the_readme_names_the_triggers_the_engine_prints() -> None:
+    """The pipeline sketch lists the default triggers; the settings table names those that run only when named."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     mining = re.search(r"mining ─+ frame features, triggers \((.*?)\)", readme, re.DOTALL)
     assert mining, "the README's pipeline sketch lists the triggers"
-    named = set(re.findall(r"[a-z_]+", mining.group(1))) - {"with", "a", "model"}
-    assert named == set(registered_triggers())
+    named = set(re.findall(r"[a-z_]+", mining.group(1))) - {"with", "a", "model", "and", "two"}
+    assert named == {name for name in registered_triggers() if trigger_spec(name).default}
+    (setting,) = [line for line in readme.splitlines() if line.startswith("| `DATA_ENGINE_TRIGGERS` |")]
+    assert all(name in setting for name in registered_triggers())

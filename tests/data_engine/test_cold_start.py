@@ -12,6 +12,7 @@ from data_engine.annotation.bundle import ANSWER_FILES
 from data_engine.catalog import ClipState
 from data_engine.datasets import build_dataset
 from data_engine.experiments.proving_ground import answer_bundle_from_truth
+from data_engine.mining.model_triggers import DETECTION_TRIGGERS
 from data_engine.registry import ModelRegistry, run_candidate
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings
@@ -82,7 +83,7 @@ def test_cold_start_then_the_first_model_takes_over_mining_and_autolabelling(
     second = run_main_job(warm)
     assert not second.cold_start, "the champion takes over without any configuration"
     assert second.model_in_use.endswith(champion.sha256[:8]), "mining and autolabelling use the champion's weights"
-    model_triggers = {"detection_flicker", "box_jump"} & {t for t, n in second.hits_per_trigger.items() if n}
+    model_triggers = set(DETECTION_TRIGGERS) & {t for t, n in second.hits_per_trigger.items() if n}
     assert model_triggers, f"no model-level trigger fired: {second.hits_per_trigger}"
     assert second.clips_autolabelled > 0
     new_clips = [c for c in warm.catalog.clips() if c.status != ClipState.IN_DATASET]

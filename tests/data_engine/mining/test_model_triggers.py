@@ -122,7 +122,7 @@ def test_confidence_oscillating_around_the_threshold() -> None:
     assert run_trigger("confidence_oscillation", None, frames_of(40, steady)) == []
 
 
-def test_two_models_agreeing_give_no_hit_and_disagreeing_frames_do() -> None:
+def test_two_models_agreeing_give_no_hit_and_the_worst_disagreeing_frames_are_flagged() -> None:
     fast = frames_of(20, one_object(20))
     assert run_trigger("model_disagreement", None, fast, reference_detections=fast) == []
     reference_boxes = one_object(20)
@@ -130,10 +130,15 @@ def test_two_models_agreeing_give_no_hit_and_disagreeing_frames_do() -> None:
         reference_boxes[frame].append(([200.0, 150.0, 230.0, 190.0], 0.9, 1))
     for frame in (14, 15):
         reference_boxes[frame] = [(moving_box(frame), 0.8, 1)]
-    hits = run_trigger("model_disagreement", None, fast, reference_detections=frames_of(20, reference_boxes))
-    assert [(hit.first_frame, hit.last_frame) for hit in hits] == [(5, 7), (14, 15)]
-    assert hits[0].details["only_reference"] == 3 and hits[0].score == pytest.approx(1 - 2 / 3)
-    assert hits[1].details["class_conflicts"] == 2 and hits[1].score == 1.0
+    reference = frames_of(20, reference_boxes)
+    wide = DisagreementConfig(share=0.5)
+    hits = sorted(run_trigger("model_disagreement", None, fast, wide, reference), key=lambda hit: hit.first_frame)
+    assert [(hit.first_frame, hit.last_frame) for hit in hits] == [(5, 5), (6, 6), (7, 7), (14, 14), (15, 15)]
+    assert hits[0].details["only_reference"] == 1 and hits[0].score == pytest.approx(1 - 2 / 3)
+    assert hits[3].details["class_conflicts"] == 1 and hits[3].score == 1.0
+    # By default only the clip's worst 5 % (here one frame): a class conflict before an extra box.
+    (worst,) = run_trigger("model_disagreement", None, fast, reference_detections=reference)
+    assert worst.first_frame == 14 and worst.score == 1.0
 
 
 def test_agreement_is_one_minus_f1() -> None:

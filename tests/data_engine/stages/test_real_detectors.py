@@ -12,13 +12,14 @@ import pytest
 
 from data_engine.autolabel.labels import read_latest_labels
 from data_engine.catalog import Catalog
+from data_engine.mining.model_triggers import DETECTION_TRIGGERS
 from data_engine.store import Store
 from tests.conftest import SAMPLE_VIDEOS
 
 MODELS = SAMPLE_VIDEOS.parent / "models"
 TUD = SAMPLE_VIDEOS.parent / "sequences" / "TUD-Campus"
 YOLOX, FASTESTDET = MODELS / "yolox_nano.onnx", MODELS / "fastestdet.onnx"
-MODEL_TRIGGERS = {"detection_flicker", "class_flip", "box_jump", "count_oscillation", "confidence_oscillation"}
+MODEL_TRIGGERS = set(DETECTION_TRIGGERS)
 pytestmark = pytest.mark.skipif(not YOLOX.is_file(), reason=f"the pretrained ONNX detectors are not in {MODELS}")
 
 PUBLISHED = {  # ../shared/models/README.md: person class, IoU 0.5, raw boxes at confidence 0.25
