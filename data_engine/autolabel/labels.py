@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from data_engine.autolabel.hindsight import AutolabelResult, params_dict
 from data_engine.detections import Detections, DetectionsError
+from data_engine.documents import read_json_document
 from data_engine.errors import EngineError
 from data_engine.store import temporary_path
 
@@ -172,13 +173,7 @@ def write_next_labels(clip_dir: str | Path, labels: LabelFile) -> Path:
 def read_labels(path: str | Path) -> LabelFile:
     """Read one label file."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise LabelsError(f"label file {path} does not exist") from error
-    except json.JSONDecodeError as error:
-        raise LabelsError(f"label file {path} is not valid JSON: {error}") from error
-    return LabelFile.from_json(data, source=str(path))
+    return LabelFile.from_json(read_json_document(path, LabelsError, "label file"), source=str(path))
 
 
 def read_latest_labels(clip_dir: str | Path) -> LabelFile | None:

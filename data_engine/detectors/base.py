@@ -33,6 +33,16 @@ class Detector(Protocol):
     def params(self) -> dict[str, Any]: ...
 
 
+def check_same_file(what: str, expected: str, found: str) -> None:
+    """A detector a worker loads from a spec must be the file the run was started with: DetectorError when the
+    spec names a checksum (`expected`) and the file loaded here (`what`) has another (`found`)."""
+    if expected and found != expected:
+        raise DetectorError(
+            f"{what} differs on this worker (sha256 {found[:12]}) from the one the run was started with "
+            f"({expected[:12]}); give every worker the same file"
+        )
+
+
 def inference_key(settings: Mapping[str, Any]) -> str:
     """A short, stable digest of everything a detector's boxes depend on (JSON with sorted keys)."""
     payload = json.dumps(settings, sort_keys=True, default=str).encode()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from data_engine.detections import Detections, Provenance, provenance_array
-from data_engine.detectors.base import DetectorError, inference_key
+from data_engine.detectors.base import DetectorError, check_same_file, inference_key
 from data_engine.detectors.onnx_families import COCO_NAMES, Family, Prepared, family_named, nms, recognise
 from data_engine.store import content_hash
 
@@ -66,11 +66,7 @@ class OnnxSpec:
             classes=self.classes,
             class_map=dict(self.class_map),
         )
-        if self.checksum and detector.checksum != self.checksum:
-            raise DetectorError(
-                f"ONNX detector {self.path} differs on this worker (sha256 {detector.checksum[:12]}) from the one the "
-                f"run was started with ({self.checksum[:12]}); give every worker the same file"
-            )
+        check_same_file(f"ONNX detector {self.path}", self.checksum, detector.checksum)
         return detector
 
 

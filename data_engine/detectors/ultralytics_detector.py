@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from data_engine.detections import Detections, from_ultralytics
-from data_engine.detectors.base import DetectorError, inference_key
+from data_engine.detectors.base import DetectorError, check_same_file, inference_key
 from data_engine.detectors.device import pick_device
 from data_engine.store import content_hash
 
@@ -73,11 +73,7 @@ class DetectorSpec:
             class_map=dict(self.class_map),
             names=None if self.names is None else dict(self.names),
         )
-        if self.checksum and detector.checksum != self.checksum:
-            raise DetectorError(
-                f"detector weights {self.weights} differ on this worker (sha256 {detector.checksum[:12]}) from the "
-                f"ones the run was started with ({self.checksum[:12]}); give every worker the same weights file"
-            )
+        check_same_file(f"the detector weights file {self.weights}", self.checksum, detector.checksum)
         return detector
 
 

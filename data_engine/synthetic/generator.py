@@ -177,6 +177,33 @@ class _Scene:
     blur_width: int
 
 
+def _drawn_scene(
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    frame_count: int,
+    clock: np.ndarray,
+    actors: list[_Actor],
+    events: list[Event],
+    flicker_gain: dict[int, float],
+    blur_width: int,
+) -> _Scene:
+    """The planned scene with its drawn parts: the background, then the occluder's grain (in that order from `rng`,
+    so a seed makes the same video)."""
+    return _Scene(
+        width=width,
+        height=height,
+        frame_count=frame_count,
+        background=_background(rng, width, height),
+        clock=clock,
+        actors=tuple(actors),
+        events=tuple(events),
+        flicker_gain=flicker_gain,
+        occluder_patch=_grain(rng, (height, width), 110, 18),
+        blur_width=blur_width,
+    )
+
+
 def _plan_scene(rng: np.random.Generator, width: int, height: int, frame_count: int, fps: float) -> _Scene:
     busy: list[tuple[int, int]] = []
     events: list[Event] = []
@@ -216,17 +243,8 @@ def _plan_scene(rng: np.random.Generator, width: int, height: int, frame_count: 
         if event:
             events.append(event)
 
-    return _Scene(
-        width=width,
-        height=height,
-        frame_count=frame_count,
-        background=_background(rng, width, height),
-        clock=clock,
-        actors=tuple(actors + distractors),
-        events=tuple(events),
-        flicker_gain=flicker_gain,
-        occluder_patch=_grain(rng, (height, width), 110, 18),
-        blur_width=max(5, width // 25),
+    return _drawn_scene(
+        rng, width, height, frame_count, clock, actors + distractors, events, flicker_gain, max(5, width // 25)
     )
 
 
@@ -269,18 +287,7 @@ def _plan_hard_scene(
             continue
         events.append(event)
         remaining -= event.last_frame - event.first_frame + 1
-    return _Scene(
-        width=width,
-        height=height,
-        frame_count=frame_count,
-        background=_background(rng, width, height),
-        clock=clock,
-        actors=tuple(actors + extra),
-        events=tuple(events),
-        flicker_gain=gain,
-        occluder_patch=_grain(rng, (height, width), 110, 18),
-        blur_width=max(9, width // 12),
-    )
+    return _drawn_scene(rng, width, height, frame_count, clock, actors + extra, events, gain, max(9, width // 12))
 
 
 def _hard_event(
@@ -555,18 +562,14 @@ def _person_sprite(rng: np.random.Generator, frame_height: int) -> tuple[np.ndar
         (170, 200, 230),
         -1,
     )
-    mask = np.zeros((sprite_h, sprite_w), np.uint8)
-    cv2.ellipse(
-        mask,
-        (sprite_w // 2, sprite_h // 2),
-        (sprite_w // 2, sprite_h // 2),
-        0,
-        0,
-        360,
-        1,
-        -1,
-    )
-    return patch, mask.astype(bool)
+    return patch, _ellipse_mask(sprite_h, sprite_w)
+
+
+def _ellipse_mask(height: int, width: int) -> np.ndarray:
+    """The ellipse filling a height x width box, as a boolean mask."""
+    mask = np.zeros((height, width), np.uint8)
+    cv2.ellipse(mask, (width // 2, height // 2), (width // 2, height // 2), 0, 0, 360, 1, -1)
+    return mask.astype(bool)
 
 
 def _rare_car_sprite(rng: np.random.Generator, frame_width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -587,9 +590,7 @@ def _rare_person_sprite(rng: np.random.Generator, frame_height: int) -> tuple[np
     patch = _grain(rng, (sprite_h, sprite_w), 0, 10) + np.array([130, 40, 110], np.float32)
     patch[:: max(2, sprite_h // 8)] *= 0.5
     cv2.circle(patch, (sprite_w // 2, sprite_h // 6), max(2, sprite_w // 3), (50, 60, 70), -1)
-    mask = np.zeros((sprite_h, sprite_w), np.uint8)
-    cv2.ellipse(mask, (sprite_w // 2, sprite_h // 2), (sprite_w // 2, sprite_h // 2), 0, 0, 360, 1, -1)
-    return patch, mask.astype(bool)
+    return patch, _ellipse_mask(sprite_h, sprite_w)
 
 
 def _square_lookalike(rng: np.random.Generator, frame_width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -607,18 +608,7 @@ def _lying_lookalike(rng: np.random.Generator, frame_height: int) -> tuple[np.nd
     sprite_w = int(rng.uniform(0.17, 0.22) * frame_height)
     sprite_h = max(6, int(sprite_w * 0.4))
     patch = _grain(rng, (sprite_h, sprite_w), 0, 10) + np.array([50, 190, 170], np.float32)
-    mask = np.zeros((sprite_h, sprite_w), np.uint8)
-    cv2.ellipse(
-        mask,
-        (sprite_w // 2, sprite_h // 2),
-        (sprite_w // 2, sprite_h // 2),
-        0,
-        0,
-        360,
-        1,
-        -1,
-    )
-    return patch, mask.astype(bool)
+    return patch, _ellipse_mask(sprite_h, sprite_w)
 
 
 # ---- rendering ---------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ events with their frame ranges. Stored as JSON next to the video."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from data_engine.detections import Detections
+from data_engine.documents import read_json_document
 from data_engine.errors import EngineError
 
 TRUTH_SCHEMA = "data-engine/synthetic-truth"
@@ -152,12 +152,7 @@ def _box_from_json(data: dict[str, Any]) -> TruthBox:
 def load_truth(path: str | Path) -> GroundTruth:
     """Read a ground-truth JSON written by `generate`."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise TruthError(f"ground-truth file {path} does not exist") from error
-    except json.JSONDecodeError as error:
-        raise TruthError(f"ground-truth file {path} is not valid JSON: {error}") from error
+    data = read_json_document(path, TruthError, "ground-truth file")
     if data.get("schema") != TRUTH_SCHEMA or data.get("version") != TRUTH_VERSION:
         raise TruthError(f"{path} is not a {TRUTH_SCHEMA} v{TRUTH_VERSION} file")
     try:

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.ui.dagster_dev import VENV_BIN, DagsterDev, dagster_dev, engine_environment, fail_on_leftovers
 from tests.ui.processes import start_in_new_session, stop_session
+from tests.ui.screenshots import screenshot_folder
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "ui"
@@ -59,10 +60,7 @@ def _put_video_in_inbox(engine_home: Path, scratch: Path) -> None:
 
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
-    return ARTIFACTS
+    return screenshot_folder(ARTIFACTS)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
 """UltralyticsDetector on a real tiny checkpoint: batched inference, class mapping and clear loading errors."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from ultralytics import YOLO
@@ -68,3 +70,10 @@ def test_missing_local_weights_and_corrupt_weights_name_the_file(tmp_path):
 def test_no_detector_is_a_configuration_error():
     with pytest.raises(DetectorError, match="at least one"):
         check_same_classes([])
+
+
+def test_a_spec_refuses_weights_that_differ_from_the_ones_the_run_started_with(tiny_detector_weights):
+    spec = UltralyticsDetector(tiny_detector_weights, imgsz=TINY_IMGSZ).spec
+    assert spec.load().checksum == spec.checksum
+    with pytest.raises(DetectorError, match="differs on this worker"):
+        replace(spec, checksum="0" * 64).load()

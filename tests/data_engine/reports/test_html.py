@@ -20,6 +20,7 @@ from data_engine.cli import main
 from data_engine.detections import Detections
 from data_engine.synthetic import generate
 from tests.answers import with_box
+from tests.ui.screenshots import screenshot_folder
 from tests.ui.test_dagster_ui import browser  # noqa: F401  (headless Chromium over CDP, stopped after the module)
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts" / "reports"
@@ -30,10 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
-    return ARTIFACTS
+    return screenshot_folder(ARTIFACTS)
 
 
 @pytest.fixture(scope="module")

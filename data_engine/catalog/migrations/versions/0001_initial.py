@@ -1,26 +1,22 @@
 """Initial catalog: batches, inbox files, videos and their sources, clips and clip events.
 
-Revision ID: 0001
-Revises:
 Create Date: 2026-11-21
 """
 
 import sqlalchemy as sa
 from alembic import op
 
+from data_engine.catalog.migrations.common import TIMESTAMP, clip_ref, created_at, drop_tables, event_id, timestamps
+
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
-
-TIMESTAMP = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
     op.create_table(
         "batches",
         sa.Column("key", sa.String(64), primary_key=True),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
+        created_at(),
         sa.Column("origin", sa.String(32), nullable=False),
     )
     op.create_table(
@@ -57,8 +53,7 @@ def upgrade() -> None:
         sa.Column("truncated", sa.Boolean, nullable=False),
         sa.Column("status", sa.String(16), nullable=False, index=True),
         sa.Column("error", sa.Text),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        *timestamps(),
     )
     op.create_table(
         "video_sources",
@@ -81,24 +76,22 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("claimed_by", sa.String(128)),
         sa.Column("lease_until", TIMESTAMP),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        *timestamps(),
         sa.UniqueConstraint("video_id", "ordinal"),
     )
     op.create_index("ix_clips_status_lease", "clips", ["status", "lease_until"])
     op.create_table(
         "clip_events",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-        sa.Column("clip_id", sa.String(40), sa.ForeignKey("clips.id"), nullable=False, index=True),
+        event_id(),
+        clip_ref(),
         sa.Column("stage", sa.String(32), nullable=False),
         sa.Column("from_state", sa.String(16)),
         sa.Column("to_state", sa.String(16), nullable=False),
         sa.Column("run_id", sa.String(64)),
         sa.Column("detail", sa.JSON, nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
+        created_at(),
     )
 
 
 def downgrade() -> None:
-    for table in ("clip_events", "clips", "video_sources", "videos", "inbox_files", "batch_items", "batches"):
-        op.drop_table(table)
+    drop_tables("clip_events", "clips", "video_sources", "videos", "inbox_files", "batch_items", "batches")

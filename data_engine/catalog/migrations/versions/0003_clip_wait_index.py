@@ -1,7 +1,5 @@
 """Index clips by (status, updated_at) so "oldest clip waiting in each state" is an index lookup at a million clips.
 
-Revision ID: 0003
-Revises: 0002
 Create Date: 2026-11-21
 """
 
@@ -9,8 +7,6 @@ from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

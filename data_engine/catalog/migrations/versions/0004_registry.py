@@ -1,20 +1,15 @@
 """Retraining records: dataset versions, training runs, model versions, model evaluations, registry events.
 
-Revision ID: 0004
-Revises: 0003
 Create Date: 2026-11-22
 """
 
 import sqlalchemy as sa
 from alembic import op
 
+from data_engine.catalog.migrations.common import created_at, drop_tables, event_id, timestamps
+
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
-
-TIMESTAMP = sa.DateTime(timezone=True)
-EVENT_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
 def upgrade() -> None:
@@ -28,7 +23,7 @@ def upgrade() -> None:
         sa.Column("splits", sa.JSON, nullable=False),
         sa.Column("counts", sa.JSON, nullable=False),
         sa.Column("report", sa.JSON, nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
+        created_at(),
     )
     op.create_table(
         "training_runs",
@@ -45,8 +40,7 @@ def upgrade() -> None:
         sa.Column("estimated_cost", sa.Float, nullable=False),
         sa.Column("run_dir", sa.Text, nullable=False),
         sa.Column("error", sa.Text),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        *timestamps(),
     )
     op.create_table(
         "model_versions",
@@ -62,29 +56,27 @@ def upgrade() -> None:
         sa.Column("map50_95", sa.Float),
         sa.Column("metrics", sa.JSON, nullable=False),
         sa.Column("reason", sa.Text),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        *timestamps(),
     )
     op.create_table(
         "model_evaluations",
         sa.Column("model_id", sa.String(64), sa.ForeignKey("model_versions.id"), primary_key=True),
         sa.Column("dataset_id", sa.String(32), sa.ForeignKey("dataset_versions.id"), primary_key=True),
         sa.Column("metrics", sa.JSON, nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
+        created_at(),
     )
     op.create_table(
         "registry_events",
-        sa.Column("id", EVENT_ID, primary_key=True, autoincrement=True),
+        event_id(),
         sa.Column("model_id", sa.String(64), sa.ForeignKey("model_versions.id"), nullable=False, index=True),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("from_status", sa.String(16)),
         sa.Column("to_status", sa.String(16), nullable=False),
         sa.Column("actor", sa.String(128)),
         sa.Column("detail", sa.JSON, nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
+        created_at(),
     )
 
 
 def downgrade() -> None:
-    for table in ("registry_events", "model_evaluations", "model_versions", "training_runs", "dataset_versions"):
-        op.drop_table(table)
+    drop_tables("registry_events", "model_evaluations", "model_versions", "training_runs", "dataset_versions")

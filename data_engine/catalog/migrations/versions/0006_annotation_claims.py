@@ -2,20 +2,24 @@
 and frame key), an annotation run in progress names its owner, a closed run when it closed (corrections come back
 for a window after), and every import of reviews is recorded so it can be undone.
 
-Revision ID: 0006
-Revises: 0005
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
+from data_engine.catalog.migrations.common import (
+    TIMESTAMP,
+    add_columns,
+    clip_ref,
+    created_at,
+    drop_columns,
+    drop_tables,
+    timestamps,
+)
+
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
-
-TIMESTAMP = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -24,9 +28,9 @@ def upgrade() -> None:
         sa.Column("platform", sa.String(200), primary_key=True),
         sa.Column("frame_key", sa.String(64), primary_key=True),
         sa.Column("run_id", sa.String(64), nullable=False, index=True),
-        sa.Column("clip_id", sa.String(40), sa.ForeignKey("clips.id"), nullable=False, index=True),
+        clip_ref(),
         sa.Column("frame", sa.Integer, nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
+        created_at(),
     )
     op.create_table(
         "annotation_imports",
@@ -36,17 +40,11 @@ def upgrade() -> None:
         sa.Column("format", sa.String(16), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("record", sa.JSON, nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        *timestamps(),
     )
-    with op.batch_alter_table("annotation_runs") as table:
-        table.add_column(sa.Column("owner", sa.String(128)))
-        table.add_column(sa.Column("closed_at", TIMESTAMP))
+    add_columns("annotation_runs", sa.Column("owner", sa.String(128)), sa.Column("closed_at", TIMESTAMP))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("annotation_runs") as table:
-        table.drop_column("closed_at")
-        table.drop_column("owner")
-    op.drop_table("annotation_imports")
-    op.drop_table("pushed_frames")
+    drop_columns("annotation_runs", "closed_at", "owner")
+    drop_tables("annotation_imports", "pushed_frames")

@@ -2,25 +2,20 @@
 and the statuses written before are rewritten: a champion replaced by a newer one is `retired` (it was listed as
 `challenger`), a champion taken back by a rollback is `rolled_back` (it was listed as `rejected`).
 
-Revision ID: 0007
-Revises: 0006
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
+from data_engine.catalog.migrations.common import TIMESTAMP, add_columns, drop_columns
+
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
-
-TIMESTAMP = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("model_versions") as batch:
-        batch.add_column(sa.Column("archived_at", TIMESTAMP, nullable=True))
+    add_columns("model_versions", sa.Column("archived_at", TIMESTAMP, nullable=True))
     connection = op.get_bind()
     models = sa.table(
         "model_versions",
@@ -65,5 +60,4 @@ def downgrade() -> None:
     connection.execute(sa.update(models).where(models.c.archived_at.is_not(None)).values(status="archived"))
     connection.execute(sa.update(models).where(models.c.status == "retired").values(status="challenger"))
     connection.execute(sa.update(models).where(models.c.status == "rolled_back").values(status="rejected"))
-    with op.batch_alter_table("model_versions") as batch:
-        batch.drop_column("archived_at")
+    drop_columns("model_versions", "archived_at")
