@@ -216,7 +216,9 @@ def diversity_sample(
     rank = table.groupby("clip_id", sort=False).cumcount().to_numpy()
     size = table.groupby("clip_id", sort=False)["frame_index"].transform("size").to_numpy()
     pool = [
-        _Frame(str(clip), str(video), int(frame), int(phash), DIVERSITY_TRIGGER, 0.0, (Reason(DIVERSITY_TRIGGER, 0.0),))
+        ChosenFrame(
+            str(clip), str(video), int(frame), int(phash), DIVERSITY_TRIGGER, 0.0, (Reason(DIVERSITY_TRIGGER, 0.0),)
+        )
         for clip, video, frame, phash in zip(
             table["clip_id"], table["video_id"], table["frame_index"], table["phash"].astype(np.uint64), strict=True
         )
@@ -227,17 +229,6 @@ def diversity_sample(
             break
         picker.take(index)
     return picker.selection({DIVERSITY_TRIGGER: budget})
-
-
-@dataclass(frozen=True, slots=True)
-class _Frame:
-    clip_id: str
-    video_id: str
-    frame: int
-    phash: int
-    trigger: str
-    weight: float
-    reasons: tuple[Reason, ...]
 
 
 def _check_limits(budget: int, max_distance: int, max_per_clip: int | None) -> None:
@@ -258,8 +249,8 @@ def _check_weights(values: Mapping[str, float] | None, what: str, upper: float) 
     return checked
 
 
-def _group(candidates: Sequence[FrameCandidate], yields: Mapping[str, float]) -> list[_Frame]:
-    """One `_Frame` per (clip, frame), its reasons best weight first."""
+def _group(candidates: Sequence[FrameCandidate], yields: Mapping[str, float]) -> list[ChosenFrame]:
+    """One `ChosenFrame` (a frame that may be chosen) per (clip, frame), its reasons best weight first."""
     by_frame: dict[tuple[str, int], list[FrameCandidate]] = {}
     for candidate in candidates:
         if not (math.isfinite(candidate.score) and 0.0 <= candidate.score <= 1.0):
@@ -274,7 +265,7 @@ def _group(candidates: Sequence[FrameCandidate], yields: Mapping[str, float]) ->
         ranked = sorted(group, key=lambda c: (-c.score * yields.get(c.trigger, 1.0), c.trigger))
         best = ranked[0]
         frames.append(
-            _Frame(
+            ChosenFrame(
                 clip_id,
                 best.video_id,
                 frame,
@@ -294,7 +285,7 @@ def _quota_frames(triggers: Sequence[str], shares: Mapping[str, float], budget: 
     return {trigger: math.floor(shares.get(trigger, rest) * budget + 1e-9) for trigger in triggers}
 
 
-def _diversity_order(frames: Sequence[_Frame], keys: Sequence[float] | np.ndarray) -> list[int]:
+def _diversity_order(frames: Sequence[ChosenFrame], keys: Sequence[float] | np.ndarray) -> list[int]:
     """Indices of `frames` round-robin across videos, then across a video's clips, then by `keys` (lowest first)
     inside a clip."""
     if not frames:
@@ -330,7 +321,7 @@ class _Picker:
 
     def __init__(
         self,
-        frames: Sequence[_Frame],
+        frames: Sequence[ChosenFrame],
         budget: int,
         existing: np.ndarray | Sequence[int] | None,
         max_distance: int,
@@ -369,10 +360,7 @@ class _Picker:
         return True
 
     def selection(self, quotas: dict[str, int]) -> FrameSelection:
-        selected = tuple(
-            ChosenFrame(f.clip_id, f.video_id, f.frame, f.phash, f.trigger, f.weight, f.reasons)
-            for f in (self.frames[index] for index in self.chosen)
-        )
+        selected = tuple(self.frames[index] for index in self.chosen)
         return FrameSelection(selected, self.budget, len(self.frames), self.duplicates, self.capped, quotas)
 
 
