@@ -7,10 +7,11 @@ detection, then hindsight tracking, gap filling and fusion). Scored against the 
   hindsight labels, and "bytetrack": Ultralytics' BYTETracker on the first model's raw boxes with gaps of up to
   20 frames interpolated (`bytetrack`), the tracker a user would pick instead; or a result file ("predictions");
 - tracking, per tracked source: hindsight and bytetrack;
-- selection and triggers (`selection_lift`): the first model's raw boxes at the operating threshold give each
-  frame's errors (missed plus false boxes), and the mining stage's triggers and selection run on the same frames
-  and detections as mining runs them (the frames `MiningConfig.trigger_every` gives, the second model as the
-  reference).
+- selection and triggers (`selection_lift`): the first model's raw boxes at its operating threshold (the score its
+  authors threshold at, `detectors.base.operating_threshold`: YOLOX 0.3, FastestDet 0.65, Ultralytics 0.25) give
+  each frame's errors (missed plus false boxes), and the mining stage's triggers and selection run on the same
+  frames and detections as mining runs them (at the models' operating thresholds, on the frames
+  `MiningConfig.trigger_every` gives, the second model as the reference).
 
 Several sequences give one report each and one pooled over all: the per-frame counts of all of them together.
 """
@@ -27,6 +28,7 @@ import numpy as np
 from data_engine.autolabel import HindsightParams, autolabel_clip
 from data_engine.detections import Detections
 from data_engine.detectors import Detector
+from data_engine.detectors.base import operating_threshold
 from data_engine.evaluation.bytetrack import bytetrack
 from data_engine.evaluation.footage_report import EvaluationReport, FootageReport
 from data_engine.evaluation.mot import MotTable, read_mot
@@ -51,7 +53,8 @@ from data_engine.evaluation.sequences import FootageError, count_frames, frames_
 from data_engine.mining.config import MiningConfig
 from data_engine.mining.features import compute_features
 from data_engine.mining.frame_ranking import margin_uncertainty
-from data_engine.mining.triggers import run_triggers
+from data_engine.mining.model_triggers import operating_configs
+from data_engine.mining.triggers import run_triggers, triggers_for
 
 Progress = Callable[[str], None]
 TRACKED = ("hindsight", "bytetrack", "predictions")
@@ -173,12 +176,14 @@ def _measure(
         labels: dict[str, list[Detections | None]] = {}
         thresholds: dict[str, float] = {}
         trigger_input: tuple[list[Detections | None], list[Detections | None] | None]
+        cuts: tuple[float, float | None] = (threshold, None)
         if predictions is not None:
             table = read_mot(predictions, frame_count, ground_truth=False)
             labels["predictions"] = table_detections(table, frame_count)
             thresholds["predictions"] = 0.0
             errors_source = "predictions"
             trigger_input = (labels["predictions"], None)
+            errors_cut = 0.0
         else:
             assert video is not None
             say(f"detecting and autolabelling {frame_count} frames with {', '.join(d.model_id for d in detectors)}")
@@ -195,13 +200,15 @@ def _measure(
             thresholds["bytetrack"] = 0.0
             reference = result.raw[detectors[1].model_id] if len(detectors) > 1 else None
             trigger_input = (result.raw[detectors[0].model_id], reference)
+            cuts = (operating_threshold(detectors[0]), operating_threshold(detectors[1]) if reference else None)
+            errors_cut = cuts[0]
             notes.append(
                 f"raw boxes count from confidence {threshold} (AP50 uses all); hindsight and bytetrack labels all "
-                f"count; errors per frame: {errors_source}'s at {threshold}"
+                f"count; errors per frame and uncertainty: {errors_source}'s at its operating threshold {cuts[0]}"
             )
         prepared = {name: prepare(gt, frames, min_visibility) for name, frames in labels.items()}
-        errors = frame_error_counts(prepared[errors_source], thresholds[errors_source])
-        uncertainty = margin_uncertainty(labels[errors_source], threshold)
+        errors = frame_error_counts(prepared[errors_source], errors_cut)
+        uncertainty = margin_uncertainty(labels[errors_source], cuts[0])
         engine: dict[float, np.ndarray] | None = None
         flagged: dict[str, np.ndarray] = {}
         if video is None:
@@ -210,7 +217,9 @@ def _measure(
             say("running the triggers and the selection")
             features = compute_features(video)
             detections, reference_detections = _mining_input(*trigger_input)
-            hits = run_triggers(features, detections, reference_detections=reference_detections)
+            names = triggers_for(MiningConfig().triggers, detections is not None, reference_detections is not None)
+            configs = operating_configs(names, *cuts)
+            hits = run_triggers(features, detections, configs, names, reference_detections)
             engine = {share: engine_choice(hits, features, budget_frames(share, frame_count)) for share in BUDGETS}
             flagged = flagged_frames(hits, frame_count)
     evaluated = "pedestrian (MOT class 1)" if gt.has_classes else "every ground-truth box"

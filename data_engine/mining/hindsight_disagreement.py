@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from data_engine.autolabel.fusion import calibrate
 from data_engine.autolabel.hindsight import HindsightParams, apply_hindsight
 from data_engine.detections import Detections, match_boxes
 from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE
@@ -28,7 +29,8 @@ from data_engine.mining.triggers import FrameDetections, Hit, HitDetails, Positi
 
 @dataclass(frozen=True, slots=True)
 class HindsightDisagreementConfig(PositiveConfig):
-    """`threshold`: the operating confidence (raw boxes under it count as not detected); `iou_match`: least IoU
+    """`threshold`: the model's operating confidence (raw boxes under it count as not detected; mining passes each
+    model's own, `operating_configs`); `iou_match`: least IoU
     for a raw box and a hindsight label to be the same object; `share`: most of the clip's scored frames flagged;
     `min_errors`: least estimated errors for a frame to be flagged; `half_score`: estimated errors that score 0.5
     (score = e / (e + half_score): absolute, so clips compare)."""
@@ -70,7 +72,9 @@ def disagreements(
         names.update(found.names)
         if len(found):
             extent = np.maximum(extent, found.xyxy[:, 2:].max(axis=0))
-    labels, _ = apply_hindsight(per_frame, names, HindsightParams(every=stride), int(extent[0]), int(extent[1]))
+    # The autolabel stage's view: scores on the common scale (the model's own threshold mapped onto it), then hindsight.
+    calibrated = [None if found is None else calibrate(found, threshold) for found in per_frame]
+    labels, _ = apply_hindsight(calibrated, names, HindsightParams(every=stride), int(extent[0]), int(extent[1]))
     uncertain = margin_uncertainty([detections[int(frame)] for frame in frames], threshold)
     out = []
     for position, frame in enumerate(frames):

@@ -20,7 +20,7 @@ where there is one, so that an annotation tool (and the evaluation) can point at
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from data_engine.mining.triggers import (
     TriggerError,
     mask_runs,
     register_trigger,
+    trigger_spec,
 )
 
 DETECTION_TRIGGERS: tuple[str, ...] = (
@@ -145,7 +146,8 @@ class ConfidenceOscillationConfig(TrackingConfig):
 
 @dataclass(frozen=True, slots=True)
 class DisagreementConfig:
-    """Two models on the same frames: boxes (at `threshold`, both models) matched by IoU (Hungarian, least IoU
+    """Two models on the same frames: boxes (the fast model's at `threshold`, the reference's at
+    `reference_threshold`, default the same) matched by IoU (Hungarian, least IoU
     `iou_match`, class-agnostic); a match of different classes counts as a disagreement. Frame score = 1 - F1 of the
     agreeing matches. The clip's frames scoring at least `min_score` are ranked and only the best `share` of them
     is flagged, one hit per frame (`frame_ranking.top_frames`: flags over whole stretches found no more mistakes
@@ -158,13 +160,19 @@ class DisagreementConfig:
     iou_match: float = 0.5
     min_score: float = 0.1
     share: float = 0.05
+    reference_threshold: float | None = None
     class_map: Mapping[str, str] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "iou_match", "min_score", "share"):
+        for name in ("threshold", "iou_match", "min_score", "share", "reference_threshold"):
             value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
+            if value is not None and not 0.0 < value <= 1.0:
                 raise TriggerError(f"DisagreementConfig.{name} must lie in (0, 1], got {value}")
+
+    @property
+    def reference_cut(self) -> float:
+        """The reference model's operating threshold (default: the fast model's)."""
+        return self.threshold if self.reference_threshold is None else self.reference_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +181,22 @@ class _Observation:
     box: np.ndarray
     score: float
     class_id: int
+
+
+def operating_configs(
+    names: Sequence[str], threshold: float, reference_threshold: float | None = None
+) -> dict[str, object]:
+    """Default configs of the named model-level triggers at the models' own operating thresholds (the score each
+    model's authors threshold its boxes at, `detectors.base.operating_threshold`); other triggers keep theirs."""
+    configs: dict[str, object] = {}
+    for name in names:
+        config_type = trigger_spec(name).config_type
+        parameters = {parameter.name for parameter in fields(config_type)}
+        if trigger_spec(name).needs == "features" or "threshold" not in parameters:
+            continue
+        extra = {"reference_threshold": reference_threshold} if "reference_threshold" in parameters else {}
+        configs[name] = config_type(threshold=threshold, **extra)
+    return configs
 
 
 def _sampled_frames(detections: FrameDetections) -> np.ndarray:
@@ -457,7 +481,7 @@ def detect_disagreement(
     agreements = [
         compare_frame(
             detections[int(frame)].with_min_confidence(config.threshold),
-            _mapped(reference[int(frame)].with_min_confidence(config.threshold), lookup),
+            _mapped(reference[int(frame)].with_min_confidence(config.reference_cut), lookup),
             config.iou_match,
         )
         for frame in common

@@ -30,6 +30,7 @@ from data_engine.catalog import Catalog, Clip, ClipState, VideoStatus
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
+from data_engine.detectors.base import operating_threshold
 from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
 from data_engine.faults import crash_point
 from data_engine.layout import (
@@ -47,7 +48,7 @@ from data_engine.mining.features import (
     read_features,
     write_features,
 )
-from data_engine.mining.model_triggers import sampled_detections
+from data_engine.mining.model_triggers import operating_configs, sampled_detections
 from data_engine.mining.selection import (
     FrameCandidate,
     FrameSelection,
@@ -261,7 +262,8 @@ class MiningJobResult:
 def clip_mining_job(job: MiningJob) -> MiningJobResult:
     """Mine one clip (runs on a worker): image-level triggers from its features and, with detectors, model-level
     triggers from one decoding pass for all of them (the first is the fast model, a second is compared with it) on
-    every frame they ran on (all, or every `detector_every`-th); those detections are stored for autolabelling."""
+    every frame they ran on (all, or every `detector_every`-th), each model's boxes counted from its own operating
+    threshold; those detections are stored for autolabelling."""
     try:
         features = read_features(job.features_path)
         if not job.detectors:
@@ -275,8 +277,10 @@ def clip_mining_job(job: MiningJob) -> MiningJobResult:
     fast = per_model[detectors[0].model_id]
     reference = per_model[detectors[1].model_id] if len(detectors) > 1 else None
     names = triggers_for(job.triggers, True, reference is not None)
+    thresholds = [operating_threshold(detector) for detector in detectors]
+    configs = operating_configs(names, thresholds[0], thresholds[1] if reference is not None else None)
     return MiningJobResult(
-        hits=tuple(run_triggers(features, fast, names=names, reference_detections=reference)),
+        hits=tuple(run_triggers(features, fast, configs, names, reference_detections=reference)),
         frames_inferred=inference.inferred_frames,
         written=tuple(path.name for path in inference.written),
     )

@@ -6,6 +6,7 @@ import pytest
 from data_engine.mining.config import MiningConfig
 from data_engine.mining.frame_ranking import top_frames
 from data_engine.mining.hindsight_disagreement import HindsightDisagreementConfig, disagreements
+from data_engine.mining.model_triggers import DisagreementConfig, operating_configs
 from data_engine.mining.triggers import TriggerError, run_trigger, run_triggers, trigger_spec, triggers_for
 from data_engine.settings import Settings
 from tests.data_engine.mining.test_model_triggers import frames_of, moving_box, one_object
@@ -69,3 +70,14 @@ def test_the_triggers_setting_reaches_the_mining_config() -> None:
     assert config.triggers == ("flicker", "box_jump")
     assert MiningConfig.from_settings(Settings.from_env({})).triggers is None
     assert MiningConfig().quotas == {"hindsight_disagreement": 1.0}
+
+
+def test_model_level_triggers_count_boxes_from_each_models_operating_threshold() -> None:
+    configs = operating_configs(["flicker", "hindsight_disagreement", "model_disagreement", "box_jump"], 0.3, 0.65)
+    assert set(configs) == {"hindsight_disagreement", "model_disagreement", "box_jump"}  # flicker reads features
+    assert configs["hindsight_disagreement"] == HindsightDisagreementConfig(threshold=0.3)
+    assert configs["model_disagreement"] == DisagreementConfig(threshold=0.3, reference_threshold=0.65)
+    fast = frames_of(20, one_object(20, score=0.5))
+    unsure = frames_of(20, one_object(20, score=0.5))  # the reference's boxes, under its own threshold
+    assert run_trigger("model_disagreement", None, fast, configs["model_disagreement"], unsure)
+    assert run_trigger("model_disagreement", None, fast, DisagreementConfig(threshold=0.3), unsure) == []
