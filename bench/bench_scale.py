@@ -4,7 +4,8 @@ Catalog: 50,000 clipped videos x 20 clips (plus quarantined and registered video
 mix of states, every clip with its creation event and one event per later step (about 2.2 million events), bulk
 loaded (COPY on PostgreSQL, executemany on SQLite) into a freshly migrated catalog, then ANALYZEd. Measured: the
 load, `data-engine status` (Catalog.status_counts + oldest_waiting, median of 5, and the real CLI once), claiming
-5,000 `extracted` clips twice (the second claim must skip the first one's leases) and a clip's history.
+5,000 `extracted` clips twice (`claim_clips` of 5,000 of the first 10,000 `extracted` ids, then of all 10,000: the
+second claim must skip the first one's leases) and a clip's history.
 
 Throughput: ingest (probe + frame-exact clipping) and image-level mining (features + triggers, written as Parquet)
 of generated 720p and 1080p H.264 video, through the compute backend: 1 and 2 local processes and a Dask cluster
@@ -38,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from data_engine.catalog import Catalog, Clip, ClipEvent, ClipState, Video, clip_id_for
 from data_engine.catalog.states import PIPELINE_ORDER
@@ -286,9 +287,12 @@ def bench_catalog(url: str, label: str, data: SyntheticCatalog) -> dict[str, str
         )
     if cli.returncode != 0:
         raise RuntimeError(f"data-engine status failed: {cli.stderr}")
-    claim_s, first = timed(lambda: catalog.claim(ClipState.EXTRACTED, "bench-a", 5000, lease_seconds=600))
-    second_claim_s, second = timed(lambda: catalog.claim(ClipState.EXTRACTED, "bench-b", 5000, lease_seconds=600))
-    if {clip.id for clip in first} & {clip.id for clip in second}:
+    with catalog.session() as session:
+        waiting = list(session.scalars(select(Clip.id).where(Clip.status == ClipState.EXTRACTED).limit(10_000)))
+    extracted = ClipState.EXTRACTED
+    claim_s, first = timed(lambda: catalog.claim_clips(waiting[:5000], extracted, "bench-a", lease_seconds=600))
+    second_claim_s, second = timed(lambda: catalog.claim_clips(waiting, extracted, "bench-b", lease_seconds=600))
+    if set(first) & set(second):
         raise RuntimeError("two claims returned the same clip")
     samples = [clip_id_for(_video_id(video), video % data.clips_per_video) for video in range(0, data.videos, 997)]
     history_s, _ = timed(lambda: [catalog.history(clip_id) for clip_id in samples])
@@ -368,7 +372,8 @@ def run_pipeline(backend: ComputeBackend, videos: list[Path], scratch: Path) -> 
         catalog.create_batch(plan.key, "bench", plan.items)
     seconds = sum(backend.map(ingest_one, [(catalog_url, store_root, plan.key, 10.0) for plan in look.batches]))
     ingested = time.perf_counter()
-    clips = catalog.claim(ClipState.EXTRACTED, "bench", limit=100_000, lease_seconds=3600)
+    clips = catalog.clips(status=ClipState.EXTRACTED)
+    catalog.claim_clips([clip.id for clip in clips], ClipState.EXTRACTED, "bench", lease_seconds=3600)
     hits = sum(backend.map(mine_one, [(store_root, clip.path) for clip in clips]))
     catalog.transition([clip.id for clip in clips], ClipState.MINED, stage="mine", detail={"hits": hits})
     finished = time.perf_counter()

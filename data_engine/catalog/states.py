@@ -1,5 +1,6 @@
 """The clip and video state machines. Later stages extend the clip order; moves go forward only."""
 
+from datetime import timedelta
 from enum import StrEnum
 
 from data_engine.errors import EngineError
@@ -56,3 +57,11 @@ def check_transition(current: ClipState | None, target: ClipState) -> None:
         return
     if PIPELINE_ORDER.index(target) <= PIPELINE_ORDER.index(current):
         raise TransitionError(f"a clip cannot move from {current} back to {target}")
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a failed item waits before runs take it again: the next run after a first failure (the fault
+    was probably fixed), then 1, 2, 4 ... minutes, at most an hour, so a fault that persists is not hammered."""
+    if attempts <= 1:
+        return timedelta(0)
+    return timedelta(seconds=min(3600, 60 * 2 ** (attempts - 2)))

@@ -78,7 +78,7 @@ def test_clip_moves_forward_and_its_state_is_derivable_from_events(catalog: Cata
         catalog.transition(clips[:1], ClipState.EXTRACTED, stage="oops")
 
     current = {clip.id: clip.status for clip in catalog.clips()}
-    assert catalog.derived_states() == current
+    assert {clip_id: catalog.history(clip_id)[-1].to_state for clip_id in clips} == current, "the newest event"
     assert current == {clips[0]: "selected", clips[1]: "mined", clips[2]: "mined"}
     assert catalog.get_clip(clips[1]).attempts == 1
     assert [e.to_state for e in catalog.history(clips[1])] == ["extracted", "mined", "failed", "mined"]
@@ -130,24 +130,22 @@ def test_a_bad_catalog_url_is_a_clear_error() -> None:
 def test_claims_never_overlap_and_expired_leases_come_back(catalog: Catalog) -> None:
     _video(catalog, frames=100)
     ids = [_clip(catalog, ordinal).id for ordinal in range(10)]
-    first = catalog.claim(ClipState.EXTRACTED, "worker-a", limit=4)
-    second = catalog.claim(ClipState.EXTRACTED, "worker-b", limit=10)
-    assert len(first) == 4 and len(second) == 6
-    assert {c.id for c in first}.isdisjoint({c.id for c in second})
-    assert catalog.claim(ClipState.EXTRACTED, "worker-c", limit=10) == []
+    first = catalog.claim_clips(ids[:4], ClipState.EXTRACTED, "worker-a")
+    second = catalog.claim_clips(ids, ClipState.EXTRACTED, "worker-b")
+    assert (first, second) == (ids[:4], ids[4:])
+    assert catalog.claim_clips(ids, ClipState.EXTRACTED, "worker-c") == []
 
-    catalog.transition([c.id for c in first], ClipState.MINED, stage="mine")
+    catalog.transition(first, ClipState.MINED, stage="mine")
     assert all(c.claimed_by is None for c in catalog.clips(status="mined")), "a finished clip is released"
 
-    catalog.release([c.id for c in second[:2]], "worker-b")
-    assert [c.id for c in catalog.claim(ClipState.EXTRACTED, "worker-c", limit=10)] == [c.id for c in second[:2]]
+    catalog.release(second[:2], "worker-b")
+    assert catalog.claim_clips(ids, ClipState.EXTRACTED, "worker-c") == second[:2]
 
-    expired = catalog.claim(ClipState.EXTRACTED, "worker-d", limit=10, lease_seconds=-1)
+    expired = catalog.claim_clips(ids, ClipState.EXTRACTED, "worker-d", lease_seconds=-1)
     assert expired == [], "everything left is leased"
-    crashed = catalog.claim(ClipState.MINED, "crashing", limit=2, lease_seconds=-1)
-    retaken = catalog.claim(ClipState.MINED, "worker-e", limit=10)
-    assert {c.id for c in crashed} <= {c.id for c in retaken}, "an expired lease is taken again"
-    assert len(ids) == 10
+    crashed = catalog.claim_clips(first, ClipState.MINED, "crashing", lease_seconds=-1)
+    retaken = catalog.claim_clips(first, ClipState.MINED, "worker-e")
+    assert crashed == retaken == first, "an expired lease is taken again"
 
 
 def test_a_stage_records_its_results_and_the_move_only_on_clips_it_holds(catalog: Catalog) -> None:
@@ -184,10 +182,11 @@ def test_two_concurrent_workers_process_every_clip_exactly_once(catalog: Catalog
 
     def work(name: str) -> None:
         own = Catalog(catalog_url, migrate=False)
-        while batch := own.claim(ClipState.EXTRACTED, name, limit=4):
+        while waiting := [clip.id for clip in own.clips(status="extracted")]:
+            batch = own.claim_clips(waiting[:4], ClipState.EXTRACTED, name)  # [] while another worker holds them
             with lock:
-                processed.extend(clip.id for clip in batch)
-            own.transition([clip.id for clip in batch], ClipState.MINED, stage="mine", run_id=name)
+                processed.extend(batch)
+            own.transition(batch, ClipState.MINED, stage="mine", run_id=name)
         own.dispose()
 
     workers = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in range(2)]
@@ -241,7 +240,7 @@ def test_label_versions_and_annotation_runs_round_trip(catalog: Catalog) -> None
         (1, "autolabel", None),
         (2, "review", "ann-1"),
     ]
-    catalog.save_annotation_run("run-1", "bundle", "bundle-1", "pushed", {"tasks": {"1": [clip.id, 4]}})
-    catalog.save_annotation_run("run-1", "bundle", "bundle-1", "pulled", {"tasks": {"1": [clip.id, 4]}})
+    assert catalog.claim_push("run-1", "bundle", "bundle", "push-1", [(f"{clip.id}/4", clip.id, 4)]) == [f"{clip.id}/4"]
+    catalog.finish_push("run-1", "bundle-1", {"tasks": {"1": [clip.id, 4]}})
     (run,) = catalog.annotation_runs()
-    assert (run.status, run.record) == ("pulled", {"tasks": {"1": [clip.id, 4]}})
+    assert (run.status, run.project, run.record) == ("pushed", "bundle-1", {"tasks": {"1": [clip.id, 4]}})
