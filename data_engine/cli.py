@@ -379,9 +379,9 @@ def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, ever
         known = ", ".join(runtime.catalog.batch_keys()[-5:]) or "none"
         raise NotFoundError(f"no ingest batch {batch_key!r} (latest batches: {known})")
     from data_engine.autolabel import HindsightParams
+    from data_engine.registry import detectors_in_use
     from data_engine.runtime import compute_backend
     from data_engine.stages import autolabel as autolabel_stage
-    from data_engine.stages.train import detectors_in_use
 
     detectors = detectors_in_use(runtime.catalog, runtime.store, runtime.settings)
     with ProgressBars() as bars, compute_backend(runtime.settings) as backend:
@@ -454,8 +454,8 @@ def labels_show(runtime: Runtime, clip_id: str, as_json: bool) -> None:
 @pass_runtime
 def mine(runtime: Runtime, batch_key: str | None) -> None:
     """Frame features, trigger hits and the selection of frames for annotation under the daily budget."""
+    from data_engine.registry import detectors_in_use
     from data_engine.stages import mine as mine_stage
-    from data_engine.stages.train import detectors_in_use
 
     settings, catalog, store = runtime.settings, runtime.catalog, runtime.store
     detectors = detectors_in_use(catalog, store, settings)
@@ -669,8 +669,8 @@ def retry(runtime: Runtime, video_ids: tuple[str, ...], clip_ids: tuple[str, ...
 @pass_runtime
 def push(runtime: Runtime, backend: str | None, answer_format: str | None, again: str | None) -> None:
     """Send the selected frames of autolabelled clips (selected ones on a cold start) to annotators."""
+    from data_engine.registry import detectors_in_use
     from data_engine.stages.annotate import push_again, push_ready
-    from data_engine.stages.train import detectors_in_use
 
     catalog, store, settings = runtime.catalog, runtime.store, runtime.settings
     if answer_format is not None:
@@ -816,8 +816,8 @@ def annotation_stats(runtime: Runtime, as_json: bool) -> None:
     """Images reviewed per annotator and day, lead time, how much humans changed the autolabels per trigger, and
     each trigger's yield and lift over frames chosen without a trigger."""
     from data_engine.annotation import review_metrics
+    from data_engine.annotation.history import review_history
     from data_engine.evaluation.trigger_yield import trigger_yields
-    from data_engine.stages.annotate import review_history
 
     metrics = review_metrics(review_history(runtime.catalog, runtime.store))
     lift = trigger_yields(metrics)
@@ -855,7 +855,8 @@ def dataset_build(runtime: Runtime, coco: bool) -> None:
 @pass_runtime
 def train(runtime: Runtime) -> None:
     """Build the dataset, train a challenger (fine-tuning the champion), evaluate it and run the promotion gate."""
-    from data_engine.stages.train import build_training_dataset, registry_for, train_candidate
+    from data_engine.registry import registry_for
+    from data_engine.stages.train import build_training_dataset, train_candidate
     from data_engine.training import TrainingError
 
     settings = runtime.settings
@@ -941,7 +942,7 @@ def models(ctx: click.Context, as_json: bool) -> None:
     """Model versions in the registry with their metrics, lineage and status (`models show ID`, `models add PATH`)."""
     if ctx.invoked_subcommand is not None:
         return
-    from data_engine.stages.train import registry_for
+    from data_engine.registry import registry_for
 
     runtime: Runtime = ctx.obj
     rows = [model.to_json() for model in registry_for(runtime.catalog, runtime.store, runtime.settings).models()]
@@ -968,8 +969,7 @@ def _score(value: float | None) -> str:
 @pass_runtime
 def models_show(runtime: Runtime, model_id: str, as_json: bool) -> None:
     """One model: status and reason, metrics per class and slice, the gate's reasons, lineage and events."""
-    from data_engine.registry import RetrainingRecords
-    from data_engine.stages.train import registry_for
+    from data_engine.registry import RetrainingRecords, registry_for
 
     registry = registry_for(runtime.catalog, runtime.store, runtime.settings)
     model = registry.get(model_id)
@@ -1095,7 +1095,7 @@ def models_add(runtime: Runtime, path: Path, model_id: str | None, promote_now: 
 @pass_runtime
 def promote(runtime: Runtime, model_id: str, note: str) -> None:
     """Make a model version the champion by hand, bypassing the gate (recorded as an event)."""
-    from data_engine.stages.train import registry_for
+    from data_engine.registry import registry_for
 
     registry = registry_for(runtime.catalog, runtime.store, runtime.settings)
     before = registry.champion()
@@ -1111,7 +1111,7 @@ def promote(runtime: Runtime, model_id: str, note: str) -> None:
 @pass_runtime
 def rollback(runtime: Runtime, note: str) -> None:
     """Take the champion out and reinstate the previous one (a second rollback goes further back)."""
-    from data_engine.stages.train import registry_for
+    from data_engine.registry import registry_for
 
     registry = registry_for(runtime.catalog, runtime.store, runtime.settings)
     current = registry.champion()
@@ -1222,7 +1222,7 @@ def _score_triggers(runtime: Runtime, seeds: list[int], folder: Path, seconds: f
         format_model_table,
         format_table,
     )
-    from data_engine.stages.train import detectors_in_use
+    from data_engine.registry import detectors_in_use
 
     click.echo(format_table(evaluate_proving_ground(seeds, folder / "triggers", seconds=seconds)))
     detectors = detectors_in_use(runtime.catalog, runtime.store, runtime.settings)
@@ -1283,7 +1283,7 @@ def evaluate(
     labels and ByteTrack's tracks (P/R/F1 at IoU 0.5, AP50), tracking quality (HOTA, MOTA, IDF1), and the lift of
     the engine's selection and of each trigger: errors per chosen frame over errors per frame of all frames."""
     from data_engine.evaluation.footage import EvaluationReport, evaluate_footage, evaluate_sequences
-    from data_engine.stages.train import detectors_in_use
+    from data_engine.registry import detectors_in_use
 
     if len(sources) > 1 and (ground_truth or predictions):
         raise click.UsageError("--gt and --predictions score one footage; give one SOURCE with them")

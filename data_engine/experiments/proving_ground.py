@@ -39,11 +39,13 @@ from typing import Any
 import numpy as np
 
 from data_engine.annotation import AnnotationRun, FrameAnswer, answer_bundle, review_metrics
+from data_engine.annotation.history import review_history, review_yield_rates
 from data_engine.annotation.metrics import ChangeSummary, ReviewMetrics
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.datasets.build import DatasetConfig, DatasetVersion
 from data_engine.datasets.splits import SplitConfig
 from data_engine.detections import Detections
+from data_engine.detectors.loading import load_detectors
 from data_engine.errors import EngineError
 from data_engine.evaluation import evaluate_model
 from data_engine.evaluation.trigger_yield import YieldReport, trigger_yields
@@ -52,7 +54,7 @@ from data_engine.layout import features_key
 from data_engine.mining.features import read_features
 from data_engine.mining.model_triggers import detect_for_mining
 from data_engine.mining.selection import ChosenFrame, FrameCandidate, select_frames
-from data_engine.reports.plots import learning_curves_png
+from data_engine.plots import learning_curves_png
 from data_engine.runtime import Runtime, compute_backend
 from data_engine.settings import Settings
 from data_engine.stages.annotate import (
@@ -61,10 +63,8 @@ from data_engine.stages.annotate import (
     import_answers,
     push_selected,
     pushed_runs,
-    review_history,
 )
-from data_engine.stages.annotate import trigger_yields as engine_trigger_yields
-from data_engine.stages.autolabel import autolabel_clips, load_detectors
+from data_engine.stages.autolabel import autolabel_clips
 from data_engine.stages.ingest import ingest
 from data_engine.stages.mine import (
     MiningConfig,
@@ -617,7 +617,7 @@ def _select_mining(
     """The engine's own selection: triggers with the current model, then `select_batch` under the budget, with the
     trigger yields the main job would use."""
     settings = replace(runtime.settings, detectors=(str(weights),))
-    yields = engine_trigger_yields(runtime.catalog, runtime.store) or None
+    yields = review_yield_rates(runtime.catalog, runtime.store) or None
     mining = MiningConfig(budget_per_day=config.budget, yields=yields)
     mine_batch_triggers(runtime.catalog, runtime.store, batch_key, load_detectors(settings), config=mining)
     report = select_batch(runtime.catalog, runtime.store, batch_key, config=mining, today=f"round-{round_number}")

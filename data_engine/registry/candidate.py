@@ -6,18 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from data_engine.catalog import Catalog
+from data_engine.datasets import DatasetVersion
 from data_engine.evaluation import Evaluation, evaluate_model
 from data_engine.evaluation.detection import SliceBy
 from data_engine.registry.gate import GateDecision
 from data_engine.registry.records import RetrainingRecords
 from data_engine.registry.registry import ModelRegistry, ModelVersion
 from data_engine.training.run import EpochProgress, TrainingConfig, TrainingResult, run_training
-
-if TYPE_CHECKING:
-    from data_engine.datasets import DatasetVersion
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,11 @@ from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
 from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
-from data_engine.detectors.loading import DetectorOptions, load_entries
+from data_engine.detectors.stored import commit_stored_detections, fetch_stored_detections
 from data_engine.faults import crash_point
 from data_engine.layout import autolabel_boxes_key, labels_key
+from data_engine.leases import take
 from data_engine.progress import Progress
-from data_engine.settings import Settings
-from data_engine.stages.leases import take
-from data_engine.stages.mine import commit_stored_detections, fetch_stored_detections
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -65,22 +63,6 @@ class AutolabelReport:
     @property
     def seconds_per_frame(self) -> float:
         return self.seconds / self.frames if self.frames else 0.0
-
-
-def load_detectors(settings: Settings) -> list[Detector]:
-    """The configured detectors (DATA_ENGINE_DETECTORS: .pt, .onnx or FAMILY:PATH.onnx entries), loaded once."""
-    return load_entries(settings.detectors, detector_options(settings))
-
-
-def detector_options(settings: Settings) -> DetectorOptions:
-    """How the configured detectors run, from the settings."""
-    return DetectorOptions(
-        imgsz=settings.detector_imgsz,
-        conf=settings.detector_conf,
-        iou=settings.detector_iou,
-        classes=settings.classes,
-        class_map=settings.class_renames,
-    )
 
 
 NO_DETECTOR = (

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_engine.progress import Progress
+from data_engine.registry import detectors_in_use
 from data_engine.runtime import Runtime, compute_backend
 from data_engine.stages.annotate import pull_reviews, push_ready
 from data_engine.stages.autolabel import autolabel
 from data_engine.stages.ingest import failures_waiting, ingest
 from data_engine.stages.mine import mine
-from data_engine.stages.train import detectors_in_use
 
 
 @dataclass

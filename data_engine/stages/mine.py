@@ -25,20 +25,22 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from data_engine.annotation.history import review_yield_rates
 from data_engine.autolabel.stream import AutolabelError, detect_clip_once
 from data_engine.catalog import Catalog, Clip, ClipState, VideoStatus
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
 from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
+from data_engine.detectors.stored import commit_stored_detections, fetch_stored_detections
 from data_engine.faults import crash_point
 from data_engine.layout import (
-    detections_folder_key,
     features_key,
     mining_summary_key,
     timeline_key,
     video_features_key,
 )
+from data_engine.leases import take
 from data_engine.mining.config import MiningConfig
 from data_engine.mining.features import (
     FeaturesError,
@@ -56,13 +58,11 @@ from data_engine.mining.selection import (
     select_frames,
 )
 from data_engine.mining.triggers import Hit, run_triggers
+from data_engine.plots import batch_summary_png, timeline_png
 from data_engine.progress import Progress
 from data_engine.reports.html import batch_report, batch_report_key
-from data_engine.reports.plots import batch_summary_png, timeline_png
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
-from data_engine.stages.annotate import trigger_yields
-from data_engine.stages.leases import take
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -120,21 +120,6 @@ class SelectionReport:
     busiest_timeline: Path | None = None
     summary_picture: Path | None = None
     clip_rows: list[ClipRow] = field(default_factory=list)
-
-
-def fetch_stored_detections(store: Store, clip: Clip) -> Path:
-    """The clip's stored-detections folder as a local path, with the files the store has (an object store's are
-    downloaded; a local store's are there already)."""
-    if not store.is_local:
-        for key in store.list_keys(detections_folder_key(clip)):
-            store.fetch(key)
-    return store.local_path(detections_folder_key(clip))
-
-
-def commit_stored_detections(store: Store, clip: Clip, written: Sequence[str]) -> None:
-    """Publish the stored-detections files a job wrote (file names in the clip's detections folder)."""
-    for name in written:
-        store.commit(f"{detections_folder_key(clip)}/{name}")
 
 
 @dataclass(frozen=True)
@@ -403,7 +388,7 @@ def select_batch(
     (selected frames, boxes, reasons, timelines) is written too.
     """
     if config.yields is None:
-        config = replace(config, yields=trigger_yields(catalog, store) or None)
+        config = replace(config, yields=review_yield_rates(catalog, store) or None)
     day = today or datetime.now(UTC).date().isoformat()
     budget_left = max(0, config.budget_per_day - catalog.selected_count(day))
     report = SelectionReport(budget_day=day, budget_left=budget_left, cold_start=cold_start)
