@@ -680,7 +680,9 @@ def push(runtime: Runtime, backend: str | None, answer_format: str | None, again
             report = push_again(catalog, store, settings, again, progress=bars)
         else:
             cold_start = not detectors_in_use(catalog, store, settings)
-            report = push_ready(catalog, store, settings, cold_start=cold_start, backend=backend, progress=bars)
+            report = push_ready(
+                catalog, store, settings, cold_start=cold_start, annotation_backend=backend, progress=bars
+            )
     for resumed in report.resumed:
         click.echo(f"finished push {resumed}, left unfinished by a process that stopped")
     for repaired in report.repaired:
@@ -695,7 +697,7 @@ def push(runtime: Runtime, backend: str | None, answer_format: str | None, again
         click.echo("nothing to push (no autolabelled clips with selected frames that were not pushed yet)")
         return
     click.echo(
-        f"pushed {report.frames} frames of {report.clips} clips to {report.backend} "
+        f"pushed {report.frames} frames of {report.clips} clips to {report.annotation_backend} "
         f"({report.with_pre_annotations} with pre-annotations): {report.project_url}"
     )
     for page in report.report_pages:

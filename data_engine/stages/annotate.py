@@ -109,7 +109,7 @@ class PushReport:
     asked to push again) whose frames it sent again."""
 
     run_id: str | None = None
-    backend: str = ""
+    annotation_backend: str = ""
     project_url: str = ""
     frames: int = 0
     clips: int = 0
@@ -179,14 +179,17 @@ def push_ready(
     settings: Settings,
     *,
     cold_start: bool,
-    backend: str | None = None,
+    annotation_backend: str | None = None,
     run_id: str | None = None,
     progress: Progress | None = None,
 ) -> PushReport:
-    """Push every clip that is ready (autolabelled; selected too on a cold start) to the backend the settings name
-    (or `backend`); pushes a dead process left unfinished are completed even when nothing new is ready."""
+    """Push every clip that is ready (autolabelled; selected too on a cold start) to the annotation backend the
+    settings name (or the one `annotation_backend` names); pushes a dead process left unfinished are completed even
+    when nothing new is ready."""
     clips = clips_ready_to_push(catalog, cold_start=cold_start)
-    return push_selected(catalog, store, settings, clips, backend=backend, run_id=run_id, progress=progress)
+    return push_selected(
+        catalog, store, settings, clips, annotation_backend=annotation_backend, run_id=run_id, progress=progress
+    )
 
 
 def push_selected(
@@ -195,7 +198,7 @@ def push_selected(
     settings: Settings,
     clips: Sequence[Clip],
     *,
-    backend: str | None = None,
+    annotation_backend: str | None = None,
     run_id: str | None = None,
     progress: Progress | None = None,
 ) -> PushReport:
@@ -205,7 +208,9 @@ def push_selected(
     A passing fault of the world while sending (a full disk, a read-only store) stops the push with one error; its
     claim stays, so the next push, once the fault is fixed, finishes the same run with the same frames."""
     try:
-        return _push_selected(catalog, store, settings, clips, backend=backend, run_id=run_id, progress=progress)
+        return _push_selected(
+            catalog, store, settings, clips, annotation_backend=annotation_backend, run_id=run_id, progress=progress
+        )
     except OSError as error:
         where = getattr(error, "filename", None)
         place = f" (in the store, DATA_ENGINE_STORE={store.root})" if where and store.is_local else ""
@@ -220,13 +225,13 @@ def _push_selected(
     settings: Settings,
     clips: Sequence[Clip],
     *,
-    backend: str | None,
+    annotation_backend: str | None,
     run_id: str | None,
     progress: Progress | None,
 ) -> PushReport:
     report = PushReport()
-    with backend_for(settings, store, backend) as platform:
-        report.backend = platform.name
+    with backend_for(settings, store, annotation_backend) as platform:
+        report.annotation_backend = platform.name
         step = partial(progress, f"push to {platform.name}") if progress is not None else None
         owner = this_process()
         for stale in _abandoned_pushes(catalog, platform):
@@ -285,7 +290,7 @@ def push_again(
         raise AnnotationError(f"run {annotation_run_id} was pushed again already (as run {by or 'none'})")
     report = PushReport()
     with backend_for(settings, store, record.backend) as platform:
-        report.backend = platform.name
+        report.annotation_backend = platform.name
         step = partial(progress, f"push to {platform.name}") if progress is not None else None
         reason = "pushed again by hand (push --again)"
         _push_again(catalog, store, settings, platform, record, reason, this_process(), report, run_id, step)
@@ -365,7 +370,7 @@ def _send(
 
 def _batch_pages(catalog: Catalog, store: Store, clip_ids: Sequence[str]) -> list[Path]:
     """The HTML page of each batch the push touched, with the images just written for annotators (a page lost to a
-    crash is re-created by the next mining pass, `redraw_missing_plots`)."""
+    crash is re-created by the pipeline's next push step, which runs `redraw_missing_plots` on every batch first)."""
     clips = [clip for clip in map(catalog.get_clip, clip_ids) if clip is not None]
     videos = [catalog.get_video(video_id) for video_id in {clip.video_id for clip in clips}]
     batches = sorted({video.batch_key for video in videos if video is not None and video.batch_key is not None})

@@ -106,8 +106,11 @@ class ClipRow:
 
 @dataclass
 class SelectionReport:
+    """What selection chose in a batch, under `config` (its budget and duplicate distance, which the checks use)."""
+
     budget_day: str
     budget_left: int
+    config: MiningConfig = field(default_factory=MiningConfig)
     selected: int = 0
     candidates: int = 0
     duplicates_skipped: int = 0
@@ -391,7 +394,7 @@ def select_batch(
         config = replace(config, yields=review_yield_rates(catalog, store) or None)
     day = today or datetime.now(UTC).date().isoformat()
     budget_left = max(0, config.budget_per_day - catalog.selected_count(day))
-    report = SelectionReport(budget_day=day, budget_left=budget_left, cold_start=cold_start)
+    report = SelectionReport(budget_day=day, budget_left=budget_left, config=config, cold_start=cold_start)
     clips, worker = take(catalog, _ready(catalog, batch_key, ClipState.MINED), ClipState.MINED)
     if not clips:
         return _describe_batch(catalog, batch_key, report)
@@ -582,7 +585,7 @@ def mine(
             return mine(
                 catalog, store, settings, detectors, batch_keys, run_id=run_id, progress=progress, backend=opened
             )
-    config = MiningConfig(budget_per_day=settings.budget_per_day)
+    config = mining_config(settings)
     report = MiningReport(cold_start=not detectors)
     for key in catalog.batch_keys() if batch_keys is None else batch_keys:
         if not _ready(catalog, key, ClipState.EXTRACTED) and not _ready(catalog, key, ClipState.MINED):
@@ -593,12 +596,13 @@ def mine(
         )
         selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
         report.batches.append(BatchMining(key, features, hits, selection))
-    for key in catalog.batch_keys() if batch_keys is None else batch_keys:
-        try:
-            redraw_missing_plots(catalog, store, key)
-        except OSError as error:  # derived pictures only: the next pass draws them again (a full disk, say)
-            logger.warning("batch %s: its pictures were not redrawn: %s", key, error)
+    redraw_lost_plots(catalog, store, catalog.batch_keys() if batch_keys is None else batch_keys)
     return report
+
+
+def mining_config(settings: Settings) -> MiningConfig:
+    """The mining configuration the settings give (the day's budget; the rest are the engine's defaults)."""
+    return MiningConfig(budget_per_day=settings.budget_per_day)
 
 
 def _ready(catalog: Catalog, batch_key: str, status: ClipState) -> list[Clip]:
@@ -628,6 +632,16 @@ _DRAWN = frozenset(state.value for state in PIPELINE_ORDER[1:])
 """Clip states that selection has been through, so their timeline (and their batch's summary) exists."""
 _SHOWN = frozenset(state.value for state in PIPELINE_ORDER[PIPELINE_ORDER.index(ClipState.PUSHED) :])
 """Clip states that the push has been through, so their batch's HTML page exists."""
+
+
+def redraw_lost_plots(catalog: Catalog, store: Store, batch_keys: Sequence[str]) -> None:
+    """`redraw_missing_plots` for each batch; a picture that cannot be drawn (a full disk, say) is a warning, not
+    a failure: derived pictures only, the next pass draws them again."""
+    for key in batch_keys:
+        try:
+            redraw_missing_plots(catalog, store, key)
+        except OSError as error:
+            logger.warning("batch %s: its pictures were not redrawn: %s", key, error)
 
 
 def redraw_missing_plots(catalog: Catalog, store: Store, batch_key: str) -> list[str]:
