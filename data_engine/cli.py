@@ -859,7 +859,6 @@ def train(runtime: Runtime) -> None:
     """Build the dataset, train a challenger (fine-tuning the champion), evaluate it and run the promotion gate."""
     from data_engine.registry import registry_for
     from data_engine.stages.train import build_training_dataset, train_candidate
-    from data_engine.training import TrainingError
 
     settings = runtime.settings
     built = build_training_dataset(runtime.catalog, runtime.store)
@@ -884,8 +883,6 @@ def train(runtime: Runtime) -> None:
         f"training {result.status}: {result.epochs_completed} epochs on {result.device} in "
         f"{result.duration_s:.0f} s, estimated cost {result.estimated_cost:.2f}"
     )
-    if candidate.model is None or candidate.decision is None:
-        raise TrainingError(f"training left no weights (status {result.status}: {result.error}); see {result.run_dir}")
     click.echo(f"model {candidate.model.id}")
     if candidate.evaluation is not None:
         _print_evaluation(candidate.evaluation)

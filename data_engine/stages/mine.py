@@ -611,7 +611,7 @@ def _ready(catalog: Catalog, batch_key: str, status: ClipState) -> list[Clip]:
     return catalog.clips(batch_key=batch_key, status=status, video_status=VideoStatus.CLIPPED)
 
 
-def record_selection(
+def record_chosen_frames(
     catalog: Catalog,
     rows: Sequence[Mapping[str, object]],
     *,

@@ -26,7 +26,6 @@ from data_engine.layout import MODELS_PICTURE, training_key
 from data_engine.plots import map_per_model_png
 from data_engine.progress import Progress
 from data_engine.registry import (
-    GateDecision,
     ModelCandidate,
     ModelStatus,
     ModelVersion,
@@ -37,8 +36,6 @@ from data_engine.registry import (
 from data_engine.settings import Settings
 from data_engine.store import Store, content_hash
 from data_engine.training import EpochProgress, TrainingConfig
-from data_engine.training.run import TrainingResult
-from data_engine.training.train import TrainingError
 
 
 def training_config(settings: Settings) -> TrainingConfig:
@@ -163,33 +160,11 @@ def add_model(
     return AddedModel(model, verdict)
 
 
-@dataclass(frozen=True)
-class TrainedCandidate:
-    """A challenger that was trained, evaluated, registered and judged: the gate's decision is data, a rejection
-    is an outcome like a promotion."""
-
-    dataset_id: str
-    training: TrainingResult
-    model: ModelVersion
-    evaluation: Evaluation
-    decision: GateDecision
-
-    @property
-    def verdict(self) -> str:
-        return self.decision.verdict
-
-
 def train_on_dataset(
     catalog: Catalog, store: Store, settings: Settings, dataset_id: str, run_id: str
-) -> TrainedCandidate:
-    """`train_candidate` on a recorded dataset version; a training that leaves no weights is an error."""
-    candidate = train_candidate(catalog, store, settings, load_dataset(catalog, store, dataset_id), run_id)
-    training = candidate.training
-    if candidate.model is None or candidate.evaluation is None or candidate.decision is None:
-        raise TrainingError(
-            f"training run {run_id} on {dataset_id} left no weights ({training.status}): {training.error or 'no epoch'}"
-        )
-    return TrainedCandidate(dataset_id, training, candidate.model, candidate.evaluation, candidate.decision)
+) -> ModelCandidate:
+    """`train_candidate` on a recorded dataset version."""
+    return train_candidate(catalog, store, settings, load_dataset(catalog, store, dataset_id), run_id)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`data-engine run` walks the declared pipeline: every step, in order, the autolabel step
+"""`data-engine run` and the proving ground walk the declared pipeline: every step, in order, the autolabel step
 per batch (so each batch gets its boxes table, as under Dagster; tests/dagster/test_pipeline_assets.py checks the
 asset graph against the same declaration)."""
 
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from data_engine.detections import Detections, Provenance
+from data_engine.experiments.proving_ground import STRATEGIES, ProvingGroundConfig, round_steps, strategy_selection
 from data_engine.layout import autolabel_boxes_key
 from data_engine.runtime import Runtime
 from data_engine.settings import Settings
 from data_engine.stages import main_job
-from data_engine.stages.pipeline import PIPELINE
+from data_engine.stages.pipeline import PIPELINE, PUSH
 from data_engine.synthetic import generate
 
 
@@ -53,3 +54,10 @@ def test_the_main_job_walks_every_declared_step_and_writes_each_batch_boxes_tabl
     (batch,) = summary.new_batches
     assert runtime.store.exists(autolabel_boxes_key(batch)), "the batch's autolabel boxes table"
     runtime.catalog.dispose()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_proving_ground_strategy_walks_the_declared_steps(strategy: str) -> None:
+    """Each strategy's round is the product's steps with only the selection swapped (then the push)."""
+    steps = round_steps(strategy_selection(strategy, 4, ProvingGroundConfig(), 1))
+    assert [*(step.name for step in steps), PUSH.name] == list(PIPELINE)
