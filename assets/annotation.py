@@ -4,7 +4,9 @@ import dagster as dg
 
 from assets.autolabel import autolabels
 from assets.metadata import pictures
-from data_engine.stages.annotate import pull_and_summarise, push_ready
+from assets.steps import step_context
+from data_engine.stages.annotate import pull_and_summarise
+from data_engine.stages.pipeline import PUSH
 from resources import CatalogResource, DetectorsResource, EngineSettingsResource, StoreResource
 
 
@@ -25,20 +27,15 @@ def annotation_tasks(
     engine_settings: EngineSettingsResource,
     detectors: DetectorsResource,
 ) -> dg.MaterializeResult:
-    report = push_ready(
-        catalog.catalog,
-        store.store,
-        engine_settings.settings,
-        cold_start=not detectors.detectors,
-        run_id=context.run.run_id,
-    )
+    with step_context(context, PUSH, catalog, store, engine_settings, detectors=detectors) as stage:
+        report = PUSH.run(stage)
     project = report.project_url or "nothing new to push"
     return dg.MaterializeResult(
         metadata={
             "frames_pushed": report.frames,
             "clips_pushed": report.clips,
             "with_pre_annotations": report.with_pre_annotations,
-            "backend": report.backend,
+            "backend": report.annotation_backend,
             "annotation_run": report.run_id or "none",
             "project": dg.MetadataValue.url(project) if project.startswith("http") else project,
             **{f"report {page.parent.name}": dg.MetadataValue.path(str(page)) for page in report.report_pages},

@@ -5,9 +5,10 @@ import dagster as dg
 from assets.metadata import check_results
 from assets.mining import annotation_selection
 from assets.partitions import ingest_batches
+from assets.steps import step_context
 from data_engine.checks import autolabel_checks
-from data_engine.stages.autolabel import autolabel
-from resources import CatalogResource, ComputeResource, DetectorsResource, StoreResource
+from data_engine.stages.pipeline import AUTOLABEL
+from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
 
 
 @dg.asset(
@@ -30,19 +31,12 @@ def autolabels(
     context: dg.AssetExecutionContext,
     catalog: CatalogResource,
     store: StoreResource,
+    engine_settings: EngineSettingsResource,
     detectors: DetectorsResource,
     compute: ComputeResource,
 ) -> dg.MaterializeResult:
-    with compute.backend() as backend:
-        report = autolabel(
-            catalog.catalog,
-            store.store,
-            detectors.detectors,
-            batch_key=context.partition_key,
-            run_id=context.run.run_id,
-            progress=lambda step, done, total: context.log.debug(f"{step}: {done} of {total} clips"),
-            backend=backend,
-        )
+    with step_context(context, AUTOLABEL, catalog, store, engine_settings, compute, detectors) as stage:
+        report = AUTOLABEL.run(stage, context.partition_key)
     return dg.MaterializeResult(
         metadata={
             "clips": report.clips,
@@ -55,7 +49,7 @@ def autolabels(
             "model_ids": ", ".join(report.model_ids) or "none",
             "frames_inferred": dg.MetadataValue.json(dict(report.frames_inferred)),
             "failed_clips": len(report.failed),
-            "boxes_table": report.parquet_key or "",
+            "boxes_table": report.boxes_table or "",
             "skipped": report.skipped or "no",
         },
         check_results=check_results(autolabel_checks(report)),

@@ -4,8 +4,10 @@ import dagster as dg
 
 from assets.metadata import check_results
 from assets.partitions import ingest_batches
+from assets.steps import step_context
 from data_engine.checks import video_clips_checks
-from data_engine.stages.ingest import BatchReport, clip_batch, register_batch
+from data_engine.stages.ingest import BatchReport
+from data_engine.stages.pipeline import CLIP, REGISTER
 from resources import CatalogResource, EngineSettingsResource, StoreResource
 
 
@@ -22,9 +24,13 @@ def _quarantine_table(report: BatchReport) -> dg.MetadataValue:
     "registered in the catalog; unreadable files are quarantined with a reason, never deleted.",
 )
 def registered_videos(
-    context: dg.AssetExecutionContext, catalog: CatalogResource, store: StoreResource
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    engine_settings: EngineSettingsResource,
 ) -> dg.MaterializeResult:
-    report = register_batch(catalog.catalog, store.store, context.partition_key)
+    with step_context(context, REGISTER, catalog, store, engine_settings) as stage:
+        report = REGISTER.run(stage, context.partition_key)
     registered = [v for v in report.videos if v.status != "quarantined"]
     return dg.MaterializeResult(
         metadata={
@@ -66,13 +72,8 @@ def video_clips(
     engine_settings: EngineSettingsResource,
 ) -> dg.MaterializeResult:
     batch = context.partition_key
-    report = clip_batch(
-        catalog.catalog,
-        store.store,
-        batch,
-        clip_seconds=engine_settings.settings.clip_seconds,
-        run_id=context.run.run_id,
-    )
+    with step_context(context, CLIP, catalog, store, engine_settings) as stage:
+        report = CLIP.run(stage, batch)
     return dg.MaterializeResult(
         metadata={**report.summary(), "quarantined_files": _quarantine_table(report)},
         check_results=check_results(video_clips_checks(catalog.catalog, store.store, batch)),

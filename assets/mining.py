@@ -5,8 +5,9 @@ import dagster as dg
 from assets.ingest import video_clips
 from assets.metadata import check_results, clip_states_table, pictures
 from assets.partitions import ingest_batches
+from assets.steps import step_context
 from data_engine.checks import selection_checks
-from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
+from data_engine.stages.pipeline import FEATURES, SELECTION, TRIGGERS
 from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
 
 
@@ -19,12 +20,14 @@ from resources import CatalogResource, ComputeResource, DetectorsResource, Engin
     "perceptual hash) from one decoding pass of the luma plane, stored as Parquet beside the clip.",
 )
 def frame_features(
-    context: dg.AssetExecutionContext, catalog: CatalogResource, store: StoreResource, compute: ComputeResource
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    store: StoreResource,
+    engine_settings: EngineSettingsResource,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
-    with compute.backend() as backend:
-        report = compute_batch_features(
-            catalog.catalog, store.store, context.partition_key, backend, run_id=context.run.run_id
-        )
+    with step_context(context, FEATURES, catalog, store, engine_settings, compute) as stage:
+        report = FEATURES.run(stage, context.partition_key)
     return dg.MaterializeResult(
         metadata={
             "clips": report.clips,
@@ -51,16 +54,8 @@ def trigger_hits(
     engine_settings: EngineSettingsResource,
     compute: ComputeResource,
 ) -> dg.MaterializeResult:
-    with compute.backend() as backend:
-        report = mine_batch_triggers(
-            catalog.catalog,
-            store.store,
-            context.partition_key,
-            detectors.detectors,
-            config=MiningConfig.from_settings(engine_settings.settings),
-            run_id=context.run.run_id,
-            backend=backend,
-        )
+    with step_context(context, TRIGGERS, catalog, store, engine_settings, compute, detectors) as stage:
+        report = TRIGGERS.run(stage, context.partition_key)
     return dg.MaterializeResult(
         metadata={
             "clips_mined": report.clips,
@@ -102,15 +97,8 @@ def annotation_selection(
     engine_settings: EngineSettingsResource,
 ) -> dg.MaterializeResult:
     batch = context.partition_key
-    config = MiningConfig.from_settings(engine_settings.settings)
-    report = select_batch(
-        catalog.catalog,
-        store.store,
-        batch,
-        config=config,
-        cold_start=not detectors.detectors,
-        run_id=context.run.run_id,
-    )
+    with step_context(context, SELECTION, catalog, store, engine_settings, detectors=detectors) as stage:
+        report = SELECTION.run(stage, batch)
     return dg.MaterializeResult(
         metadata={
             "frames_selected": report.selected,
@@ -124,5 +112,5 @@ def annotation_selection(
             "clips": clip_states_table(report.clip_rows),
             **pictures(hits_per_trigger=report.summary_picture, trigger_timeline=report.busiest_timeline),
         },
-        check_results=check_results(selection_checks(catalog.catalog, report, config, batch)),
+        check_results=check_results(selection_checks(catalog.catalog, report, batch)),
     )

@@ -14,7 +14,7 @@ from data_engine.datasets import DEFAULT_DUPLICATE_DISTANCE, DatasetVersion, fin
 from data_engine.layout import CLIPS, clip_folder
 from data_engine.mining.features import hamming
 from data_engine.stages.autolabel import AutolabelReport
-from data_engine.stages.mine import MiningConfig, SelectionReport
+from data_engine.stages.mine import SelectionReport
 from data_engine.store import Store, is_temporary
 
 
@@ -79,11 +79,11 @@ def video_clips_checks(catalog: Catalog, store: Store, batch_key: str) -> list[C
     ]
 
 
-def selection_checks(
-    catalog: Catalog, report: SelectionReport, config: MiningConfig, batch_key: str
-) -> list[CheckOutcome]:
+def selection_checks(catalog: Catalog, report: SelectionReport, batch_key: str) -> list[CheckOutcome]:
     """`within_budget` (the report's day has no more selected frames than the budget) and `no_near_duplicates`
-    (no two frames selected in the batch within the duplicate distance)."""
+    (no two frames selected in the batch within the duplicate distance), under the configuration selection ran
+    with."""
+    config = report.config
     hashes = np.array([frame.phash for frame in catalog.selected_frames(batch_key=batch_key)], dtype=np.uint64)
     closest = closest_pair_distance(hashes)
     return [

@@ -26,11 +26,10 @@ from typing import Any, ClassVar, TypeVar
 
 from data_engine.errors import EngineError
 from data_engine.processes import process_alive
+from data_engine.progress import StepProgress
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-Progress = Callable[[int, int], None]
-"""Called as `progress(done, total)` each time an item finishes (in completion order)."""
 Resources = Mapping[str, float]
 """Abstract worker resources a job needs, Dask style (`{"GPU": 1}`)."""
 GPU: Resources = {"GPU": 1}
@@ -55,7 +54,7 @@ class ComputeBackend(ABC):
         self,
         function: Callable[[Item], Result],
         items: Iterable[Item],
-        progress: Progress | None = None,
+        progress: StepProgress | None = None,
         resources: Resources | None = None,
     ) -> list[Result]:
         todo = list(items)

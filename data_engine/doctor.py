@@ -16,9 +16,9 @@ from data_engine.annotation.base import AnnotationRun
 from data_engine.catalog import Catalog
 from data_engine.catalog.catalog import MIGRATIONS
 from data_engine.detectors import DetectorError
+from data_engine.detectors.loading import load_detectors
 from data_engine.registry import ModelRegistry, RegistryError
 from data_engine.settings import Settings
-from data_engine.stages.autolabel import load_detectors
 from data_engine.store import Store
 
 MIN_FREE_GB = 5.0

@@ -7,7 +7,7 @@ starts a new count. Counts are absolute, so a report may be repeated or skipped 
 the step bound: `functools.partial(progress, step)`.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
 Item = TypeVar("Item")
@@ -15,6 +15,11 @@ Item = TypeVar("Item")
 
 class Progress(Protocol):
     def __call__(self, step: str, done: int, total: int) -> None: ...
+
+
+StepProgress = Callable[[int, int], None]
+"""`progress(done, total)` of one step whose name the caller bound (`functools.partial(progress, step)`): what
+the compute backends and the annotation platforms call."""
 
 
 def no_progress(step: str, done: int, total: int) -> None:

@@ -4,7 +4,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from data_engine.detectors import Detector
-from data_engine.stages.train import detectors_in_use
+from data_engine.registry import detectors_in_use
 from resources.engine import CatalogResource, EngineSettingsResource, StoreResource
 
 

@@ -87,6 +87,13 @@ class EngineSettingsResource(dg.ConfigurableResource):
         bound = {name: dg.EnvVar(variable(name)) for name in cls.model_fields if variable(name) in os.environ}
         return cls(**bound)
 
+    @classmethod
+    def at_load(cls) -> "EngineSettingsResource":
+        """Every field whose DATA_ENGINE_* variable is set, with the value it has now: for what Dagster fixes when
+        the definitions load (sensor intervals), before any launch resolves the bound variables."""
+        given = {name: os.environ[variable(name)] for name in cls.model_fields if variable(name) in os.environ}
+        return cls(**given)
+
     @property
     def settings(self) -> Settings:
         """The engine's settings from this resource's values (then `.env`, the TOML file, defaults)."""

@@ -39,16 +39,135 @@ def _python_files(*layers: str) -> list[Path]:
     return [path for layer in layers for path in sorted((REPO / layer).rglob("*.py"))]
 
 
+def _state_moving_methods() -> set[str]:
+    """The catalog's public methods that move a clip's state: every one whose body calls `_move`."""
+    found = set()
+    for path in _python_files("data_engine/catalog"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                calls = (call for call in ast.walk(node) if isinstance(call, ast.Call))
+                if any(isinstance(call.func, ast.Attribute) and call.func.attr == "_move" for call in calls):
+                    found.add(node.name)
+    return found
+
+
 def test_clip_states_change_only_in_stages() -> None:
-    """Clips move through their states by `Catalog.transition`, called from data_engine/stages/ only."""
-    stages = REPO / "data_engine" / "stages"
+    """Clips move through their states by the catalog methods that move them (`transition`, `record_mined`,
+    `record_selection`, `record_autolabel`, ...), called from data_engine/stages/ only."""
+    moving = _state_moving_methods()
+    assert {"transition", "record_mined", "record_selection", "record_autolabel"} <= moving
+    stages, catalog = REPO / "data_engine" / "stages", REPO / "data_engine" / "catalog"
     offenders = [
-        f"{path.relative_to(REPO)}:{node.lineno}"
+        f"{path.relative_to(REPO)}:{node.lineno} {node.func.attr}"
         for path in _python_files("data_engine", "assets", "sensors", "resources")
-        if stages not in path.parents
+        if stages not in path.parents and catalog not in path.parents
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "transition"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in moving
     ]
+    assert offenders == []
+
+
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("errors", "faults", "processes", "progress", "layout"),
+    ("compute", "detections", "inbox"),
+    ("settings",),
+    ("store", "preflight", "catalog"),
+    ("video", "plots", "formats", "runtime", "leases"),
+    ("synthetic", "detectors"),
+    ("autolabel", "training"),
+    ("mining", "annotation"),
+    ("datasets",),
+    ("evaluation",),
+    ("registry",),
+    ("reports",),
+    ("stages",),
+    ("checks", "doctor", "experiments"),
+    ("cli",),
+    ("__main__",),
+)
+"""The packages and top-level modules of data_engine/ from the bottom floor up: a module imports only from its own
+package or from packages on lower floors (two packages on one floor do not import each other)."""
+
+
+def _engine_imports(path: Path) -> list[tuple[int, str]]:
+    """Every data_engine module `path` imports (at any depth, TYPE_CHECKING blocks included), with its line."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return [(line, name) for line, name in found if name.startswith("data_engine.")]
+
+
+def _package(module: str) -> str:
+    """`data_engine.stages.mine` -> `stages`; `data_engine.plots` -> `plots`."""
+    return module.split(".")[1]
+
+
+def test_no_data_engine_package_imports_one_above_it() -> None:
+    floor = {package: level for level, packages in enumerate(FLOORS) for package in packages}
+    engine = REPO / "data_engine"
+    packages = {
+        path.relative_to(engine).parts[0].removesuffix(".py") for path in engine.glob("*") if path.name[0] != "_"
+    }
+    assert packages - {"__init__"} - set(floor) == set(), "every package and top-level module has a floor"
+    upward = []
+    for path in _python_files("data_engine"):
+        source = path.relative_to(engine).parts[0].removesuffix(".py")
+        if source == "__init__":
+            continue
+        for line, module in _engine_imports(path):
+            target = _package(module)
+            if target in floor and target != source and floor[target] >= floor[source]:
+                upward.append(f"{path.relative_to(REPO)}:{line} {source} -> {target}")
+    assert upward == []
+
+
+COMPOSERS = ("main_job", "pipeline")
+"""The modules of data_engine/stages/ that put the stages together (the per-batch declaration and its walker)."""
+
+
+def test_no_stage_imports_another_stage() -> None:
+    """A stage imports the domain only: what two stages share lives below them, so the pipeline's order is the
+    declaration's (stages/pipeline.py), not an import picture."""
+    stages = REPO / "data_engine" / "stages"
+    offenders = []
+    for path in sorted(stages.glob("*.py")):
+        if path.stem in (*COMPOSERS, "__init__"):
+            continue
+        for line, module in _engine_imports(path):
+            parts = module.split(".")
+            if parts[:2] == ["data_engine", "stages"] and len(parts) > 2 and parts[2] != path.stem:
+                offenders.append(f"{path.relative_to(REPO)}:{line} {module}")
+    assert offenders == []
+
+
+DEFERRED_IMPORTS = {
+    "data_engine/runtime.py": "the catalog, store and compute backends load on first use (`--help` stays fast)",
+    "data_engine/cli": "each command imports what it runs when it runs (`--help` and `status` stay fast)",
+    "data_engine/cli.py": "each command imports what it runs when it runs (`--help` and `status` stay fast)",
+}
+"""Where a function may import a data_engine module, and why: start-up speed, never to dodge an import loop."""
+
+
+def test_no_function_local_import_of_the_engine() -> None:
+    """An engine import inside a function hides a package loop from the floors above; third-party imports on use
+    (torch, scipy, matplotlib) are a start-up cost matter and stay allowed."""
+    offenders = []
+    for path in _python_files("data_engine"):
+        relative = path.relative_to(REPO).as_posix()
+        if any(relative == allowed or relative.startswith(allowed + "/") for allowed in DEFERRED_IMPORTS):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in (node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                    offenders += [
+                        f"{relative}:{node.lineno} {name}" for name in names if name.startswith("data_engine")
+                    ]
     assert offenders == []
 
 

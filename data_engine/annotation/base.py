@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ import numpy as np
 from data_engine.detections import Detections, Provenance
 from data_engine.errors import EngineError
 from data_engine.formats import BoxProblem, LabelledImage, to_detections
+from data_engine.progress import StepProgress
 from data_engine.settings import Settings
 from data_engine.store import Store
 
@@ -32,7 +33,6 @@ _UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9.-]")
 RUN_SCHEMA = "data-engine/annotation-run"
 RUN_SCHEMA_VERSION = 1
 FRAME_KEY_FIELD = "frame_key"
-Progress = Callable[[int, int], None]
 
 
 class AnnotationError(EngineError):
@@ -356,7 +356,7 @@ class AnnotationBackend(ABC):
         """Where frames go, as the catalog's uniqueness key: a frame is pushed to one platform at most once."""
 
     @abstractmethod
-    def push(self, request: ReviewRequest, run_id: str, progress: Progress | None = None) -> AnnotationRun:
+    def push(self, request: ReviewRequest, run_id: str, progress: StepProgress | None = None) -> AnnotationRun:
         """Send the frames as run `run_id`. Repeating a push with the same run id (after a crash) completes it
         without sending anything twice."""
 

@@ -41,7 +41,6 @@ from data_engine.annotation.base import (
     AnnotationBackend,
     AnnotationError,
     AnnotationRun,
-    Progress,
     PullResult,
     Rejection,
     ReviewedFrame,
@@ -67,6 +66,7 @@ from data_engine.formats import (
     yolo,
 )
 from data_engine.layout import ANNOTATION_BUNDLES
+from data_engine.progress import StepProgress
 from data_engine.settings import BUNDLE_ANSWER_FORMATS, Settings
 from data_engine.store import Store, temporary_path
 
@@ -141,7 +141,7 @@ class BundleBackend(AnnotationBackend):
         _zip_folder(root, root.with_suffix(".zip"))
         return True
 
-    def push(self, request: ReviewRequest, run_id: str, progress: Progress | None = None) -> AnnotationRun:
+    def push(self, request: ReviewRequest, run_id: str, progress: StepProgress | None = None) -> AnnotationRun:
         """Write bundle `run_id` under a temporary name and publish it by renaming (a reader never sees half a
         bundle); a bundle already published is kept as it is, so a push repeated after a crash only finishes it
         (the zip beside it is re-created when missing)."""
@@ -166,7 +166,7 @@ class BundleBackend(AnnotationBackend):
         self.repair(run)
         return run
 
-    def _write(self, request: ReviewRequest, run_id: str, progress: Progress | None) -> None:
+    def _write(self, request: ReviewRequest, run_id: str, progress: StepProgress | None) -> None:
         root = self.folder / run_id
         for stale in self.folder.glob(f".{run_id}.tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)

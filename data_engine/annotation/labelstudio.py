@@ -37,7 +37,6 @@ from data_engine.annotation.base import (
     AnnotationRunLostError,
     AnnotationUnavailableError,
     FrameToReview,
-    Progress,
     PullResult,
     Rejection,
     ReviewedFrame,
@@ -50,6 +49,7 @@ from data_engine.annotation.base import (
 from data_engine.annotation.images import materialise_image
 from data_engine.formats import labelstudio, to_detections
 from data_engine.layout import ANNOTATION_IMAGES
+from data_engine.progress import StepProgress
 from data_engine.settings import Settings
 from data_engine.store import Store
 
@@ -236,7 +236,7 @@ class LabelStudioBackend(AnnotationBackend):
 
     # ---- push --------------------------------------------------------------------------------------------------
 
-    def push(self, request: ReviewRequest, run_id: str, progress: Progress | None = None) -> AnnotationRun:
+    def push(self, request: ReviewRequest, run_id: str, progress: StepProgress | None = None) -> AnnotationRun:
         """Send the frames; returns the run record. Safe to repeat: tasks already on the platform (found by their
         frame key) are kept, so a push again after a crash imports only the missing ones."""
         self.client.get_json("/api/current-user/whoami")

@@ -17,7 +17,7 @@ import numpy as np
 
 from data_engine.annotation.base import ReviewedFrame
 from data_engine.detections import Detections, match_boxes
-from data_engine.reports.plots import reviews_per_day_png
+from data_engine.plots import reviews_per_day_png
 
 SAME_OBJECT_IOU = 0.5
 MOVED_IOU = 0.9

@@ -9,9 +9,11 @@ from dataclasses import replace
 import click
 
 from data_engine.annotation import review_metrics
+from data_engine.annotation.history import review_history
 from data_engine.cli.bars import ProgressBars
 from data_engine.cli.output import pass_runtime
 from data_engine.evaluation.trigger_yield import trigger_yields
+from data_engine.registry import detectors_in_use
 from data_engine.runtime import Runtime
 from data_engine.settings import ANNOTATION_BACKENDS, BUNDLE_ANSWER_FORMATS
 from data_engine.stages.annotate import (
@@ -20,10 +22,8 @@ from data_engine.stages.annotate import (
     pull_reviews,
     push_again,
     push_ready,
-    review_history,
     undo_import,
 )
-from data_engine.stages.train import detectors_in_use
 
 
 @click.command()
@@ -60,7 +60,9 @@ def push(runtime: Runtime, backend: str | None, answer_format: str | None, again
             report = push_again(catalog, store, settings, again, progress=bars)
         else:
             cold_start = not detectors_in_use(catalog, store, settings)
-            report = push_ready(catalog, store, settings, cold_start=cold_start, backend=backend, progress=bars)
+            report = push_ready(
+                catalog, store, settings, cold_start=cold_start, annotation_backend=backend, progress=bars
+            )
     for resumed in report.resumed:
         click.echo(f"finished push {resumed}, left unfinished by a process that stopped")
     for repaired in report.repaired:
@@ -75,7 +77,7 @@ def push(runtime: Runtime, backend: str | None, answer_format: str | None, again
         click.echo("nothing to push (no autolabelled clips with selected frames that were not pushed yet)")
         return
     click.echo(
-        f"pushed {report.frames} frames of {report.clips} clips to {report.backend} "
+        f"pushed {report.frames} frames of {report.clips} clips to {report.annotation_backend} "
         f"({report.with_pre_annotations} with pre-annotations): {report.project_url}"
     )
     for page in report.report_pages:

@@ -10,11 +10,11 @@ from data_engine.autolabel import HindsightParams, read_latest_labels
 from data_engine.cli.bars import ProgressBars
 from data_engine.cli.output import pass_runtime
 from data_engine.errors import NotFoundError
+from data_engine.registry import detectors_in_use
 from data_engine.runtime import Runtime, compute_backend
 from data_engine.settings import SettingsError
 from data_engine.stages import autolabel as autolabel_stage
 from data_engine.stages.autolabel import summarize_labels
-from data_engine.stages.train import detectors_in_use
 
 
 @click.command()

@@ -23,8 +23,8 @@ from data_engine.experiments.proving_ground import (
     answer_bundle_from_truth_files,
     run_proving_ground_seeds,
 )
+from data_engine.registry import detectors_in_use
 from data_engine.runtime import Runtime
-from data_engine.stages.train import detectors_in_use
 from data_engine.synthetic import HardCases, generate
 
 

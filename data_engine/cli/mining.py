@@ -8,10 +8,10 @@ import click
 from data_engine.cli.bars import ProgressBars
 from data_engine.cli.listings import clip_first_frames
 from data_engine.cli.output import pass_runtime, print_rows
+from data_engine.registry import detectors_in_use
 from data_engine.reports.html import reports_index
 from data_engine.runtime import Runtime
 from data_engine.stages import mine as mine_stage
-from data_engine.stages.train import detectors_in_use
 
 
 @click.command()

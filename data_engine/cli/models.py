@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from data_engine.cli.output import actor, pass_runtime, print_evaluation, print_rows, score, utc_iso
+from data_engine.registry import registry_for
 from data_engine.registry.card import model_card
 from data_engine.runtime import Runtime
-from data_engine.stages.train import add_model, registry_for
+from data_engine.stages.train import add_model
 
 
 @click.group(invoke_without_command=True)

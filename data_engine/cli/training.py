@@ -9,9 +9,9 @@ import click
 from data_engine.cli.bars import ProgressBars, progress_bar
 from data_engine.cli.output import pass_runtime, print_evaluation
 from data_engine.datasets import DatasetConfig, DatasetVersion
+from data_engine.registry import registry_for
 from data_engine.runtime import Runtime
-from data_engine.stages.train import build_training_dataset, registry_for, train_candidate
-from data_engine.training import TrainingError
+from data_engine.stages.train import build_training_dataset, train_candidate
 
 
 @click.group()
@@ -62,8 +62,6 @@ def train(runtime: Runtime) -> None:
         f"training {result.status}: {result.epochs_completed} epochs on {result.device} in "
         f"{result.duration_s:.0f} s, estimated cost {result.estimated_cost:.2f}"
     )
-    if candidate.model is None or candidate.decision is None:
-        raise TrainingError(f"training left no weights (status {result.status}: {result.error}); see {result.run_dir}")
     click.echo(f"model {candidate.model.id}")
     if candidate.evaluation is not None:
         print_evaluation(candidate.evaluation)

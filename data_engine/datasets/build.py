@@ -31,6 +31,7 @@ from data_engine.autolabel.labels import LabelFile, LabelsError, read_labels
 from data_engine.catalog import Catalog, Clip
 from data_engine.datasets.leakage import DEFAULT_DUPLICATE_DISTANCE, Leak, find_leaks, image_phash
 from data_engine.datasets.manifest import DatasetManifest, ManifestError, ManifestFrame, extend_class_map
+from data_engine.datasets.records import DatasetRecords, DatasetVersionRecord
 from data_engine.datasets.splits import (
     EXPORTED_SPLITS,
     NEW_TEST,
@@ -45,8 +46,6 @@ from data_engine.errors import EngineError
 from data_engine.formats import ImageDetections, coco, yolo
 from data_engine.layout import dataset_key
 from data_engine.progress import Progress, tracked
-from data_engine.registry.models import DatasetVersionRecord
-from data_engine.registry.records import RetrainingRecords
 from data_engine.store import Store
 from data_engine.video.frames import iter_frames
 from data_engine.video.probe import VideoError
@@ -161,7 +160,7 @@ def build_dataset(
     (unreadable, a frame the clip does not have, another frame size) are left out and listed in the report. Clip
     states are the training stage's business (`stages/train.py` moves the clips that made it in)."""
     config = config or DatasetConfig()
-    records = RetrainingRecords(catalog)
+    records = DatasetRecords(catalog)
     history = records.dataset_versions()
     sources, rejected = _reviewed_sources(catalog, store, config, clip_ids)
     if not sources:
@@ -226,7 +225,7 @@ def build_dataset(
 
 def load_dataset(catalog: Catalog, store: Store, dataset_id: str) -> DatasetVersion:
     """A recorded dataset version, fetched to local disk when the store is remote."""
-    record = RetrainingRecords(catalog).get_dataset(dataset_id)
+    record = DatasetRecords(catalog).get_dataset(dataset_id)
     if record is None:
         raise DatasetError(f"no dataset version {dataset_id!r} in the catalog; build one first")
     try:
@@ -265,7 +264,7 @@ def _frozen_test_frames(store: Store, latest: DatasetVersionRecord) -> set[tuple
 def new_reviewed_frames(catalog: Catalog, store: Store) -> int:
     """How many reviewed frames the newest review label files hold that the latest dataset version lacks (a frame
     whose review changed counts again): what the retrain sensor compares with `retrain_min_new_images`."""
-    latest = RetrainingRecords(catalog).latest_dataset()
+    latest = DatasetRecords(catalog).latest_dataset()
     known: set[tuple[str, int, int]] = set()
     if latest is not None:
         manifest = json.loads(store.fetch(latest.manifest_key).read_text())

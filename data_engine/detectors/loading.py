@@ -21,6 +21,7 @@ from data_engine.detectors.base import Detector, DetectorError
 from data_engine.detectors.onnx_detector import OnnxDetector
 from data_engine.detectors.onnx_families import FAMILIES
 from data_engine.detectors.ultralytics_detector import UltralyticsDetector
+from data_engine.settings import Settings
 
 _SETTING = "DATA_ENGINE_DETECTORS"
 OFFICIAL_ONNX: dict[str, tuple[str, str]] = {
@@ -60,6 +61,22 @@ def load_entry(entry: str, options: DetectorOptions, model_id: str | None = None
             f"give a .pt or .onnx file, or FAMILY:PATH.onnx ({', '.join(FAMILIES)})"
         )
     return _ultralytics(entry, options, model_id)
+
+
+def detector_options(settings: Settings) -> DetectorOptions:
+    """How the configured detectors run, from the settings."""
+    return DetectorOptions(
+        imgsz=settings.detector_imgsz,
+        conf=settings.detector_conf,
+        iou=settings.detector_iou,
+        classes=settings.classes,
+        class_map=settings.class_renames,
+    )
+
+
+def load_detectors(settings: Settings) -> list[Detector]:
+    """The configured detectors (DATA_ENGINE_DETECTORS: .pt, .onnx or FAMILY:PATH.onnx entries), loaded once."""
+    return load_entries(settings.detectors, detector_options(settings))
 
 
 def load_entries(entries: Sequence[str], options: DetectorOptions) -> list[Detector]:

@@ -23,9 +23,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_engine.catalog import Clip
 from data_engine.detections import Detections, Provenance, provenance_array
 from data_engine.detectors.base import DetectorError
-from data_engine.store import atomic_path
+from data_engine.layout import detections_folder_key
+from data_engine.store import Store, atomic_path
 
 _METADATA_KEY = b"data-engine/detections"
 _SCHEMA = pa.schema(
@@ -68,6 +70,21 @@ class StoredDetections:
         self.produced_by.append(
             {"pid": os.getpid(), "host": socket.gethostname(), "device": device, "frames": len(frames)}
         )
+
+
+def fetch_stored_detections(store: Store, clip: Clip) -> Path:
+    """The clip's stored-detections folder as a local path, with the files the store has (an object store's are
+    downloaded; a local store's are there already)."""
+    if not store.is_local:
+        for key in store.list_keys(detections_folder_key(clip)):
+            store.fetch(key)
+    return store.local_path(detections_folder_key(clip))
+
+
+def commit_stored_detections(store: Store, clip: Clip, written: Sequence[str]) -> None:
+    """Publish the stored-detections files a job wrote (file names in the clip's detections folder)."""
+    for name in written:
+        store.commit(f"{detections_folder_key(clip)}/{name}")
 
 
 def detections_file(folder: str | Path, key: str) -> Path:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from data_engine.datasets.splits import NEW_TEST
 from data_engine.detectors.device import pick_device
 from data_engine.errors import EngineError
 
@@ -111,8 +112,6 @@ def evaluate_model(
     named slices given as frames of the split (e.g. the frames under a rare condition); empty ones are left out. On
     the test split the new-test images, if any, are evaluated beside it."""
     from ultralytics import YOLO
-
-    from data_engine.datasets.splits import NEW_TEST  # here: datasets imports the registry, which imports this
 
     weights = Path(weights)
     if not weights.is_file():

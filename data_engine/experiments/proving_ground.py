@@ -31,7 +31,8 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,46 +40,49 @@ from typing import Any
 import numpy as np
 
 from data_engine.annotation import AnnotationRun, FrameAnswer, answer_bundle, review_metrics
+from data_engine.annotation.history import review_history
 from data_engine.annotation.metrics import ChangeSummary, ReviewMetrics
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.datasets.build import DatasetConfig, DatasetVersion
 from data_engine.datasets.splits import SplitConfig
 from data_engine.detections import Detections
+from data_engine.detectors.loading import load_detectors
 from data_engine.errors import EngineError
 from data_engine.evaluation import evaluate_model
 from data_engine.evaluation.trigger_yield import YieldReport, trigger_yields
 from data_engine.experiments.intervals import Interval, bootstrap_interval, t_interval
 from data_engine.layout import features_key
+from data_engine.mining.config import MiningConfig
 from data_engine.mining.features import read_features
 from data_engine.mining.model_triggers import detect_for_mining
 from data_engine.mining.selection import ChosenFrame, FrameCandidate, select_frames
-from data_engine.reports.plots import learning_curves_png
+from data_engine.plots import learning_curves_png
+from data_engine.registry import registry_for, run_candidate
 from data_engine.runtime import Runtime, compute_backend
 from data_engine.settings import Settings
 from data_engine.stages.annotate import (
     bundle_run,
-    clips_ready_to_push,
     import_answers,
-    push_selected,
     pushed_runs,
-    review_history,
 )
-from data_engine.stages.annotate import trigger_yields as engine_trigger_yields
-from data_engine.stages.autolabel import autolabel_clips, load_detectors
 from data_engine.stages.ingest import ingest
-from data_engine.stages.mine import (
-    MiningConfig,
-    compute_batch_features,
-    mine_batch_triggers,
-    record_selection,
-    select_batch,
+from data_engine.stages.mine import record_chosen_frames
+from data_engine.stages.pipeline import (
+    BATCH_STEPS,
+    FEATURES,
+    INGEST_STEPS,
+    PUSH,
+    SELECTION,
+    BatchStep,
+    StageContext,
+    walk_batch,
 )
 from data_engine.stages.train import build_training_dataset
 from data_engine.synthetic import SyntheticVideo, generate
 from data_engine.synthetic.dataset import MIN_LABEL_VISIBILITY
 from data_engine.synthetic.generator import CLASS_NAMES, HardCases
 from data_engine.synthetic.truth import GroundTruth, load_truth
-from data_engine.training.run import TrainingConfig, run_training
+from data_engine.training.run import TrainingConfig
 from data_engine.training.tiny import tiny_model_yaml
 from data_engine.training.train import TrainingError
 
@@ -86,7 +90,8 @@ STRATEGIES = ("mining", "random", "uncertainty")
 UNCERTAINTY = "uncertainty"
 ANNOTATOR = "simulated-annotator"
 REPORT_NAME = "report.json"
-Progress = Callable[[str], None]
+Say = Callable[[str], None]
+"""Where the proving ground says how far it got, one line at a time (progress messages, not step counts)."""
 
 
 class ProvingGroundError(EngineError):
@@ -402,7 +407,7 @@ def run_proving_ground_seeds(
     out_dir: str | Path,
     seeds: Sequence[int],
     config: ProvingGroundConfig | None = None,
-    progress: Progress | None = None,
+    progress: Say | None = None,
 ) -> SeedsReport:
     """Run the whole comparison once per seed under `out_dir/seed-N`. A seed whose report is already there with
     the same settings is read back instead of run again, so an interrupted run resumes where it stopped."""
@@ -445,7 +450,7 @@ def run_proving_ground(
     rounds: int = 3,
     budget: int = 40,
     seed: int = 0,
-    progress: Progress | None = None,
+    progress: Say | None = None,
     config: ProvingGroundConfig | None = None,
 ) -> LoopReport:
     """Run the seed phase and `rounds` rounds of every strategy under `out_dir`; returns the curves.
@@ -458,18 +463,22 @@ def run_proving_ground(
     videos = _generate_videos(out_dir / "videos", config)
     say(f"seed {seed}: generated {sum(len(v) for v in (videos.seed, videos.val, videos.test, *videos.pool))} videos")
 
-    seed_runtime = _runtime(out_dir / "homes" / "seed")
-    validation = _ingest(seed_runtime, videos.val, config)
-    testing = _ingest(seed_runtime, videos.test, config)
-    seeds = _ingest(seed_runtime, videos.seed, config)
-    _select_every(seed_runtime, seeds, lambda _hard, frame: frame % config.seed_every == 0, "seed", videos)
-    _select_every(seed_runtime, validation, lambda _hard, frame: frame % config.eval_every == 0, "fixed", videos)
-    _select_every(seed_runtime, testing, _test_frame(config), "fixed", videos)
-    _annotate(seed_runtime, videos, None)
+    seed_runtime = _runtime(out_dir / "homes" / "seed", config)
+    fixed: list[tuple[list[SyntheticVideo], Callable[[bool, int], bool], str]] = [
+        (videos.val, lambda _hard, frame: frame % config.eval_every == 0, "fixed"),
+        (videos.test, _test_frame(config), "fixed"),
+        (videos.seed, lambda _hard, frame: frame % config.seed_every == 0, "seed"),
+    ]
+    with _stage_context(seed_runtime, None) as context:  # a cold start: no model yet
+        for role_videos, wanted, day in fixed:
+            batch_key = _record_batch(context, role_videos)
+            walk_batch(context, batch_key, (*INGEST_STEPS, FEATURES))
+            _select_every(seed_runtime, batch_key, wanted, day, videos)
+        _push_and_answer(context, videos)
     split = _split_config(seed_runtime.catalog, videos)
     dataset = build_training_dataset(seed_runtime.catalog, seed_runtime.store, DatasetConfig(split=split))
     say(f"seed {seed}: seed dataset {dataset.dataset_id}: {dataset.manifest.counts()}")
-    seed_weights, seed_s = _train(dataset, out_dir / "runs" / "seed", str(tiny_model_yaml(out_dir)), config, True)
+    seed_weights, seed_s = _train(seed_runtime, dataset, out_dir / "runs" / "seed", config, tiny_model_yaml(out_dir))
     subsets = _test_subsets(seed_runtime.catalog, dataset, videos)
     seed_eval = _evaluate(seed_weights, dataset, config, subsets)
     say(f"seed {seed}: seed model test mAP50-95 {seed_eval['map50_95']:.3f}, rare {seed_eval['hard_map50_95']:.3f}")
@@ -479,7 +488,7 @@ def run_proving_ground(
     weights: dict[str, Path] = {}
     for strategy in config.strategies:
         shutil.copytree(out_dir / "homes" / "seed", out_dir / "homes" / strategy)
-        homes[strategy] = _runtime(out_dir / "homes" / strategy)
+        homes[strategy] = _runtime(out_dir / "homes" / strategy, config)
         weights[strategy] = seed_weights
         results.append(
             RoundResult(strategy, 0, 0, 0, **seed_eval, train_s=seed_s, dataset_id=dataset.dataset_id, weights="")
@@ -487,23 +496,18 @@ def run_proving_ground(
     labels = 0
     hard_labels = dict.fromkeys(config.strategies, 0)
     for round_number in range(1, config.rounds + 1):
-        batch = {s: _ingest(homes[s], videos.pool[round_number - 1], config) for s in config.strategies}
-        chosen = _select_mining(homes["mining"], batch["mining"], weights["mining"], config, round_number)
-        if "random" in batch:
-            _select_random(homes["random"], batch["random"], chosen, config.seed * 1000 + round_number)
-        if UNCERTAINTY in batch:
-            _select_uncertain(
-                homes[UNCERTAINTY], batch[UNCERTAINTY], weights[UNCERTAINTY], chosen, config, round_number
-            )
-        labels += chosen
-        say(f"seed {seed} round {round_number}: {chosen} frames selected by mining, as many by the others")
-        for strategy in config.strategies:
-            runtime = homes[strategy]
-            hard_labels[strategy] += _hard_selected(runtime.catalog, batch[strategy], videos)
-            _annotate(runtime, videos, weights[strategy])
+        chosen = 0
+        for strategy in config.strategies:  # mining first: the others label as many frames as it selected
+            runtime, model = homes[strategy], weights[strategy]
+            batch_key, selected = _walk_round(runtime, strategy, model, chosen, videos, config, round_number)
+            if strategy == "mining":
+                chosen = selected
+                labels += chosen
+                say(f"seed {seed} round {round_number}: {chosen} frames selected by mining, as many by the others")
+            hard_labels[strategy] += _hard_selected(runtime.catalog, batch_key, videos)
             version = build_training_dataset(runtime.catalog, runtime.store, DatasetConfig(split=split))
             run_dir = out_dir / "runs" / f"{strategy}-round{round_number}"
-            weights[strategy], train_s = _train(version, run_dir, str(weights[strategy]), config, False)
+            weights[strategy], train_s = _train(runtime, version, run_dir, config)
             metrics = _evaluate(weights[strategy], version, config, _test_subsets(runtime.catalog, version, videos))
             results.append(
                 RoundResult(
@@ -551,7 +555,9 @@ def _generate_videos(folder: Path, config: ProvingGroundConfig) -> _Videos:
     return videos
 
 
-def _runtime(home: Path) -> Runtime:
+def _runtime(home: Path, config: ProvingGroundConfig) -> Runtime:
+    """A strategy's engine home: the synthetic videos' classes, the round's budget, work in process. The gate keeps
+    the product's rules except the first model's quality floor: the seed model starts the loop whatever it scores."""
     settings = Settings(
         home=home,
         classes=tuple(CLASS_NAMES[class_id] for class_id in sorted(CLASS_NAMES)),
@@ -559,20 +565,79 @@ def _runtime(home: Path) -> Runtime:
         compute="inprocess",
         workers=1,
         settle_seconds=0.0,
+        clip_seconds=config.clip_seconds,
+        batch_max_videos=1000,
+        budget_per_day=config.budget,
+        gate_min_map50=0.0,
     )
     return Runtime(settings)
 
 
-def _ingest(runtime: Runtime, videos: Sequence[SyntheticVideo], config: ProvingGroundConfig) -> str:
-    """Ingest the videos as one new batch, compute its features and return its key."""
-    settings = replace(runtime.settings, clip_seconds=config.clip_seconds, batch_max_videos=1000)
+@contextmanager
+def _stage_context(runtime: Runtime, weights: Path | None, budget_day: str | None = None) -> Iterator[StageContext]:
+    """The context the pipeline's steps run with: the strategy's current model (none in the seed phase, a cold
+    start) and the round as the budget's day."""
+    settings = runtime.settings
+    detectors = load_detectors(replace(settings, detectors=(str(weights),))) if weights is not None else []
+    with compute_backend(settings) as backend:
+        yield StageContext(runtime.catalog, runtime.store, settings, backend, detectors, budget_day=budget_day)
+
+
+def _record_batch(context: StageContext, videos: Sequence[SyntheticVideo]) -> str:
+    """Record the videos as one new batch (the pipeline's steps bring them in) and return its key."""
     paths = [str(video.video_path) for video in videos]
-    report = ingest(runtime.catalog, runtime.store, settings, paths, watch_inbox=False, origin="proving-ground")
+    report = ingest(context.catalog, None, context.settings, paths, watch_inbox=False, origin="proving-ground")
     if len(report.new_batches) != 1:
         raise ProvingGroundError(f"expected the videos to form one new batch, got {len(report.new_batches)}")
-    with compute_backend(settings) as backend:
-        compute_batch_features(runtime.catalog, runtime.store, report.new_batches[0], backend)
     return report.new_batches[0]
+
+
+def _walk_round(
+    runtime: Runtime,
+    strategy: str,
+    weights: Path,
+    count: int,
+    videos: _Videos,
+    config: ProvingGroundConfig,
+    round_number: int,
+) -> tuple[str, int]:
+    """A strategy's round through the product's steps: the round's pool videos as a new batch, mined, selected by
+    the strategy (`count` frames unless it is mining), autolabelled with its current model, pushed and answered.
+    Returns the batch's key and how many frames were selected."""
+    with _stage_context(runtime, weights, f"round-{round_number}") as context:
+        batch_key = _record_batch(context, videos.pool[round_number - 1])
+        walk_batch(context, batch_key, round_steps(strategy_selection(strategy, count, config, round_number)))
+        selected = len(context.catalog.selected_frames(batch_key=batch_key))
+        if selected == 0:
+            raise ProvingGroundError(
+                f"round {round_number}: {strategy} selected no frame; give a larger budget or pool"
+            )
+        _push_and_answer(context, videos)
+    return batch_key, selected
+
+
+def round_steps(selection: BatchStep[Any]) -> tuple[BatchStep[Any], ...]:
+    """The product's per-batch steps (stages/pipeline.py) with the strategy's `selection` in place of its own."""
+    return tuple(selection if step.name == SELECTION.name else step for step in BATCH_STEPS)
+
+
+def strategy_selection(strategy: str, count: int, config: ProvingGroundConfig, round_number: int) -> BatchStep[Any]:
+    """The strategy's selection step: the engine's own for mining (its triggers, trigger yields and budget), else
+    `count` frames (as many as mining chose) drawn at random or by uncertainty under the current model."""
+    if strategy == "mining":
+        return SELECTION
+    seed = config.seed * 1000 + round_number
+    if strategy == "random":
+
+        def run(context: StageContext, batch_key: str) -> None:
+            _select_random(context, batch_key, count, seed)
+
+    else:
+
+        def run(context: StageContext, batch_key: str) -> None:
+            _select_uncertain(context, batch_key, count, seed)
+
+    return BatchStep(SELECTION.name, run, SELECTION.needs, f"{count} frames chosen by the {strategy} strategy")
 
 
 def _truth_of(catalog: Catalog, clip: Clip, videos: _Videos) -> GroundTruth:
@@ -604,47 +669,31 @@ def _select_every(
             video_frame = clip.first_frame + int(frame)
             if wanted(video_frame in hard, video_frame):
                 rows.append(_selected_row(clip.id, int(frame), int(phash), day, {"trigger": day}))
-    record_selection(catalog, rows, detail={"set": day})
+    record_chosen_frames(catalog, rows, detail={"set": day})
 
 
 def _selected_row(clip_id: str, frame: int, phash: int, day: str, reasons: Mapping[str, Any]) -> dict[str, object]:
     return {"clip_id": clip_id, "frame": frame, "phash": phash, "reasons": dict(reasons), "budget_day": day}
 
 
-def _select_mining(
-    runtime: Runtime, batch_key: str, weights: Path, config: ProvingGroundConfig, round_number: int
-) -> int:
-    """The engine's own selection: triggers with the current model, then `select_batch` under the budget, with the
-    trigger yields the main job would use."""
-    settings = replace(runtime.settings, detectors=(str(weights),))
-    yields = engine_trigger_yields(runtime.catalog, runtime.store) or None
-    mining = MiningConfig(budget_per_day=config.budget, yields=yields)
-    mine_batch_triggers(runtime.catalog, runtime.store, batch_key, load_detectors(settings), config=mining)
-    report = select_batch(runtime.catalog, runtime.store, batch_key, config=mining, today=f"round-{round_number}")
-    if report.selected == 0:
-        raise ProvingGroundError(f"round {round_number}: mining selected no frame; give a larger budget or pool")
-    return report.selected
-
-
-def _pool_frames(runtime: Runtime, batch_key: str) -> list[tuple[Clip, int, int]]:
+def _pool_frames(context: StageContext, batch_key: str) -> list[tuple[Clip, int, int]]:
     """Every frame of the batch's mined clips with its phash: (clip, frame, phash)."""
     pool = []
-    for clip in runtime.catalog.clips(batch_key=batch_key, status=ClipState.MINED):
-        features = read_features(runtime.store.fetch(features_key(clip)))
+    for clip in context.catalog.clips(batch_key=batch_key, status=ClipState.MINED):
+        features = read_features(context.store.fetch(features_key(clip)))
         pool += [(clip, int(f), int(h)) for f, h in zip(features["frame_index"], features["phash"], strict=True)]
     return pool
 
 
-def _select_random(runtime: Runtime, batch_key: str, count: int, seed: int) -> None:
+def _select_random(context: StageContext, batch_key: str, count: int, seed: int) -> None:
     """`count` frames drawn uniformly from every frame of the batch (the same budget, no mining)."""
-    mine_batch_triggers(runtime.catalog, runtime.store, batch_key, ())
-    pool = _pool_frames(runtime, batch_key)
+    pool = _pool_frames(context, batch_key)
     chosen = random.Random(seed).sample(pool, min(count, len(pool)))
-    _record(runtime.catalog, [(clip.id, frame, phash) for clip, frame, phash in chosen], "random")
+    _record(context.catalog, [(clip.id, frame, phash) for clip, frame, phash in chosen], "random")
 
 
 def _record(catalog: Catalog, frames: Sequence[tuple[str, int, int]], trigger: str) -> None:
-    record_selection(
+    record_chosen_frames(
         catalog,
         [_selected_row(clip_id, frame, phash, trigger, {"trigger": trigger}) for clip_id, frame, phash in frames],
     )
@@ -658,16 +707,13 @@ def frame_uncertainty(detections: Detections) -> float:
     return float(np.max(1.0 - np.abs(2.0 * detections.confidence - 1.0)))
 
 
-def _select_uncertain(
-    runtime: Runtime, batch_key: str, weights: Path, count: int, config: ProvingGroundConfig, round_number: int
-) -> None:
+def _select_uncertain(context: StageContext, batch_key: str, count: int, seed: int) -> None:
     """The `count` least confident frames under the current model, through the engine's selection function (its
     near-duplicate suppression and spread over videos and clips); random frames top up when too few hold a box."""
-    catalog, store = runtime.catalog, runtime.store
-    mine_batch_triggers(catalog, store, batch_key, ())
-    mining = MiningConfig(budget_per_day=config.budget)
-    detector = load_detectors(replace(runtime.settings, detectors=(str(weights),)))[0]
-    pool = _pool_frames(runtime, batch_key)
+    catalog, store = context.catalog, context.store
+    mining = MiningConfig.from_settings(context.settings)
+    (detector,) = context.detectors
+    pool = _pool_frames(context, batch_key)
     phash = {(clip.id, frame): value for clip, frame, value in pool}
     candidates = []
     for clip in catalog.clips(batch_key=batch_key, status=ClipState.MINED):
@@ -689,8 +735,8 @@ def _select_uncertain(
     chosen = [(frame.clip_id, frame.frame, frame.phash) for frame in selection.frames]
     taken = {(clip_id, frame) for clip_id, frame, _ in chosen}
     rest = [(clip.id, frame, value) for clip, frame, value in pool if (clip.id, frame) not in taken]
-    top_up = random.Random(config.seed * 1000 + round_number).sample(rest, min(count - len(chosen), len(rest)))
-    record_selection(
+    top_up = random.Random(seed).sample(rest, min(count - len(chosen), len(rest)))
+    record_chosen_frames(
         catalog,
         [_uncertain_row(frame) for frame in selection.frames]
         + [_selected_row(clip_id, frame, value, "random", {"trigger": "random"}) for clip_id, frame, value in top_up],
@@ -711,18 +757,15 @@ def _hard_selected(catalog: Catalog, batch_key: str, videos: _Videos) -> int:
     return sum(frame.frame in hard[frame.clip_id] for frame in catalog.selected_frames(batch_key=batch_key))
 
 
-def _annotate(runtime: Runtime, videos: _Videos, weights: Path | None) -> None:
-    """Autolabel the selected clips with the current model (none in the seed phase: a cold start), push them as a
-    bundle, answer every task from the ground truth, import the answers."""
-    catalog, store = runtime.catalog, runtime.store
-    if weights is not None:
-        detectors = load_detectors(replace(runtime.settings, detectors=(str(weights),)))
-        autolabel_clips(catalog, store, detectors, catalog.clips(status=ClipState.SELECTED))
-    ready = clips_ready_to_push(catalog, cold_start=weights is None)
-    pushed = push_selected(catalog, store, runtime.settings, ready)
+def _push_and_answer(context: StageContext, videos: _Videos) -> None:
+    """The pipeline's push (autolabelled clips; selected ones in the seed phase, a cold start), then the simulated
+    annotator answers every task from the ground truth and the answers are imported."""
+    pushed = PUSH.run(context)
     if pushed.run_id is None:
         raise ProvingGroundError("nothing was selected, so there is nothing to annotate")
-    import_answers(catalog, store, answer_bundle_from_truth(runtime, pushed.run_id, videos.truth))
+    run = _run(context.catalog, pushed.run_id)
+    answered = _answer_from_truth(context.catalog, run, lambda source: videos.truth[Path(source).name])
+    import_answers(context.catalog, context.store, answered)
 
 
 def answer_bundle_from_truth(runtime: Runtime, run_id: str, truth: Mapping[str, GroundTruth]) -> Path:
@@ -839,12 +882,14 @@ def _evaluate(
 
 
 def _train(
-    dataset: DatasetVersion, run_dir: Path, model: str, config: ProvingGroundConfig, from_scratch: bool
+    runtime: Runtime, dataset: DatasetVersion, run_dir: Path, config: ProvingGroundConfig, scratch: Path | None = None
 ) -> tuple[Path, float]:
-    """Train (the seed model from scratch, later ones fine-tuned from the previous model); best weights and seconds."""
+    """Train a candidate as the product does, through the registry and its gate (the seed model from the `scratch`
+    architecture, later ones fine-tuned from the champion); the champion's weights after the gate, and the seconds
+    training took."""
     training = TrainingConfig(
-        model=model,
-        epochs=config.seed_epochs if from_scratch else config.epochs,
+        model=str(scratch or ""),
+        epochs=config.seed_epochs if scratch else config.epochs,
         imgsz=config.imgsz,
         batch=config.batch,
         seed=config.seed,
@@ -852,14 +897,18 @@ def _train(
         grace_s=60.0,
         options={
             "optimizer": "AdamW",
-            "lr0": 0.004 if from_scratch else 0.002,
-            "warmup_epochs": 1 if from_scratch else 0,
+            "lr0": 0.004 if scratch else 0.002,
+            "warmup_epochs": 1 if scratch else 0,
         },
     )
+    registry = registry_for(runtime.catalog, runtime.store, runtime.settings)
     try:
-        result = run_training(dataset.data_yaml, run_dir, training)
+        candidate = run_candidate(
+            runtime.catalog, registry, dataset, training, run_dir, run_id=run_dir.name, from_champion=scratch is None
+        )
     except TrainingError as error:
-        raise ProvingGroundError(f"training on {dataset.dataset_id} could not start: {error}") from error
-    if result.best_weights is None:
-        raise ProvingGroundError(f"training in {run_dir} left no weights ({result.status}): {result.error}")
-    return result.best_weights, result.duration_s
+        raise ProvingGroundError(f"training on {dataset.dataset_id} failed: {error}") from error
+    champion = registry.champion()
+    if champion is None:
+        raise ProvingGroundError(f"the gate left no champion after training run {run_dir.name}: {candidate.verdict}")
+    return registry.weights_path(champion.id), candidate.training.duration_s

@@ -3,6 +3,7 @@
 
 from data_engine.registry.candidate import ModelCandidate, run_candidate, train_and_record
 from data_engine.registry.gate import GateDecision, GatePolicy, gate
+from data_engine.registry.live import detectors_in_use, registry_for
 from data_engine.registry.records import RetrainingRecords
 from data_engine.registry.registry import (
     CorruptWeightsError,
@@ -22,7 +23,9 @@ __all__ = [
     "ModelVersion",
     "RegistryError",
     "RetrainingRecords",
+    "detectors_in_use",
     "gate",
+    "registry_for",
     "run_candidate",
     "train_and_record",
 ]

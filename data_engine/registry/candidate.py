@@ -6,30 +6,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from data_engine.catalog import Catalog
+from data_engine.datasets import DatasetVersion
 from data_engine.evaluation import Evaluation, evaluate_model
 from data_engine.evaluation.detection import SliceBy
 from data_engine.registry.gate import GateDecision
 from data_engine.registry.records import RetrainingRecords
 from data_engine.registry.registry import ModelRegistry, ModelVersion
 from data_engine.training.run import EpochProgress, TrainingConfig, TrainingResult, run_training
-
-if TYPE_CHECKING:
-    from data_engine.datasets import DatasetVersion
+from data_engine.training.train import TrainingError
 
 
 @dataclass(frozen=True)
 class ModelCandidate:
-    """What a turn produced: the training run, and when it left weights, the model, its evaluation and the gate's
-    decision."""
+    """What a turn produced: the training run, the model it registered, its evaluation and the gate's decision (a
+    rejection is an outcome like a promotion)."""
 
     run_id: str
+    dataset_id: str
     training: TrainingResult
-    model: ModelVersion | None = None
-    evaluation: Evaluation | None = None
-    decision: GateDecision | None = None
+    model: ModelVersion
+    evaluation: Evaluation
+    decision: GateDecision
+
+    @property
+    def verdict(self) -> str:
+        return self.decision.verdict
 
 
 def train_and_record(
@@ -79,7 +82,8 @@ def run_candidate(
     progress: EpochProgress | None = None,
 ) -> ModelCandidate:
     """Train (from the champion's weights when `from_champion`), evaluate, register and gate one candidate.
-    `progress(epochs_done, epochs)` follows the training."""
+    `progress(epochs_done, epochs)` follows the training; a training that leaves no weights is a `TrainingError`
+    (its run is recorded with its status and error first)."""
     parent = registry.champion() if from_champion else None
     if parent is not None:
         config = replace(config, model=str(registry.weights_path(parent.id)))
@@ -87,7 +91,10 @@ def run_candidate(
         catalog, dataset, config, run_dir, run_id=run_id, parent_id=parent.id if parent else None, progress=progress
     )
     if training.best_weights is None:
-        return ModelCandidate(run_id, training)
+        raise TrainingError(
+            f"training run {run_id} on {dataset.dataset_id} left no weights ({training.status}): "
+            f"{training.error or 'no epoch'}; see {training.run_dir}"
+        )
 
     def evaluate(weights: Path) -> Evaluation:
         return evaluate_model(weights, dataset, imgsz=config.imgsz, device=training.device, slice_by=slice_by)
@@ -101,4 +108,4 @@ def run_candidate(
         training_run_id=run_id,
     )
     decision = registry.decide(model.id, evaluate_champion=evaluate, actor=actor)
-    return ModelCandidate(run_id, training, registry.get(model.id), evaluation, decision)
+    return ModelCandidate(run_id, dataset.dataset_id, training, registry.get(model.id), evaluation, decision)

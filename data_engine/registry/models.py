@@ -1,4 +1,4 @@
-"""Catalog tables of the retraining loop: dataset versions, training runs, model versions, their evaluations and
+"""Catalog tables of the retraining loop: training runs, model versions, their evaluations and
 the registry's event log. They share the catalog's `Base`, so one Alembic history (revisions 0004, 0007) covers them."""
 
 from datetime import datetime
@@ -8,23 +8,7 @@ from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from data_engine.catalog.models import Base, utcnow
-
-
-class DatasetVersionRecord(Base):
-    """An immutable dataset version: its manifest lives in the store, the split of every group is kept here so
-    that the next version can keep test groups in test."""
-
-    __tablename__ = "dataset_versions"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    number: Mapped[int] = mapped_column(Integer, unique=True)
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
-    manifest_key: Mapped[str] = mapped_column(Text)
-    class_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    splits: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+from data_engine.datasets.records import DatasetVersionRecord
 
 
 class TrainingRunRecord(Base):
@@ -33,7 +17,7 @@ class TrainingRunRecord(Base):
     __tablename__ = "training_runs"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    dataset_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey(DatasetVersionRecord.id), index=True)
     parent_model_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -58,7 +42,7 @@ class ModelVersionRecord(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey(DatasetVersionRecord.id), index=True)
     parent_id: Mapped[str | None] = mapped_column(String(64))
     training_run_id: Mapped[str | None] = mapped_column(String(64))
     weights_key: Mapped[str] = mapped_column(Text)
@@ -79,7 +63,7 @@ class ModelEvaluationRecord(Base):
     __tablename__ = "model_evaluations"
 
     model_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
-    dataset_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey(DatasetVersionRecord.id), primary_key=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -1,4 +1,4 @@
-"""Typed access to the retraining tables (dataset versions, training runs, model versions, evaluations, events).
+"""Typed access to the retraining tables (training runs, model versions, evaluations, events).
 
 Every write is one short transaction on the catalog's engine, like the catalog itself."""
 
@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from data_engine.catalog import Catalog
 from data_engine.catalog.models import utcnow
 from data_engine.errors import NotFoundError
 from data_engine.registry.models import (
-    DatasetVersionRecord,
     ModelEvaluationRecord,
     ModelVersionRecord,
     RegistryEvent,
@@ -36,31 +35,6 @@ class RetrainingRecords:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-
-    # Dataset versions
-
-    def dataset_versions(self) -> list[DatasetVersionRecord]:
-        with self.catalog.session() as session:
-            return list(session.scalars(select(DatasetVersionRecord).order_by(DatasetVersionRecord.number)))
-
-    def latest_dataset(self) -> DatasetVersionRecord | None:
-        with self.catalog.session() as session:
-            query = select(DatasetVersionRecord).order_by(DatasetVersionRecord.number.desc()).limit(1)
-            return session.scalars(query).first()
-
-    def get_dataset(self, dataset_id: str) -> DatasetVersionRecord | None:
-        with self.catalog.session() as session:
-            return session.get(DatasetVersionRecord, dataset_id)
-
-    def next_dataset_number(self) -> int:
-        with self.catalog.session() as session:
-            return int(session.scalar(select(func.max(DatasetVersionRecord.number))) or 0) + 1
-
-    def add_dataset(self, **fields: Any) -> DatasetVersionRecord:
-        with self.catalog.session() as session:
-            row = DatasetVersionRecord(**fields)
-            session.add(row)
-            return row
 
     # Training runs
 

@@ -28,11 +28,11 @@ from data_engine.autolabel import LabelFile, read_labels
 from data_engine.catalog import Catalog, Clip
 from data_engine.datasets.build import DatasetVersion, load_dataset
 from data_engine.datasets.manifest import ManifestFrame
+from data_engine.datasets.records import DatasetRecords
 from data_engine.detections import Detections
 from data_engine.formats import to_detections, yolo
 from data_engine.layout import annotation_image_key, reports_key, timeline_key
 from data_engine.mining.selection import DIVERSITY_TRIGGER
-from data_engine.registry.records import RetrainingRecords
 from data_engine.store import Store, atomic_path
 from data_engine.video.frames import iter_frames
 
@@ -190,7 +190,7 @@ def reports_index(catalog: Catalog, store: Store, batch_keys: Iterable[str] | No
     """Write the batch pages (every batch, or the given ones), every dataset version's page and an index linking
     them; returns the paths, the index first."""
     batches = [batch_report(catalog, store, key) for key in (batch_keys or catalog.batch_keys())]
-    datasets = [dataset_report(catalog, store, record.id) for record in RetrainingRecords(catalog).dataset_versions()]
+    datasets = [dataset_report(catalog, store, record.id) for record in DatasetRecords(catalog).dataset_versions()]
     root = store.local_path(reports_key())
     links = [
         f'<li><a href="{html.escape(str(path.relative_to(root)))}">{html.escape(path.parent.name)}</a></li>'

@@ -51,8 +51,9 @@ from data_engine.annotation import (
 )
 from data_engine.annotation.base import image_name
 from data_engine.annotation.bundle import peek_references
+from data_engine.annotation.history import review_history
 from data_engine.annotation.review import FrameDiff, restore_labels, review_diff, review_records
-from data_engine.autolabel import LabelFile, read_labels, read_latest_labels
+from data_engine.autolabel import LabelFile, read_latest_labels
 from data_engine.autolabel.labels import version_of
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.models import AnnotationRunRecord, utcnow
@@ -61,6 +62,7 @@ from data_engine.faults import crash_point
 from data_engine.layout import ANNOTATION_THROUGHPUT, annotation_image_key, labels_key
 from data_engine.processes import holder_gone, this_process
 from data_engine.progress import Progress
+from data_engine.reports.html import batch_report
 from data_engine.settings import Settings
 from data_engine.store import Store, atomic_path
 from data_engine.video.frames import iter_frames
@@ -82,8 +84,6 @@ __all__ = [
     "push_again",
     "push_ready",
     "push_selected",
-    "review_history",
-    "trigger_yields",
     "undo_import",
 ]
 
@@ -109,7 +109,7 @@ class PushReport:
     asked to push again) whose frames it sent again."""
 
     run_id: str | None = None
-    backend: str = ""
+    annotation_backend: str = ""
     project_url: str = ""
     frames: int = 0
     clips: int = 0
@@ -179,14 +179,17 @@ def push_ready(
     settings: Settings,
     *,
     cold_start: bool,
-    backend: str | None = None,
+    annotation_backend: str | None = None,
     run_id: str | None = None,
     progress: Progress | None = None,
 ) -> PushReport:
-    """Push every clip that is ready (autolabelled; selected too on a cold start) to the backend the settings name
-    (or `backend`); pushes a dead process left unfinished are completed even when nothing new is ready."""
+    """Push every clip that is ready (autolabelled; selected too on a cold start) to the annotation backend the
+    settings name (or the one `annotation_backend` names); pushes a dead process left unfinished are completed even
+    when nothing new is ready."""
     clips = clips_ready_to_push(catalog, cold_start=cold_start)
-    return push_selected(catalog, store, settings, clips, backend=backend, run_id=run_id, progress=progress)
+    return push_selected(
+        catalog, store, settings, clips, annotation_backend=annotation_backend, run_id=run_id, progress=progress
+    )
 
 
 def push_selected(
@@ -195,7 +198,7 @@ def push_selected(
     settings: Settings,
     clips: Sequence[Clip],
     *,
-    backend: str | None = None,
+    annotation_backend: str | None = None,
     run_id: str | None = None,
     progress: Progress | None = None,
 ) -> PushReport:
@@ -205,7 +208,9 @@ def push_selected(
     A passing fault of the world while sending (a full disk, a read-only store) stops the push with one error; its
     claim stays, so the next push, once the fault is fixed, finishes the same run with the same frames."""
     try:
-        return _push_selected(catalog, store, settings, clips, backend=backend, run_id=run_id, progress=progress)
+        return _push_selected(
+            catalog, store, settings, clips, annotation_backend=annotation_backend, run_id=run_id, progress=progress
+        )
     except OSError as error:
         where = getattr(error, "filename", None)
         place = f" (in the store, DATA_ENGINE_STORE={store.root})" if where and store.is_local else ""
@@ -220,13 +225,13 @@ def _push_selected(
     settings: Settings,
     clips: Sequence[Clip],
     *,
-    backend: str | None,
+    annotation_backend: str | None,
     run_id: str | None,
     progress: Progress | None,
 ) -> PushReport:
     report = PushReport()
-    with backend_for(settings, store, backend) as platform:
-        report.backend = platform.name
+    with backend_for(settings, store, annotation_backend) as platform:
+        report.annotation_backend = platform.name
         step = partial(progress, f"push to {platform.name}") if progress is not None else None
         owner = this_process()
         for stale in _abandoned_pushes(catalog, platform):
@@ -285,7 +290,7 @@ def push_again(
         raise AnnotationError(f"run {annotation_run_id} was pushed again already (as run {by or 'none'})")
     report = PushReport()
     with backend_for(settings, store, record.backend) as platform:
-        report.backend = platform.name
+        report.annotation_backend = platform.name
         step = partial(progress, f"push to {platform.name}") if progress is not None else None
         reason = "pushed again by hand (push --again)"
         _push_again(catalog, store, settings, platform, record, reason, this_process(), report, run_id, step)
@@ -365,9 +370,7 @@ def _send(
 
 def _batch_pages(catalog: Catalog, store: Store, clip_ids: Sequence[str]) -> list[Path]:
     """The HTML page of each batch the push touched, with the images just written for annotators (a page lost to a
-    crash is re-created by the next mining pass, `redraw_missing_plots`)."""
-    from data_engine.reports.html import batch_report
-
+    crash is re-created by the pipeline's next push step, which runs `redraw_missing_plots` on every batch first)."""
     clips = [clip for clip in map(catalog.get_clip, clip_ids) if clip is not None]
     videos = [catalog.get_video(video_id) for video_id in {clip.video_id for clip in clips}]
     batches = sorted({video.batch_key for video in videos if video is not None and video.batch_key is not None})
@@ -802,55 +805,6 @@ def undo_import(catalog: Catalog, store: Store, import_id: str, run_id: str | No
     report.clips_reopened = sorted(reopened)
     catalog.mark_import_undone(import_id, {"at": utcnow().isoformat(timespec="seconds")})
     return report
-
-
-# ---- history and metrics ---------------------------------------------------------------------------------------
-
-
-def review_history(catalog: Catalog, store: Store) -> list[ReviewedFrame]:
-    """Every reviewed frame so far, rebuilt from the label files: the human's boxes, the autolabels they started
-    from (None on a cold start), who, when, how long, and the triggers that selected the frame."""
-    history: list[ReviewedFrame] = []
-    for clip in catalog.clips(status=None):
-        versions = catalog.label_versions(clip.id)
-        reviews = [v for v in versions if v.kind == "review"]
-        if not reviews:
-            continue
-        folder = _clip_dir(store, clip)
-        review = read_labels(folder / "labels" / Path(reviews[-1].path).name)
-        autolabels = [v for v in versions if v.kind == "autolabel"]
-        before = read_labels(folder / "labels" / Path(autolabels[-1].path).name) if autolabels else None
-        reasons = {
-            frame.frame: tuple(reason["trigger"] for reason in frame.reasons.get("reasons", []))
-            for frame in catalog.selected_frames(clip_id=clip.id)
-        }
-        for frame, record in review_records(review).items():
-            index = int(frame)
-            history.append(
-                ReviewedFrame(
-                    clip_id=clip.id,
-                    frame=index,
-                    detections=review.frames[index],
-                    pre_annotations=None if before is None else before.frames[index],
-                    annotator=str(record.get("annotator") or "unknown"),
-                    created_at=str(record.get("created_at") or ""),
-                    updated_at=str(record.get("updated_at") or ""),
-                    lead_time_s=record.get("lead_time_s"),
-                    reasons=reasons.get(index, ()),
-                    annotation_id=str(record.get("annotation") or ""),
-                )
-            )
-    return history
-
-
-def trigger_yields(catalog: Catalog, store: Store, minimum_frames: int = 20) -> dict[str, float]:
-    """Per trigger, the share of its reviewed frames that humans changed (only triggers with enough reviews)."""
-    metrics = review_metrics(review_history(catalog, store))
-    return {
-        trigger: summary.yield_rate
-        for trigger, summary in metrics.per_trigger.items()
-        if summary.frames >= minimum_frames
-    }
 
 
 def parse_duration(text: str) -> timedelta:

@@ -30,13 +30,11 @@ from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
 from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
-from data_engine.detectors.loading import DetectorOptions, load_entries
+from data_engine.detectors.stored import commit_stored_detections, fetch_stored_detections
 from data_engine.faults import crash_point
 from data_engine.layout import autolabel_boxes_key, labels_key
+from data_engine.leases import take
 from data_engine.progress import Progress
-from data_engine.settings import Settings
-from data_engine.stages.leases import take
-from data_engine.stages.mine import commit_stored_detections, fetch_stored_detections
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -55,7 +53,7 @@ class AutolabelReport:
     seconds: float = 0.0
     label_keys: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
-    parquet_key: str | None = None
+    boxes_table: str | None = None
     label_frames: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per clip, (frames in the label file written, frames in the clip): what the label-file check compares."""
     skipped: str | None = None
@@ -65,22 +63,6 @@ class AutolabelReport:
     @property
     def seconds_per_frame(self) -> float:
         return self.seconds / self.frames if self.frames else 0.0
-
-
-def load_detectors(settings: Settings) -> list[Detector]:
-    """The configured detectors (DATA_ENGINE_DETECTORS: .pt, .onnx or FAMILY:PATH.onnx entries), loaded once."""
-    return load_entries(settings.detectors, detector_options(settings))
-
-
-def detector_options(settings: Settings) -> DetectorOptions:
-    """How the configured detectors run, from the settings."""
-    return DetectorOptions(
-        imgsz=settings.detector_imgsz,
-        conf=settings.detector_conf,
-        iou=settings.detector_iou,
-        classes=settings.classes,
-        class_map=settings.class_renames,
-    )
 
 
 NO_DETECTOR = (
@@ -102,8 +84,9 @@ def autolabel(
     backend: ComputeBackend | None = None,
 ) -> AutolabelReport:
     """Autolabel one clip (`clip_id`, whatever its state) or the selected clips of a batch (default: of every
-    batch); a batch's boxes also go to one Parquet file for analysis. With no detector or nothing selected the
-    report says why in `skipped` (a cold start is not an error)."""
+    batch); a batch's boxes also go to one Parquet file for analysis (`write_boxes_table`), written again when
+    this run labelled any of its clips or the file is missing. With no detector or nothing selected the report says
+    why in `skipped` (a cold start is not an error)."""
     report = AutolabelReport(model_ids=tuple(detector.model_id for detector in detectors))
     if not detectors:
         report.skipped = NO_DETECTOR
@@ -112,21 +95,47 @@ def autolabel(
         clips = [catalog.require_clip(clip_id)]
     else:
         clips = catalog.clips(batch_key=batch_key, status=ClipState.SELECTED)
-    if not clips:
+    if clips:
+        report = autolabel_clips(
+            catalog,
+            store,
+            detectors,
+            clips,
+            params=params,
+            run_id=run_id,
+            progress=progress,
+            backend=backend,
+            only=None if clip_id is not None else ClipState.SELECTED,
+        )
+    else:
         report.skipped = "no selected clips" + (f" in batch {batch_key}" if batch_key else "")
-        return report
-    return autolabel_clips(
-        catalog,
-        store,
-        detectors,
-        clips,
-        params=params,
-        run_id=run_id,
-        parquet_key=autolabel_boxes_key(batch_key) if batch_key else None,
-        progress=progress,
-        backend=backend,
-        only=None if clip_id is not None else ClipState.SELECTED,
-    )
+    if batch_key is not None and (report.clips or not store.exists(autolabel_boxes_key(batch_key))):
+        report.boxes_table = write_boxes_table(catalog, store, batch_key)
+    return report
+
+
+def restore_boxes_tables(catalog: Catalog, store: Store, batch_keys: Sequence[str]) -> list[str]:
+    """Write the boxes table of each batch that has autolabels but lost its table (a run killed after labelling
+    its last clip, a deleted file); the keys written."""
+    missing = [key for key in batch_keys if not store.exists(autolabel_boxes_key(key))]
+    return [key for key in (write_boxes_table(catalog, store, batch) for batch in missing) if key is not None]
+
+
+def write_boxes_table(catalog: Catalog, store: Store, batch_key: str) -> str | None:
+    """Every box of the batch's newest autolabel label file of each clip in one Parquet table, for analysis; its
+    key, or None when no clip of the batch has autolabels. Derived from the label files, so a run killed before it
+    wrote the table leaves the same table to the next run."""
+    files = []
+    for clip in catalog.clips(batch_key=batch_key):
+        autolabels = [version for version in catalog.label_versions(clip.id) if version.kind == "autolabel"]
+        if autolabels:
+            files.append(read_labels(store.fetch(autolabels[-1].path)))
+    if not files:
+        return None
+    key = autolabel_boxes_key(batch_key)
+    labels_to_parquet(files, store.local_path(key))
+    store.commit(key)
+    return key
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,6 @@ def autolabel_clips(
     *,
     params: HindsightParams | None = None,
     run_id: str | None = None,
-    parquet_key: str | None = None,
     progress: Progress | None = None,
     backend: ComputeBackend | None = None,
     only: ClipState | None = None,
@@ -227,21 +235,14 @@ def autolabel_clips(
         )
         for clip in clips
     ]
-    label_files: list[LabelFile] = []
     step = "autolabel"
     if progress is not None:
         progress(step, 0, len(clips))
     results = (backend or InProcessBackend()).imap(clip_autolabel_job, jobs, resources=GPU)
     for done, (index, outcome) in enumerate(results, start=1):
-        key = _record_autolabelled(catalog, store, clips[index], outcome, report, worker, run_id)
-        if key is not None and parquet_key is not None:
-            label_files.append(read_labels(store.local_path(key)))
+        _record_autolabelled(catalog, store, clips[index], outcome, report, worker, run_id)
         if progress is not None:
             progress(step, done, len(clips))
-    if parquet_key is not None and label_files:
-        labels_to_parquet(label_files, store.local_path(parquet_key))
-        store.commit(parquet_key)
-        report.parquet_key = parquet_key
     return report
 
 
@@ -253,9 +254,9 @@ def _record_autolabelled(
     report: AutolabelReport,
     worker: str,
     run_id: str | None,
-) -> str | None:
+) -> None:
     """One clip's autolabel result into the catalog: its label version and its move to `autolabelled` in one
-    transaction (or to `failed`, with why). Returns the label file's key."""
+    transaction (or to `failed`, with why)."""
     report.models_loaded[outcome.pid] = max(report.models_loaded.get(outcome.pid, 0), outcome.models_loaded)
     report.frames_inferred.update(outcome.frames_inferred)
     commit_stored_detections(store, clip, outcome.written)
@@ -269,7 +270,7 @@ def _record_autolabelled(
             run_id=run_id,
             detail={"error": error, "models": list(report.model_ids)},
         )
-        return None
+        return
     written, stats = Path(outcome.label_path), outcome.stats
     key = labels_key(clip, written.name)
     store.commit(key)
@@ -297,7 +298,7 @@ def _record_autolabelled(
     )
     crash_point("autolabel.recorded")
     if not recorded:
-        return None
+        return
     report.clips += 1
     report.frames += stats.frames
     report.boxes += stats.boxes
@@ -307,7 +308,6 @@ def _record_autolabelled(
     report.seconds += stats.seconds
     report.label_keys[clip.id] = key
     report.label_frames[clip.id] = (outcome.frames, clip.last_frame - clip.first_frame + 1)
-    return key
 
 
 def summarize_labels(labels: LabelFile) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from data_engine.annotation.history import review_yield_rates
 from data_engine.autolabel.stream import AutolabelError, detect_clip_once
 from data_engine.catalog import Catalog, Clip, ClipState, VideoStatus
 from data_engine.catalog.states import PIPELINE_ORDER
@@ -32,14 +33,15 @@ from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
 from data_engine.detectors.base import operating_threshold
 from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
+from data_engine.detectors.stored import commit_stored_detections, fetch_stored_detections
 from data_engine.faults import crash_point
 from data_engine.layout import (
-    detections_folder_key,
     features_key,
     mining_summary_key,
     timeline_key,
     video_features_key,
 )
+from data_engine.leases import take
 from data_engine.mining.config import MiningConfig
 from data_engine.mining.features import (
     FeaturesError,
@@ -57,13 +59,11 @@ from data_engine.mining.selection import (
     select_frames,
 )
 from data_engine.mining.triggers import Hit, run_triggers, triggers_for
+from data_engine.plots import batch_summary_png, timeline_png
 from data_engine.progress import Progress
 from data_engine.reports.html import batch_report, batch_report_key
-from data_engine.reports.plots import batch_summary_png, timeline_png
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
-from data_engine.stages.annotate import trigger_yields
-from data_engine.stages.leases import take
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -107,8 +107,11 @@ class ClipRow:
 
 @dataclass
 class SelectionReport:
+    """What selection chose in a batch, under `config` (its budget and duplicate distance, which the checks use)."""
+
     budget_day: str
     budget_left: int
+    config: MiningConfig = field(default_factory=MiningConfig)
     selected: int = 0
     candidates: int = 0
     duplicates_skipped: int = 0
@@ -121,21 +124,6 @@ class SelectionReport:
     busiest_timeline: Path | None = None
     summary_picture: Path | None = None
     clip_rows: list[ClipRow] = field(default_factory=list)
-
-
-def fetch_stored_detections(store: Store, clip: Clip) -> Path:
-    """The clip's stored-detections folder as a local path, with the files the store has (an object store's are
-    downloaded; a local store's are there already)."""
-    if not store.is_local:
-        for key in store.list_keys(detections_folder_key(clip)):
-            store.fetch(key)
-    return store.local_path(detections_folder_key(clip))
-
-
-def commit_stored_detections(store: Store, clip: Clip, written: Sequence[str]) -> None:
-    """Publish the stored-detections files a job wrote (file names in the clip's detections folder)."""
-    for name in written:
-        store.commit(f"{detections_folder_key(clip)}/{name}")
 
 
 @dataclass(frozen=True)
@@ -407,10 +395,10 @@ def select_batch(
     (selected frames, boxes, reasons, timelines) is written too.
     """
     if config.yields is None:
-        config = replace(config, yields=trigger_yields(catalog, store) or None)
+        config = replace(config, yields=review_yield_rates(catalog, store) or None)
     day = today or datetime.now(UTC).date().isoformat()
     budget_left = max(0, config.budget_per_day - catalog.selected_count(day))
-    report = SelectionReport(budget_day=day, budget_left=budget_left, cold_start=cold_start)
+    report = SelectionReport(budget_day=day, budget_left=budget_left, config=config, cold_start=cold_start)
     clips, worker = take(catalog, _ready(catalog, batch_key, ClipState.MINED), ClipState.MINED)
     if not clips:
         return _describe_batch(catalog, batch_key, report)
@@ -612,11 +600,7 @@ def mine(
         )
         selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
         report.batches.append(BatchMining(key, features, hits, selection))
-    for key in catalog.batch_keys() if batch_keys is None else batch_keys:
-        try:
-            redraw_missing_plots(catalog, store, key)
-        except OSError as error:  # derived pictures only: the next pass draws them again (a full disk, say)
-            logger.warning("batch %s: its pictures were not redrawn: %s", key, error)
+    redraw_lost_plots(catalog, store, catalog.batch_keys() if batch_keys is None else batch_keys)
     return report
 
 
@@ -626,7 +610,7 @@ def _ready(catalog: Catalog, batch_key: str, status: ClipState) -> list[Clip]:
     return catalog.clips(batch_key=batch_key, status=status, video_status=VideoStatus.CLIPPED)
 
 
-def record_selection(
+def record_chosen_frames(
     catalog: Catalog,
     rows: Sequence[Mapping[str, object]],
     *,
@@ -647,6 +631,16 @@ _DRAWN = frozenset(state.value for state in PIPELINE_ORDER[1:])
 """Clip states that selection has been through, so their timeline (and their batch's summary) exists."""
 _SHOWN = frozenset(state.value for state in PIPELINE_ORDER[PIPELINE_ORDER.index(ClipState.PUSHED) :])
 """Clip states that the push has been through, so their batch's HTML page exists."""
+
+
+def redraw_lost_plots(catalog: Catalog, store: Store, batch_keys: Sequence[str]) -> None:
+    """`redraw_missing_plots` for each batch; a picture that cannot be drawn (a full disk, say) is a warning, not
+    a failure: derived pictures only, the next pass draws them again."""
+    for key in batch_keys:
+        try:
+            redraw_missing_plots(catalog, store, key)
+        except OSError as error:
+            logger.warning("batch %s: its pictures were not redrawn: %s", key, error)
 
 
 def redraw_missing_plots(catalog: Catalog, store: Store, batch_key: str) -> list[str]:

@@ -18,40 +18,24 @@ from data_engine.datasets import (
     load_dataset,
     new_reviewed_frames,
 )
-from data_engine.detectors import Detector
-from data_engine.detectors.loading import is_ultralytics_export, load_entry
+from data_engine.datasets.records import DatasetRecords
+from data_engine.detectors.loading import is_ultralytics_export
 from data_engine.evaluation import Evaluation, evaluate_model
 from data_engine.evaluation.detection import trained_imgsz
 from data_engine.layout import MODELS_PICTURE, training_key
+from data_engine.plots import map_per_model_png
 from data_engine.progress import Progress
 from data_engine.registry import (
-    GateDecision,
-    GatePolicy,
     ModelCandidate,
-    ModelRegistry,
     ModelStatus,
     ModelVersion,
     RegistryError,
-    RetrainingRecords,
+    registry_for,
     run_candidate,
 )
-from data_engine.reports.plots import map_per_model_png
 from data_engine.settings import Settings
-from data_engine.stages.autolabel import detector_options, load_detectors
 from data_engine.store import Store, content_hash
 from data_engine.training import EpochProgress, TrainingConfig
-from data_engine.training.run import TrainingResult
-from data_engine.training.train import TrainingError
-
-
-def registry_for(catalog: Catalog, store: Store, settings: Settings) -> ModelRegistry:
-    policy = GatePolicy(
-        min_gain=settings.gate_min_gain,
-        max_drop=settings.gate_max_drop,
-        keep_best=settings.keep_models,
-        min_map50=settings.gate_min_map50,
-    )
-    return ModelRegistry(catalog, store, policy)
 
 
 def training_config(settings: Settings) -> TrainingConfig:
@@ -143,7 +127,7 @@ def add_model(
             f"{weights} is an ONNX model of another family: the test split is measured with Ultralytics' validator, "
             "which reads Ultralytics models only; add it with --promote (or as a challenger) instead of --gate"
         )
-    latest = RetrainingRecords(catalog).latest_dataset()
+    latest = DatasetRecords(catalog).latest_dataset()
     dataset = load_dataset(catalog, store, latest.id) if latest is not None else None
     if use_gate and dataset is None:
         raise RegistryError("the gate needs a test split to measure the model on; build a dataset version first")
@@ -176,44 +160,11 @@ def add_model(
     return AddedModel(model, verdict)
 
 
-def detectors_in_use(catalog: Catalog, store: Store, settings: Settings) -> list[Detector]:
-    """The configured detectors, else the registry's champion (under its registry id), else none (a cold start)."""
-    if settings.detectors:
-        return load_detectors(settings)
-    registry = registry_for(catalog, store, settings)
-    champion = registry.champion()
-    if champion is None:
-        return []
-    return [load_entry(str(registry.weights_path(champion.id)), detector_options(settings), model_id=champion.id)]
-
-
-@dataclass(frozen=True)
-class TrainedCandidate:
-    """A challenger that was trained, evaluated, registered and judged: the gate's decision is data, a rejection
-    is an outcome like a promotion."""
-
-    dataset_id: str
-    training: TrainingResult
-    model: ModelVersion
-    evaluation: Evaluation
-    decision: GateDecision
-
-    @property
-    def verdict(self) -> str:
-        return self.decision.verdict
-
-
 def train_on_dataset(
     catalog: Catalog, store: Store, settings: Settings, dataset_id: str, run_id: str
-) -> TrainedCandidate:
-    """`train_candidate` on a recorded dataset version; a training that leaves no weights is an error."""
-    candidate = train_candidate(catalog, store, settings, load_dataset(catalog, store, dataset_id), run_id)
-    training = candidate.training
-    if candidate.model is None or candidate.evaluation is None or candidate.decision is None:
-        raise TrainingError(
-            f"training run {run_id} on {dataset_id} left no weights ({training.status}): {training.error or 'no epoch'}"
-        )
-    return TrainedCandidate(dataset_id, training, candidate.model, candidate.evaluation, candidate.decision)
+) -> ModelCandidate:
+    """`train_candidate` on a recorded dataset version."""
+    return train_candidate(catalog, store, settings, load_dataset(catalog, store, dataset_id), run_id)
 
 
 @dataclass(frozen=True)
@@ -265,7 +216,7 @@ class RetrainBacklog:
 
 def retrain_backlog(catalog: Catalog, store: Store, settings: Settings) -> RetrainBacklog:
     """What the retrain sensor decides on: new reviewed images since the latest dataset version."""
-    latest = RetrainingRecords(catalog).latest_dataset()
+    latest = DatasetRecords(catalog).latest_dataset()
     reviewed_videos = {
         clip.video_id
         for clip in catalog.clips()

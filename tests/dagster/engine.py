@@ -1,10 +1,14 @@
 """The engine's Dagster resources for a test: everything under one temporary home, settings given as text."""
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 
+from data_engine.catalog import Catalog
+from data_engine.inbox import file_entries
+from data_engine.stages.ingest import look_at_inbox
 from data_engine.synthetic import CLASS_NAMES
 from definitions import defs
 from resources import EngineSettingsResource, engine_resources
@@ -15,6 +19,18 @@ def resources_at(home: Path, catalog_url: str | None = None, **settings: str) ->
     """All resources over one settings resource: `home` holds the catalog (unless `catalog_url`) and the store."""
     given = {"home": str(home), **({"catalog_url": catalog_url} if catalog_url else {}), **settings}
     return engine_resources(EngineSettingsResource(**given))
+
+
+def batch_partition(catalog: Catalog, paths: Sequence[Path]) -> tuple[str, dg.DagsterInstance]:
+    """The settled files at `paths` recorded as one ingest batch, and an ephemeral instance that has its partition."""
+    look = look_at_inbox(
+        catalog, file_entries([str(path) for path in paths]), {}, settle_seconds=1, batch_max_videos=10
+    )
+    (plan,) = look.batches
+    catalog.create_batch(plan.key, "test", plan.items)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("ingest_batches", [plan.key])
+    return plan.key, instance
 
 
 def label_studio_settings(server: LabelStudioServer, name: str) -> dict[str, str]:

@@ -9,9 +9,7 @@ import dagster as dg
 from assets.autolabel import autolabels
 from assets.ingest import registered_videos, video_clips
 from data_engine.catalog import Catalog, ClipState
-from data_engine.inbox import file_entries
-from data_engine.stages.ingest import look_at_inbox
-from tests.dagster.engine import resources_at
+from tests.dagster.engine import batch_partition, resources_at
 from tests.videos import make_test_video
 
 
@@ -21,21 +19,18 @@ def test_autolabels_labels_the_selected_clips_of_a_batch(tmp_path: Path, tiny_de
     os.utime(video, (time.time() - 60, time.time() - 60))
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     catalog = Catalog(url)
-    (plan,) = look_at_inbox(catalog, file_entries([str(video)]), {}, settle_seconds=1, batch_max_videos=5).batches
-    catalog.create_batch(plan.key, "test", plan.items)
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("ingest_batches", [plan.key])
+    batch, instance = batch_partition(catalog, [video])
     resources = resources_at(
         tmp_path, url, clip_seconds="2", detectors=str(tiny_detector_weights), detector_imgsz="160"
     )
     assert dg.materialize(
-        [registered_videos, video_clips], partition_key=plan.key, instance=instance, resources=resources
+        [registered_videos, video_clips], partition_key=batch, instance=instance, resources=resources
     ).success
     clips = catalog.clips()
     selected = [clip.id for clip in clips[:1]]
     catalog.transition(selected, ClipState.SELECTED, stage="select")
 
-    result = dg.materialize([autolabels], partition_key=plan.key, instance=instance, resources=resources)
+    result = dg.materialize([autolabels], partition_key=batch, instance=instance, resources=resources)
     assert result.success
     metadata = result.asset_materializations_for_node("autolabels")[0].metadata
     assert metadata["clips"].value == 1 and metadata["frames_processed"].value == 50

@@ -8,9 +8,7 @@ import dagster as dg
 
 from assets.ingest import registered_videos, video_clips
 from data_engine.catalog import Catalog
-from data_engine.inbox import file_entries
-from data_engine.stages.ingest import look_at_inbox
-from tests.dagster.engine import resources_at
+from tests.dagster.engine import batch_partition, resources_at
 from tests.videos import make_test_video
 
 
@@ -23,14 +21,11 @@ def test_batch_materializes_with_metadata_and_passing_checks(tmp_path: Path) -> 
         os.utime(path, (time.time() - 60, time.time() - 60))
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     catalog = Catalog(url)
-    (plan,) = look_at_inbox(catalog, file_entries([str(inbox)]), {}, settle_seconds=1, batch_max_videos=10).batches
-    catalog.create_batch(plan.key, "test", plan.items)
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("ingest_batches", [plan.key])
+    batch, instance = batch_partition(catalog, [inbox])
 
     result = dg.materialize(
         [registered_videos, video_clips],
-        partition_key=plan.key,
+        partition_key=batch,
         instance=instance,
         resources=resources_at(tmp_path, url, clip_seconds="2"),
     )
@@ -42,5 +37,5 @@ def test_batch_materializes_with_metadata_and_passing_checks(tmp_path: Path) -> 
     assert clips["clips"].value == 3 and clips["frames"].value == 120
     checks = {evaluation.check_name: evaluation.passed for evaluation in result.get_asset_check_evaluations()}
     assert checks == {"frame_conservation": True, "no_orphan_files": True}
-    assert {clip.status for clip in catalog.clips(batch_key=plan.key)} == {"extracted"}
+    assert {clip.status for clip in catalog.clips(batch_key=batch)} == {"extracted"}
     assert {event.run_id for clip in catalog.clips() for event in catalog.history(clip.id)} == {result.run_id}

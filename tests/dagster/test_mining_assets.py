@@ -9,10 +9,8 @@ import dagster as dg
 from assets.ingest import registered_videos, video_clips
 from assets.mining import annotation_selection, frame_features, trigger_hits
 from data_engine.catalog import Catalog
-from data_engine.inbox import file_entries
-from data_engine.stages.ingest import look_at_inbox
 from data_engine.synthetic import generate
-from tests.dagster.engine import resources_at
+from tests.dagster.engine import batch_partition, resources_at
 
 
 def test_mining_assets_select_frames_within_budget_with_passing_checks(tmp_path: Path) -> None:
@@ -20,13 +18,10 @@ def test_mining_assets_select_frames_within_budget_with_passing_checks(tmp_path:
     os.utime(video, (time.time() - 60, time.time() - 60))
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     catalog = Catalog(url)
-    (plan,) = look_at_inbox(catalog, file_entries([str(video)]), {}, settle_seconds=1, batch_max_videos=5).batches
-    catalog.create_batch(plan.key, "test", plan.items)
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("ingest_batches", [plan.key])
+    batch, instance = batch_partition(catalog, [video])
     result = dg.materialize(
         [registered_videos, video_clips, frame_features, trigger_hits, annotation_selection],
-        partition_key=plan.key,
+        partition_key=batch,
         instance=instance,
         resources=resources_at(tmp_path, url, clip_seconds="3", budget_per_day="4", compute="inprocess"),
     )

@@ -1,6 +1,7 @@
 """Thin assets: every asset body makes exactly one stage call (data_engine.stages) and otherwise only turns what
 the stage and the check computations (data_engine.checks) return into its MaterializeResult (building a config
-value such as MiningConfig is not a call into the engine)."""
+value such as MiningConfig is not a call into the engine). Calls count whatever their spelling: `fn()`,
+`module.fn()`, `step.run()` of an imported object."""
 
 import ast
 from pathlib import Path
@@ -9,13 +10,29 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _domain_names(tree: ast.Module) -> dict[str, str]:
-    """Names imported from data_engine, with the module they come from."""
-    return {
-        alias.asname or alias.name: node.module
-        for node in tree.body
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("data_engine")
-        for alias in node.names
-    }
+    """Names imported from data_engine (functions, classes and modules), with the module they come from."""
+    names = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("data_engine"):
+            names.update({alias.asname or alias.name: node.module for alias in node.names})
+        elif isinstance(node, ast.Import):
+            names.update(
+                {alias.asname or alias.name: alias.name for alias in node.names if alias.name.startswith("data_engine")}
+            )
+    return names
+
+
+def _called(call: ast.Call, imported: dict[str, str]) -> str | None:
+    """The data_engine module a call goes into: `fn()` of a name imported from it, or `module.fn()`,
+    `STEPS[0].run()` and the like whose root name is imported from it; None for other calls and for constructors
+    (`MiningConfig(...)`)."""
+    func: ast.expr = call.func
+    called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    while isinstance(func, ast.Attribute | ast.Subscript | ast.Call):
+        func = func.func if isinstance(func, ast.Call) else func.value
+    if not called or called[0].isupper() or not isinstance(func, ast.Name) or func.id not in imported:
+        return None
+    return imported[func.id]
 
 
 def _is_asset(function: ast.FunctionDef) -> bool:
@@ -31,14 +48,8 @@ def test_each_asset_makes_one_stage_call_and_no_other_domain_call() -> None:
         tree = ast.parse(path.read_text())
         imported = _domain_names(tree)
         for function in (node for node in tree.body if isinstance(node, ast.FunctionDef) and _is_asset(node)):
-            called = [
-                imported[node.func.id]
-                for node in ast.walk(function)
-                if isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id in imported
-                and not node.func.id[0].isupper()
-            ]
+            calls = (node for node in ast.walk(function) if isinstance(node, ast.Call))
+            called = [module for module in (_called(call, imported) for call in calls) if module is not None]
             bodies[function.name] = (
                 sum(module.startswith("data_engine.stages") for module in called),
                 [m for m in called if not m.startswith(("data_engine.stages", "data_engine.checks"))],

@@ -31,7 +31,7 @@ def test_a_writer_killed_before_its_rename_leaves_a_file_the_clean_up_pattern_re
         "import os, sys\nfrom pathlib import Path\n"
         "os.replace = lambda *_: os._exit(137)\n"
         "from data_engine.store import Store\n"
-        "from data_engine.reports.plots import timeline_png\n"
+        "from data_engine.plots import timeline_png\n"
         "from data_engine.mining.features import compute_features, write_features\n"
         "from data_engine.autolabel.labels import labels_to_parquet\n" + KILLED_WRITERS[writer]
     )

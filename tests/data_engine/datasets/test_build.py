@@ -20,8 +20,8 @@ from data_engine.datasets import (
     load_dataset,
     new_reviewed_frames,
 )
+from data_engine.datasets.records import DatasetRecords
 from data_engine.detections import Detections
-from data_engine.registry.records import RetrainingRecords
 from data_engine.stages.train import build_training_dataset
 from data_engine.store import Store
 from data_engine.synthetic import generate
@@ -140,7 +140,7 @@ def test_a_planted_leak_fails_the_build(reviewed, tmp_path):
     with pytest.raises(LeakageError, match="within 8 bits of a val/test image") as caught:
         build_dataset(catalog, store, DatasetConfig(split=split))
     assert caught.value.leaks and all(leak.other_split == "test" for leak in caught.value.leaks)
-    assert RetrainingRecords(catalog).dataset_versions() == [], "a leaking build records nothing"
+    assert DatasetRecords(catalog).dataset_versions() == [], "a leaking build records nothing"
     assert not list((Path(store.root) / "datasets").glob("ds-*")), "nor leaves files"
     assert {c.status for c in catalog.clips()} == {"extracted"}, "clips do not move"
 
@@ -182,7 +182,7 @@ def test_bad_inputs_fail_clearly_or_are_rejected_with_a_report(reviewed):
     review_from_truth(catalog, store, videos[1], every=25)
     with pytest.raises(DatasetError, match="would get no images: 2 group"):
         build_dataset(catalog, store)
-    assert RetrainingRecords(catalog).dataset_versions() == []
+    assert DatasetRecords(catalog).dataset_versions() == []
 
     # the fourth video's review refers to a frame past the end of its clip; the fifth video's label file is damaged
     fourth = clips[3].last_frame - clips[3].first_frame + 1
@@ -198,7 +198,7 @@ def test_bad_inputs_fail_clearly_or_are_rejected_with_a_report(reviewed):
     assert f"refers to frame(s) [{fourth + 5}] but the clip has {fourth} frames" in rejected[clips[3].id]
     assert "unreadable label file" in rejected[clips[4].id] and "not valid JSON" in rejected[clips[4].id]
     assert {frame.clip_id for frame in build.manifest.frames}.isdisjoint(rejected)
-    assert build.report.to_json() == RetrainingRecords(catalog).get_dataset(build.dataset_id).report
+    assert build.report.to_json() == DatasetRecords(catalog).get_dataset(build.dataset_id).report
     assert catalog.get_clip(clips[3].id).status == "extracted", "a rejected clip does not move to in_dataset"
 
 

@@ -11,8 +11,9 @@ from sqlalchemy import create_engine, text
 
 from data_engine.catalog import Catalog
 from data_engine.catalog.catalog import MIGRATIONS
+from data_engine.datasets.records import DatasetRecords
 from data_engine.evaluation import Evaluation
-from data_engine.registry import GatePolicy, ModelRegistry, ModelStatus, RegistryError, RetrainingRecords, gate
+from data_engine.registry import GatePolicy, ModelRegistry, ModelStatus, RegistryError, gate
 
 
 def _evaluation(map50_95, per_class, per_slice=None, dataset_id="ds-0001", per_slice_class=None):
@@ -37,7 +38,7 @@ def _evaluation(map50_95, per_class, per_slice=None, dataset_id="ds-0001", per_s
 
 @pytest.fixture
 def registry(catalog, store, tmp_path):
-    RetrainingRecords(catalog).add_dataset(
+    DatasetRecords(catalog).add_dataset(
         id="ds-0001", number=1, content_hash="0" * 64, manifest_key="datasets/ds-0001/manifest.json"
     )
     return ModelRegistry(catalog, store, GatePolicy(min_gain=0.01, max_drop=0.05, keep_best=1, min_map50=0.2))

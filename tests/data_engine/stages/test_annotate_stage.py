@@ -13,12 +13,12 @@ import requests
 from click.testing import CliRunner, Result
 
 from data_engine.annotation import AnnotationRun, ReviewedFrame
+from data_engine.annotation.history import review_history, review_yield_rates
 from data_engine.autolabel.labels import read_labels
 from data_engine.catalog import Catalog
 from data_engine.cli import main
 from data_engine.detections import Detections
 from data_engine.formats.labelstudio import to_results
-from data_engine.stages.annotate import review_history, trigger_yields
 from data_engine.store import Store
 from tests.data_engine.stages.test_ingest_stage import _age
 from tests.model_fixtures import ProvingGround
@@ -176,7 +176,7 @@ def test_bundle_round_trip_moves_clips_to_annotated_with_review_versions(engine:
     again = engine("import-annotations", str(bundle))
     assert "already imported" in again, "the same answers imported twice are one import"
     catalog = engine.catalog()
-    yields = trigger_yields(catalog, Store(str(engine.home / "store")), minimum_frames=1)
+    yields = review_yield_rates(catalog, Store(str(engine.home / "store")), minimum_frames=1)
     catalog.dispose()
     assert yields and all(0.0 <= rate <= 1.0 for rate in yields.values()), "trigger yields feed the selection"
     assert sum(rate > 0 for rate in yields.values()) >= 1, "the frame with an added box counts as corrected"

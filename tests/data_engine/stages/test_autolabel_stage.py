@@ -13,7 +13,7 @@ from data_engine.autolabel import HindsightParams, read_labels
 from data_engine.catalog import Catalog, ClipState
 from data_engine.cli import main
 from data_engine.detectors import UltralyticsDetector
-from data_engine.stages.autolabel import autolabel_clips
+from data_engine.stages.autolabel import autolabel_clips, write_boxes_table
 from data_engine.store import Store
 from tests.data_engine.stages.test_ingest_stage import _age, ingest
 
@@ -35,7 +35,6 @@ def test_both_sample_videos_are_autolabelled_end_to_end(
         clips,
         params=HindsightParams(every=2),
         run_id="run-a",
-        parquet_key="batches/b/autolabel_boxes.parquet",
     )
     assert report.failed == {} and report.clips == len(clips)
     assert report.frames == 341 + 1571
@@ -47,7 +46,8 @@ def test_both_sample_videos_are_autolabelled_end_to_end(
         event = sqlite_catalog.history(clip.id)[-1]
         assert (event.stage, event.to_state, event.run_id) == ("autolabel", "autolabelled", "run-a")
         assert event.detail["models"] == [detector.model_id]
-    table = pq.read_table(store.local_path("batches/b/autolabel_boxes.parquet"))
+    (batch,) = sqlite_catalog.batch_keys()
+    table = pq.read_table(store.local_path(write_boxes_table(sqlite_catalog, store, batch)))
     assert table.num_rows == report.boxes
 
     again = autolabel_clips(sqlite_catalog, store, [detector], clips[:1])

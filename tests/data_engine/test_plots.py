@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from data_engine.mining.triggers import Hit
-from data_engine.reports.plots import (
+from data_engine.plots import (
     PlotError,
     batch_summary_png,
     learning_curves_png,

@@ -1,0 +1,199 @@
+"""The pipeline declared once: the steps that take new videos to annotators, in order, each with its stage call.
+
+`data-engine run` (stages/main_job.py), the Dagster job `process_new_videos` (one asset per step, named as the
+step, each depending on the one before) and the proving ground walk this declaration, so the three cannot drift
+apart. Per-batch steps run for one ingest batch (a Dagster partition); the push step ends every walk and works
+on whatever is ready in the whole catalog.
+
+Every step runs with one `StageContext`: what it `needs` of it beyond the catalog, the store and the settings
+(the compute backend, the detectors) is declared, so a caller opens a backend or loads models only for the steps
+that use them.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar, cast
+
+from data_engine.catalog import Catalog
+from data_engine.compute import ComputeBackend, InProcessBackend
+from data_engine.detectors import Detector
+from data_engine.mining.config import MiningConfig
+from data_engine.progress import Progress
+from data_engine.settings import Settings
+from data_engine.stages.annotate import PushReport, push_ready
+from data_engine.stages.autolabel import AutolabelReport, autolabel, restore_boxes_tables
+from data_engine.stages.ingest import BatchReport, clip_batch, register_batch
+from data_engine.stages.mine import (
+    FeaturesReport,
+    HitsReport,
+    SelectionReport,
+    compute_batch_features,
+    mine_batch_triggers,
+    redraw_lost_plots,
+    select_batch,
+)
+from data_engine.store import Store
+
+Need = Literal["backend", "detectors"]
+Report = TypeVar("Report")
+
+
+@dataclass
+class StageContext:
+    """What a step runs with: the engine's catalog, store and settings, the compute backend per-clip work runs on,
+    the detectors in use (none: a cold start), the run id recorded with every change, who watches progress, and
+    the day whose budget selection spends (None: today; the proving ground's rounds are days of their own)."""
+
+    catalog: Catalog
+    store: Store
+    settings: Settings
+    backend: ComputeBackend = field(default_factory=InProcessBackend)
+    detectors: Sequence[Detector] = ()
+    run_id: str | None = None
+    progress: Progress | None = None
+    budget_day: str | None = None
+
+    @property
+    def cold_start(self) -> bool:
+        return not self.detectors
+
+
+@dataclass(frozen=True)
+class BatchStep(Generic[Report]):
+    """One step of an ingest batch: `name` (its Dagster asset), the stage call, what of the context it needs and
+    what it records."""
+
+    name: str
+    run: Callable[[StageContext, str], Report]
+    needs: frozenset[Need]
+    records: str
+
+
+@dataclass(frozen=True)
+class CatalogStep(Generic[Report]):
+    """A step over the whole catalog (not one batch): it ends every walk of the pipeline."""
+
+    name: str
+    run: Callable[[StageContext], Report]
+    needs: frozenset[Need]
+    records: str
+
+
+def _register(context: StageContext, batch_key: str) -> BatchReport:
+    return register_batch(context.catalog, context.store, batch_key, progress=context.progress)
+
+
+def _clip(context: StageContext, batch_key: str) -> BatchReport:
+    return clip_batch(
+        context.catalog,
+        context.store,
+        batch_key,
+        clip_seconds=context.settings.clip_seconds,
+        run_id=context.run_id,
+        progress=context.progress,
+    )
+
+
+def _features(context: StageContext, batch_key: str) -> FeaturesReport:
+    return compute_batch_features(
+        context.catalog, context.store, batch_key, context.backend, progress=context.progress, run_id=context.run_id
+    )
+
+
+def _triggers(context: StageContext, batch_key: str) -> HitsReport:
+    return mine_batch_triggers(
+        context.catalog,
+        context.store,
+        batch_key,
+        context.detectors,
+        config=MiningConfig.from_settings(context.settings),
+        run_id=context.run_id,
+        progress=context.progress,
+        backend=context.backend,
+    )
+
+
+def _select(context: StageContext, batch_key: str) -> SelectionReport:
+    return select_batch(
+        context.catalog,
+        context.store,
+        batch_key,
+        config=MiningConfig.from_settings(context.settings),
+        cold_start=context.cold_start,
+        today=context.budget_day,
+        run_id=context.run_id,
+    )
+
+
+def _autolabel(context: StageContext, batch_key: str) -> AutolabelReport:
+    return autolabel(
+        context.catalog,
+        context.store,
+        context.detectors,
+        batch_key=batch_key,
+        run_id=context.run_id,
+        progress=context.progress,
+        backend=context.backend,
+    )
+
+
+def _push(context: StageContext) -> PushReport:
+    """Re-create the derived files any batch lost (its timelines, summary, page and boxes table), then push what
+    is ready: the push ends every walk, so a lost file comes back under Dagster as under `data-engine run`."""
+    batch_keys = context.catalog.batch_keys()
+    redraw_lost_plots(context.catalog, context.store, batch_keys)
+    restore_boxes_tables(context.catalog, context.store, batch_keys)
+    return push_ready(
+        context.catalog,
+        context.store,
+        context.settings,
+        cold_start=context.cold_start,
+        run_id=context.run_id,
+        progress=context.progress,
+    )
+
+
+REGISTER = BatchStep("registered_videos", _register, frozenset(), "videos registered (or quarantined, with why)")
+CLIP = BatchStep("video_clips", _clip, frozenset(), "clips of each registered video, `extracted`")
+FEATURES = BatchStep("frame_features", _features, frozenset({"backend"}), "frame features beside each clip")
+TRIGGERS = BatchStep(
+    "trigger_hits", _triggers, frozenset({"backend", "detectors"}), "trigger hits and stored detections, `mined`"
+)
+SELECTION = BatchStep(
+    "annotation_selection", _select, frozenset({"detectors"}), "frames selected under the budget, `selected`"
+)
+AUTOLABEL = BatchStep(
+    "autolabels",
+    _autolabel,
+    frozenset({"backend", "detectors"}),
+    "a label-file version per clip and the batch's boxes table, `autolabelled`",
+)
+PUSH = CatalogStep("annotation_tasks", _push, frozenset({"detectors"}), "tasks on the annotation platform, `pushed`")
+
+INGEST_STEPS: tuple[BatchStep[Any], ...] = (REGISTER, CLIP)
+"""The steps that bring a batch's videos in as clips."""
+CLIP_STEPS: tuple[BatchStep[Any], ...] = (FEATURES, TRIGGERS, SELECTION, AUTOLABEL)
+"""The steps that take a batch's clips from `extracted` to `autolabelled`."""
+BATCH_STEPS = INGEST_STEPS + CLIP_STEPS
+"""The per-batch steps in the order they run."""
+PIPELINE: tuple[str, ...] = (*(step.name for step in BATCH_STEPS), PUSH.name)
+"""Every step's name in order: the assets of `process_new_videos` and what `data-engine run` walks."""
+
+
+@dataclass
+class BatchWalk:
+    """What the steps walked over one batch reported, by step; `report(STEP)` is typed by the step."""
+
+    batch_key: str
+    reports: dict[str, object] = field(default_factory=dict)
+
+    def report(self, step: BatchStep[Report]) -> Report:
+        return cast(Report, self.reports[step.name])
+
+
+def walk_batch(context: StageContext, batch_key: str, steps: Sequence[BatchStep[Any]]) -> BatchWalk:
+    """Run `steps` (in the declared order) over one batch."""
+    walked = BatchWalk(batch_key)
+    for step in steps:
+        walked.reports[step.name] = step.run(context, batch_key)
+    return walked
