@@ -5,14 +5,13 @@ import dagster as dg
 from assets.jobs import pull_reviews_job
 from data_engine.stages.annotate import import_backlog
 from resources import CatalogResource, EngineSettingsResource, StoreResource
-from sensors import interval
+from sensors import engine_sensor
 
 
-@dg.sensor(
-    job=pull_reviews_job,
-    minimum_interval_seconds=interval(120),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Asks Label Studio, per open annotation run, how many tasks are annotated, and the catalog how many "
+@engine_sensor(
+    pull_reviews_job,
+    120,
+    "Asks Label Studio, per open annotation run, how many tasks are annotated, and the catalog how many "
     "of the run's frames are imported; requests one pull when any run has annotations not yet imported. The run "
     "key names each such run with both counts, so it never repeats for new work and never asks twice for the same.",
 )

@@ -8,14 +8,13 @@ from assets.jobs import process_new_videos
 from assets.partitions import ingest_batches
 from data_engine.stages.ingest import ingest
 from resources import CatalogResource, EngineSettingsResource
-from sensors import interval
+from sensors import engine_sensor
 
 
-@dg.sensor(
-    job=process_new_videos,
-    minimum_interval_seconds=interval(30),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches DATA_ENGINE_INBOX; waits until a file's size is stable, de-duplicates by content "
+@engine_sensor(
+    process_new_videos,
+    30,
+    "Watches DATA_ENGINE_INBOX; waits until a file's size is stable, de-duplicates by content "
     "hash, groups new videos into a batch partition and requests one run per batch (run_key = batch key and "
     "its failed attempts, so a failed batch runs again once due).",
 )

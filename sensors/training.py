@@ -5,14 +5,13 @@ import dagster as dg
 from assets.jobs import retrain_job
 from data_engine.stages.train import retrain_backlog
 from resources import CatalogResource, EngineSettingsResource, StoreResource
-from sensors import interval
+from sensors import engine_sensor
 
 
-@dg.sensor(
-    job=retrain_job,
-    minimum_interval_seconds=interval(600),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a retrain once DATA_ENGINE_RETRAIN_MIN_NEW_IMAGES reviewed images arrived since the "
+@engine_sensor(
+    retrain_job,
+    600,
+    "Requests a retrain once DATA_ENGINE_RETRAIN_MIN_NEW_IMAGES reviewed images arrived since the "
     "last dataset version and reviews cover enough videos for train, val and test (run key = the latest dataset "
     "version and that count, so a tick never asks twice for the same data).",
 )
