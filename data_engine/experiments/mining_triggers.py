@@ -52,8 +52,27 @@ class EventLike(Protocol):
     def last_frame(self) -> int: ...
 
 
+class _HitRates:
+    """`precision` (correct hits of all hits) and `recall` (events found of all events) of a trigger's counts; NaN
+    when undefined (0/0)."""
+
+    __slots__ = ()
+    hits: int
+    correct_hits: int
+    events: int
+    found_events: int
+
+    @property
+    def precision(self) -> float:
+        return self.correct_hits / self.hits if self.hits else math.nan
+
+    @property
+    def recall(self) -> float:
+        return self.found_events / self.events if self.events else math.nan
+
+
 @dataclass(frozen=True, slots=True)
-class TriggerEvaluation:
+class TriggerEvaluation(_HitRates):
     """Counts of one trigger over one or more videos; `precision` / `recall` are NaN when undefined (0/0)."""
 
     trigger: str
@@ -63,14 +82,6 @@ class TriggerEvaluation:
     events: int
     found_events: int
     seconds: float
-
-    @property
-    def precision(self) -> float:
-        return self.correct_hits / self.hits if self.hits else math.nan
-
-    @property
-    def recall(self) -> float:
-        return self.found_events / self.events if self.events else math.nan
 
     @property
     def false_hits_per_minute(self) -> float:
@@ -198,7 +209,7 @@ def model_errors(
 
 
 @dataclass(frozen=True, slots=True)
-class ModelTriggerEvaluation:
+class ModelTriggerEvaluation(_HitRates):
     """Counts of one model-level trigger over one or more videos.
 
     `correct_hits`: object-level where the hit names a box, else frame-level (see the module docstring);
@@ -218,16 +229,8 @@ class ModelTriggerEvaluation:
     wrong_frames: int
 
     @property
-    def precision(self) -> float:
-        return self.correct_hits / self.hits if self.hits else math.nan
-
-    @property
     def frame_precision(self) -> float:
         return self.frame_correct_hits / self.hits if self.hits else math.nan
-
-    @property
-    def recall(self) -> float:
-        return self.found_events / self.events if self.events else math.nan
 
     @property
     def base_rate(self) -> float:
