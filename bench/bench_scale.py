@@ -31,9 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +48,7 @@ from data_engine.mining.triggers import run_triggers
 from data_engine.stages.ingest import ingest_batch, look_at_inbox
 from data_engine.store import Store
 from tests.dask_cluster import dask_cluster
+from tests.postgres import throwaway_database
 from tests.videos import make_test_video
 
 CACHE = Path(os.environ.get("DATA_ENGINE_BENCH_CACHE", Path.home() / ".cache" / "data-engine-bench"))
@@ -248,20 +247,6 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"data_engine_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def timed(action: Callable[[], Any], repeats: int = 1) -> tuple[float, Any]:
     """Median wall time of `repeats` calls, and the last call's result."""
     times = []
@@ -452,7 +437,7 @@ def main() -> None:
     if not args.skip_catalog:
         data = SyntheticCatalog(args.videos, args.clips_per_video)
         rows = []
-        with postgres_database() as url:
+        with throwaway_database(POSTGRES, "data_engine_bench") as url:
             rows.append(bench_catalog(url, "PostgreSQL", data))
             print_table(rows)
         with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:

@@ -3,6 +3,7 @@
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp
 
 from data_engine.catalog import Catalog  # noqa: E402  (environment first: ultralytics reads it at import)
 from data_engine.store import Store  # noqa: E402
+from tests.postgres import throwaway_database  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEOS = Path(os.environ.get("DATA_ENGINE_SAMPLE_VIDEOS", REPO.parent / "shared" / "videos"))
@@ -43,19 +45,12 @@ def sample_videos() -> Path:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A throwaway database on the PostgreSQL server for this test session."""
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"data_engine_test_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # any failure here means: no server to test against
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable: {error}")
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with ExitStack() as opened:
+        try:
+            url = opened.enter_context(throwaway_database(POSTGRES_URL, "data_engine_test"))
+        except Exception as error:  # any failure here means: no server to test against
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable: {error}")
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
