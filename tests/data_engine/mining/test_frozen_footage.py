@@ -9,10 +9,9 @@ from pathlib import Path
 
 import av
 import pytest
-from click.testing import CliRunner
 
-from data_engine.cli import main
 from data_engine.video.frames import iter_frames
+from tests.cli import run_cli
 
 FREEZE = (100, 124)
 
@@ -42,14 +41,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATA_ENGINE_COMPUTE", "inprocess")
     monkeypatch.setenv("DATA_ENGINE_SETTLE_SECONDS", "0")
-    runner = CliRunner()
-
-    def invoke(*args: str) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return invoke
+    return run_cli
 
 
 def test_no_frozen_hit_on_the_live_sample_videos(cli, sample_videos: Path) -> None:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import av
 import pytest
-from click.testing import CliRunner
 
-from data_engine.cli import main
+from tests.cli import run_cli
 from tests.videos import make_test_video
 
 
@@ -20,14 +19,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("DATA_ENGINE_CATALOG_URL", raising=False)
     monkeypatch.delenv("DATA_ENGINE_CLIP_SECONDS", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return invoke
+    return run_cli
 
 
 def _aged(path: Path) -> Path:

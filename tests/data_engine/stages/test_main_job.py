@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from data_engine import layout
 from data_engine.catalog import Catalog
-from data_engine.cli import duration_text, main
+from data_engine.cli import duration_text
 from data_engine.synthetic import generate
+from tests.cli import run_cli
 
 
 def test_running_the_main_job_twice_does_no_duplicate_work(
@@ -19,14 +19,7 @@ def test_running_the_main_job_twice_does_no_duplicate_work(
 ) -> None:
     monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DATA_ENGINE_COMPUTE", "inprocess")
-    runner = CliRunner()
-
-    def invoke(*args: str) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    first = invoke("run", str(sample_videos))
+    first = run_cli("run", str(sample_videos))
     assert "this run (" in first and ": 2 videos clipped in 1 new batch," in first and "cold start" in first
     total = next(line for line in first.splitlines() if line.startswith("in total: "))
     assert total.startswith("in total: 2 videos clipped (") and " s of video)" in total and " h" not in total, total
@@ -37,15 +30,15 @@ def test_running_the_main_job_twice_does_no_duplicate_work(
     assert "trigger hits: none new" in first, "the sample videos trigger nothing on a cold start"
     assert all("Cold start: these frames are a diversity sample." in page.read_text() for page in pages)
     assert all("diversity sample (no trigger)" in page.read_text() for page in pages), "no 'diversity 0.00'"
-    clips_before = json.loads(invoke("clips", "--json"))
+    clips_before = json.loads(run_cli("clips", "--json"))
     catalog = Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
     runs_before = [run.id for run in catalog.annotation_runs()]
     selected_before = len(catalog.selected_frames())
 
-    second = invoke("run", str(sample_videos))
+    second = run_cli("run", str(sample_videos))
     assert ": 0 videos clipped in 0 new batches" in second and "tasks pushed: none new" in second
     assert "frames selected: 0;" in second and "in total: 2 videos clipped" in second, "this run apart from totals"
-    assert json.loads(invoke("clips", "--json")) == clips_before, "same clips, same states"
+    assert json.loads(run_cli("clips", "--json")) == clips_before, "same clips, same states"
     assert [run.id for run in catalog.annotation_runs()] == runs_before, "no new annotation tasks"
     assert len(catalog.selected_frames()) == selected_before
     assert all(len(catalog.history(clip["id"])) == 4 for clip in clips_before), "extracted, mined, selected, pushed"
@@ -70,13 +63,10 @@ def test_the_command_line_steps_and_the_main_job_take_the_same_path(
     video = generate(tmp_path / "videos", seed=7, seconds=6).video_path
     os.utime(video, (time.time() - 60, time.time() - 60))
     monkeypatch.setenv("DATA_ENGINE_COMPUTE", "inprocess")
-    runner = CliRunner()
 
     def on(home: str, *args: str) -> str:
         monkeypatch.setenv("DATA_ENGINE_HOME", str(tmp_path / home))
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
+        return run_cli(*args)
 
     on("steps", "ingest", str(video))
     assert "selected" in on("steps", "mine")
