@@ -1,5 +1,7 @@
 """The engine's Dagster resources for a test: everything under one temporary home, settings given as text."""
 
+import os
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +33,15 @@ def batch_partition(catalog: Catalog, paths: Sequence[Path]) -> tuple[str, dg.Da
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("ingest_batches", [plan.key])
     return plan.key, instance
+
+
+def one_video_batch(tmp_path: Path, video: Path) -> tuple[str, Catalog, str, dg.DagsterInstance]:
+    """`video`, settled, recorded as one ingest batch in a catalog at `tmp_path/catalog.db`: the catalog's URL, the
+    catalog, the batch key and an ephemeral instance that has its partition."""
+    os.utime(video, (time.time() - 60, time.time() - 60))
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    catalog = Catalog(url)
+    return url, catalog, *batch_partition(catalog, [video])
 
 
 def label_studio_settings(server: LabelStudioServer, name: str) -> dict[str, str]:

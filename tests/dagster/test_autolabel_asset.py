@@ -1,25 +1,20 @@
 """The autolabels asset for a batch partition with a real (tiny) detector and its label-file check."""
 
-import os
-import time
 from pathlib import Path
 
 import dagster as dg
 
 from assets.autolabel import autolabels
 from assets.ingest import registered_videos, video_clips
-from data_engine.catalog import Catalog, ClipState
-from tests.dagster.engine import batch_partition, resources_at
+from data_engine.catalog import ClipState
+from tests.dagster.engine import one_video_batch, resources_at
 from tests.videos import make_test_video
 
 
 def test_autolabels_labels_the_selected_clips_of_a_batch(tmp_path: Path, tiny_detector_weights: Path) -> None:
     (tmp_path / "inbox").mkdir()
     video = make_test_video(tmp_path / "inbox" / "a.mp4", frames=100, gop=25)
-    os.utime(video, (time.time() - 60, time.time() - 60))
-    url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    catalog = Catalog(url)
-    batch, instance = batch_partition(catalog, [video])
+    url, catalog, batch, instance = one_video_batch(tmp_path, video)
     resources = resources_at(
         tmp_path, url, clip_seconds="2", detectors=str(tiny_detector_weights), detector_imgsz="160"
     )

@@ -1,24 +1,18 @@
 """The ingest and mining assets of a batch, materialized together as the process_new_videos job runs them."""
 
-import os
-import time
 from pathlib import Path
 
 import dagster as dg
 
 from assets.ingest import registered_videos, video_clips
 from assets.mining import annotation_selection, frame_features, trigger_hits
-from data_engine.catalog import Catalog
 from data_engine.synthetic import generate
-from tests.dagster.engine import batch_partition, resources_at
+from tests.dagster.engine import one_video_batch, resources_at
 
 
 def test_mining_assets_select_frames_within_budget_with_passing_checks(tmp_path: Path) -> None:
     video = generate(tmp_path / "inbox", seed=21, seconds=6).video_path
-    os.utime(video, (time.time() - 60, time.time() - 60))
-    url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    catalog = Catalog(url)
-    batch, instance = batch_partition(catalog, [video])
+    url, catalog, batch, instance = one_video_batch(tmp_path, video)
     result = dg.materialize(
         [registered_videos, video_clips, frame_features, trigger_hits, annotation_selection],
         partition_key=batch,

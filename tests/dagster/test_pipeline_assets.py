@@ -1,8 +1,6 @@
 """The asset graph of `process_new_videos` is the declared pipeline, and its last step re-creates what a batch
 lost, as `data-engine run` does."""
 
-import os
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -11,13 +9,12 @@ from assets.annotation import annotation_tasks
 from assets.autolabel import autolabels
 from assets.ingest import registered_videos, video_clips
 from assets.mining import annotation_selection, frame_features, trigger_hits
-from data_engine.catalog import Catalog
 from data_engine.reports.html import batch_report_key
 from data_engine.stages.pipeline import BATCH_STEPS, PIPELINE, PUSH
 from data_engine.store import Store
 from data_engine.synthetic import generate
 from definitions import defs
-from tests.dagster.engine import batch_partition, resources_at
+from tests.dagster.engine import one_video_batch, resources_at
 
 RESOURCE_OF = {"backend": "compute", "detectors": "detectors"}
 
@@ -35,10 +32,7 @@ def test_process_new_videos_is_the_declared_pipeline_in_order() -> None:
 
 def test_the_push_asset_draws_a_lost_batch_page_again(tmp_path: Path) -> None:
     video = generate(tmp_path / "inbox", seed=23, seconds=4).video_path
-    os.utime(video, (time.time() - 60, time.time() - 60))
-    url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    catalog = Catalog(url)
-    batch, instance = batch_partition(catalog, [video])
+    url, catalog, batch, instance = one_video_batch(tmp_path, video)
     resources = resources_at(tmp_path, url, clip_seconds="2", budget_per_day="4", compute="inprocess")
     per_batch = [registered_videos, video_clips, frame_features, trigger_hits, annotation_selection, autolabels]
     assert dg.materialize(per_batch, partition_key=batch, instance=instance, resources=resources).success
