@@ -7,7 +7,7 @@ starts a new count. Counts are absolute, so a report may be repeated or skipped 
 the step bound: `functools.partial(progress, step)`.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
 Item = TypeVar("Item")
@@ -28,8 +28,12 @@ def no_progress(step: str, done: int, total: int) -> None:
 
 def tracked(items: Sequence[Item], step: str, progress: Progress | None) -> Iterator[Item]:
     """Yield `items`, reporting 0 of n before the first and one more after each is handled."""
+    return counted(items, len(items), step, progress)
+
+
+def counted(items: Iterable[Item], total: int, step: str, progress: Progress | None) -> Iterator[Item]:
+    """`tracked` for an iterable whose length is known beforehand (the results of a compute backend's `imap`)."""
     report = progress or no_progress
-    total = len(items)
     report(step, 0, total)
     for done, item in enumerate(items, start=1):
         yield item

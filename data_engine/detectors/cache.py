@@ -7,15 +7,25 @@ use) or, for the in-process backend and for detectors that have no spec, the det
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_engine.catalog import Clip
 from data_engine.detectors.base import Detector
 from data_engine.detectors.onnx_detector import OnnxSpec
-from data_engine.detectors.stored import ReplayDetector, StoredDetectionsError, detections_file, read_detections
+from data_engine.detectors.stored import (
+    ReplayDetector,
+    StoredDetectionsError,
+    commit_stored_detections,
+    detections_file,
+    read_detections,
+)
 from data_engine.detectors.ultralytics_detector import DetectorSpec
+from data_engine.store import Store
 
 Spec = DetectorSpec | OnnxSpec
 SPECS = (DetectorSpec, OnnxSpec)
@@ -29,6 +39,25 @@ _loads: Counter[Spec] = Counter()
 def models_loaded() -> int:
     """How many models this process has loaded from specs so far (one per spec unless forgotten in between)."""
     return sum(_loads.values())
+
+
+@dataclass(frozen=True)
+class ModelWork:
+    """What a clip's job on a worker did with its models: the frames each model ran on, the stored-detections
+    files written (names in the clip's detections folder), the worker process and how many models it has loaded
+    so far. The result of every per-clip job that runs detectors."""
+
+    frames_inferred: Mapping[str, int] = field(default_factory=dict)
+    written: tuple[str, ...] = ()
+    pid: int = field(default_factory=os.getpid)
+    models_loaded: int = field(default_factory=models_loaded)
+
+    def commit(self, store: Store, clip: Clip, loaded: dict[int, int], inferred: Counter[str]) -> None:
+        """Commit the clip's stored detections and count this work into a stage report's `loaded` (the most models
+        each worker process held) and `inferred` (frames per model)."""
+        loaded[self.pid] = max(loaded.get(self.pid, 0), self.models_loaded)
+        inferred.update(self.frames_inferred)
+        commit_stored_detections(store, clip, self.written)
 
 
 def source_of(detector: Detector) -> DetectorSource:

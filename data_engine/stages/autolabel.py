@@ -6,9 +6,8 @@ or, when mining covered every frame, neither decodes the clip nor loads a model;
 writes the label file. The stage records each clip's label version and state transition as soon as its job is done.
 """
 
-import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,12 @@ from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
-from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
-from data_engine.detectors.stored import commit_stored_detections, fetch_stored_detections
+from data_engine.detectors.cache import DetectorSource, ModelWork, detectors_for_clip, source_of
+from data_engine.detectors.stored import fetch_stored_detections
 from data_engine.faults import crash_point
 from data_engine.layout import autolabel_boxes_key, labels_key
 from data_engine.leases import take
-from data_engine.progress import Progress
+from data_engine.progress import Progress, counted
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -151,19 +150,14 @@ class AutolabelJob:
 
 
 @dataclass(frozen=True)
-class AutolabelJobResult:
-    """The label file written (local path) and its stats, or why the clip could not be labelled; the frames each
-    model ran on, the stored-detections files written, the worker process that ran it and how many models it has
-    loaded so far."""
+class AutolabelJobResult(ModelWork):
+    """The label file written (local path) and its stats, or why the clip could not be labelled; with what its
+    models did (`ModelWork`)."""
 
     label_path: str | None = None
     frames: int = 0
     stats: HindsightStats | None = None
     error: str | None = None
-    frames_inferred: Mapping[str, int] = field(default_factory=dict)
-    written: tuple[str, ...] = ()
-    pid: int = field(default_factory=os.getpid)
-    models_loaded: int = field(default_factory=models_loaded)
 
 
 def clip_autolabel_job(job: AutolabelJob) -> AutolabelJobResult:
@@ -235,14 +229,9 @@ def autolabel_clips(
         )
         for clip in clips
     ]
-    step = "autolabel"
-    if progress is not None:
-        progress(step, 0, len(clips))
     results = (backend or InProcessBackend()).imap(clip_autolabel_job, jobs, resources=GPU)
-    for done, (index, outcome) in enumerate(results, start=1):
+    for index, outcome in counted(results, len(clips), "autolabel", progress):
         _record_autolabelled(catalog, store, clips[index], outcome, report, worker, run_id)
-        if progress is not None:
-            progress(step, done, len(clips))
     return report
 
 
@@ -257,9 +246,7 @@ def _record_autolabelled(
 ) -> None:
     """One clip's autolabel result into the catalog: its label version and its move to `autolabelled` in one
     transaction (or to `failed`, with why)."""
-    report.models_loaded[outcome.pid] = max(report.models_loaded.get(outcome.pid, 0), outcome.models_loaded)
-    report.frames_inferred.update(outcome.frames_inferred)
-    commit_stored_detections(store, clip, outcome.written)
+    outcome.commit(store, clip, report.models_loaded, report.frames_inferred)
     if outcome.error is not None or outcome.label_path is None or outcome.stats is None:
         error = outcome.error or "the autolabel job returned no label file"
         report.failed[clip.id] = error

@@ -14,7 +14,6 @@ result and state transition as soon as its job is done.
 """
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -32,8 +31,8 @@ from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
 from data_engine.detectors.base import operating_threshold
-from data_engine.detectors.cache import DetectorSource, detectors_for_clip, models_loaded, source_of
-from data_engine.detectors.stored import commit_stored_detections, fetch_stored_detections
+from data_engine.detectors.cache import DetectorSource, ModelWork, detectors_for_clip, source_of
+from data_engine.detectors.stored import fetch_stored_detections
 from data_engine.faults import crash_point
 from data_engine.layout import (
     features_key,
@@ -60,7 +59,7 @@ from data_engine.mining.selection import (
 )
 from data_engine.mining.triggers import Hit, run_triggers, triggers_for
 from data_engine.plots import batch_summary_png, timeline_png
-from data_engine.progress import Progress
+from data_engine.progress import Progress, counted
 from data_engine.reports.html import batch_report, batch_report_key
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
@@ -234,17 +233,11 @@ class MiningJob:
 
 
 @dataclass(frozen=True)
-class MiningJobResult:
-    """The clip's hits, or why it could not be mined; which frames each model ran on and the stored-detections
-    files written (names in the clip's detections folder); the worker process that ran it and how many models it
-    has loaded so far."""
+class MiningJobResult(ModelWork):
+    """The clip's hits, or why it could not be mined; with what its models did (`ModelWork`)."""
 
     hits: tuple[Hit, ...] = ()
     error: str | None = None
-    frames_inferred: Mapping[str, int] = field(default_factory=dict)
-    written: tuple[str, ...] = ()
-    pid: int = field(default_factory=os.getpid)
-    models_loaded: int = field(default_factory=models_loaded)
 
 
 def clip_mining_job(job: MiningJob) -> MiningJobResult:
@@ -311,14 +304,9 @@ def mine_batch_triggers(
         for clip in clips
     ]
     runner = backend if detectors and backend is not None else InProcessBackend()
-    step = f"triggers {batch_key}"
-    if progress is not None:
-        progress(step, 0, len(clips))
     results = runner.imap(clip_mining_job, jobs, resources=GPU if detectors else None)
-    for done, (index, outcome) in enumerate(results, start=1):
+    for index, outcome in counted(results, len(clips), f"triggers {batch_key}", progress):
         _record_mined(catalog, store, clips[index], outcome, report, worker, run_id)
-        if progress is not None:
-            progress(step, done, len(clips))
     return report
 
 
@@ -333,9 +321,7 @@ def _record_mined(
 ) -> None:
     """One clip's mining result into the catalog: its hits and its move to `mined` in one transaction (or to
     `failed`, with why)."""
-    report.models_loaded[outcome.pid] = max(report.models_loaded.get(outcome.pid, 0), outcome.models_loaded)
-    report.frames_inferred.update(outcome.frames_inferred)
-    commit_stored_detections(store, clip, outcome.written)
+    outcome.commit(store, clip, report.models_loaded, report.frames_inferred)
     crash_point("triggers.detections_written")
     if outcome.error is not None:
         report.failed[clip.id] = outcome.error
