@@ -6,12 +6,28 @@ These answer at once: nothing here imports a stage, pandas or OpenCV (the catalo
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from enum import Enum
+from typing import TypeVar
 
 import click
 
 from data_engine.catalog.states import ClipState, VideoStatus
 from data_engine.cli.output import pass_runtime, print_rows, utc_iso
 from data_engine.runtime import Runtime
+
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def listing_options(noun: str, states: type[Enum], word: str) -> Callable[[Command], Command]:
+    """The options of a listing of `noun`s: `--json` (one object per row) and `--status` (one of `states`)."""
+
+    def decorate(command: Command) -> Command:
+        choice = click.Choice([state.value for state in states])
+        command = click.option("--status", "status_filter", type=choice, help=f"Only {noun}s in this {word}.")(command)
+        return click.option("--json", "as_json", is_flag=True, help=f"One JSON object per {noun}.")(command)
+
+    return decorate
 
 
 @click.command()
@@ -33,13 +49,7 @@ def status(runtime: Runtime, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per video.")
-@click.option(
-    "--status",
-    "status_filter",
-    type=click.Choice([status.value for status in VideoStatus]),
-    help="Only videos in this status.",
-)
+@listing_options("video", VideoStatus, "status")
 @pass_runtime
 def videos(runtime: Runtime, as_json: bool, status_filter: str | None) -> None:
     """The registered videos."""
@@ -70,13 +80,7 @@ def videos(runtime: Runtime, as_json: bool, status_filter: str | None) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per clip.")
-@click.option(
-    "--status",
-    "status_filter",
-    type=click.Choice([state.value for state in ClipState]),
-    help="Only clips in this state.",
-)
+@listing_options("clip", ClipState, "state")
 @click.option("--video", "video_id", default=None, help="Only clips of this video id.")
 @pass_runtime
 def clips(runtime: Runtime, as_json: bool, status_filter: str | None, video_id: str | None) -> None:
