@@ -8,18 +8,17 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from data_engine.annotation import AnnotationRun, FrameAnswer, answer_bundle
 from data_engine.annotation.bundle import MANIFEST_FILE
 from data_engine.annotation.metrics import ChangeSummary, review_metrics
 from data_engine.catalog import Catalog
-from data_engine.cli import main
 from data_engine.detections import Detections
 from data_engine.evaluation.trigger_yield import trigger_yields
 from data_engine.mining.selection import DIVERSITY_TRIGGER
 from data_engine.synthetic import generate
 from tests.answers import with_box
+from tests.cli import run_cli
 
 
 def test_yield_and_lift_from_review_metrics() -> None:
@@ -58,14 +57,7 @@ def test_annotation_stats_prints_each_triggers_yield_and_lift(
     monkeypatch.delenv("DATA_ENGINE_CATALOG_URL", raising=False)
     video = generate(tmp_path / "in", seed=21, seconds=8.0).video_path
     os.utime(video, (time.time() - 60, time.time() - 60))
-    runner = CliRunner()
-
-    def invoke(*args: str) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    invoke("run", str(video))
+    run_cli("run", str(video))
     catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
     (record,) = catalog.annotation_runs()
     catalog.dispose()
@@ -92,7 +84,7 @@ def test_annotation_stats_prints_each_triggers_yield_and_lift(
             changed.add(frame.key)
         blind_seen += blind
         answers[(frame.clip_id, frame.frame)] = FrameAnswer(boxes, annotator="ann")
-    invoke("import-annotations", str(answer_bundle(run, answers)))
+    run_cli("import-annotations", str(answer_bundle(run, answers)))
 
     def expected(name: str) -> tuple[int, int]:
         keys = [frame.key for frame in run.frames if name in frame.reasons]
@@ -100,7 +92,7 @@ def test_annotation_stats_prints_each_triggers_yield_and_lift(
 
     blind_frames, blind_changed = expected(DIVERSITY_TRIGGER)
     baseline = blind_changed / blind_frames
-    stats = json.loads(invoke("annotation-stats", "--json"))["trigger_yield"]
+    stats = json.loads(run_cli("annotation-stats", "--json"))["trigger_yield"]
     assert stats["baseline"] == {
         "yield": round(baseline, 4),
         "frames": blind_frames,
@@ -113,6 +105,6 @@ def test_annotation_stats_prints_each_triggers_yield_and_lift(
         assert (rows[name]["frames"], rows[name]["changed_frames"]) == (total, hit)
         assert rows[name]["lift"] == pytest.approx(hit / total / baseline, abs=1e-3)
     assert rows[target]["yield"] == 1.0
-    printed = invoke("annotation-stats")
+    printed = run_cli("annotation-stats")
     total, hit = expected(target)
     assert f"| {target} | {total} | {hit} | 1.00 | {1 / baseline:.2f} |" in printed

@@ -35,6 +35,19 @@ def _aged(path: Path) -> Path:
     return path
 
 
+def _unwritable(tmp_path: Path, folder: str) -> tuple[Path, Path, Path]:
+    """An engine home whose `folder` an unprivileged run cannot write, a settled test video and that folder (skips
+    where root cannot drop its file capabilities)."""
+    if IS_ROOT and SETPRIV is None:
+        pytest.skip("needs setpriv to drop root's file capabilities")
+    home = tmp_path / "home"
+    video = _aged(make_test_video(tmp_path / "cam.mp4", frames=50, gop=25))
+    locked = home / folder
+    locked.mkdir(parents=True)
+    locked.chmod(0o555)
+    return home, video, locked
+
+
 def _engine(home: Path, *args: str, unprivileged: bool = False, **settings: str) -> subprocess.CompletedProcess:
     """`data-engine ARGS` in a subprocess, as an ordinary user would run it when `unprivileged`."""
     environment = {
@@ -160,18 +173,13 @@ def test_a_full_disk_fails_the_video_and_the_run_after_the_fix_converges(tmp_pat
 
 
 def test_a_store_without_write_permission_fails_the_video_not_quarantines_it(tmp_path: Path) -> None:
-    if IS_ROOT and SETPRIV is None:
-        pytest.skip("needs setpriv to drop root's file capabilities")
-    home = tmp_path / "home"
-    video = _aged(make_test_video(tmp_path / "cam.mp4", frames=50, gop=25))
-    (home / "store").mkdir(parents=True)
-    (home / "store").chmod(0o555)
+    home, video, locked = _unwritable(tmp_path, "store")
     first = _engine(home, "ingest", str(video), unprivileged=True)
     assert "Permission denied" in _one_error_line(first)
     (listed,) = _videos(home)
     assert (listed["status"], listed["attempts"]) == ("failed", 1)
 
-    (home / "store").chmod(0o755)
+    locked.chmod(0o755)
     assert _engine(home, "ingest", str(video), unprivileged=True).returncode == 0
     _assert_converged(home)
 
@@ -203,18 +211,13 @@ def test_settings_refuse_nan_infinities_and_out_of_range_values_at_load(
 
 
 def test_a_video_failing_again_waits_for_its_backoff_unless_retried_by_hand(tmp_path: Path) -> None:
-    if IS_ROOT and SETPRIV is None:
-        pytest.skip("needs setpriv to drop root's file capabilities")
-    home = tmp_path / "home"
-    video = _aged(make_test_video(tmp_path / "cam.mp4", frames=50, gop=25))
-    (home / "store" / "clips").mkdir(parents=True)
-    (home / "store" / "clips").chmod(0o555)
+    home, video, locked = _unwritable(tmp_path, "store/clips")
     assert _engine(home, "ingest", str(video), unprivileged=True).returncode == 1
     assert _engine(home, "ingest", str(video), unprivileged=True).returncode == 1, "first retry is immediate"
     (listed,) = _videos(home)
     assert (listed["status"], listed["attempts"]) == ("failed", 2)
 
-    (home / "store" / "clips").chmod(0o755)
+    locked.chmod(0o755)
     waiting = _engine(home, "ingest", str(video), unprivileged=True)
     assert waiting.returncode == 0 and "failed 2 time(s)" in waiting.stderr and "next attempt after" in waiting.stderr
     assert _videos(home)[0]["attempts"] == 2, "backing off: the third attempt waits a minute"
