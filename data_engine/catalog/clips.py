@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from data_engine.catalog.database import CatalogDatabase
+from data_engine.catalog.database import CatalogDatabase, where_given
 from data_engine.catalog.models import Clip, ClipEvent, Video, utcnow
 from data_engine.catalog.states import ClipState, VideoStatus, check_transition, retry_delay
 from data_engine.errors import NotFoundError
@@ -75,18 +75,17 @@ class ClipRecords(CatalogDatabase):
         """Clips (of a video, of a batch, in a state), in video and clip order; `video_status`: only clips of the
         videos in that state (`clipped`: of videos whose every clip is in place)."""
         query = select(Clip).order_by(Clip.video_id, Clip.ordinal)
-        if video_id is not None:
-            query = query.where(Clip.video_id == video_id)
         if batch_key is not None or video_status is not None:
             query = query.join(Video, Video.id == Clip.video_id)
-        if batch_key is not None:
-            query = query.where(Video.batch_key == batch_key)
-        if video_status is not None:
-            query = query.where(Video.status == video_status)
-        if status is not None:
-            query = query.where(Clip.status == status)
-        with self.session() as session:
-            return list(session.scalars(query))
+        return self.all(
+            where_given(
+                query,
+                (Clip.video_id, video_id),
+                (Video.batch_key, batch_key),
+                (Video.status, video_status),
+                (Clip.status, status),
+            )
+        )
 
     def transition(
         self,

@@ -7,13 +7,13 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, Select, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -22,6 +22,19 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from data_engine.errors import EngineError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+Row = TypeVar("Row")
+Selected = TypeVar("Selected")
+
+
+def where_given(query: Select[Selected], *conditions: tuple[Any, object]) -> Select[Selected]:
+    """`query` narrowed to rows whose column equals the value, for each (column, value) whose value is given (not
+    None): the optional filters of a listing."""
+    for column, value in conditions:
+        if value is not None:
+            query = query.where(column == value)
+    return query
 
 
 class CatalogError(EngineError):
@@ -84,6 +97,11 @@ class CatalogDatabase:
             raise CatalogError(
                 f"the catalog at {self.url} (DATA_ENGINE_CATALOG_URL) failed: {self._reason(error)}"
             ) from error
+
+    def all(self, query: Select[Row]) -> list[Row]:
+        """Every object `query` selects, read in one session."""
+        with self.session() as session:
+            return list(session.scalars(query))
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (a no-op when it is current).

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from data_engine.catalog.database import CatalogDatabase
+from data_engine.catalog.database import CatalogDatabase, where_given
 from data_engine.catalog.models import Batch, BatchItem, InboxFile, Video, VideoSource, utcnow
 from data_engine.catalog.states import VideoStatus, retry_delay
 
@@ -180,9 +180,4 @@ class VideoRecords(CatalogDatabase):
 
     def videos(self, batch_key: str | None = None, status: str | None = None) -> list[Video]:
         query = select(Video).order_by(Video.created_at, Video.id)
-        if batch_key is not None:
-            query = query.where(Video.batch_key == batch_key)
-        if status is not None:
-            query = query.where(Video.status == status)
-        with self.session() as session:
-            return list(session.scalars(query))
+        return self.all(where_given(query, (Video.batch_key, batch_key), (Video.status, status)))
