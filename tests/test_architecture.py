@@ -69,6 +69,7 @@ def test_clip_states_change_only_in_stages() -> None:
 
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("errors", "faults", "processes", "progress", "layout"),
+    ("documents",),
     ("compute", "detections", "inbox"),
     ("settings",),
     ("store", "preflight", "catalog"),
