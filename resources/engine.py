@@ -45,6 +45,7 @@ class EngineSettingsResource(dg.ConfigurableResource):
     detector_conf: str | None = _setting("DATA_ENGINE_DETECTOR_CONF: detector confidence floor")
     detector_iou: str | None = _setting("DATA_ENGINE_DETECTOR_IOU: NMS IoU")
     budget_per_day: str | None = _setting("DATA_ENGINE_BUDGET_PER_DAY: most frames selected per day")
+    triggers: str | None = _setting("DATA_ENGINE_TRIGGERS: the triggers mining runs (empty: the default ones)")
     classes: str | None = _setting("DATA_ENGINE_CLASSES: class names for a cold start; the classes ONNX models keep")
     class_map: str | None = _setting("DATA_ENGINE_CLASS_MAP: MODEL_NAME:ENGINE_NAME pairs renaming a model's classes")
     train_model: str | None = _setting("DATA_ENGINE_TRAIN_MODEL: architecture (.yaml) or starting weights (.pt)")
