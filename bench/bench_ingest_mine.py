@@ -6,10 +6,15 @@ PyAV decoding every frame of the same file with the decoder's own threads (`thre
 conversion, timed in this process (no start-up: the stricter floor). Alternating runs, best of the repeats; the ratio
 is bare wall / ours wall (goals: >= 0.7 for the ~1 minute file, >= 0.8 for the 10-minute one). CPU seconds (all
 threads; the subprocesses' for ours) are printed too: on a machine shared with other work they are the steadier
-figure. "start-up s" is `data-engine --help` (best of the repeats), paid twice by ours. Files: generated 1080p25
+figure. "start-up s" is `data-engine --help` (best of the repeats), paid twice by ours. "max RSS MiB" is the larger
+peak resident memory of the two commands (memory must stay flat with video length). Files: generated 1080p25
 H.264 (libx264 veryfast, B-frames; cached in ~/.cache/data-engine-bench, never committed).
 
-    .venv/bin/python -m bench.bench_ingest_mine [--repeats 3] [--seconds 68 600]
+The commands run this checkout's code (PYTHONPATH is set to it). `--baseline PATH` also runs, in the same
+alternation, the code of another checkout of the project (say a clean worktree of main) on the same file, so a
+change is measured side by side with what it replaces on the same, possibly busy, machine.
+
+    .venv/bin/python -m bench.bench_ingest_mine [--repeats 3] [--seconds 68 600] [--baseline ../main-worktree]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import av
 from bench.bench_mining import synthetic_h264
 
 CLI = Path(sys.executable).parent / "data-engine"
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def bare_decode(path: Path) -> tuple[int, float, float]:
@@ -42,17 +48,31 @@ def bare_decode(path: Path) -> tuple[int, float, float]:
     return count, time.perf_counter() - started, time.process_time() - cpu
 
 
-def ours(path: Path, environment: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds of `data-engine ingest` and of `data-engine mine` on a fresh home, and their CPU seconds."""
+def ours(path: Path, environment: dict[str, str]) -> tuple[float, float, float, float]:
+    """Wall seconds of `data-engine ingest` and of `data-engine mine` on a fresh home, their CPU seconds and the
+    larger peak RSS (MiB) of the two."""
     with tempfile.TemporaryDirectory(prefix="bench-ingest-mine-") as home:
         env = {**environment, "DATA_ENGINE_HOME": home}
-        walls = []
-        cpu = _children_cpu()
+        walls, cpu, peak = [], 0.0, 0.0
         for command in (["ingest", str(path)], ["mine"]):
-            started = time.perf_counter()
-            subprocess.run([str(CLI), *command], env=env, check=True, capture_output=True)
-            walls.append(time.perf_counter() - started)
-    return walls[0], walls[1], _children_cpu() - cpu
+            seconds, usage = _run(command, env, Path(home) / "stderr.txt")
+            walls.append(seconds)
+            cpu += usage.ru_utime + usage.ru_stime
+            peak = max(peak, usage.ru_maxrss / 1024)
+    return walls[0], walls[1], cpu, peak
+
+
+def _run(command: list[str], env: dict[str, str], stderr_path: Path) -> tuple[float, resource.struct_rusage]:
+    """Run `data-engine COMMAND`; its wall seconds and its own resource usage (os.wait4: CPU, peak RSS)."""
+    started = time.perf_counter()
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen([str(CLI), *command], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+    seconds = time.perf_counter() - started
+    if process.returncode:
+        raise SystemExit(f"data-engine {' '.join(command)} failed: {stderr_path.read_text(errors='replace')}")
+    return seconds, usage
 
 
 def startup(environment: dict[str, str]) -> float:
@@ -61,40 +81,56 @@ def startup(environment: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each side; the best is kept")
     parser.add_argument("--seconds", type=int, nargs="+", default=[68, 600], help="lengths of the generated files")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose code runs too, alternating with this one")
     arguments = parser.parse_args()
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("DATA_ENGINE_")}
-    print(f"cores: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.1f}, repeats: {arguments.repeats}")
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("DATA_ENGINE_")}
+    trees = {"ours": CHECKOUT, **({"baseline": arguments.baseline.resolve()} if arguments.baseline else {})}
+    environments = {name: {**clean, "PYTHONPATH": str(tree)} for name, tree in trees.items()}
+    print(f"cores: {os.cpu_count()}, load average at start: {_load()}, repeats: {arguments.repeats}")
+    for name, tree in trees.items():
+        print(f"{name}: {tree} ({_commit(tree)})")
     print(
-        "| file | frames | bare decode s | bare fps | ingest s | mine s | ours s | ours fps | start-up s | "
-        "bare / ours (wall) | bare CPU s | ours CPU s | bare / ours (CPU) |"
+        "| code | file | frames | bare decode s | bare fps | ingest s | mine s | ours s | ours fps | start-up s | "
+        "bare / ours (wall) | bare CPU s | ours CPU s | bare / ours (CPU) | max RSS MiB |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for seconds in arguments.seconds:
         path = synthetic_h264(1080, seconds)
-        bare_runs, our_runs, startups = [], [], []
+        bare_runs = []
+        our_runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in trees}
+        startups: dict[str, list[float]] = {name: [] for name in trees}
         for _ in range(arguments.repeats):
             bare_runs.append(bare_decode(path))
-            our_runs.append(ours(path, environment))
-            startups.append(startup(environment))
+            for name in trees:
+                our_runs[name].append(ours(path, environments[name]))
+                startups[name].append(startup(environments[name]))
         frames, bare, bare_cpu = bare_runs[0][0], min(r[1] for r in bare_runs), min(r[2] for r in bare_runs)
-        ingest, mine, _ = min(our_runs, key=lambda run: run[0] + run[1])
-        total, our_cpu = ingest + mine, min(run[2] for run in our_runs)
-        print(
-            f"| {path.name} | {frames} | {bare:.2f} | {frames / bare:.0f} | {ingest:.2f} | {mine:.2f} | "
-            f"{total:.2f} | {frames / total:.0f} | {min(startups):.2f} | {bare / total:.2f} | {bare_cpu:.2f} | "
-            f"{our_cpu:.2f} | {bare_cpu / our_cpu:.2f} |",
-            flush=True,
-        )
-    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+        for name in trees:
+            ingest, mine, _, _ = min(our_runs[name], key=lambda run: run[0] + run[1])
+            total = ingest + mine
+            our_cpu, peak = min(run[2] for run in our_runs[name]), max(run[3] for run in our_runs[name])
+            print(
+                f"| {name} | {path.name} | {frames} | {bare:.2f} | {frames / bare:.0f} | {ingest:.2f} | {mine:.2f} | "
+                f"{total:.2f} | {frames / total:.0f} | {min(startups[name]):.2f} | {bare / total:.2f} | "
+                f"{bare_cpu:.2f} | {our_cpu:.2f} | {bare_cpu / our_cpu:.2f} | {peak:.0f} |",
+                flush=True,
+            )
+        print(f"load average after {path.name}: {_load()}", flush=True)
+
+
+def _load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def _commit(tree: Path) -> str:
+    described = subprocess.run(
+        ["git", "-C", str(tree), "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
+    )
+    return described.stdout.strip() or "not a git checkout"
 
 
 if __name__ == "__main__":

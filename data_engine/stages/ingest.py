@@ -25,11 +25,11 @@ from data_engine.catalog import BatchItem, Catalog, CatalogError, VideoStatus, c
 from data_engine.faults import crash_point
 from data_engine.inbox import InboxEntry, InboxLook, file_entries, plan_batches, scan_inbox, settled_entries
 from data_engine.layout import clip_document_key, clip_folder, clip_key, probe_key, video_features_key
-from data_engine.mining.features import FeatureSink, write_features
 from data_engine.progress import Progress, tracked
 from data_engine.settings import Settings
 from data_engine.store import Store, content_hash, remove_stale_temporaries
 from data_engine.video.clipper import ClipSpan, ExtractedClip, extract_clips, plan_clips
+from data_engine.video.luma_features import FeatureSink, write_table
 from data_engine.video.probe import VideoError, VideoProbe, probe_video
 
 
@@ -179,7 +179,7 @@ def register_video(
     try:
         with FeatureSink() as features:
             probe = probe_video(sources[0], on_frame=features)
-            write_features(features.result(), store.local_path(video_features_key(video_id)))
+            write_table(features.table(), store.local_path(video_features_key(video_id)))
     except VideoError as error:
         for source in sources:
             catalog.register_video(
