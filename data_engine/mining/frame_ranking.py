@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from data_engine.detections import Detections
+from data_engine.mining.features import hamming
 
 
 def margin_uncertainty(frames: Sequence[Detections | None], threshold: float) -> np.ndarray:
@@ -61,9 +62,9 @@ def top_frames(
         if len(kept) >= cap or scores[position] < minimum:
             break
         phash = hashes.get(int(frames[position]))
-        if phash is not None and any(bin(phash ^ other).count("1") <= max_distance for other in kept_hashes):
-            continue
-        kept.append(int(position))
         if phash is not None:
+            if kept_hashes and hamming(np.array(kept_hashes), np.array([phash])).min() <= max_distance:
+                continue
             kept_hashes.append(phash)
+        kept.append(int(position))
     return kept
