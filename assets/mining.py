@@ -110,7 +110,7 @@ def annotation_selection(
             "budget_used_today": report.budget_used,
             "cold_start": report.cold_start,
             "clips": clip_states_table(report.clip_rows),
-            **pictures(hits_per_trigger=report.summary_picture, trigger_timeline=report.busiest_timeline),
+            **pictures(hits_per_trigger=report.pictures.summary, trigger_timeline=report.pictures.busiest_timeline),
         },
         check_results=check_results(selection_checks(catalog.catalog, report, batch)),
     )

@@ -72,6 +72,12 @@ class Store:
             self._fs.get_file(self.uri(key), str(local))
         return local
 
+    def delete(self, key: str) -> None:
+        """Remove the file behind key (and its staging copy) if it is there."""
+        if not self.is_local and self._fs.exists(self.uri(key)):
+            self._fs.rm(self.uri(key))
+        self.local_path(key).unlink(missing_ok=True)
+
     def list_keys(self, prefix: str) -> list[str]:
         """Every file key under prefix (recursively)."""
         base = f"{self._fs_root}/{prefix}"

@@ -2,7 +2,7 @@
 
 - A batch page: every frame selected for annotation as a thumbnail with its boxes drawn over it (autolabels and
   human reviews in their own colours), the triggers and reasons that chose it, and each clip's trigger timeline
-  (the PNG the mining stage writes beside the clip).
+  (the PNG beside the clip, drawn when missing).
 - A dataset-version page: per-class box and image counts per split, and sample frames of each split with their
   labels.
 - An index linking every batch and dataset page.
@@ -33,6 +33,7 @@ from data_engine.detections import Detections
 from data_engine.formats import to_detections, yolo
 from data_engine.layout import annotation_image_key, reports_key, timeline_key
 from data_engine.mining.selection import DIVERSITY_TRIGGER
+from data_engine.reports.pictures import batch_pictures
 from data_engine.store import Store, atomic_path
 from data_engine.video.frames import iter_frames
 
@@ -74,7 +75,9 @@ def batch_report_key(batch_key: str) -> str:
 
 
 def batch_report(catalog: Catalog, store: Store, batch_key: str) -> Path:
-    """Write the batch page (selected frames, their boxes and reasons, clip timelines); returns its path."""
+    """Write the batch page (selected frames, their boxes and reasons, clip timelines, drawn if missing); returns
+    its path."""
+    batch_pictures(catalog, store, batch_key)
     folder = store.local_path(reports_key("batches", _safe(batch_key)))
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)

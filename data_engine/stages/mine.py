@@ -18,8 +18,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -27,7 +25,6 @@ import pandas as pd
 from data_engine.annotation.history import review_yield_rates
 from data_engine.autolabel.stream import AutolabelError, detect_clip_once
 from data_engine.catalog import Catalog, Clip, ClipState, VideoStatus
-from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
 from data_engine.detectors.base import operating_threshold
@@ -36,8 +33,6 @@ from data_engine.detectors.stored import fetch_stored_detections
 from data_engine.faults import crash_point
 from data_engine.layout import (
     features_key,
-    mining_summary_key,
-    timeline_key,
     video_features_key,
 )
 from data_engine.leases import take
@@ -58,9 +53,8 @@ from data_engine.mining.selection import (
     select_frames,
 )
 from data_engine.mining.triggers import Hit, run_triggers, triggers_for
-from data_engine.plots import batch_summary_png, timeline_png
 from data_engine.progress import Progress, counted
-from data_engine.reports.html import batch_report, batch_report_key
+from data_engine.reports.pictures import BatchPictures, batch_pictures, forget_pictures
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
 from data_engine.store import Store
@@ -117,11 +111,8 @@ class SelectionReport:
     per_trigger: dict[str, int] = field(default_factory=dict)
     cold_start: bool = False
     clips_selected: int = 0
-    timelines: dict[str, str] = field(default_factory=dict)
-    summary_png: str | None = None
     budget_used: int = 0
-    busiest_timeline: Path | None = None
-    summary_picture: Path | None = None
+    pictures: BatchPictures = field(default_factory=BatchPictures)
     clip_rows: list[ClipRow] = field(default_factory=list)
 
 
@@ -377,8 +368,8 @@ def select_batch(
     Near-duplicates (phash within `duplicate_distance` bits) of frames selected earlier are skipped. A diversity
     sample tops up what the triggers found: `explore_per_clip` frames per clip normally (scenes the models have
     not flagged still get looked at), `cold_start_per_clip` in a cold start (no model yet). Without yields in
-    `config`, triggers are weighed by how often reviewers changed their frames so far. The batch's HTML report
-    (selected frames, boxes, reasons, timelines) is written too.
+    `config`, triggers are weighed by how often reviewers changed their frames so far. Nothing is drawn here: the
+    pictures these frames change are deleted first, and whoever shows them draws them (`reports.pictures`).
     """
     if config.yields is None:
         config = replace(config, yields=review_yield_rates(catalog, store) or None)
@@ -416,6 +407,7 @@ def select_batch(
     per_clip = config.cold_start_per_clip if cold_start else config.explore_per_clip
     if per_clip and len(chosen) < budget_left:
         chosen += _diversity_top_up(clips, features, selection, existing, budget_left - len(chosen), per_clip, config)
+    forget_pictures(store, batch_key, clips)
     by_clip = catalog.record_selection(
         [
             {
@@ -433,19 +425,11 @@ def select_batch(
     crash_point("selection.recorded")
     catalog.release([clip.id for clip in clips if clip.id not in by_clip], worker)
     chosen = [frame for frame in chosen if frame.clip_id in by_clip]
-    report.timelines = _draw_timelines(store, clips, hits_by_clip, chosen)
-    crash_point("selection.timelines_drawn")
-    report.summary_png = _draw_summary(
-        catalog, store, batch_key, Counter(row.trigger for rows in rows_by_clip.values() for row in rows), chosen
-    )
     report.selected = len(chosen)
     report.candidates = selection.candidate_frames
     report.duplicates_skipped = selection.duplicates_skipped
     report.per_trigger = dict(Counter(frame.trigger for frame in chosen))
     report.clips_selected = len(by_clip)
-    report.summary_picture = store.local_path(report.summary_png)
-    busiest = max(report.timelines, key=lambda clip_id: len(hits_by_clip[clip_id]), default=None)
-    report.busiest_timeline = store.local_path(report.timelines[busiest]) if busiest is not None else None
     return _describe_batch(catalog, batch_key, report)
 
 
@@ -459,44 +443,6 @@ def _describe_batch(catalog: Catalog, batch_key: str, report: SelectionReport) -
         for clip in catalog.clips(batch_key=batch_key)
     ]
     return report
-
-
-def _draw_timelines(
-    store: Store, clips: Sequence[Clip], hits_by_clip: Mapping[str, list[Hit]], chosen: Sequence
-) -> dict[str, str]:
-    """The trigger timeline of each clip, beside the clip: hits per trigger row, selected frames marked."""
-    selected: dict[str, list[int]] = {}
-    for frame in chosen:
-        selected.setdefault(frame.clip_id, []).append(frame.frame)
-    keys = {}
-    for clip in clips:
-        hits = hits_by_clip[clip.id]
-        key = timeline_key(clip)
-        timeline_png(
-            store.local_path(key),
-            clip.last_frame - clip.first_frame + 1,
-            hits,
-            selected.get(clip.id, ()),
-            triggers=sorted({hit.trigger for hit in hits}) or None,
-            title=f"clip {clip.id}",
-        )
-        store.commit(key)
-        keys[clip.id] = key
-    return keys
-
-
-def _draw_summary(catalog: Catalog, store: Store, batch_key: str, hits_per_trigger: Counter, chosen: Sequence) -> str:
-    key = mining_summary_key(batch_key)
-    batch_clips = catalog.clips(batch_key=batch_key)
-    batch_summary_png(
-        store.local_path(key),
-        dict(hits_per_trigger),
-        dict(Counter(frame.trigger for frame in chosen)),
-        frames_total=sum(clip.last_frame - clip.first_frame + 1 for clip in batch_clips),
-        title=f"batch {batch_key}",
-    )
-    store.commit(key)
-    return key
 
 
 def _diversity_top_up(
@@ -586,7 +532,6 @@ def mine(
         )
         selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
         report.batches.append(BatchMining(key, features, hits, selection))
-    redraw_lost_plots(catalog, store, catalog.batch_keys() if batch_keys is None else batch_keys)
     return report
 
 
@@ -613,47 +558,11 @@ def record_chosen_frames(
     return catalog.transition(clip_ids, ClipState.SELECTED, stage="select", run_id=run_id, detail=moved_detail)
 
 
-_DRAWN = frozenset(state.value for state in PIPELINE_ORDER[1:])
-"""Clip states that selection has been through, so their timeline (and their batch's summary) exists."""
-_SHOWN = frozenset(state.value for state in PIPELINE_ORDER[PIPELINE_ORDER.index(ClipState.PUSHED) :])
-"""Clip states that the push has been through, so their batch's HTML page exists."""
-
-
-def redraw_lost_plots(catalog: Catalog, store: Store, batch_keys: Sequence[str]) -> None:
-    """`redraw_missing_plots` for each batch; a picture that cannot be drawn (a full disk, say) is a warning, not
-    a failure: derived pictures only, the next pass draws them again."""
-    for key in batch_keys:
-        try:
-            redraw_missing_plots(catalog, store, key)
-        except OSError as error:
-            logger.warning("batch %s: its pictures were not redrawn: %s", key, error)
-
-
-def redraw_missing_plots(catalog: Catalog, store: Store, batch_key: str) -> list[str]:
-    """Re-create the derived pictures of a batch that are missing (a run killed while drawing them, files
-    deleted): each timeline from the recorded hits and selected frames, the batch summary, and the batch's page
-    once the push wrote it. Returns the keys drawn; a batch with nothing missing costs one existence check per
-    clip."""
-    drawn_clips = [clip for clip in catalog.clips(batch_key=batch_key) if clip.status in _DRAWN]
-    missing = [clip for clip in drawn_clips if not store.exists(timeline_key(clip))]
-    summary_missing = bool(drawn_clips) and not store.exists(mining_summary_key(batch_key))
-    pushed = any(clip.status in _SHOWN for clip in drawn_clips)
-    page_missing = pushed and not store.exists(batch_report_key(batch_key))
-    if not missing and not summary_missing and not page_missing:
-        return []
-    hits_by_clip: dict[str, list[Hit]] = {clip.id: [] for clip in drawn_clips}
-    for row in catalog.hits(batch_key=batch_key):
-        if row.clip_id in hits_by_clip:
-            hits_by_clip[row.clip_id].append(Hit(row.trigger, row.first_frame, row.last_frame, row.score, row.details))
-    chosen = [
-        SimpleNamespace(clip_id=row.clip_id, frame=row.frame, trigger=row.reasons.get("trigger"))
-        for row in catalog.selected_frames(batch_key=batch_key)
-    ]
-    keys = list(_draw_timelines(store, missing, hits_by_clip, chosen).values())
-    if summary_missing:
-        per_trigger = Counter(hit.trigger for hits in hits_by_clip.values() for hit in hits)
-        keys.append(_draw_summary(catalog, store, batch_key, per_trigger, chosen))
-    if not pushed:
-        return keys
-    batch_report(catalog, store, batch_key)  # it shows the timelines: written again with them
-    return [*keys, batch_report_key(batch_key)]
+def selection_pictures(catalog: Catalog, store: Store, batch_key: str) -> BatchPictures:
+    """The batch's pictures for whoever shows the selection (the asset's metadata), drawn where missing; one that
+    cannot be drawn (a full disk, say) is a warning, not a failure: derived pictures only, the next show draws it."""
+    try:
+        return batch_pictures(catalog, store, batch_key)
+    except OSError as error:
+        logger.warning("batch %s: its pictures were not drawn: %s", batch_key, error)
+        return BatchPictures()

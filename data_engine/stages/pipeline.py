@@ -19,6 +19,7 @@ from data_engine.compute import ComputeBackend, InProcessBackend
 from data_engine.detectors import Detector
 from data_engine.mining.config import MiningConfig
 from data_engine.progress import Progress
+from data_engine.reports.restore import redraw_lost_plots
 from data_engine.settings import Settings
 from data_engine.stages.annotate import PushReport, push_ready
 from data_engine.stages.autolabel import AutolabelReport, autolabel, restore_boxes_tables
@@ -29,8 +30,8 @@ from data_engine.stages.mine import (
     SelectionReport,
     compute_batch_features,
     mine_batch_triggers,
-    redraw_lost_plots,
     select_batch,
+    selection_pictures,
 )
 from data_engine.store import Store
 
@@ -114,7 +115,8 @@ def _triggers(context: StageContext, batch_key: str) -> HitsReport:
 
 
 def _select(context: StageContext, batch_key: str) -> SelectionReport:
-    return select_batch(
+    """The selection, with the batch's pictures drawn for whoever shows it (the asset's metadata in the UI)."""
+    report = select_batch(
         context.catalog,
         context.store,
         batch_key,
@@ -123,6 +125,8 @@ def _select(context: StageContext, batch_key: str) -> SelectionReport:
         today=context.budget_day,
         run_id=context.run_id,
     )
+    report.pictures = selection_pictures(context.catalog, context.store, batch_key)
+    return report
 
 
 def _autolabel(context: StageContext, batch_key: str) -> AutolabelReport:
