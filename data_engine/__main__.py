@@ -1,5 +1,5 @@
 """`python -m data_engine` is the `data-engine` command."""
 
-from data_engine.cli import main
+from data_engine.cli import run
 
-main()
+run()

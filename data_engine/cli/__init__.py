@@ -7,7 +7,7 @@ is a bug and keeps its traceback. `--debug` (or DATA_ENGINE_DEBUG=1) shows the t
 too.
 """
 
-from data_engine.cli.dispatch import main
+from data_engine.cli.dispatch import main, run
 from data_engine.cli.output import duration_text
 
-__all__ = ["duration_text", "main"]
+__all__ = ["duration_text", "main", "run"]

@@ -9,7 +9,6 @@ from data_engine.cli.bars import ProgressBars
 from data_engine.cli.listings import clip_first_frames
 from data_engine.cli.output import pass_runtime, print_rows
 from data_engine.registry import detectors_in_use
-from data_engine.reports.html import reports_index
 from data_engine.runtime import Runtime
 from data_engine.stages import mine as mine_stage
 
@@ -53,6 +52,8 @@ def mine(runtime: Runtime, batch_key: str | None) -> None:
 def selection(runtime: Runtime, as_json: bool, batch_key: str | None, report: bool) -> None:
     """Frames selected for annotation and why, numbered within the clip and within its video."""
     if report:
+        from data_engine.reports.html import reports_index  # pages only: `mine` (this module) starts without them
+
         index, *pages = reports_index(runtime.catalog, runtime.store, [batch_key] if batch_key else None)
         for page in pages:
             click.echo(f"{'batch' if page.parent.parent.name == 'batches' else 'dataset'} {page.parent.name}: {page}")

@@ -1,41 +1,9 @@
-"""Dataset versions: immutable manifests of reviewed frames, split per video (frozen test), exported for training."""
+"""Dataset versions: immutable manifests of reviewed frames, split per video (frozen test), exported for training.
 
-from data_engine.datasets.build import (
-    DatasetConfig,
-    DatasetError,
-    DatasetReport,
-    DatasetVersion,
-    LeakageError,
-    Rejection,
-    build_dataset,
-    load_dataset,
-    new_reviewed_frames,
-    reviewed_frames,
-)
-from data_engine.datasets.leakage import DEFAULT_DUPLICATE_DISTANCE, Leak, find_leaks, image_phash
-from data_engine.datasets.manifest import DatasetManifest, ManifestFrame
-from data_engine.datasets.splits import SPLITS, Split, SplitConfig, SplitError, assign_splits
+The names (listed in `__init__.pyi`) load their submodule on first use, so a command imports only what it
+calls: `data-engine mine` pays neither for training and datasets nor for the annotation platforms' clients.
+"""
 
-__all__ = [
-    "DEFAULT_DUPLICATE_DISTANCE",
-    "SPLITS",
-    "DatasetConfig",
-    "DatasetError",
-    "DatasetManifest",
-    "DatasetReport",
-    "DatasetVersion",
-    "Leak",
-    "LeakageError",
-    "ManifestFrame",
-    "Rejection",
-    "Split",
-    "SplitConfig",
-    "SplitError",
-    "assign_splits",
-    "build_dataset",
-    "find_leaks",
-    "image_phash",
-    "load_dataset",
-    "new_reviewed_frames",
-    "reviewed_frames",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,31 +1,10 @@
 """The model registry: versions with metrics and lineage, a promotion gate, a champion; and the retraining turn
-(train, evaluate, register, gate) built on it."""
+(train, evaluate, register, gate) built on it.
 
-from data_engine.registry.candidate import ModelCandidate, run_candidate, train_and_record
-from data_engine.registry.gate import GateDecision, GatePolicy, gate
-from data_engine.registry.live import detectors_in_use, registry_for
-from data_engine.registry.records import RetrainingRecords
-from data_engine.registry.registry import (
-    CorruptWeightsError,
-    ModelRegistry,
-    ModelStatus,
-    ModelVersion,
-    RegistryError,
-)
+The names (listed in `__init__.pyi`) load their submodule on first use, so a command imports only what it
+calls: `data-engine mine` pays neither for training and datasets nor for the annotation platforms' clients.
+"""
 
-__all__ = [
-    "CorruptWeightsError",
-    "GateDecision",
-    "GatePolicy",
-    "ModelCandidate",
-    "ModelRegistry",
-    "ModelStatus",
-    "ModelVersion",
-    "RegistryError",
-    "RetrainingRecords",
-    "detectors_in_use",
-    "gate",
-    "registry_for",
-    "run_candidate",
-    "train_and_record",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

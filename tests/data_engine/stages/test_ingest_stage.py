@@ -14,8 +14,7 @@ import pytest
 from data_engine.catalog import Catalog
 from data_engine.checks import frame_conservation_problems, orphan_files
 from data_engine.settings import Settings
-from data_engine.stages.ingest import BatchReport
-from data_engine.stages.ingest import ingest as ingest_stage
+from data_engine.stages.ingest import BatchReport, ingest as ingest_stage
 from data_engine.store import Store
 from data_engine.video.clipper import frame_digests
 from tests.videos import make_audio_file, make_test_video
