@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.autolabel import autolabels
+from assets.declaration import engine_asset
 from assets.metadata import pictures
 from assets.steps import step_context
 from data_engine.stages.annotate import pull_and_summarise
@@ -10,15 +11,15 @@ from data_engine.stages.pipeline import PUSH
 from resources import CatalogResource, DetectorsResource, EngineSettingsResource, StoreResource
 
 
-@dg.asset(
-    group_name="annotation",
-    kinds={"python", "labelstudio"},
-    deps=[autolabels],
-    pool="annotation_push",
-    description="Selected frames of autolabelled clips (selected clips on a cold start) sent to annotators with "
+@engine_asset(
+    "annotation",
+    "Selected frames of autolabelled clips (selected clips on a cold start) sent to annotators with "
     "the autolabels as pre-annotations: a Label Studio project, or an exported task bundle (Label Studio JSON, "
     "COCO, YOLO and CVAT XML) when DATA_ENGINE_LABEL_STUDIO_URL is not set. Ends every process_new_videos run; "
     "one push at a time (pool annotation_push), so two batches never push the same clip.",
+    deps=[autolabels],
+    kinds={"labelstudio"},
+    pool="annotation_push",
 )
 def annotation_tasks(
     context: dg.AssetExecutionContext,
@@ -43,12 +44,12 @@ def annotation_tasks(
     )
 
 
-@dg.asset(
-    group_name="annotation",
-    kinds={"python", "labelstudio"},
-    deps=[annotation_tasks],
-    description="Reviewed labels pulled from Label Studio, validated (known labels, boxes inside the image) and "
+@engine_asset(
+    "annotation",
+    "Reviewed labels pulled from Label Studio, validated (known labels, boxes inside the image) and "
     "stored as a new label-file version per clip; annotation throughput and how much humans changed the autolabels.",
+    deps=[annotation_tasks],
+    kinds={"labelstudio"},
 )
 def reviewed_labels(
     context: dg.AssetExecutionContext,

@@ -2,28 +2,27 @@
 
 import dagster as dg
 
+from assets.declaration import Check, engine_asset
 from assets.metadata import check_results
 from assets.mining import annotation_selection
-from assets.partitions import ingest_batches
 from assets.steps import step_context
 from data_engine.checks import autolabel_checks
 from data_engine.stages.pipeline import AUTOLABEL
 from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
 
 
-@dg.asset(
-    partitions_def=ingest_batches,
-    group_name="autolabel",
-    kinds={"python", "pytorch"},
-    deps=[annotation_selection],
-    description="Ultralytics detections on every frame of each selected clip, linked into tracks offline over "
+@engine_asset(
+    "autolabel",
+    "Ultralytics detections on every frame of each selected clip, linked into tracks offline over "
     "the whole clip, gaps filled, spurious tracks dropped, classes voted, two models fused: a new label-file "
     "version per clip and a Parquet table of all boxes of the batch.",
-    check_specs=[
-        dg.AssetCheckSpec(
+    deps=[annotation_selection],
+    kinds={"pytorch"},
+    per_batch=True,
+    checks=[
+        Check(
             "label_files_match_clips",
-            asset="autolabels",
-            description="Every processed clip has a label file with one entry per frame, and no clip failed.",
+            "Every processed clip has a label file with one entry per frame, and no clip failed.",
         ),
     ],
 )

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from assets.declaration import Check, engine_asset
 from assets.metadata import check_results
-from assets.partitions import ingest_batches
 from assets.steps import step_context
 from data_engine.checks import video_clips_checks
 from data_engine.stages.ingest import BatchReport
@@ -16,12 +16,12 @@ def _quarantine_table(report: BatchReport) -> dg.MetadataValue:
     return dg.MetadataValue.md("| file | reason |\n|---|---|\n" + rows if rows else "none")
 
 
-@dg.asset(
-    partitions_def=ingest_batches,
-    group_name="ingest",
-    kinds={"python", "video"},
-    description="Videos of an ingest batch, probed from the real stream (true fps and frame count) and "
+@engine_asset(
+    "ingest",
+    "Videos of an ingest batch, probed from the real stream (true fps and frame count) and "
     "registered in the catalog; unreadable files are quarantined with a reason, never deleted.",
+    kinds={"video"},
+    per_batch=True,
 )
 def registered_videos(
     context: dg.AssetExecutionContext,
@@ -44,25 +44,18 @@ def registered_videos(
     )
 
 
-@dg.asset(
-    partitions_def=ingest_batches,
-    group_name="ingest",
-    kinds={"python", "video"},
-    deps=[registered_videos],
-    description="Clips of about `clip_seconds`, cut at keyframes by stream copy (re-encoded only where copy "
+@engine_asset(
+    "ingest",
+    "Clips of about `clip_seconds`, cut at keyframes by stream copy (re-encoded only where copy "
     "cannot be frame-exact), written atomically, each with a clip.json; every clip starts `extracted`.",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "frame_conservation",
-            asset="video_clips",
-            blocking=True,
-            description="Every decodable frame of every clipped video is in exactly one clip.",
+    deps=[registered_videos],
+    kinds={"video"},
+    per_batch=True,
+    checks=[
+        Check(
+            "frame_conservation", "Every decodable frame of every clipped video is in exactly one clip.", blocking=True
         ),
-        dg.AssetCheckSpec(
-            "no_orphan_files",
-            asset="video_clips",
-            description="No clip file or temporary file in the store without a catalog row.",
-        ),
+        Check("no_orphan_files", "No clip file or temporary file in the store without a catalog row."),
     ],
 )
 def video_clips(

@@ -2,22 +2,22 @@
 
 import dagster as dg
 
+from assets.declaration import Check, engine_asset
 from assets.ingest import video_clips
 from assets.metadata import check_results, clip_states_table, pictures
-from assets.partitions import ingest_batches
 from assets.steps import step_context
 from data_engine.checks import selection_checks
 from data_engine.stages.pipeline import FEATURES, SELECTION, TRIGGERS
 from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
 
 
-@dg.asset(
-    partitions_def=ingest_batches,
-    group_name="mining",
-    kinds={"python", "parquet"},
-    deps=[video_clips],
-    description="Per-frame features of every new clip (brightness, contrast, frame difference, sharpness, "
+@engine_asset(
+    "mining",
+    "Per-frame features of every new clip (brightness, contrast, frame difference, sharpness, "
     "perceptual hash) from one decoding pass of the luma plane, stored as Parquet beside the clip.",
+    deps=[video_clips],
+    kinds={"parquet"},
+    per_batch=True,
 )
 def frame_features(
     context: dg.AssetExecutionContext,
@@ -38,13 +38,12 @@ def frame_features(
     )
 
 
-@dg.asset(
-    partitions_def=ingest_batches,
-    group_name="mining",
-    kinds={"python"},
-    deps=[frame_features],
-    description="Trigger hits of every clip: lighting flicker, glitches, cuts, frozen stretches and, with a "
+@engine_asset(
+    "mining",
+    "Trigger hits of every clip: lighting flicker, glitches, cuts, frozen stretches and, with a "
     "detector, detection flicker, temporal inconsistency and model disagreement. One catalog row per hit.",
+    deps=[frame_features],
+    per_batch=True,
 )
 def trigger_hits(
     context: dg.AssetExecutionContext,
@@ -68,25 +67,15 @@ def trigger_hits(
     )
 
 
-@dg.asset(
-    partitions_def=ingest_batches,
-    group_name="mining",
-    kinds={"python"},
-    deps=[trigger_hits],
-    description="Frames chosen for annotation under the daily budget: per-trigger quotas, no near-duplicates "
+@engine_asset(
+    "mining",
+    "Frames chosen for annotation under the daily budget: per-trigger quotas, no near-duplicates "
     "(perceptual-hash distance) of frames selected before, spread over clips and videos, each with its reasons.",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "within_budget",
-            asset="annotation_selection",
-            blocking=True,
-            description="No day has more selected frames than the budget.",
-        ),
-        dg.AssetCheckSpec(
-            "no_near_duplicates",
-            asset="annotation_selection",
-            description="No two frames selected in this batch are within the duplicate distance.",
-        ),
+    deps=[trigger_hits],
+    per_batch=True,
+    checks=[
+        Check("within_budget", "No day has more selected frames than the budget.", blocking=True),
+        Check("no_near_duplicates", "No two frames selected in this batch are within the duplicate distance."),
     ],
 )
 def annotation_selection(

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.annotation import reviewed_labels
+from assets.declaration import Check, engine_asset
 from assets.metadata import check_results, pictures
 from data_engine.checks import dataset_checks
 from data_engine.datasets import DatasetConfig
@@ -11,20 +12,19 @@ from data_engine.stages.train import build_training_dataset, summarise_models, t
 from resources import CatalogResource, EngineSettingsResource, StoreResource
 
 
-@dg.asset(
-    group_name="training",
-    kinds={"python", "yolo"},
-    deps=[reviewed_labels],
-    description="An immutable dataset version from the reviewed labels, split by video with a frozen test split, "
+@engine_asset(
+    "training",
+    "An immutable dataset version from the reviewed labels, split by video with a frozen test split, "
     "exported in Ultralytics YOLO format. A version whose train images nearly duplicate val/test images is "
     "recorded, and the blocking no_leakage check keeps it from training.",
-    check_specs=[
-        dg.AssetCheckSpec(
+    deps=[reviewed_labels],
+    kinds={"yolo"},
+    checks=[
+        Check(
             "no_leakage",
-            asset="training_dataset",
+            "No train image within the duplicate distance (perceptual hash) of a val or test image.",
             blocking=True,
-            description="No train image within the duplicate distance (perceptual hash) of a val or test image.",
-        )
+        ),
     ],
 )
 def training_dataset(
@@ -47,14 +47,14 @@ def training_dataset(
     )
 
 
-@dg.asset(
-    group_name="training",
-    kinds={"python", "pytorch"},
-    deps=[training_dataset],
-    pool="gpu",
-    description="A challenger trained on the dataset version training_dataset materialized (fine-tuning the "
+@engine_asset(
+    "training",
+    "A challenger trained on the dataset version training_dataset materialized (fine-tuning the "
     "champion) under a hard time budget, evaluated on the frozen test split (mAP50, mAP50-95 per class and slice, "
     "ms per image), registered, and judged by the promotion gate: `gate` says promoted or rejected and why.",
+    deps=[training_dataset],
+    kinds={"pytorch"},
+    pool="gpu",
 )
 def candidate_model(
     context: dg.AssetExecutionContext,
@@ -95,11 +95,10 @@ def _materialized_dataset(context: dg.AssetExecutionContext) -> str:
     return str(materialization.metadata["dataset"].value)
 
 
-@dg.asset(
-    group_name="training",
-    kinds={"python"},
+@engine_asset(
+    "training",
+    "The registry's champion, which autolabelling and mining read; mAP per model version.",
     deps=[candidate_model],
-    description="The registry's champion, which autolabelling and mining read; mAP per model version.",
 )
 def champion_model(
     catalog: CatalogResource, store: StoreResource, engine_settings: EngineSettingsResource

@@ -68,7 +68,7 @@ def test_clip_states_change_only_in_stages() -> None:
 
 
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "faults", "processes", "progress", "layout"),
+    ("errors", "faults", "processes", "progress", "layout", "attributes", "closing"),
     ("documents",),
     ("compute", "detections", "inbox"),
     ("settings",),

@@ -12,16 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from data_engine.attributes import attributes
+from data_engine.closing import Closing
 from data_engine.detections import Detections, Provenance
 from data_engine.errors import EngineError
 from data_engine.formats import BoxProblem, LabelledImage, to_detections
@@ -165,14 +166,9 @@ class AnnotationRun:
         return {
             "schema": RUN_SCHEMA,
             "schema_version": RUN_SCHEMA_VERSION,
-            "run_id": self.run_id,
-            "backend": self.backend,
-            "project_id": self.project_id,
-            "project_url": self.project_url,
+            **attributes(self, "run_id", "backend", "project_id", "project_url"),
             "names": {str(key): value for key, value in self.names.items()},
-            "model_version": self.model_version,
-            "answer_format": self.answer_format,
-            "created_at": self.created_at,
+            **attributes(self, "model_version", "answer_format", "created_at"),
             "frames": [
                 [f.clip_id, f.frame, f.key, f.width, f.height, f.task_id, list(f.reasons), f.image] for f in self.frames
             ],
@@ -335,7 +331,7 @@ def _rejection(run_frame: RunFrame, problem: BoxProblem, source: str) -> Rejecti
     return Rejection(run_frame.clip_id, run_frame.frame, problem.reason, problem.label, problem.box, source)
 
 
-class AnnotationBackend(ABC):
+class AnnotationBackend(Closing):
     """An annotation platform, or exported files for any tool. Backends are chosen by `name` from the settings
     (`data_engine.annotation.backend_for`); `push` returns a serialisable `AnnotationRun` that `pull` reads back
     in another process, days later."""
@@ -373,7 +369,7 @@ class AnnotationBackend(ABC):
         whose runs live in the engine's own store (bundles) never lose one."""
         return None
 
-    def retire(self, run: AnnotationRun) -> None:  # noqa: B027 (a default: bundles keep nothing to remove)
+    def retire(self, run: AnnotationRun) -> None:
         """Before `run`'s frames are pushed again as a new run: remove its unanswered tasks that are still on the
         platform, so the new push creates fresh ones instead of adopting them (answered ones are kept)."""
 
@@ -382,13 +378,5 @@ class AnnotationBackend(ABC):
         that keep nothing derived have nothing to repair."""
         return False
 
-    def close(self) -> None:  # noqa: B027 (a default, not a stub: most backends hold nothing to release)
+    def close(self) -> None:
         """Release connections; the default holds none."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()

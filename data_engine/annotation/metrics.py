@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from data_engine.annotation.base import ReviewedFrame
+from data_engine.attributes import add_attributes
 from data_engine.detections import Detections, match_boxes
 from data_engine.plots import reviews_per_day_png
 
@@ -69,12 +70,7 @@ class ChangeSummary:
     def add(self, changes: FrameChanges) -> None:
         self.frames += 1
         self.changed_frames += int(changes.changed)
-        self.boxes_before += changes.boxes_before
-        self.boxes_after += changes.boxes_after
-        self.added += changes.added
-        self.deleted += changes.deleted
-        self.moved += changes.moved
-        self.class_changed += changes.class_changed
+        add_attributes(self, changes, "boxes_before", "boxes_after", "added", "deleted", "moved", "class_changed")
 
     @property
     def yield_rate(self) -> float:

@@ -9,7 +9,7 @@ nothing the second time, and says which existing version holds it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -151,16 +151,7 @@ class FrameDiff:
         return self.boxes_before > 0 and self.boxes_after == 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "clip_id": self.clip_id,
-            "frame": self.frame,
-            "boxes_before": self.boxes_before,
-            "boxes_after": self.boxes_after,
-            "added": self.added,
-            "changed": self.changed,
-            "removed": self.removed,
-            "becomes_empty": self.becomes_empty,
-        }
+        return {**asdict(self), "becomes_empty": self.becomes_empty}
 
 
 def frame_diff(clip_id: str, frame: int, current: Detections, reviewed: Detections) -> FrameDiff:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_engine.attributes import attributes
 from data_engine.autolabel.hindsight import AutolabelResult, params_dict
 from data_engine.detections import Detections, DetectionsError
 from data_engine.documents import read_json_document
@@ -56,15 +57,11 @@ class LabelFile:
         return {
             "schema": LABELS_SCHEMA,
             "schema_version": LABELS_SCHEMA_VERSION,
-            "clip_id": self.clip_id,
-            "version": self.version,
+            **attributes(self, "clip_id", "version"),
             "created_at": self.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
             "kind": self.kind,
             "models": list(self.models),
-            "params": self.params,
-            "frame_count": self.frame_count,
-            "width": self.width,
-            "height": self.height,
+            **attributes(self, "params", "frame_count", "width", "height"),
             "names": {str(key): value for key, value in self.names.items()},
             "frames": [{"frame": index, "boxes": frame.to_dicts()} for index, frame in enumerate(self.frames)],
             "stats": self.stats,
@@ -103,12 +100,7 @@ def label_file_from_result(result: AutolabelResult, clip_id: str, version: int) 
         clip_id=clip_id,
         version=version,
         kind="autolabel",
-        frame_count=result.frame_count,
-        width=result.width,
-        height=result.height,
-        names=result.names,
-        frames=result.frames,
-        models=result.models,
+        **attributes(result, "frame_count", "width", "height", "names", "frames", "models"),
         params=params_dict(result.params),
         stats=asdict(result.stats),
     )

@@ -27,6 +27,30 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
 
 
+class Timestamped:
+    """A row that changes after it is written: when it was created and when it last changed (the migrations'
+    `timestamps()`)."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class EventLog:
+    """The columns every append-only log shares (a clip's history, the registry's log): an id that only grows,
+    the event's detail, and when it happened."""
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunWritten:
+    """The columns of a row a stage's run wrote: which run (None outside one) and when."""
+
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Batch(Base):
     """An ingest batch: the unit of Dagster partitioning (one dynamic partition per batch)."""
 
@@ -61,7 +85,7 @@ class InboxFile(Base):
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Video(Base):
+class Video(Timestamped, Base):
     __tablename__ = "videos"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -85,8 +109,6 @@ class Video(Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class VideoSource(Base):
@@ -99,7 +121,7 @@ class VideoSource(Base):
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Clip(Base):
+class Clip(Timestamped, Base):
     __tablename__ = "clips"
     __table_args__ = (
         UniqueConstraint("video_id", "ordinal"),
@@ -122,26 +144,21 @@ class Clip(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class ClipEvent(Base):
+class ClipEvent(EventLog, Base):
     """Append-only history of a clip: its current state is the to_state of its newest event."""
 
     __tablename__ = "clip_events"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id"), index=True)
     stage: Mapped[str] = mapped_column(String(32))
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     run_id: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class TriggerHit(Base):
+class TriggerHit(RunWritten, Base):
     """A mining trigger fired on a frame range of a clip."""
 
     __tablename__ = "trigger_hits"
@@ -153,11 +170,9 @@ class TriggerHit(Base):
     last_frame: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    run_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class SelectedFrame(Base):
+class SelectedFrame(RunWritten, Base):
     """A frame chosen for annotation, with the reasons it was chosen and its perceptual hash."""
 
     __tablename__ = "selected_frames"
@@ -167,8 +182,6 @@ class SelectedFrame(Base):
     phash: Mapped[int] = mapped_column(BigInteger)
     reasons: Mapped[dict[str, Any]] = mapped_column(default=dict)
     budget_day: Mapped[str] = mapped_column(String(10), index=True)
-    run_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LabelVersion(Base):
@@ -186,7 +199,7 @@ class LabelVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class AnnotationRunRecord(Base):
+class AnnotationRunRecord(Timestamped, Base):
     """A push to an annotation platform: the serialised run record that a pull reads back. `pushing` while its
     `owner` (host:pid) sends it, `pushed` once complete, `done` when every frame is answered (`closed_at`); `lost`
     when the platform no longer has it (its project was deleted), and `replaced` (`closed_at`) once its frames
@@ -201,8 +214,6 @@ class AnnotationRunRecord(Base):
     record: Mapped[dict[str, Any]] = mapped_column(default=dict)
     owner: Mapped[str | None] = mapped_column(String(128))
     closed_at: Mapped[datetime | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class PushedFrame(Base):
@@ -219,7 +230,7 @@ class PushedFrame(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class AnnotationImport(Base):
+class AnnotationImport(Timestamped, Base):
     """One import of reviews (a pull or a file import) into label versions: which version each clip got and which
     it was based on, so that it can be undone (`status` imported / undone)."""
 
@@ -231,5 +242,3 @@ class AnnotationImport(Base):
     format: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     record: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import sys
-from types import TracebackType
 
 from tqdm import tqdm
+
+from data_engine.closing import Closing
 
 
 def progress_bar(total: int, description: str, unit: str) -> tqdm:
     return tqdm(total=total, desc=description, unit=unit, disable=None, file=sys.stderr, dynamic_ncols=True)
 
 
-class ProgressBars:
+class ProgressBars(Closing):
     """The stages' progress (`data_engine.progress.Progress`) as one bar per step on stderr, on a terminal."""
 
     def __init__(self) -> None:
@@ -30,11 +31,3 @@ class ProgressBars:
         if self._bar is not None:
             self._bar.close()
         self._step, self._bar = None, None
-
-    def __enter__(self) -> ProgressBars:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()

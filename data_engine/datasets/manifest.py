@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from data_engine.attributes import attributes
 from data_engine.datasets.splits import NEW_TEST, SPLITS
 from data_engine.errors import EngineError
 
@@ -79,10 +80,7 @@ class DatasetManifest:
         return {
             "schema": MANIFEST_SCHEMA,
             "schema_version": MANIFEST_SCHEMA_VERSION,
-            "dataset_id": self.dataset_id,
-            "number": self.number,
-            "content_hash": self.content_hash,
-            "created_at": self.created_at,
+            **attributes(self, "dataset_id", "number", "content_hash", "created_at"),
             "class_map": {str(key): value for key, value in sorted(self.class_map.items())},
             "splits": dict(sorted(self.splits.items())),
             "params": self.params,

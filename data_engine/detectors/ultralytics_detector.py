@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from data_engine.attributes import attributes
 from data_engine.detections import Detections, from_ultralytics
 from data_engine.detectors.base import DetectorError, check_same_file, inference_key
 from data_engine.detectors.device import pick_device
@@ -64,12 +65,7 @@ class DetectorSpec:
         """The detector this spec describes, loaded here (see `data_engine.detectors.cache` to load once per worker)."""
         detector = UltralyticsDetector(
             self.weights,
-            imgsz=self.imgsz,
-            conf=self.conf,
-            iou=self.iou,
-            device=self.device,
-            half=self.half,
-            batch=self.batch,
+            **attributes(self, "imgsz", "conf", "iou", "device", "half", "batch"),
             class_map=dict(self.class_map),
             names=None if self.names is None else dict(self.names),
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from data_engine.attributes import attributes
 from data_engine.evaluation.scoring import DetectionScores, TrackingScores
 from data_engine.evaluation.selection_lift import RANDOM_DRAWS, Pick, SelectionFigures, TriggerLift
 
@@ -30,11 +31,7 @@ class FootageReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "source": self.source,
-            "ground_truth": self.ground_truth,
-            "frames": self.frames,
-            "gt_boxes": self.gt_boxes,
-            "evaluated_class": self.evaluated_class,
+            **attributes(self, "source", "ground_truth", "frames", "gt_boxes", "evaluated_class"),
             "detection": {name: scores.to_json() for name, scores in self.detection.items()},
             "tracking": {name: scores.to_json() for name, scores in self.tracking.items()},
             "errors_source": self.errors_source,

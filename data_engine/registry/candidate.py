@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from data_engine.attributes import attributes
 from data_engine.catalog import Catalog
 from data_engine.datasets import DatasetVersion
 from data_engine.evaluation import Evaluation, evaluate_model
@@ -56,13 +57,9 @@ def train_and_record(
     result = run_training(dataset.data_yaml, run_dir, config, progress=progress)
     records.save_training_run(
         run_id,
-        status=result.status,
-        device=result.device,
-        attempts=result.attempts,
-        epochs_completed=result.epochs_completed,
-        duration_s=result.duration_s,
-        device_hours=result.device_hours,
-        estimated_cost=result.estimated_cost,
+        **attributes(
+            result, "status", "device", "attempts", "epochs_completed", "duration_s", "device_hours", "estimated_cost"
+        ),
         error=result.error,
     )
     return result

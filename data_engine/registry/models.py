@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from data_engine.catalog.models import Base, utcnow
+from data_engine.catalog.models import Base, EventLog, Timestamped, utcnow
 from data_engine.datasets.records import DatasetVersionRecord
 
 
-class TrainingRunRecord(Base):
+class TrainingRunRecord(Timestamped, Base):
     """One training run (all its attempts: a killed run resumed later is the same run)."""
 
     __tablename__ = "training_runs"
@@ -29,11 +29,9 @@ class TrainingRunRecord(Base):
     estimated_cost: Mapped[float] = mapped_column(Float, default=0.0)
     run_dir: Mapped[str] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class ModelVersionRecord(Base):
+class ModelVersionRecord(Timestamped, Base):
     """A registered model: weights in the store (with their sha256), metrics on its dataset's test split,
     lineage, its status (a `ModelStatus`) with the reason for it, and `archived_at` once retention removed its
     weights (the row and its status stay)."""
@@ -53,8 +51,6 @@ class ModelVersionRecord(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reason: Mapped[str | None] = mapped_column(Text)
     archived_at: Mapped[datetime | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class ModelEvaluationRecord(Base):
@@ -68,16 +64,13 @@ class ModelEvaluationRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class RegistryEvent(Base):
+class RegistryEvent(EventLog, Base):
     """Append-only log of the registry: registrations, gate decisions, promotions, rollbacks, archiving."""
 
     __tablename__ = "registry_events"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str | None] = mapped_column(String(128))
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)

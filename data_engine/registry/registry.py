@@ -22,6 +22,7 @@ from typing import Any
 
 import fsspec
 
+from data_engine.attributes import attributes
 from data_engine.catalog import Catalog
 from data_engine.errors import EngineError
 from data_engine.evaluation import Evaluation
@@ -53,6 +54,20 @@ class CorruptWeightsError(RegistryError):
     """A weights file whose sha256 is not the one recorded at registration."""
 
 
+_RECORD_FIELDS = (
+    "dataset_id",
+    "parent_id",
+    "training_run_id",
+    "weights_key",
+    "sha256",
+    "size_bytes",
+    "map50",
+    "map50_95",
+    "reason",
+)
+"""The fields a `ModelVersion` takes from its catalog record as they are."""
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """A registered model, as autolabelling, mining and the CLI see it. `metrics` is its evaluation (empty for a
@@ -78,16 +93,8 @@ class ModelVersion:
         return cls(
             id=row.id,
             status=ModelStatus(row.status),
-            dataset_id=row.dataset_id,
-            parent_id=row.parent_id,
-            training_run_id=row.training_run_id,
-            weights_key=row.weights_key,
-            sha256=row.sha256,
-            size_bytes=row.size_bytes,
-            map50=row.map50,
-            map50_95=row.map50_95,
+            **attributes(row, *_RECORD_FIELDS),
             metrics=dict(row.metrics or {}),
-            reason=row.reason,
             created_at=_aware(row.created_at),
             archived=row.archived_at is not None,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from data_engine.attributes import add_attributes
 from data_engine.autolabel import (
     AutolabelError,
     HindsightParams,
@@ -287,12 +288,7 @@ def _record_autolabelled(
     if not recorded:
         return
     report.clips += 1
-    report.frames += stats.frames
-    report.boxes += stats.boxes
-    report.tracks += stats.tracks
-    report.gaps_filled += stats.gaps_filled
-    report.spurious_tracks_removed += stats.spurious_tracks_removed
-    report.seconds += stats.seconds
+    add_attributes(report, stats, "frames", "boxes", "tracks", "gaps_filled", "spurious_tracks_removed", "seconds")
     report.label_keys[clip.id] = key
     report.label_frames[clip.id] = (outcome.frames, clip.last_frame - clip.first_frame + 1)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from data_engine.attributes import attributes
 from data_engine.detections import Detections
 from data_engine.documents import read_json_document
 from data_engine.errors import EngineError
@@ -109,11 +110,7 @@ class GroundTruth:
         return {
             "schema": TRUTH_SCHEMA,
             "version": TRUTH_VERSION,
-            "seed": self.seed,
-            "fps": self.fps,
-            "width": self.width,
-            "height": self.height,
-            "frame_count": self.frame_count,
+            **attributes(self, "seed", "fps", "width", "height", "frame_count"),
             "names": {str(key): value for key, value in self.names.items()},
             "frames": [
                 {
@@ -123,15 +120,7 @@ class GroundTruth:
                 }
                 for index, boxes in enumerate(self.frames)
             ],
-            "events": [
-                {
-                    "type": e.type,
-                    "first_frame": e.first_frame,
-                    "last_frame": e.last_frame,
-                    "track_id": e.track_id,
-                }
-                for e in self.events
-            ],
+            "events": [attributes(e, "type", "first_frame", "last_frame", "track_id") for e in self.events],
         }
 
 

@@ -13,7 +13,6 @@ import os
 import queue
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import av
@@ -22,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_engine.closing import Closing
 from data_engine.errors import EngineError
 from data_engine.store import temporary_path
 from data_engine.video.frames import DecodedFrame, frame_to_array
@@ -67,7 +67,7 @@ class FeaturesError(EngineError, ValueError):
     """A clip whose features cannot be computed, or a features file or table that is not valid."""
 
 
-class FeatureSink:
+class FeatureSink(Closing):
     """Features of frames another loop decodes (the ingest probe), so that mining needs no decoding pass of its own.
 
     Call it with each decoded frame in presentation order; a worker thread downscales and measures while the caller
@@ -94,7 +94,7 @@ class FeatureSink:
     def table(self) -> pa.Table:
         """The features of every frame given so far as an Arrow table of `FEATURES_SCHEMA` (waits for the worker
         to finish them); `write_table` stores it."""
-        self._stop()
+        self.close()
         if self._error is not None:
             raise FeaturesError(f"computing frame features failed: {self._error}") from self._error
         return self._accumulator.to_table()
@@ -113,18 +113,11 @@ class FeatureSink:
             except BaseException as error:  # handed to the decoding thread by __call__ / result
                 self._error = error
 
-    def _stop(self) -> None:
+    def close(self) -> None:
+        """Stop the worker once it has measured every frame given so far."""
         if self._worker.is_alive():
             self._frames.put(None)
             self._worker.join()
-
-    def __enter__(self) -> FeatureSink:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._stop()
 
 
 def phash_thumbnail(luma: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ def _called(call: ast.Call, imported: dict[str, str]) -> str | None:
 
 def _is_asset(function: ast.FunctionDef) -> bool:
     return any(
-        isinstance(decorator, ast.Call) and ast.unparse(decorator.func) == "dg.asset"
+        isinstance(decorator, ast.Call) and ast.unparse(decorator.func) in ("dg.asset", "engine_asset")
         for decorator in function.decorator_list
     )
 
