@@ -32,7 +32,9 @@ import av
 
 from bench.bench_mining import synthetic_h264
 
-CLI = Path(sys.executable).parent / "data-engine"
+CLI = [sys.executable, "-P", "-m", "data_engine"]
+"""The command as `python -m data_engine`, the same program as `data-engine` in whichever checkout PYTHONPATH
+names (`-P`: the working directory is not put before it)."""
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
@@ -66,7 +68,7 @@ def _run(command: list[str], env: dict[str, str], stderr_path: Path) -> tuple[fl
     """Run `data-engine COMMAND`; its wall seconds and its own resource usage (os.wait4: CPU, peak RSS)."""
     started = time.perf_counter()
     with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen([str(CLI), *command], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen([*CLI, *command], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
     seconds = time.perf_counter() - started
@@ -77,7 +79,7 @@ def _run(command: list[str], env: dict[str, str], stderr_path: Path) -> tuple[fl
 
 def startup(environment: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run([str(CLI), "--help"], env=environment, check=True, capture_output=True)
+    subprocess.run([*CLI, "--help"], env=environment, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
