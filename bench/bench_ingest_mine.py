@@ -32,6 +32,7 @@ import av
 
 from bench.bench_mining import synthetic_h264
 
+TIME = "/usr/bin/time"
 CLI = [sys.executable, "-P", "-m", "data_engine"]
 """The command as `python -m data_engine`, the same program as `data-engine` in whichever checkout PYTHONPATH
 names (`-P`: the working directory is not put before it)."""
@@ -57,24 +58,30 @@ def ours(path: Path, environment: dict[str, str]) -> tuple[float, float, float, 
         env = {**environment, "DATA_ENGINE_HOME": home}
         walls, cpu, peak = [], 0.0, 0.0
         for command in (["ingest", str(path)], ["mine"]):
-            seconds, usage = _run(command, env, Path(home) / "stderr.txt")
+            seconds, usage, rss = _run(command, env, Path(home) / "stderr.txt")
             walls.append(seconds)
             cpu += usage.ru_utime + usage.ru_stime
-            peak = max(peak, usage.ru_maxrss / 1024)
+            peak = max(peak, rss)
     return walls[0], walls[1], cpu, peak
 
 
-def _run(command: list[str], env: dict[str, str], stderr_path: Path) -> tuple[float, resource.struct_rusage]:
-    """Run `data-engine COMMAND`; its wall seconds and its own resource usage (os.wait4: CPU, peak RSS)."""
+def _run(command: list[str], env: dict[str, str], stderr_path: Path) -> tuple[float, resource.struct_rusage, float]:
+    """Run `data-engine COMMAND`; its wall seconds, its resource usage (os.wait4: CPU) and its peak RSS in MiB.
+
+    The peak comes from GNU time, which starts the command: a process this bench starts directly inherits the
+    bench's own high-water mark (Linux keeps `maxrss` across fork and exec), which grows with the decoded file."""
+    peak_path = stderr_path.with_name("peak-rss-kib.txt")
     started = time.perf_counter()
     with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen([*CLI, *command], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            [TIME, "-f", "%M", "-o", str(peak_path), *CLI, *command], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
     seconds = time.perf_counter() - started
     if process.returncode:
         raise SystemExit(f"data-engine {' '.join(command)} failed: {stderr_path.read_text(errors='replace')}")
-    return seconds, usage
+    return seconds, usage, int(peak_path.read_text().split()[-1]) / 1024
 
 
 def startup(environment: dict[str, str]) -> float:
