@@ -33,7 +33,7 @@ from data_engine.detections import Detections
 from data_engine.formats import to_detections, yolo
 from data_engine.layout import annotation_image_key, reports_key, timeline_key
 from data_engine.mining.selection import DIVERSITY_TRIGGER
-from data_engine.reports.pictures import batch_pictures
+from data_engine.reports.pictures import draw_missing_pictures
 from data_engine.store import Store, atomic_path
 from data_engine.video.frames import iter_frames
 
@@ -77,7 +77,7 @@ def batch_report_key(batch_key: str) -> str:
 def batch_report(catalog: Catalog, store: Store, batch_key: str) -> Path:
     """Write the batch page (selected frames, their boxes and reasons, clip timelines, drawn if missing); returns
     its path."""
-    batch_pictures(catalog, store, batch_key)
+    draw_missing_pictures(catalog, store, batch_key)
     folder = store.local_path(reports_key("batches", _safe(batch_key)))
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ Everything is drawn from the catalog's records, so a lost file comes back the sa
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from data_engine.catalog import Catalog, Clip
@@ -21,13 +21,12 @@ MINED_STATES = frozenset(state.value for state in PIPELINE_ORDER[1:])
 """Clip states past trigger mining: such a clip has hits (or none) to draw on a timeline."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchPictures:
-    """The batch's pictures (local paths) and the store keys this call drew."""
+    """The pictures of a batch that the UI shows (local paths): the summary and the busiest clip's timeline."""
 
     summary: Path | None = None
     busiest_timeline: Path | None = None
-    drawn: list[str] = field(default_factory=list)
 
 
 def forget_pictures(store: Store, batch_key: str, clips: Sequence[Clip]) -> None:
@@ -37,20 +36,24 @@ def forget_pictures(store: Store, batch_key: str, clips: Sequence[Clip]) -> None
         store.delete(key)
 
 
-def batch_pictures(catalog: Catalog, store: Store, batch_key: str) -> BatchPictures:
+def draw_missing_pictures(catalog: Catalog, store: Store, batch_key: str) -> list[str]:
     """Draw the batch's missing pictures: the timeline of each mined clip (hits per trigger row, selected frames
-    marked) and the batch summary (hits and selected frames per trigger). A batch with nothing missing costs one
-    existence check per clip and the read of its hits (the busiest clip's timeline is the one the UI shows)."""
-    clips = [clip for clip in catalog.clips(batch_key=batch_key) if clip.status in MINED_STATES]
-    if not clips:
-        return BatchPictures()
+    marked) and the batch summary (hits and selected frames per trigger); returns the keys drawn. A batch with
+    nothing missing costs one existence check per clip (the push step asks for every batch)."""
+    batch_clips = catalog.clips(batch_key=batch_key)
+    clips = [clip for clip in batch_clips if clip.status in MINED_STATES]
     missing = [clip for clip in clips if not store.exists(timeline_key(clip))]
     summary_key = mining_summary_key(batch_key)
-    summary_missing = not store.exists(summary_key)
+    summary_missing = bool(clips) and not store.exists(summary_key)
+    if not missing and not summary_missing:
+        return []
     hits_by_clip: dict[str, list] = {clip.id: [] for clip in clips}
-    for row in catalog.hits(batch_key=batch_key):
-        hits_by_clip.setdefault(row.clip_id, []).append(row)
-    selected = catalog.selected_frames(batch_key=batch_key) if missing or summary_missing else []
+    for hit in catalog.hits(batch_key=batch_key):
+        hits_by_clip.setdefault(hit.clip_id, []).append(hit)
+    selected = catalog.selected_frames(batch_key=batch_key)
+    frames_by_clip: dict[str, list[int]] = {}
+    for frame in selected:
+        frames_by_clip.setdefault(frame.clip_id, []).append(frame.frame)
     drawn = []
     for clip in missing:
         hits = hits_by_clip[clip.id]
@@ -58,7 +61,7 @@ def batch_pictures(catalog: Catalog, store: Store, batch_key: str) -> BatchPictu
             store.local_path(timeline_key(clip)),
             clip.last_frame - clip.first_frame + 1,
             hits,
-            [row.frame for row in selected if row.clip_id == clip.id],
+            frames_by_clip.get(clip.id, []),
             triggers=sorted({hit.trigger for hit in hits}) or None,
             title=f"clip {clip.id}",
         )
@@ -67,12 +70,23 @@ def batch_pictures(catalog: Catalog, store: Store, batch_key: str) -> BatchPictu
     if summary_missing:
         batch_summary_png(
             store.local_path(summary_key),
-            dict(Counter(row.trigger for rows in hits_by_clip.values() for row in rows)),
-            dict(Counter(str(row.reasons.get("trigger")) for row in selected)),
-            frames_total=sum(clip.last_frame - clip.first_frame + 1 for clip in catalog.clips(batch_key=batch_key)),
+            dict(Counter(hit.trigger for hits in hits_by_clip.values() for hit in hits)),
+            dict(Counter(str(frame.reasons.get("trigger")) for frame in selected)),
+            frames_total=sum(clip.last_frame - clip.first_frame + 1 for clip in batch_clips),
             title=f"batch {batch_key}",
         )
         store.commit(summary_key)
         drawn.append(summary_key)
-    busiest = max(clips, key=lambda clip: len(hits_by_clip[clip.id]))
-    return BatchPictures(store.local_path(summary_key), store.local_path(timeline_key(busiest)), drawn)
+    return drawn
+
+
+def shown_pictures(catalog: Catalog, store: Store, batch_key: str) -> BatchPictures:
+    """The pictures the UI shows for a batch, drawn where missing: its summary and the timeline of the clip with
+    the most hits."""
+    draw_missing_pictures(catalog, store, batch_key)
+    clips = [clip for clip in catalog.clips(batch_key=batch_key) if clip.status in MINED_STATES]
+    if not clips:
+        return BatchPictures()
+    hit_counts = Counter(hit.clip_id for hit in catalog.hits(batch_key=batch_key))
+    busiest = max(clips, key=lambda clip: hit_counts[clip.id])
+    return BatchPictures(store.local_path(mining_summary_key(batch_key)), store.local_path(timeline_key(busiest)))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from data_engine.catalog import Catalog, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.reports.html import batch_report, batch_report_key
-from data_engine.reports.pictures import batch_pictures
+from data_engine.reports.pictures import draw_missing_pictures
 from data_engine.store import Store
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def redraw_missing_plots(catalog: Catalog, store: Store, batch_key: str) -> list
     """Re-create the derived files of a batch that are missing (never drawn yet, a run killed while drawing
     them, files deleted): its pictures, and the batch's page once the push wrote it (written again when a picture
     it shows was drawn). Returns the keys written."""
-    drawn = batch_pictures(catalog, store, batch_key).drawn
+    drawn = draw_missing_pictures(catalog, store, batch_key)
     pushed = any(clip.status in SHOWN_STATES for clip in catalog.clips(batch_key=batch_key))
     if not pushed or (not drawn and store.exists(batch_report_key(batch_key))):
         return drawn

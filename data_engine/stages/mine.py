@@ -54,7 +54,7 @@ from data_engine.mining.selection import (
 )
 from data_engine.mining.triggers import Hit, run_triggers, triggers_for
 from data_engine.progress import Progress, counted
-from data_engine.reports.pictures import BatchPictures, batch_pictures, forget_pictures
+from data_engine.reports.pictures import BatchPictures, forget_pictures, shown_pictures
 from data_engine.runtime import compute_backend
 from data_engine.settings import Settings
 from data_engine.store import Store
@@ -562,7 +562,7 @@ def selection_pictures(catalog: Catalog, store: Store, batch_key: str) -> BatchP
     """The batch's pictures for whoever shows the selection (the asset's metadata), drawn where missing; one that
     cannot be drawn (a full disk, say) is a warning, not a failure: derived pictures only, the next show draws it."""
     try:
-        return batch_pictures(catalog, store, batch_key)
+        return shown_pictures(catalog, store, batch_key)
     except OSError as error:
         logger.warning("batch %s: its pictures were not drawn: %s", batch_key, error)
         return BatchPictures()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from data_engine.catalog import Catalog
 from data_engine.layout import mining_summary_key, timeline_key
-from data_engine.reports.pictures import batch_pictures, forget_pictures
+from data_engine.reports.pictures import draw_missing_pictures, forget_pictures, shown_pictures
 from data_engine.store import Store
 from tests.videos import make_test_video
 
@@ -46,14 +46,16 @@ def test_mine_draws_nothing_and_the_pictures_come_when_shown(tmp_path: Path) -> 
     catalog, store = Catalog(f"sqlite:///{home / 'catalog.db'}"), Store(str(store_root))
     (batch,) = catalog.batch_keys()
     clips = catalog.clips(batch_key=batch)
-    drawn = batch_pictures(catalog, store, batch)
-    assert sorted(drawn.drawn) == sorted([*(timeline_key(clip) for clip in clips), mining_summary_key(batch)])
-    assert drawn.summary is not None and drawn.summary.read_bytes().startswith(b"\x89PNG")
-    assert batch_pictures(catalog, store, batch).drawn == [], "drawn once, then only looked up"
+    drawn = draw_missing_pictures(catalog, store, batch)
+    assert sorted(drawn) == sorted([*(timeline_key(clip) for clip in clips), mining_summary_key(batch)])
+    shown = shown_pictures(catalog, store, batch)
+    assert shown.summary is not None and shown.summary.read_bytes().startswith(b"\x89PNG")
+    assert shown.busiest_timeline is not None and shown.busiest_timeline.read_bytes().startswith(b"\x89PNG")
+    assert draw_missing_pictures(catalog, store, batch) == [], "drawn once, then only looked up"
 
     forget_pictures(store, batch, clips[:1])
     assert not store.exists(timeline_key(clips[0])) and not store.exists(mining_summary_key(batch))
-    assert sorted(batch_pictures(catalog, store, batch).drawn) == sorted(
+    assert sorted(draw_missing_pictures(catalog, store, batch)) == sorted(
         [timeline_key(clips[0]), mining_summary_key(batch)]
     )
     catalog.dispose()
