@@ -98,7 +98,7 @@ COMMANDS = {
         "is new.",
     ),
     "selection": Entry(
-        "mining",
+        "selection",
         "Frames selected for annotation and why, numbered within the clip and within its video.",
     ),
     "status": Entry("listings", "Counts of videos and clips per status, and the oldest clip waiting in each state."),
@@ -123,12 +123,12 @@ class EngineGroup(click.Group):
     """The top-level group: commands loaded on use from `COMMANDS`, and the engine's errors turned into one
     readable line (and a traceback with --debug)."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
     own_process = False
     """True when the group is the program of its own process (`run`): then what the command's imports made is
     frozen out of the garbage collector's passes (`gc.freeze`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
