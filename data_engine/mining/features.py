@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data_engine.video.frames import iter_frames
+from data_engine.video.frames import THUMBNAIL_DECODING, iter_frames
 from data_engine.video.luma_features import (
     DIFF_BLOCK,
     FEATURE_COLUMNS,
@@ -77,7 +77,7 @@ def compute_features(
         raise FeaturesError(f"width {width} is too small; use at least {MIN_WIDTH} pixels (the phash needs 32x32)")
     accumulator = FeatureAccumulator()
     try:
-        for frame in iter_frames(path, pixel_format="gray", width=width):
+        for frame in iter_frames(path, pixel_format="gray", width=width, decoder_options=THUMBNAIL_DECODING):
             accumulator.add(frame.index, frame.pts_s, frame.image)
             if progress is not None and accumulator.count % 100 == 0:
                 progress(accumulator.count)

@@ -17,6 +17,7 @@ import av
 
 from data_engine.errors import EngineError
 from data_engine.video.frames import (
+    THUMBNAIL_DECODING,
     DecodedFrame,
     DecodeOutcome,
     decode_video,
@@ -94,7 +95,8 @@ def probe_video(path: str | Path, on_frame: FrameCallback | None = None) -> Vide
     """Decode the first video stream of `path` and describe it; raises VideoError when it is not a usable video.
 
     `on_frame` sees every decoded frame (the ones counted in `frames`), so work that needs the pixels, such as the
-    mining features, rides on this pass instead of decoding the video again.
+    mining features, rides on this pass instead of decoding the video again; the pass decodes with
+    `THUMBNAIL_DECODING`, as `compute_features` does, since nothing looks at its full-size pixels.
     """
     path = Path(path)
     _check_file(path)
@@ -108,6 +110,7 @@ def probe_video(path: str | Path, on_frame: FrameCallback | None = None) -> Vide
     with container:
         stream = first_video_stream(container)
         stream.thread_type = "AUTO"
+        stream.codec_context.options = dict(THUMBNAIL_DECODING)
         outcome = DecodeOutcome()
         turns: list[int] = []
 
