@@ -9,12 +9,10 @@ from pathlib import Path
 import av
 import numpy as np
 import requests
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 from data_engine.annotation.base import AnnotationRun
 from data_engine.catalog import Catalog
-from data_engine.catalog.catalog import MIGRATIONS
+from data_engine.catalog.revisions import HEAD_REVISION
 from data_engine.detectors import DetectorError
 from data_engine.detectors.loading import load_detectors
 from data_engine.registry import ModelRegistry, RegistryError
@@ -66,7 +64,7 @@ def _catalog(settings: Settings) -> list[Finding]:
                 f"cannot connect to {settings.catalog_url!r}: {_first_line(error)} (check DATA_ENGINE_CATALOG_URL)",
             )
         ]
-    head = _head_revision()
+    head = HEAD_REVISION
     if revision is None:
         return [Finding("catalog", True, f"{catalog.url} is new: the first data-engine command creates its tables")]
     if revision != head:
@@ -79,12 +77,6 @@ def _catalog(settings: Settings) -> list[Finding]:
             )
         ]
     return [Finding("catalog", True, f"{catalog.url} at schema revision {revision}")]
-
-
-def _head_revision() -> str | None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def _store(settings: Settings) -> list[Finding]:
@@ -137,7 +129,7 @@ def _champion(settings: Settings) -> Finding:
     try:
         catalog = Catalog(settings.catalog_url, migrate=False)
         try:
-            if catalog.schema_revision() != _head_revision():
+            if catalog.schema_revision() != HEAD_REVISION:
                 return cold_start
             registry = ModelRegistry(catalog, Store(settings.store))
             champion = registry.champion()
@@ -239,7 +231,7 @@ def _pushed_image(settings: Settings) -> Finding:
 def _newest_label_studio_run(settings: Settings) -> AnnotationRun | None:
     catalog = Catalog(settings.catalog_url, migrate=False)
     try:
-        if catalog.schema_revision() != _head_revision():
+        if catalog.schema_revision() != HEAD_REVISION:
             return None
         records = [record for record in catalog.annotation_runs() if record.backend == "labelstudio"]
         records = [record for record in records if record.status not in ("pushing", "replaced")]

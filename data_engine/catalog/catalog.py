@@ -8,11 +8,11 @@ annotation (label versions, annotation runs, imports); all build on database, th
 
 from data_engine.catalog.annotation import AnnotationRecords
 from data_engine.catalog.clips import clip_id_for
-from data_engine.catalog.database import MIGRATIONS, CatalogError
+from data_engine.catalog.database import CatalogError
 from data_engine.catalog.leases import WorkLeases
 from data_engine.catalog.videos import VideoRecords
 
-__all__ = ["MIGRATIONS", "Catalog", "CatalogError", "clip_id_for"]
+__all__ = ["Catalog", "CatalogError", "clip_id_for"]
 
 
 class Catalog(VideoRecords, WorkLeases, AnnotationRecords):

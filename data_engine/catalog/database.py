@@ -9,19 +9,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+import lazy_loader as lazy
 from sqlalchemy import Engine, Select, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from data_engine.catalog.revisions import HEAD_REVISION, current_revision
 from data_engine.errors import EngineError
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+upgrade = lazy.load("data_engine.catalog.upgrade", suppress_warning=True)
+"""Alembic and the migrations, imported on first use: only a catalog behind HEAD_REVISION needs them. (The
+warning suppressed is that a submodule's package loads at once; this one is the package being loaded.)"""
 
 
 Row = TypeVar("Row")
@@ -109,18 +109,12 @@ class CatalogDatabase:
         Under the database's own lock (PostgreSQL advisory lock, SQLite's write lock), so N processes opening a
         fresh catalog at once migrate it once: the others wait, see the current revision and go on.
         """
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        head = ScriptDirectory.from_config(config).get_current_head()
         try:
-            if self.schema_revision() == head:
+            if self.schema_revision() == HEAD_REVISION:
                 return
             with self.engine.begin() as connection:
                 self._lock_for_migration(connection)
-                if MigrationContext.configure(connection).get_current_revision() == head:
-                    return
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                upgrade.upgrade_to_head(connection)
         except OperationalError as error:
             raise CatalogError(
                 f"cannot open the catalog at {self.url} (DATA_ENGINE_CATALOG_URL): {self._reason(error)}"
@@ -164,7 +158,7 @@ class CatalogDatabase:
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return current_revision(connection)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,14 +1,24 @@
 """The catalog on SQLite and on a real PostgreSQL server: schema, clips, state machine, history."""
 
+import subprocess
+import sys
+
 import pytest
-from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from data_engine.catalog import Catalog, ClipState, TransitionError, VideoStatus, clip_id_for
-from data_engine.catalog.catalog import MIGRATIONS
+from data_engine.catalog.revisions import HEAD_REVISION
+from data_engine.catalog.upgrade import alembic_config
 
 VIDEO = "ab" * 32
+
+OPEN_TWICE = """
+import sys
+from data_engine.catalog import Catalog
+Catalog(sys.argv[1]).dispose()
+print("alembic" in sys.modules)
+"""
 
 
 def _video(catalog: Catalog, video_id: str = VIDEO, frames: int = 30) -> None:
@@ -32,9 +42,9 @@ def _clip(catalog: Catalog, ordinal: int, video_id: str = VIDEO):
 
 
 def test_migrations_bring_an_empty_database_to_head_and_are_idempotent(catalog_url: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = alembic_config()
     head = ScriptDirectory.from_config(config).get_current_head()
+    assert head == HEAD_REVISION, "a new migration: move HEAD_REVISION in data_engine/catalog/revisions.py to it"
     first = Catalog(catalog_url)
     assert first.schema_revision() == head
     first.dispose()
@@ -244,3 +254,16 @@ def test_label_versions_and_annotation_runs_round_trip(catalog: Catalog) -> None
     catalog.finish_push("run-1", "bundle-1", {"tasks": {"1": [clip.id, 4]}})
     (run,) = catalog.annotation_runs()
     assert (run.status, run.project, run.record) == ("pushed", "bundle-1", {"tasks": {"1": [clip.id, 4]}})
+
+
+def test_opening_a_current_catalog_does_not_load_alembic(catalog_url: str) -> None:
+    """Alembic (with mako and pygments) loads only to migrate: every command opens the catalog, and a current one
+    is told by one query."""
+    loaded = [
+        subprocess.run(
+            [sys.executable, "-c", OPEN_TWICE, catalog_url], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert loaded[1] == "False", "opening a catalog at the newest revision imported Alembic"
+    assert Catalog(catalog_url).schema_revision() == HEAD_REVISION

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, text
 
 from data_engine.catalog import Catalog
-from data_engine.catalog.catalog import MIGRATIONS
+from data_engine.catalog.upgrade import alembic_config
 from data_engine.datasets.records import DatasetRecords
 from data_engine.evaluation import Evaluation
 from data_engine.registry import GatePolicy, ModelRegistry, ModelStatus, RegistryError, gate
@@ -198,8 +197,7 @@ def test_models_added_from_outside_and_bad_requests(registry, tmp_path):
 def test_the_migration_rewrites_old_statuses_to_what_happened(catalog_url, store):
     """A registry written before revision 0007: a demoted champion listed as `challenger`, a rolled-back one as
     `rejected`, an archived one that lost its status."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = alembic_config()
     engine = create_engine(catalog_url)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
