@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.videos import make_test_video
+
 HEAVY = ("torch", "ultralytics", "matplotlib", "dask", "distributed")
 
 
@@ -49,3 +51,20 @@ def test_autolabel_answers_an_unknown_clip_before_loading_any_detector(tmp_path:
     code, text, heavy = json.loads(output.strip().splitlines()[-1])
     assert code == 2 and "no clip with id 'nope'" in text, text
     assert heavy == [], f"imported {heavy} before answering"
+
+
+def test_ingest_hashes_frames_without_scipy(tmp_path: Path) -> None:
+    """The phash DCT is two matrix products: `data-engine ingest` imports no scipy (about 0.2 s of start)."""
+    video = make_test_video(tmp_path / "cam.mp4", frames=30)
+    probe = (
+        "import sys, json\n"
+        "from click.testing import CliRunner\n"
+        "from data_engine.cli import main\n"
+        f"result = CliRunner().invoke(main, ['ingest', {str(video)!r}])\n"
+        "print(json.dumps([result.exit_code, result.output, 'scipy' in sys.modules]))"
+    )
+    env = {**os.environ, "DATA_ENGINE_HOME": str(tmp_path / "home"), "DATA_ENGINE_COMPUTE": "inprocess"}
+    output = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True, env=env).stdout
+    code, text, scipy_loaded = json.loads(output.strip().splitlines()[-1])
+    assert code == 0, text
+    assert scipy_loaded is False, "ingest imported scipy"
