@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from data_engine.attributes import attributes
 from data_engine.autolabel.fusion import calibrate, fuse_frame
+from data_engine.autolabel.labels import LabelFile
 from data_engine.autolabel.stream import AutolabelError, ProgressCallback, detect_clip_once, detect_stream
 from data_engine.detections import Detections, Provenance, box_iou, match_boxes
 from data_engine.detectors.base import Detector, check_same_classes, operating_threshold
@@ -377,3 +379,15 @@ def _frame_detections(
 def params_dict(params: HindsightParams) -> dict[str, Any]:
     """The params as a JSON-ready dict."""
     return asdict(params)
+
+
+def label_file_from_result(result: AutolabelResult, clip_id: str, version: int) -> LabelFile:
+    """The label file of an autolabelling run."""
+    return LabelFile(
+        clip_id=clip_id,
+        version=version,
+        kind="autolabel",
+        **attributes(result, "frame_count", "width", "height", "names", "frames", "models"),
+        params=params_dict(result.params),
+        stats=asdict(result.stats),
+    )

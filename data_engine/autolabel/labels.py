@@ -10,7 +10,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_engine.attributes import attributes
-from data_engine.autolabel.hindsight import AutolabelResult, params_dict
 from data_engine.detections import Detections, DetectionsError
 from data_engine.documents import read_json_document
 from data_engine.errors import EngineError
@@ -92,18 +91,6 @@ class LabelFile:
             )
         except (KeyError, TypeError, ValueError, IndexError, DetectionsError) as error:
             raise LabelsError(f"{source} is malformed: {error}") from error
-
-
-def label_file_from_result(result: AutolabelResult, clip_id: str, version: int) -> LabelFile:
-    """The label file of an autolabelling run."""
-    return LabelFile(
-        clip_id=clip_id,
-        version=version,
-        kind="autolabel",
-        **attributes(result, "frame_count", "width", "height", "names", "frames", "models"),
-        params=params_dict(result.params),
-        stats=asdict(result.stats),
-    )
 
 
 def label_versions(clip_dir: str | Path) -> list[Path]:
