@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from data_engine.catalog import BatchItem, Catalog, CatalogError, VideoStatus, clip_id_for
 from data_engine.context import StageContext
@@ -154,39 +155,24 @@ def register_video(
         and existing.status != VideoStatus.FAILED
         and (existing.status != VideoStatus.REGISTERED or store.exists(probe_key(video_id)))
     ):
-        for source in sources:
-            catalog.register_video(video_id, source, size_bytes=size_bytes, status=existing.status)
+        _register_sources(catalog, video_id, sources, size_bytes=size_bytes, status=existing.status)
         return
     try:
         with FeatureSink() as features:
             probe = probe_video(sources[0], on_frame=features)
             write_table(features.table(), store.local_path(video_features_key(video_id)))
     except VideoError as error:
-        for source in sources:
-            catalog.register_video(
-                video_id,
-                source,
-                size_bytes=size_bytes,
-                batch_key=batch_key,
-                status=VideoStatus.QUARANTINED,
-                error=str(error),
-            )
+        quarantined = {"status": VideoStatus.QUARANTINED, "error": str(error)}
+        _register_sources(catalog, video_id, sources, size_bytes=size_bytes, batch_key=batch_key, **quarantined)
         catalog.quarantine_video(video_id, str(error))
         return
     store.commit(video_features_key(video_id))
     store.write_text(probe_key(video_id), json.dumps(asdict(probe), indent=2))
     crash_point("ingest.probe_written")
-    for source in sources:
-        catalog.register_video(
-            video_id,
-            source,
-            size_bytes=size_bytes,
-            batch_key=batch_key,
-            status=VideoStatus.REGISTERED,
-            **_probe_columns(probe),
-        )
+    registered = {"status": VideoStatus.REGISTERED, **_probe_columns(probe)}
+    _register_sources(catalog, video_id, sources, size_bytes=size_bytes, batch_key=batch_key, **registered)
     if existing is not None:
-        catalog.update_video(video_id, status=VideoStatus.REGISTERED, **_probe_columns(probe))
+        catalog.update_video(video_id, **registered)
     crash_point("ingest.video_registered")
 
 
@@ -198,9 +184,14 @@ The input's faults are VideoError (quarantine); CatalogError stops the run (noth
 
 def _fail(catalog: Catalog, video_id: str, sources: Sequence[str], size_bytes: int, batch_key: str, error: str) -> None:
     """Record a passing fault on a video, creating its row when registration did not get that far."""
-    for source in sources:
-        catalog.register_video(video_id, source, size_bytes=size_bytes, batch_key=batch_key, status=VideoStatus.FAILED)
+    _register_sources(catalog, video_id, sources, size_bytes=size_bytes, batch_key=batch_key, status=VideoStatus.FAILED)
     catalog.fail_video(video_id, error)
+
+
+def _register_sources(catalog: Catalog, video_id: str, sources: Sequence[str], **columns: Any) -> None:
+    """Record the video under each of its source names, with the same columns."""
+    for source in sources:
+        catalog.register_video(video_id, source, **columns)
 
 
 def _fault(error: Exception, store: Store) -> str:
