@@ -216,40 +216,34 @@ def autolabel_clips(
     ]
     results = context.backend.imap(clip_autolabel_job, jobs, resources=GPU)
     for index, outcome in counted(results, len(clips), "autolabel", context.progress):
-        _record_autolabelled(catalog, store, clips[index], outcome, report, worker, context.run_id)
+        _record_autolabelled(context, clips[index], outcome, report, worker)
     return report
 
 
 def _record_autolabelled(
-    catalog: Catalog,
-    store: Store,
-    clip: Clip,
-    outcome: AutolabelJobResult,
-    report: AutolabelReport,
-    worker: str,
-    run_id: str | None,
+    context: StageContext, clip: Clip, outcome: AutolabelJobResult, report: AutolabelReport, worker: str
 ) -> None:
     """One clip's autolabel result into the catalog: its label version and its move to `autolabelled` in one
     transaction (or to `failed`, with why)."""
-    outcome.commit(store, clip, report.models_loaded, report.frames_inferred)
+    outcome.commit(context.store, clip, report.models_loaded, report.frames_inferred)
     if outcome.error is not None or outcome.label_path is None or outcome.stats is None:
         error = outcome.error or "the autolabel job returned no label file"
         report.failed[clip.id] = error
-        catalog.transition(
+        context.catalog.transition(
             [clip.id],
             ClipState.FAILED,
             stage="autolabel",
-            run_id=run_id,
+            run_id=context.run_id,
             detail={"error": error, "models": list(report.model_ids)},
         )
         return
     written, stats = Path(outcome.label_path), outcome.stats
     key = labels_key(clip, written.name)
-    store.commit(key)
+    context.store.commit(key)
     crash_point("autolabel.labels_written")
     state = ClipState(clip.status)
     moves = state is ClipState.FAILED or PIPELINE_ORDER.index(state) < PIPELINE_ORDER.index(ClipState.AUTOLABELLED)
-    recorded = catalog.record_autolabel(
+    recorded = context.catalog.record_autolabel(
         clip.id,
         version_of(written),
         worker,
@@ -265,7 +259,7 @@ def _record_autolabelled(
             },
         },
         move_to=ClipState.AUTOLABELLED if moves else None,
-        run_id=run_id,
+        run_id=context.run_id,
         detail={"models": list(report.model_ids), "labels": key, "boxes": stats.boxes, "tracks": stats.tracks},
     )
     crash_point("autolabel.recorded")

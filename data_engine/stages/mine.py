@@ -285,33 +285,27 @@ def mine_batch_triggers(context: StageContext, batch_key: str, *, config: Mining
     runner = context.backend if detectors else InProcessBackend()
     results = runner.imap(clip_mining_job, jobs, resources=GPU if detectors else None)
     for index, outcome in counted(results, len(clips), f"triggers {batch_key}", context.progress):
-        _record_mined(catalog, store, clips[index], outcome, report, worker, context.run_id)
+        _record_mined(context, clips[index], outcome, report, worker)
     return report
 
 
-def _record_mined(
-    catalog: Catalog,
-    store: Store,
-    clip: Clip,
-    outcome: MiningJobResult,
-    report: HitsReport,
-    worker: str,
-    run_id: str | None,
-) -> None:
+def _record_mined(context: StageContext, clip: Clip, outcome: MiningJobResult, report: HitsReport, worker: str) -> None:
     """One clip's mining result into the catalog: its hits and its move to `mined` in one transaction (or to
     `failed`, with why)."""
-    outcome.commit(store, clip, report.models_loaded, report.frames_inferred)
+    outcome.commit(context.store, clip, report.models_loaded, report.frames_inferred)
     crash_point("triggers.detections_written")
     if outcome.error is not None:
         report.failed[clip.id] = outcome.error
-        catalog.transition([clip.id], ClipState.FAILED, stage="mine", run_id=run_id, detail={"error": outcome.error})
+        context.catalog.transition(
+            [clip.id], ClipState.FAILED, stage="mine", run_id=context.run_id, detail={"error": outcome.error}
+        )
         return
     per_trigger = Counter(hit.trigger for hit in outcome.hits)
-    recorded = catalog.record_mined(
+    recorded = context.catalog.record_mined(
         clip.id,
         [_hit_row(hit) for hit in outcome.hits],
         worker,
-        run_id=run_id,
+        run_id=context.run_id,
         detail={
             "hits": dict(per_trigger),
             "models": list(report.model_ids),
