@@ -8,7 +8,8 @@ from typing import Any
 import dagster as dg
 
 from data_engine.compute import InProcessBackend
-from data_engine.stages.pipeline import BatchStep, CatalogStep, StageContext
+from data_engine.context import StageContext
+from data_engine.stages.pipeline import BatchStep, CatalogStep
 from resources import CatalogResource, ComputeResource, DetectorsResource, EngineSettingsResource, StoreResource
 
 

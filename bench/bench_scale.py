@@ -42,9 +42,11 @@ from sqlalchemy import create_engine, select, text
 from data_engine.catalog import Catalog, Clip, ClipEvent, ClipState, Video, clip_id_for
 from data_engine.catalog.states import PIPELINE_ORDER
 from data_engine.compute import ComputeBackend, DaskBackend, ProcessPoolBackend
+from data_engine.context import StageContext
 from data_engine.inbox import file_entries
 from data_engine.mining.features import compute_features, write_features
 from data_engine.mining.triggers import run_triggers
+from data_engine.settings import Settings
 from data_engine.stages.ingest import ingest_batch, look_at_inbox
 from data_engine.store import Store
 from tests.dask_cluster import dask_cluster
@@ -330,7 +332,8 @@ def ingest_one(job: tuple[str, str, str, float]) -> float:
     catalog_url, store_root, batch_key, clip_seconds = job
     catalog = Catalog(catalog_url, migrate=False)
     try:
-        report = ingest_batch(catalog, Store(store_root), batch_key, clip_seconds=clip_seconds)
+        context = StageContext(catalog, Store(store_root), Settings(clip_seconds=clip_seconds))
+        report = ingest_batch(context, batch_key)
     finally:
         catalog.dispose()
     return float(report.summary()["hours"]) * 3600

@@ -81,6 +81,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("registry",),
     ("reports",),
+    ("context",),
     ("stages",),
     ("checks", "doctor", "experiments"),
     ("cli",),

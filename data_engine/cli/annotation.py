@@ -12,6 +12,7 @@ from data_engine.annotation import review_metrics
 from data_engine.annotation.history import review_history
 from data_engine.cli.bars import ProgressBars
 from data_engine.cli.output import pass_runtime
+from data_engine.context import StageContext
 from data_engine.evaluation.trigger_yield import trigger_yields
 from data_engine.registry import detectors_in_use
 from data_engine.runtime import Runtime
@@ -57,12 +58,11 @@ def push(runtime: Runtime, backend: str | None, answer_format: str | None, again
         settings = replace(settings, bundle_answer_format=answer_format)
     with ProgressBars() as bars:
         if again is not None:
-            report = push_again(catalog, store, settings, again, progress=bars)
+            report = push_again(StageContext(catalog, store, settings, progress=bars), again)
         else:
-            cold_start = not detectors_in_use(catalog, store, settings)
-            report = push_ready(
-                catalog, store, settings, cold_start=cold_start, annotation_backend=backend, progress=bars
-            )
+            detectors = detectors_in_use(catalog, store, settings)
+            context = StageContext(catalog, store, settings, detectors=detectors, progress=bars)
+            report = push_ready(context, annotation_backend=backend)
     for resumed in report.resumed:
         click.echo(f"finished push {resumed}, left unfinished by a process that stopped")
     for repaired in report.repaired:

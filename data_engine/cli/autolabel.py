@@ -9,6 +9,7 @@ import click
 from data_engine.autolabel import HindsightParams, read_latest_labels
 from data_engine.cli.bars import ProgressBars
 from data_engine.cli.output import pass_runtime
+from data_engine.context import StageContext
 from data_engine.errors import NotFoundError
 from data_engine.registry import detectors_in_use
 from data_engine.runtime import Runtime, compute_backend
@@ -33,15 +34,9 @@ def autolabel(runtime: Runtime, clip_id: str | None, batch_key: str | None, ever
 
     detectors = detectors_in_use(runtime.catalog, runtime.store, runtime.settings)
     with ProgressBars() as bars, compute_backend(runtime.settings) as backend:
+        context = StageContext(runtime.catalog, runtime.store, runtime.settings, backend, detectors, progress=bars)
         report = autolabel_stage.autolabel(
-            runtime.catalog,
-            runtime.store,
-            detectors,
-            clip_id=clip_id,
-            batch_key=batch_key,
-            params=HindsightParams(every=every),
-            progress=bars,
-            backend=backend,
+            context, clip_id=clip_id, batch_key=batch_key, params=HindsightParams(every=every)
         )
     if not report.model_ids:
         raise SettingsError(autolabel_stage.NO_DETECTOR)

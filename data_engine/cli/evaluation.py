@@ -10,7 +10,7 @@ import click
 
 from data_engine.cli.bars import progress_bar
 from data_engine.cli.output import pass_runtime
-from data_engine.evaluation.footage import EvaluationReport, evaluate_footage, evaluate_sequences
+from data_engine.evaluation.footage import EvaluationReport, FootageScoring, evaluate_footage, evaluate_sequences
 from data_engine.experiments.mining_triggers import (
     evaluate_models_on_proving_ground,
     evaluate_proving_ground,
@@ -210,24 +210,16 @@ def evaluate(
     def say(message: str) -> None:
         click.echo(message, err=True)
 
+    scoring = FootageScoring(class_name, threshold, min_visibility)
     if len(sources) > 1:
-        report = evaluate_sequences(
-            sources,
-            detectors=detectors,
-            class_name=class_name,
-            threshold=threshold,
-            min_visibility=min_visibility,
-            progress=say,
-        )
+        report = evaluate_sequences(sources, detectors=detectors, scoring=scoring, progress=say)
     else:
         one = evaluate_footage(
             sources[0] if sources else None,
             ground_truth,
             detectors=detectors,
             predictions=predictions,
-            class_name=class_name,
-            threshold=threshold,
-            min_visibility=min_visibility,
+            scoring=scoring,
             progress=say,
         )
         report = EvaluationReport((one,), one)

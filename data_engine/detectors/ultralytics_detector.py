@@ -113,11 +113,8 @@ class UltralyticsDetector:
         self.names, self._class_lookup = _class_mapping(model_names, self.class_map, names)
         self.spec = DetectorSpec(
             weights=str(self.weights),
-            checksum=self.checksum,
-            imgsz=imgsz,
-            conf=conf,
-            iou=iou,
-            device=device,
+            **attributes(self, "checksum", "imgsz", "conf", "iou"),
+            device=device,  # device, half and batch as requested, not as resolved here: see DetectorSpec
             half=half,
             batch=batch,
             class_map=tuple(sorted(self.class_map.items())),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from data_engine.attributes import attributes
 from data_engine.datasets.splits import NEW_TEST
 from data_engine.detectors.device import pick_device
 from data_engine.errors import EngineError
@@ -152,12 +153,7 @@ def evaluate_model(
             new_test: dict[str, Any] = {}
             if new_frames:
                 metrics = view.validate(model, new_frames, imgsz, batch, device)
-                new_test = {
-                    "images": len(new_frames),
-                    "map50": metrics.map50,
-                    "map50_95": metrics.map50_95,
-                    "per_class": metrics.per_class,
-                }
+                new_test = {"images": len(new_frames), **attributes(metrics, "map50", "map50_95", "per_class")}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     known = set(to_model)
@@ -165,12 +161,9 @@ def evaluate_model(
         dataset_id=dataset.dataset_id,
         split=split,
         images=len(frames),
-        map50=overall.map50,
-        map50_95=overall.map50_95,
-        per_class=overall.per_class,
+        **attributes(overall, "map50", "map50_95", "per_class", "ms_per_image"),
         per_slice=per_slice,
         absent_classes=tuple(class_map[cid] for cid in sorted(known - present)),
-        ms_per_image=overall.ms_per_image,
         imgsz=imgsz,
         device=device,
         slice_by=slice_by,

@@ -58,7 +58,26 @@ from data_engine.mining.triggers import run_triggers, triggers_for
 
 Progress = Callable[[str], None]
 TRACKED = ("hindsight", "bytetrack", "predictions")
-__all__ = ["EvaluationReport", "FootageError", "FootageReport", "evaluate_footage", "evaluate_sequences"]
+__all__ = [
+    "EvaluationReport",
+    "FootageError",
+    "FootageReport",
+    "FootageScoring",
+    "evaluate_footage",
+    "evaluate_sequences",
+]
+
+
+@dataclass(frozen=True)
+class FootageScoring:
+    """How footage is scored, the same for one sequence or many: the detectors' class compared with the ground
+    truth, the confidence raw boxes count from, the least visibility of a ground-truth box that counts, and the
+    hindsight parameters (default: the autolabel stage's)."""
+
+    class_name: str = "person"
+    threshold: float = 0.25
+    min_visibility: float = 0.0
+    params: HindsightParams | None = None
 
 
 @dataclass(frozen=True)
@@ -107,17 +126,12 @@ def evaluate_footage(
     *,
     detectors: Sequence[Detector] = (),
     predictions: str | Path | None = None,
-    class_name: str = "person",
-    threshold: float = 0.25,
-    min_visibility: float = 0.0,
-    params: HindsightParams | None = None,
+    scoring: FootageScoring = FootageScoring(),
     progress: Progress | None = None,
 ) -> FootageReport:
     """Score the detectors' raw boxes, hindsight labels and bytetrack's tracks (or a result file) against
     MOTChallenge ground truth, with the selection's and the triggers' lift."""
-    measured = _measure(
-        source, ground_truth, detectors, predictions, class_name, threshold, min_visibility, params, progress
-    )
+    measured = _measure(source, ground_truth, detectors, predictions, scoring, progress)
     return _report([measured], measured.source, measured.ground_truth)
 
 
@@ -125,19 +139,13 @@ def evaluate_sequences(
     sources: Sequence[str | Path],
     *,
     detectors: Sequence[Detector] = (),
-    class_name: str = "person",
-    threshold: float = 0.25,
-    min_visibility: float = 0.0,
-    params: HindsightParams | None = None,
+    scoring: FootageScoring = FootageScoring(),
     progress: Progress | None = None,
 ) -> EvaluationReport:
     """`evaluate_footage` on each sequence (its own gt/gt.txt), and the figures pooled over all of them."""
     if not sources:
         raise FootageError("give at least one sequence folder (or video, or frame folder with --gt)")
-    measured = [
-        _measure(source, None, detectors, None, class_name, threshold, min_visibility, params, progress)
-        for source in sources
-    ]
+    measured = [_measure(source, None, detectors, None, scoring, progress) for source in sources]
     reports = tuple(_report([one], one.source, one.ground_truth) for one in measured)
     if len(measured) == 1:
         return EvaluationReport(reports, reports[0])
@@ -150,10 +158,7 @@ def _measure(
     ground_truth: str | Path | None,
     detectors: Sequence[Detector],
     predictions: str | Path | None,
-    class_name: str,
-    threshold: float,
-    min_visibility: float,
-    params: HindsightParams | None,
+    scoring: FootageScoring,
     progress: Progress | None,
 ) -> _Measured:
     say = progress or (lambda _message: None)
@@ -176,7 +181,7 @@ def _measure(
         labels: dict[str, list[Detections | None]] = {}
         thresholds: dict[str, float] = {}
         trigger_input: tuple[list[Detections | None], list[Detections | None] | None]
-        cuts: tuple[float, float | None] = (threshold, None)
+        cuts: tuple[float, float | None] = (scoring.threshold, None)
         if predictions is not None:
             table = read_mot(predictions, frame_count, ground_truth=False)
             labels["predictions"] = table_detections(table, frame_count)
@@ -187,11 +192,11 @@ def _measure(
         else:
             assert video is not None
             say(f"detecting and autolabelling {frame_count} frames with {', '.join(d.model_id for d in detectors)}")
-            result = autolabel_clip(video, detectors, params or HindsightParams())
-            wanted = _class_ids(result.names, class_name)
+            result = autolabel_clip(video, detectors, scoring.params or HindsightParams())
+            wanted = _class_ids(result.names, scoring.class_name)
             for model_id, raw in result.raw.items():
                 labels[f"raw {model_id}"] = [_only(found, wanted) for found in raw]
-                thresholds[f"raw {model_id}"] = threshold
+                thresholds[f"raw {model_id}"] = scoring.threshold
             labels["hindsight"] = [_only(found, wanted) for found in result.frames]
             thresholds["hindsight"] = 0.0
             errors_source = f"raw {detectors[0].model_id}"
@@ -203,10 +208,10 @@ def _measure(
             cuts = (operating_threshold(detectors[0]), operating_threshold(detectors[1]) if reference else None)
             errors_cut = cuts[0]
             notes.append(
-                f"raw boxes count from confidence {threshold} (AP50 uses all); hindsight and bytetrack labels all "
-                f"count; errors per frame and uncertainty: {errors_source}'s at its operating threshold {cuts[0]}"
+                f"raw boxes count from confidence {scoring.threshold} (AP50 uses all); hindsight and bytetrack labels "
+                f"all count; errors per frame and uncertainty: {errors_source}'s at its operating threshold {cuts[0]}"
             )
-        prepared = {name: prepare(gt, frames, min_visibility) for name, frames in labels.items()}
+        prepared = {name: prepare(gt, frames, scoring.min_visibility) for name, frames in labels.items()}
         errors = frame_error_counts(prepared[errors_source], errors_cut)
         uncertainty = margin_uncertainty(labels[errors_source], cuts[0])
         engine: dict[float, np.ndarray] | None = None
@@ -226,7 +231,7 @@ def _measure(
     return _Measured(
         source=str(source if source is not None else sequence.ground_truth),
         ground_truth=str(sequence.ground_truth),
-        evaluated_class=evaluated + ("" if predictions is not None else f" vs the detectors' {class_name!r}"),
+        evaluated_class=evaluated + ("" if predictions is not None else f" vs the detectors' {scoring.class_name!r}"),
         frames=prepared,
         thresholds=thresholds,
         errors_source=errors_source,

@@ -43,6 +43,7 @@ from data_engine.annotation import AnnotationRun, FrameAnswer, answer_bundle, re
 from data_engine.annotation.history import review_history
 from data_engine.annotation.metrics import ChangeSummary, ReviewMetrics
 from data_engine.catalog import Catalog, Clip, ClipState
+from data_engine.context import StageContext
 from data_engine.datasets.build import DatasetConfig, DatasetVersion
 from data_engine.datasets.splits import SplitConfig
 from data_engine.detections import Detections
@@ -74,7 +75,6 @@ from data_engine.stages.pipeline import (
     PUSH,
     SELECTION,
     BatchStep,
-    StageContext,
     walk_batch,
 )
 from data_engine.stages.train import build_training_dataset

@@ -275,6 +275,11 @@ def mask_runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
     return [(int(start), int(end)) for start, end in zip(starts, ends, strict=True)]
 
 
+def _hit_at(trigger: str, frames: np.ndarray, first: int, last: int, score: float, details: HitDetails) -> Hit:
+    """A hit over the feature rows at positions `first..last`, named by their frame indices (`frames`)."""
+    return Hit(trigger, int(frames[first]), int(frames[last]), score, details)
+
+
 def _texture_spikes(texture_diff: np.ndarray, config: SpikeConfig) -> np.ndarray:
     """Frames whose content changes abruptly, as `config` defines it."""
     level = pd.Series(texture_diff).rolling(config.level_window, center=True, min_periods=1).median().to_numpy()
@@ -310,15 +315,9 @@ def detect_flicker(features: pd.DataFrame, detections: FrameDetections | None, c
         if content_change > config.max_texture_diff:
             continue
         peak = float(np.abs(deviation[first : last + 1]).max())
-        hits.append(
-            Hit(
-                "flicker",
-                int(frames[first]),
-                int(frames[last]),
-                min(1.0, peak / (4 * config.min_deviation)),
-                {"peak_deviation": peak, "max_texture_diff": float(content_change)},
-            )
-        )
+        score = min(1.0, peak / (4 * config.min_deviation))
+        details = {"peak_deviation": peak, "max_texture_diff": float(content_change)}
+        hits.append(_hit_at("flicker", frames, first, last, score, details))
     return hits
 
 
@@ -351,19 +350,13 @@ def detect_glitches(features: pd.DataFrame, detections: FrameDetections | None, 
             first += 1
             continue
         entering, leaving = texture_diff[first], texture_diff[last + 1]
-        hits.append(
-            Hit(
-                "glitch",
-                int(frames[first]),
-                int(frames[last]),
-                float(min(1.0, min(entering, leaving) / (2 * config.min_texture_diff))),
-                {
-                    "texture_diff_in": float(entering),
-                    "texture_diff_out": float(leaving),
-                    "uniform": bool(std[first : last + 1].min() < 1.0),
-                },
-            )
-        )
+        score = float(min(1.0, min(entering, leaving) / (2 * config.min_texture_diff)))
+        details = {
+            "texture_diff_in": float(entering),
+            "texture_diff_out": float(leaving),
+            "uniform": bool(std[first : last + 1].min() < 1.0),
+        }
+        hits.append(_hit_at("glitch", frames, first, last, score, details))
         first = last + 2
     return hits
 
@@ -407,16 +400,8 @@ def detect_cuts(features: pd.DataFrame, detections: FrameDetections | None, conf
         score = 0.5 * min(1.0, float(texture_diff[position]) / (2 * config.min_texture_diff)) + 0.5 * min(
             1.0, float(distances[0]) / (2 * config.min_phash_distance)
         )
-        frame = int(frames[position])
-        hits.append(
-            Hit(
-                "cut",
-                frame,
-                frame,
-                score,
-                {"texture_diff": float(texture_diff[position]), "phash_distance": int(distances[0])},
-            )
-        )
+        details = {"texture_diff": float(texture_diff[position]), "phash_distance": int(distances[0])}
+        hits.append(_hit_at("cut", frames, position, position, score, details))
     return hits
 
 
@@ -453,13 +438,7 @@ def detect_frozen(features: pd.DataFrame, detections: FrameDetections | None, co
         length = last - first + 1
         identical = int((diff[first_change : last + 1] <= config.identical_block_diff).sum())
         if length >= config.min_frames and identical >= config.min_identical:
-            hits.append(
-                Hit(
-                    "frozen",
-                    int(frames[first]),
-                    int(frames[last]),
-                    min(1.0, length / (4 * config.min_frames)),
-                    {"frames": length, "identical_frames": identical},
-                )
-            )
+            score = min(1.0, length / (4 * config.min_frames))
+            details = {"frames": length, "identical_frames": identical}
+            hits.append(_hit_at("frozen", frames, first, last, score, details))
     return hits

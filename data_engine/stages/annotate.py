@@ -57,11 +57,11 @@ from data_engine.autolabel import LabelFile, read_latest_labels
 from data_engine.autolabel.labels import version_of
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.models import AnnotationRunRecord, utcnow
+from data_engine.context import StageContext
 from data_engine.errors import NotFoundError
 from data_engine.faults import crash_point
 from data_engine.layout import ANNOTATION_THROUGHPUT, annotation_image_key, labels_key
 from data_engine.processes import holder_gone, this_process
-from data_engine.progress import Progress
 from data_engine.reports.html import batch_report
 from data_engine.settings import Settings
 from data_engine.store import Store, atomic_path
@@ -173,62 +173,34 @@ def clips_ready_to_push(catalog: Catalog, cold_start: bool) -> list[Clip]:
 # ---- push ------------------------------------------------------------------------------------------------------
 
 
-def push_ready(
-    catalog: Catalog,
-    store: Store,
-    settings: Settings,
-    *,
-    cold_start: bool,
-    annotation_backend: str | None = None,
-    run_id: str | None = None,
-    progress: Progress | None = None,
-) -> PushReport:
+def push_ready(context: StageContext, *, annotation_backend: str | None = None) -> PushReport:
     """Push every clip that is ready (autolabelled; selected too on a cold start) to the annotation backend the
     settings name (or the one `annotation_backend` names); pushes a dead process left unfinished are completed even
     when nothing new is ready."""
-    clips = clips_ready_to_push(catalog, cold_start=cold_start)
-    return push_selected(
-        catalog, store, settings, clips, annotation_backend=annotation_backend, run_id=run_id, progress=progress
-    )
+    clips = clips_ready_to_push(context.catalog, cold_start=context.cold_start)
+    return push_selected(context, clips, annotation_backend=annotation_backend)
 
 
-def push_selected(
-    catalog: Catalog,
-    store: Store,
-    settings: Settings,
-    clips: Sequence[Clip],
-    *,
-    annotation_backend: str | None = None,
-    run_id: str | None = None,
-    progress: Progress | None = None,
-) -> PushReport:
+def push_selected(context: StageContext, clips: Sequence[Clip], *, annotation_backend: str | None = None) -> PushReport:
     """Send the selected frames of `clips` that were never pushed to the backend's platform, and move the clips
     to `pushed`. Pushes to the same platform left unfinished by a process that died are finished first.
 
     A passing fault of the world while sending (a full disk, a read-only store) stops the push with one error; its
     claim stays, so the next push, once the fault is fixed, finishes the same run with the same frames."""
     try:
-        return _push_selected(
-            catalog, store, settings, clips, annotation_backend=annotation_backend, run_id=run_id, progress=progress
-        )
+        return _push_selected(context, clips, annotation_backend)
     except OSError as error:
         where = getattr(error, "filename", None)
+        store = context.store
         place = f" (in the store, DATA_ENGINE_STORE={store.root})" if where and store.is_local else ""
         raise AnnotationError(
             f"push stopped: {error}{place}; fix it and run again, the next push finishes this one"
         ) from error
 
 
-def _push_selected(
-    catalog: Catalog,
-    store: Store,
-    settings: Settings,
-    clips: Sequence[Clip],
-    *,
-    annotation_backend: str | None,
-    run_id: str | None,
-    progress: Progress | None,
-) -> PushReport:
+def _push_selected(context: StageContext, clips: Sequence[Clip], annotation_backend: str | None) -> PushReport:
+    catalog, store, settings = context.catalog, context.store, context.settings
+    run_id, progress = context.run_id, context.progress
     report = PushReport()
     with backend_for(settings, store, annotation_backend) as platform:
         report.annotation_backend = platform.name
@@ -264,18 +236,11 @@ def _push_selected(
     return report
 
 
-def push_again(
-    catalog: Catalog,
-    store: Store,
-    settings: Settings,
-    annotation_run_id: str,
-    *,
-    run_id: str | None = None,
-    progress: Progress | None = None,
-) -> PushReport:
+def push_again(context: StageContext, annotation_run_id: str) -> PushReport:
     """Push the frames of run `annotation_run_id` that were not reviewed yet again, as a new run, and close the
     old one as `replaced` (a person saw its tasks broken or deleted on the platform): its unanswered tasks still
     there are removed first, so annotators get fresh ones."""
+    catalog, store, settings, progress = context.catalog, context.store, context.settings, context.progress
     record = catalog.annotation_run(annotation_run_id)
     if record is None:
         known = ", ".join(r.id for r in catalog.annotation_runs()[-5:]) or "none"
@@ -293,7 +258,7 @@ def push_again(
         report.annotation_backend = platform.name
         step = partial(progress, f"push to {platform.name}") if progress is not None else None
         reason = "pushed again by hand (push --again)"
-        _push_again(catalog, store, settings, platform, record, reason, this_process(), report, run_id, step)
+        _push_again(catalog, store, settings, platform, record, reason, this_process(), report, context.run_id, step)
     return report
 
 

@@ -27,14 +27,14 @@ from data_engine.autolabel import (
 from data_engine.autolabel.labels import LabelsError, label_path, version_of, write_labels
 from data_engine.catalog import Catalog, Clip, ClipState
 from data_engine.catalog.states import PIPELINE_ORDER
-from data_engine.compute import GPU, ComputeBackend, InProcessBackend
-from data_engine.detectors import Detector
+from data_engine.compute import GPU
+from data_engine.context import StageContext
 from data_engine.detectors.cache import DetectorSource, ModelWork, detectors_for_clip, source_of
 from data_engine.detectors.stored import fetch_stored_detections
 from data_engine.faults import crash_point
 from data_engine.layout import autolabel_boxes_key, labels_key
 from data_engine.leases import take
-from data_engine.progress import Progress, counted
+from data_engine.progress import counted
 from data_engine.store import Store
 from data_engine.video.probe import VideoError
 
@@ -72,23 +72,19 @@ NO_DETECTOR = (
 
 
 def autolabel(
-    catalog: Catalog,
-    store: Store,
-    detectors: Sequence[Detector],
+    context: StageContext,
     *,
     clip_id: str | None = None,
     batch_key: str | None = None,
     params: HindsightParams | None = None,
-    run_id: str | None = None,
-    progress: Progress | None = None,
-    backend: ComputeBackend | None = None,
 ) -> AutolabelReport:
     """Autolabel one clip (`clip_id`, whatever its state) or the selected clips of a batch (default: of every
     batch); a batch's boxes also go to one Parquet file for analysis (`write_boxes_table`), written again when
     this run labelled any of its clips or the file is missing. With no detector or nothing selected the report says
     why in `skipped` (a cold start is not an error)."""
-    report = AutolabelReport(model_ids=tuple(detector.model_id for detector in detectors))
-    if not detectors:
+    catalog, store = context.catalog, context.store
+    report = AutolabelReport(model_ids=tuple(detector.model_id for detector in context.detectors))
+    if not context.detectors:
         report.skipped = NO_DETECTOR
         return report
     if clip_id is not None:
@@ -97,15 +93,7 @@ def autolabel(
         clips = catalog.clips(batch_key=batch_key, status=ClipState.SELECTED)
     if clips:
         report = autolabel_clips(
-            catalog,
-            store,
-            detectors,
-            clips,
-            params=params,
-            run_id=run_id,
-            progress=progress,
-            backend=backend,
-            only=None if clip_id is not None else ClipState.SELECTED,
+            context, clips, params=params, only=None if clip_id is not None else ClipState.SELECTED
         )
     else:
         report.skipped = "no selected clips" + (f" in batch {batch_key}" if batch_key else "")
@@ -197,15 +185,10 @@ def _write_version(clip_dir: Path, labels: LabelFile) -> Path:
 
 
 def autolabel_clips(
-    catalog: Catalog,
-    store: Store,
-    detectors: Sequence[Detector],
+    context: StageContext,
     clips: Sequence[Clip],
     *,
     params: HindsightParams | None = None,
-    run_id: str | None = None,
-    progress: Progress | None = None,
-    backend: ComputeBackend | None = None,
     only: ClipState | None = None,
 ) -> AutolabelReport:
     """Label each clip with hindsight, write its next label version and move it to `autolabelled`.
@@ -213,11 +196,12 @@ def autolabel_clips(
     Each clip is leased first, so two runs at once never label the same clip; `only`: label only the clips still
     in that state (a concurrent run may have moved them on since they were read).
 
-    One job per clip on `backend` (default: in this process). Frames the detectors already ran on while mining are
+    One job per clip on the context's backend. Frames the detectors already ran on while mining are
     not inferred again. A clip that cannot be decoded moves to `failed` with the reason; the others go on.
     """
-    report = AutolabelReport(model_ids=tuple(detector.model_id for detector in detectors))
-    sources = tuple(source_of(detector) for detector in detectors)
+    catalog, store = context.catalog, context.store
+    report = AutolabelReport(model_ids=tuple(detector.model_id for detector in context.detectors))
+    sources = tuple(source_of(detector) for detector in context.detectors)
     clips, worker = take(catalog, clips, only)
     jobs = [
         AutolabelJob(
@@ -230,42 +214,36 @@ def autolabel_clips(
         )
         for clip in clips
     ]
-    results = (backend or InProcessBackend()).imap(clip_autolabel_job, jobs, resources=GPU)
-    for index, outcome in counted(results, len(clips), "autolabel", progress):
-        _record_autolabelled(catalog, store, clips[index], outcome, report, worker, run_id)
+    results = context.backend.imap(clip_autolabel_job, jobs, resources=GPU)
+    for index, outcome in counted(results, len(clips), "autolabel", context.progress):
+        _record_autolabelled(context, clips[index], outcome, report, worker)
     return report
 
 
 def _record_autolabelled(
-    catalog: Catalog,
-    store: Store,
-    clip: Clip,
-    outcome: AutolabelJobResult,
-    report: AutolabelReport,
-    worker: str,
-    run_id: str | None,
+    context: StageContext, clip: Clip, outcome: AutolabelJobResult, report: AutolabelReport, worker: str
 ) -> None:
     """One clip's autolabel result into the catalog: its label version and its move to `autolabelled` in one
     transaction (or to `failed`, with why)."""
-    outcome.commit(store, clip, report.models_loaded, report.frames_inferred)
+    outcome.commit(context.store, clip, report.models_loaded, report.frames_inferred)
     if outcome.error is not None or outcome.label_path is None or outcome.stats is None:
         error = outcome.error or "the autolabel job returned no label file"
         report.failed[clip.id] = error
-        catalog.transition(
+        context.catalog.transition(
             [clip.id],
             ClipState.FAILED,
             stage="autolabel",
-            run_id=run_id,
+            run_id=context.run_id,
             detail={"error": error, "models": list(report.model_ids)},
         )
         return
     written, stats = Path(outcome.label_path), outcome.stats
     key = labels_key(clip, written.name)
-    store.commit(key)
+    context.store.commit(key)
     crash_point("autolabel.labels_written")
     state = ClipState(clip.status)
     moves = state is ClipState.FAILED or PIPELINE_ORDER.index(state) < PIPELINE_ORDER.index(ClipState.AUTOLABELLED)
-    recorded = catalog.record_autolabel(
+    recorded = context.catalog.record_autolabel(
         clip.id,
         version_of(written),
         worker,
@@ -281,7 +259,7 @@ def _record_autolabelled(
             },
         },
         move_to=ClipState.AUTOLABELLED if moves else None,
-        run_id=run_id,
+        run_id=context.run_id,
         detail={"models": list(report.model_ids), "labels": key, "boxes": stats.boxes, "tracks": stats.tracks},
     )
     crash_point("autolabel.recorded")

@@ -20,8 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from data_engine.catalog import BatchItem, Catalog, CatalogError, VideoStatus, clip_id_for
+from data_engine.context import StageContext
 from data_engine.faults import crash_point
 from data_engine.inbox import InboxEntry, InboxLook, file_entries, plan_batches, scan_inbox, settled_entries
 from data_engine.layout import clip_document_key, clip_folder, clip_key, probe_key, video_features_key
@@ -80,31 +82,18 @@ class BatchReport:
         }
 
 
-def ingest_batch(
-    catalog: Catalog,
-    store: Store,
-    batch_key: str,
-    *,
-    clip_seconds: float,
-    run_id: str | None = None,
-    progress: Progress | None = None,
-) -> BatchReport:
+def ingest_batch(context: StageContext, batch_key: str) -> BatchReport:
     """Register, then clip, every distinct video of a batch; a bad file never stops the others."""
-    register_batch(catalog, store, batch_key, progress=progress)
-    return clip_batch(
-        catalog,
-        store,
-        batch_key,
-        clip_seconds=clip_seconds,
-        run_id=run_id,
-        progress=progress,
-    )
+    register_batch(context, batch_key)
+    return clip_batch(context, batch_key)
 
 
-def register_batch(catalog: Catalog, store: Store, batch_key: str, progress: Progress | None = None) -> BatchReport:
+def register_batch(context: StageContext, batch_key: str) -> BatchReport:
     """Probe every distinct video of a batch and record it: registered, or quarantined with the reason."""
+    catalog, store = context.catalog, context.store
     report = BatchReport(batch_key)
-    for video_id, items in tracked(list(_batch_videos(catalog, batch_key).items()), f"probe {batch_key}", progress):
+    batch_videos = list(_batch_videos(catalog, batch_key).items())
+    for video_id, items in tracked(batch_videos, f"probe {batch_key}", context.progress):
         sources = [item.source_uri for item in items]
         try:
             register_video(catalog, store, video_id, sources, items[0].size_bytes, batch_key)
@@ -117,23 +106,16 @@ def register_batch(catalog: Catalog, store: Store, batch_key: str, progress: Pro
     return report
 
 
-def clip_batch(
-    catalog: Catalog,
-    store: Store,
-    batch_key: str,
-    *,
-    clip_seconds: float,
-    run_id: str | None = None,
-    progress: Progress | None = None,
-) -> BatchReport:
+def clip_batch(context: StageContext, batch_key: str) -> BatchReport:
     """Cut every registered video of a batch into clips (videos already clipped are left as they are)."""
+    catalog, store, clip_seconds = context.catalog, context.store, context.settings.clip_seconds
     report = BatchReport(batch_key)
-    for video_id in tracked(list(_batch_videos(catalog, batch_key)), f"clip {batch_key}", progress):
+    for video_id in tracked(list(_batch_videos(catalog, batch_key)), f"clip {batch_key}", context.progress):
         new_clips = 0
         video = catalog.get_video(video_id)
         if video is not None and video.status == VideoStatus.REGISTERED:
             try:
-                new_clips = _clip_video(catalog, store, video_id, video.source_uri, clip_seconds, run_id)
+                new_clips = _clip_video(catalog, store, video_id, video.source_uri, clip_seconds, context.run_id)
                 catalog.update_video(video_id, status=VideoStatus.CLIPPED, next_attempt_at=None)
                 crash_point("ingest.video_clipped")
             except VideoError as error:
@@ -173,39 +155,24 @@ def register_video(
         and existing.status != VideoStatus.FAILED
         and (existing.status != VideoStatus.REGISTERED or store.exists(probe_key(video_id)))
     ):
-        for source in sources:
-            catalog.register_video(video_id, source, size_bytes=size_bytes, status=existing.status)
+        _register_sources(catalog, video_id, sources, size_bytes=size_bytes, status=existing.status)
         return
     try:
         with FeatureSink() as features:
             probe = probe_video(sources[0], on_frame=features)
             write_table(features.table(), store.local_path(video_features_key(video_id)))
     except VideoError as error:
-        for source in sources:
-            catalog.register_video(
-                video_id,
-                source,
-                size_bytes=size_bytes,
-                batch_key=batch_key,
-                status=VideoStatus.QUARANTINED,
-                error=str(error),
-            )
+        quarantined = {"status": VideoStatus.QUARANTINED, "error": str(error)}
+        _register_sources(catalog, video_id, sources, size_bytes=size_bytes, batch_key=batch_key, **quarantined)
         catalog.quarantine_video(video_id, str(error))
         return
     store.commit(video_features_key(video_id))
     store.write_text(probe_key(video_id), json.dumps(asdict(probe), indent=2))
     crash_point("ingest.probe_written")
-    for source in sources:
-        catalog.register_video(
-            video_id,
-            source,
-            size_bytes=size_bytes,
-            batch_key=batch_key,
-            status=VideoStatus.REGISTERED,
-            **_probe_columns(probe),
-        )
+    registered = {"status": VideoStatus.REGISTERED, **_probe_columns(probe)}
+    _register_sources(catalog, video_id, sources, size_bytes=size_bytes, batch_key=batch_key, **registered)
     if existing is not None:
-        catalog.update_video(video_id, status=VideoStatus.REGISTERED, **_probe_columns(probe))
+        catalog.update_video(video_id, **registered)
     crash_point("ingest.video_registered")
 
 
@@ -217,9 +184,14 @@ The input's faults are VideoError (quarantine); CatalogError stops the run (noth
 
 def _fail(catalog: Catalog, video_id: str, sources: Sequence[str], size_bytes: int, batch_key: str, error: str) -> None:
     """Record a passing fault on a video, creating its row when registration did not get that far."""
-    for source in sources:
-        catalog.register_video(video_id, source, size_bytes=size_bytes, batch_key=batch_key, status=VideoStatus.FAILED)
+    _register_sources(catalog, video_id, sources, size_bytes=size_bytes, batch_key=batch_key, status=VideoStatus.FAILED)
     catalog.fail_video(video_id, error)
+
+
+def _register_sources(catalog: Catalog, video_id: str, sources: Sequence[str], **columns: Any) -> None:
+    """Record the video under each of its source names, with the same columns."""
+    for source in sources:
+        catalog.register_video(video_id, source, **columns)
 
 
 def _fault(error: Exception, store: Store) -> str:
@@ -417,12 +389,9 @@ def ingest(
     report.pending = catalog.incomplete_batches()
     if store is None:
         return report
+    context = StageContext(catalog, store, settings, run_id=run_id, progress=progress)
     for batch_key in report.pending:
-        report.batches.append(
-            ingest_batch(
-                catalog, store, batch_key, clip_seconds=settings.clip_seconds, run_id=run_id, progress=progress
-            )
-        )
+        report.batches.append(ingest_batch(context, batch_key))
     report.pending = catalog.incomplete_batches()
     return report
 

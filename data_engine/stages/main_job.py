@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_engine.catalog import ClipState
+from data_engine.context import StageContext
 from data_engine.progress import Progress
 from data_engine.registry import detectors_in_use
 from data_engine.runtime import Runtime, compute_backend
@@ -25,7 +26,6 @@ from data_engine.stages.pipeline import (
     SELECTION,
     TRIGGERS,
     BatchWalk,
-    StageContext,
     walk_batch,
 )
 

@@ -26,6 +26,7 @@ from data_engine.annotation.history import review_yield_rates
 from data_engine.autolabel.stream import AutolabelError, detect_clip_once
 from data_engine.catalog import Catalog, Clip, ClipState, VideoStatus
 from data_engine.compute import GPU, ComputeBackend, InProcessBackend
+from data_engine.context import StageContext
 from data_engine.detectors import Detector
 from data_engine.detectors.base import operating_threshold
 from data_engine.detectors.cache import DetectorSource, ModelWork, detectors_for_clip, source_of
@@ -133,16 +134,10 @@ def clip_features_job(paths: tuple[str, str]) -> FeaturesJobResult:
     return FeaturesJobResult(frames=len(features))
 
 
-def compute_batch_features(
-    catalog: Catalog,
-    store: Store,
-    batch_key: str,
-    backend: ComputeBackend,
-    progress: Progress | None = None,
-    run_id: str | None = None,
-) -> FeaturesReport:
+def compute_batch_features(context: StageContext, batch_key: str) -> FeaturesReport:
     """Features for every extracted clip of the batch that has none yet: cut out of the features ingest computed
     while probing the video when the clip is a stream copy, else decoded (one pass per clip, on the backend)."""
+    catalog, store = context.catalog, context.store
     report = FeaturesReport()
     extracted = _ready(catalog, batch_key, ClipState.EXTRACTED)
     todo, worker = take(
@@ -160,21 +155,21 @@ def compute_batch_features(
         _record_features(store, clip, FeaturesJobResult(frames=len(sliced)), report)
         report.from_ingest += 1
         done += 1
-        if progress is not None:
-            progress(step, done, len(todo))
+        if context.progress is not None:
+            context.progress(step, done, len(todo))
     jobs = [(str(store.fetch(clip.path)), str(store.local_path(features_key(clip)))) for clip in to_decode]
-    for index, outcome in backend.imap(clip_features_job, jobs):
+    for index, outcome in context.backend.imap(clip_features_job, jobs):
         clip = to_decode[index]
         if outcome.error is not None:
             report.failed[clip.id] = outcome.error
             catalog.transition(
-                [clip.id], ClipState.FAILED, stage="features", run_id=run_id, detail={"error": outcome.error}
+                [clip.id], ClipState.FAILED, stage="features", run_id=context.run_id, detail={"error": outcome.error}
             )
         else:
             _record_features(store, clip, outcome, report)
         done += 1
-        if progress is not None:
-            progress(step, done, len(todo))
+        if context.progress is not None:
+            context.progress(step, done, len(todo))
     catalog.release([clip.id for clip in todo], worker)
     return report
 
@@ -258,23 +253,16 @@ def clip_mining_job(job: MiningJob) -> MiningJobResult:
     )
 
 
-def mine_batch_triggers(
-    catalog: Catalog,
-    store: Store,
-    batch_key: str,
-    detectors: Sequence[Detector] = (),
-    *,
-    config: MiningConfig = MiningConfig(),
-    run_id: str | None = None,
-    progress: Progress | None = None,
-    backend: ComputeBackend | None = None,
-) -> HitsReport:
+def mine_batch_triggers(context: StageContext, batch_key: str, *, config: MiningConfig | None = None) -> HitsReport:
     """Run every registered trigger on each featured, extracted clip; record the hits; move the clip to `mined`.
 
-    With detectors, the model-level triggers run too, one job per clip on `backend` (default: in this process),
-    asking for a GPU; their detections are stored beside the clip. Without, the image-level triggers need no more
-    than the stored features and run here. A clip that cannot be decoded moves to `failed` with the reason.
+    With detectors, the model-level triggers run too, one job per clip on the context's backend, asking for a
+    GPU; their detections are stored beside the clip. Without, the image-level triggers need no more than the
+    stored features and run here. A clip that cannot be decoded moves to `failed` with the reason. `config`
+    (default: the settings' budget and triggers) says what runs.
     """
+    catalog, store, detectors = context.catalog, context.store, context.detectors
+    config = MiningConfig.from_settings(context.settings) if config is None else config
     report = HitsReport(model_ids=tuple(detector.model_id for detector in detectors))
     clips, worker = take(
         catalog,
@@ -294,36 +282,30 @@ def mine_batch_triggers(
         )
         for clip in clips
     ]
-    runner = backend if detectors and backend is not None else InProcessBackend()
+    runner = context.backend if detectors else InProcessBackend()
     results = runner.imap(clip_mining_job, jobs, resources=GPU if detectors else None)
-    for index, outcome in counted(results, len(clips), f"triggers {batch_key}", progress):
-        _record_mined(catalog, store, clips[index], outcome, report, worker, run_id)
+    for index, outcome in counted(results, len(clips), f"triggers {batch_key}", context.progress):
+        _record_mined(context, clips[index], outcome, report, worker)
     return report
 
 
-def _record_mined(
-    catalog: Catalog,
-    store: Store,
-    clip: Clip,
-    outcome: MiningJobResult,
-    report: HitsReport,
-    worker: str,
-    run_id: str | None,
-) -> None:
+def _record_mined(context: StageContext, clip: Clip, outcome: MiningJobResult, report: HitsReport, worker: str) -> None:
     """One clip's mining result into the catalog: its hits and its move to `mined` in one transaction (or to
     `failed`, with why)."""
-    outcome.commit(store, clip, report.models_loaded, report.frames_inferred)
+    outcome.commit(context.store, clip, report.models_loaded, report.frames_inferred)
     crash_point("triggers.detections_written")
     if outcome.error is not None:
         report.failed[clip.id] = outcome.error
-        catalog.transition([clip.id], ClipState.FAILED, stage="mine", run_id=run_id, detail={"error": outcome.error})
+        context.catalog.transition(
+            [clip.id], ClipState.FAILED, stage="mine", run_id=context.run_id, detail={"error": outcome.error}
+        )
         return
     per_trigger = Counter(hit.trigger for hit in outcome.hits)
-    recorded = catalog.record_mined(
+    recorded = context.catalog.record_mined(
         clip.id,
         [_hit_row(hit) for hit in outcome.hits],
         worker,
-        run_id=run_id,
+        run_id=context.run_id,
         detail={
             "hits": dict(per_trigger),
             "models": list(report.model_ids),
@@ -353,27 +335,21 @@ def _jsonable(value: object) -> object:
     return value
 
 
-def select_batch(
-    catalog: Catalog,
-    store: Store,
-    batch_key: str,
-    *,
-    config: MiningConfig = MiningConfig(),
-    cold_start: bool = False,
-    today: str | None = None,
-    run_id: str | None = None,
-) -> SelectionReport:
+def select_batch(context: StageContext, batch_key: str, *, config: MiningConfig | None = None) -> SelectionReport:
     """Choose frames of the batch's mined clips under what is left of today's budget and record why.
 
     Near-duplicates (phash within `duplicate_distance` bits) of frames selected earlier are skipped. A diversity
     sample tops up what the triggers found: `explore_per_clip` frames per clip normally (scenes the models have
     not flagged still get looked at), `cold_start_per_clip` in a cold start (no model yet). Without yields in
     `config`, triggers are weighed by how often reviewers changed their frames so far. Nothing is drawn here: the
-    pictures these frames change are deleted first, and whoever shows them draws them (`reports.pictures`).
+    pictures these frames change are deleted first, and whoever shows them draws them (`reports.pictures`). The
+    budget is the context's day's (default: today's); `config` defaults to the settings'.
     """
+    catalog, store, cold_start = context.catalog, context.store, context.cold_start
+    config = MiningConfig.from_settings(context.settings) if config is None else config
     if config.yields is None:
         config = replace(config, yields=review_yield_rates(catalog, store) or None)
-    day = today or datetime.now(UTC).date().isoformat()
+    day = context.budget_day or datetime.now(UTC).date().isoformat()
     budget_left = max(0, config.budget_per_day - catalog.selected_count(day))
     report = SelectionReport(budget_day=day, budget_left=budget_left, config=config, cold_start=cold_start)
     clips, worker = take(catalog, _ready(catalog, batch_key, ClipState.MINED), ClipState.MINED)
@@ -420,7 +396,7 @@ def select_batch(
             for frame in chosen
         ],
         worker,
-        run_id=run_id,
+        run_id=context.run_id,
     )
     crash_point("selection.recorded")
     catalog.release([clip.id for clip in clips if clip.id not in by_clip], worker)
@@ -521,16 +497,14 @@ def mine(
             return mine(
                 catalog, store, settings, detectors, batch_keys, run_id=run_id, progress=progress, backend=opened
             )
-    config = MiningConfig.from_settings(settings)
-    report = MiningReport(cold_start=not detectors)
+    context = StageContext(catalog, store, settings, backend, detectors, run_id=run_id, progress=progress)
+    report = MiningReport(cold_start=context.cold_start)
     for key in catalog.batch_keys() if batch_keys is None else batch_keys:
         if not _ready(catalog, key, ClipState.EXTRACTED) and not _ready(catalog, key, ClipState.MINED):
             continue
-        features = compute_batch_features(catalog, store, key, backend, progress=progress, run_id=run_id)
-        hits = mine_batch_triggers(
-            catalog, store, key, detectors, config=config, run_id=run_id, progress=progress, backend=backend
-        )
-        selection = select_batch(catalog, store, key, config=config, cold_start=not detectors, run_id=run_id)
+        features = compute_batch_features(context, key)
+        hits = mine_batch_triggers(context, key)
+        selection = select_batch(context, key)
         report.batches.append(BatchMining(key, features, hits, selection))
     return report
 

@@ -14,49 +14,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, cast
 
-from data_engine.catalog import Catalog
-from data_engine.compute import ComputeBackend, InProcessBackend
-from data_engine.detectors import Detector
-from data_engine.mining.config import MiningConfig
-from data_engine.progress import Progress
+from data_engine.context import StageContext
 from data_engine.reports.restore import redraw_lost_plots
-from data_engine.settings import Settings
 from data_engine.stages.annotate import PushReport, push_ready
 from data_engine.stages.autolabel import AutolabelReport, autolabel, restore_boxes_tables
-from data_engine.stages.ingest import BatchReport, clip_batch, register_batch
+from data_engine.stages.ingest import clip_batch, register_batch
 from data_engine.stages.mine import (
-    FeaturesReport,
-    HitsReport,
     SelectionReport,
     compute_batch_features,
     mine_batch_triggers,
     select_batch,
     selection_pictures,
 )
-from data_engine.store import Store
 
 Need = Literal["backend", "detectors"]
 Report = TypeVar("Report")
-
-
-@dataclass
-class StageContext:
-    """What a step runs with: the engine's catalog, store and settings, the compute backend per-clip work runs on,
-    the detectors in use (none: a cold start), the run id recorded with every change, who watches progress, and
-    the day whose budget selection spends (None: today; the proving ground's rounds are days of their own)."""
-
-    catalog: Catalog
-    store: Store
-    settings: Settings
-    backend: ComputeBackend = field(default_factory=InProcessBackend)
-    detectors: Sequence[Detector] = ()
-    run_id: str | None = None
-    progress: Progress | None = None
-    budget_day: str | None = None
-
-    @property
-    def cold_start(self) -> bool:
-        return not self.detectors
 
 
 @dataclass(frozen=True)
@@ -80,65 +52,15 @@ class CatalogStep(Generic[Report]):
     records: str
 
 
-def _register(context: StageContext, batch_key: str) -> BatchReport:
-    return register_batch(context.catalog, context.store, batch_key, progress=context.progress)
-
-
-def _clip(context: StageContext, batch_key: str) -> BatchReport:
-    return clip_batch(
-        context.catalog,
-        context.store,
-        batch_key,
-        clip_seconds=context.settings.clip_seconds,
-        run_id=context.run_id,
-        progress=context.progress,
-    )
-
-
-def _features(context: StageContext, batch_key: str) -> FeaturesReport:
-    return compute_batch_features(
-        context.catalog, context.store, batch_key, context.backend, progress=context.progress, run_id=context.run_id
-    )
-
-
-def _triggers(context: StageContext, batch_key: str) -> HitsReport:
-    return mine_batch_triggers(
-        context.catalog,
-        context.store,
-        batch_key,
-        context.detectors,
-        config=MiningConfig.from_settings(context.settings),
-        run_id=context.run_id,
-        progress=context.progress,
-        backend=context.backend,
-    )
-
-
 def _select(context: StageContext, batch_key: str) -> SelectionReport:
     """The selection, with the batch's pictures drawn for whoever shows it (the asset's metadata in the UI)."""
-    report = select_batch(
-        context.catalog,
-        context.store,
-        batch_key,
-        config=MiningConfig.from_settings(context.settings),
-        cold_start=context.cold_start,
-        today=context.budget_day,
-        run_id=context.run_id,
-    )
+    report = select_batch(context, batch_key)
     report.pictures = selection_pictures(context.catalog, context.store, batch_key)
     return report
 
 
 def _autolabel(context: StageContext, batch_key: str) -> AutolabelReport:
-    return autolabel(
-        context.catalog,
-        context.store,
-        context.detectors,
-        batch_key=batch_key,
-        run_id=context.run_id,
-        progress=context.progress,
-        backend=context.backend,
-    )
+    return autolabel(context, batch_key=batch_key)
 
 
 def _push(context: StageContext) -> PushReport:
@@ -147,30 +69,23 @@ def _push(context: StageContext) -> PushReport:
     batch_keys = context.catalog.batch_keys()
     redraw_lost_plots(context.catalog, context.store, batch_keys)
     restore_boxes_tables(context.catalog, context.store, batch_keys)
-    return push_ready(
-        context.catalog,
-        context.store,
-        context.settings,
-        cold_start=context.cold_start,
-        run_id=context.run_id,
-        progress=context.progress,
-    )
+    return push_ready(context)
 
 
-REGISTER = BatchStep("registered_videos", _register, frozenset(), "videos registered (or quarantined, with why)")
-CLIP = BatchStep("video_clips", _clip, frozenset(), "clips of each registered video, `extracted`")
-FEATURES = BatchStep("frame_features", _features, frozenset({"backend"}), "frame features beside each clip")
-TRIGGERS = BatchStep(
-    "trigger_hits", _triggers, frozenset({"backend", "detectors"}), "trigger hits and stored detections, `mined`"
+_MODEL_WORK: frozenset[Need] = frozenset({"backend", "detectors"})
+"""What a step that runs the detectors over clips needs: the detectors, and the backend their jobs run on."""
+
+REGISTER = BatchStep("registered_videos", register_batch, frozenset(), "videos registered (or quarantined, with why)")
+CLIP = BatchStep("video_clips", clip_batch, frozenset(), "clips of each registered video, `extracted`")
+FEATURES = BatchStep(
+    "frame_features", compute_batch_features, frozenset({"backend"}), "frame features beside each clip"
 )
+TRIGGERS = BatchStep("trigger_hits", mine_batch_triggers, _MODEL_WORK, "trigger hits and stored detections, `mined`")
 SELECTION = BatchStep(
     "annotation_selection", _select, frozenset({"detectors"}), "frames selected under the budget, `selected`"
 )
 AUTOLABEL = BatchStep(
-    "autolabels",
-    _autolabel,
-    frozenset({"backend", "detectors"}),
-    "a label-file version per clip and the batch's boxes table, `autolabelled`",
+    "autolabels", _autolabel, _MODEL_WORK, "a label-file version per clip and the batch's boxes table, `autolabelled`"
 )
 PUSH = CatalogStep("annotation_tasks", _push, frozenset({"detectors"}), "tasks on the annotation platform, `pushed`")
 

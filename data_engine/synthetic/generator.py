@@ -102,6 +102,17 @@ class _Actor:
         return x, y, x + self.mask.shape[1], y + self.mask.shape[0]
 
 
+@dataclass(frozen=True, slots=True)
+class _Canvas:
+    """What an actor's path is planned on: the frame size, the frame rate and the scene clock (which stands still
+    during a static stretch)."""
+
+    width: int
+    height: int
+    fps: float
+    clock: np.ndarray
+
+
 def available_codec() -> str:
     """H.264 through PyAV's bundled libx264 when present, else MPEG-4 Part 2."""
     return "libx264" if "libx264" in av.codecs_available else "mpeg4"
@@ -218,8 +229,9 @@ def _plan_scene(rng: np.random.Generator, width: int, height: int, frame_count: 
             events.append(Event("static", *window))
     clock = np.concatenate([[0], np.cumsum(~static_frames[:-1])]).astype(np.float64)
 
-    actors = _plan_actors(rng, width, height, frame_count, fps, clock)
-    distractors = _plan_distractors(rng, width, height, frame_count, fps, clock, count=2 * per_ten_seconds)
+    canvas = _Canvas(width, height, fps, clock)
+    actors = _plan_actors(rng, frame_count, canvas)
+    distractors = _plan_distractors(rng, frame_count, canvas, count=2 * per_ten_seconds)
     for distractor in distractors:
         visible = [f for f in range(frame_count) if _on_screen(distractor, f, clock, width, height)]
         if visible:
@@ -254,16 +266,13 @@ def _plan_hard_scene(
     """An easy scene (three slow objects of the common looks, a few more entering slowly, no events) with windows
     of rare hard conditions covering about `hard.share` of the frames."""
     clock = np.arange(frame_count, dtype=np.float64)
+    canvas = _Canvas(width, height, fps, clock)
     spawns = [0, 0, 0] + sorted(int(f) for f in rng.integers(0, frame_count, size=max(1, round(frame_count / fps / 8))))
     actors = []
     for index, spawn in enumerate(spawns):
         class_id = int(rng.integers(0, 2))
         patch, mask = _car_sprite(rng, width) if class_id == CAR else _person_sprite(rng, height)
-        actors.append(
-            _moving_actor(
-                rng, index + 1, class_id, patch, mask, spawn, index % 2 == 0, width, height, fps, clock, (15.0, 30.0)
-            )
-        )
+        actors.append(_moving_actor(rng, index + 1, class_id, patch, mask, spawn, index % 2 == 0, canvas, (15.0, 30.0)))
     busy: list[tuple[int, int]] = []
     events: list[Event] = []
     extra: list[_Actor] = []
@@ -370,66 +379,25 @@ def _reserve(
     return None
 
 
-def _plan_actors(
-    rng: np.random.Generator,
-    width: int,
-    height: int,
-    frame_count: int,
-    fps: float,
-    clock: np.ndarray,
-) -> list[_Actor]:
+def _plan_actors(rng: np.random.Generator, frame_count: int, canvas: _Canvas) -> list[_Actor]:
     """Objects crossing the frame; alternate directions so that they cross and occlude each other."""
     actors: list[_Actor] = []
-    spawn_frames = [0, 0, 0] + sorted(rng.integers(0, frame_count, size=max(1, round(frame_count / fps * 1.1))))
+    spawn_frames = [0, 0, 0] + sorted(rng.integers(0, frame_count, size=max(1, round(frame_count / canvas.fps * 1.1))))
     for index, spawn in enumerate(spawn_frames):
         class_id = int(rng.integers(0, 2))
-        patch, mask = _car_sprite(rng, width) if class_id == CAR else _person_sprite(rng, height)
-        actors.append(
-            _moving_actor(
-                rng,
-                index + 1,
-                class_id,
-                patch,
-                mask,
-                int(spawn),
-                index % 2 == 0,
-                width,
-                height,
-                fps,
-                clock,
-            )
-        )
+        patch, mask = _car_sprite(rng, canvas.width) if class_id == CAR else _person_sprite(rng, canvas.height)
+        actors.append(_moving_actor(rng, index + 1, class_id, patch, mask, int(spawn), index % 2 == 0, canvas))
     return [actor for actor in actors if actor.first_frame < frame_count]
 
 
-def _plan_distractors(
-    rng: np.random.Generator,
-    width: int,
-    height: int,
-    frame_count: int,
-    fps: float,
-    clock: np.ndarray,
-    count: int,
-) -> list[_Actor]:
+def _plan_distractors(rng: np.random.Generator, frame_count: int, canvas: _Canvas, count: int) -> list[_Actor]:
     """Look-alikes: a squat car-coloured checkered square and a lying person-coloured ellipse."""
     distractors = []
     for index in range(count):
-        spawn = int(rng.integers(0, max(1, frame_count - round(fps * 2))))
-        patch, mask = _square_lookalike(rng, width) if index % 2 == 0 else _lying_lookalike(rng, height)
+        spawn = int(rng.integers(0, max(1, frame_count - round(canvas.fps * 2))))
+        patch, mask = _square_lookalike(rng, canvas.width) if index % 2 == 0 else _lying_lookalike(rng, canvas.height)
         distractors.append(
-            _moving_actor(
-                rng,
-                DISTRACTOR_ID_BASE + index,
-                -1,
-                patch,
-                mask,
-                spawn,
-                index % 2 == 1,
-                width,
-                height,
-                fps,
-                clock,
-            )
+            _moving_actor(rng, DISTRACTOR_ID_BASE + index, -1, patch, mask, spawn, index % 2 == 1, canvas)
         )
     return distractors
 
@@ -442,14 +410,12 @@ def _moving_actor(
     mask: np.ndarray,
     spawn: int,
     left_to_right: bool,
-    width: int,
-    height: int,
-    fps: float,
-    clock: np.ndarray,
+    canvas: _Canvas,
     crossing_seconds: tuple[float, float] = (2.5, 6.0),
 ) -> _Actor:
+    width, height, clock = canvas.width, canvas.height, canvas.clock
     sprite_h, sprite_w = mask.shape
-    crossing_frames = rng.uniform(*crossing_seconds) * fps
+    crossing_frames = rng.uniform(*crossing_seconds) * canvas.fps
     speed = (width + sprite_w) / crossing_frames
     y = rng.uniform(0.15 * height, 0.85 * height - sprite_h)
     drift = rng.uniform(-0.25, 0.25) * speed

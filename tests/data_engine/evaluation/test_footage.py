@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from data_engine.cli import main
-from data_engine.evaluation.footage import evaluate_footage
+from data_engine.evaluation.footage import FootageScoring, evaluate_footage
 
 HOTA_AT_IOU_TWO_THIRDS = 13 / 19
 """HOTA averages over IoU thresholds 0.05..0.95: boxes overlapping their truth at IoU 2/3 match at 13 of the 19."""
@@ -88,7 +88,8 @@ def test_distractors_zero_marks_and_low_visibility_follow_motchallenge(tmp_path:
     result.write_text("".join(f"1,{i},{x},10,20,40,0.9,-1,-1,-1\n" for i, x in enumerate((10, 100, 200, 300), 1)))
     every = evaluate_footage(None, gt, predictions=result).detection["predictions"].counts
     assert (every.true_positives, every.false_positives, every.false_negatives) == (2, 1, 0)
-    visible = evaluate_footage(None, gt, predictions=result, min_visibility=0.5).detection["predictions"].counts
+    half_visible = FootageScoring(min_visibility=0.5)
+    visible = evaluate_footage(None, gt, predictions=result, scoring=half_visible).detection["predictions"].counts
     assert (visible.true_positives, visible.false_positives, visible.false_negatives) == (1, 1, 0)
 
 

@@ -12,7 +12,9 @@ from click.testing import CliRunner
 from data_engine.autolabel import HindsightParams, read_labels
 from data_engine.catalog import Catalog, ClipState
 from data_engine.cli import main
+from data_engine.context import StageContext
 from data_engine.detectors import UltralyticsDetector
+from data_engine.settings import Settings
 from data_engine.stages.autolabel import autolabel_clips, write_boxes_table
 from data_engine.store import Store
 from tests.data_engine.stages.test_ingest_stage import _age, ingest
@@ -28,14 +30,8 @@ def test_both_sample_videos_are_autolabelled_end_to_end(
 ) -> None:
     ingest(sqlite_catalog, store, [sample_videos])
     clips = sqlite_catalog.clips()
-    report = autolabel_clips(
-        sqlite_catalog,
-        store,
-        [detector],
-        clips,
-        params=HindsightParams(every=2),
-        run_id="run-a",
-    )
+    context = StageContext(sqlite_catalog, store, Settings(), detectors=[detector], run_id="run-a")
+    report = autolabel_clips(context, clips, params=HindsightParams(every=2))
     assert report.failed == {} and report.clips == len(clips)
     assert report.frames == 341 + 1571
     for clip in sqlite_catalog.clips():
@@ -50,7 +46,7 @@ def test_both_sample_videos_are_autolabelled_end_to_end(
     table = pq.read_table(store.local_path(write_boxes_table(sqlite_catalog, store, batch)))
     assert table.num_rows == report.boxes
 
-    again = autolabel_clips(sqlite_catalog, store, [detector], clips[:1])
+    again = autolabel_clips(StageContext(sqlite_catalog, store, Settings(), detectors=[detector]), clips[:1])
     assert again.label_keys[clips[0].id].endswith("labels/v0002.json")
     assert [v.version for v in sqlite_catalog.label_versions(clips[0].id)] == [1, 2], "versions are kept"
     assert store.local_path(report.label_keys[clips[0].id]).exists()
@@ -67,7 +63,8 @@ def test_an_all_black_clip_gets_no_boxes_and_no_crash(
             container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="bgr24")))
         container.mux(stream.encode(None))
     ingest(sqlite_catalog, store, [_age(black)])
-    report = autolabel_clips(sqlite_catalog, store, [detector], sqlite_catalog.clips())
+    context = StageContext(sqlite_catalog, store, Settings(), detectors=[detector])
+    report = autolabel_clips(context, sqlite_catalog.clips())
     assert report.failed == {} and report.frames == 50 and report.boxes == 0
 
 

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 
 from data_engine.catalog import Catalog, ClipState
 from data_engine.cli import main
-from data_engine.compute import InProcessBackend
+from data_engine.context import StageContext
 from data_engine.layout import features_key
 from data_engine.mining.features import compute_features, hamming, read_features
+from data_engine.settings import Settings
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers, select_batch
 from data_engine.store import Store
 from data_engine.synthetic import generate
@@ -25,9 +26,9 @@ def mined(sqlite_catalog: Catalog, store: Store, tmp_path: Path) -> tuple[Catalo
     videos = [_age(generate(tmp_path / "videos", seed=seed, seconds=8).video_path) for seed in (11, 12)]
     (report,) = ingest(sqlite_catalog, store, videos, clip_seconds=4.0)
     batch = report.batch_key
-    features = compute_batch_features(sqlite_catalog, store, batch, InProcessBackend())
+    features = compute_batch_features(StageContext(sqlite_catalog, store, Settings()), batch)
     assert features.clips == len(sqlite_catalog.clips()) and features.frames == 400
-    hits = mine_batch_triggers(sqlite_catalog, store, batch, run_id="run-m")
+    hits = mine_batch_triggers(StageContext(sqlite_catalog, store, Settings(), run_id="run-m"), batch)
     assert hits.per_trigger["flicker"] >= 2, "the proving ground injects lighting flicker"
     return sqlite_catalog, store, batch
 
@@ -41,7 +42,7 @@ def test_features_ride_on_the_ingest_probe_and_equal_decoding_each_clip(
     (report,) = ingest(sqlite_catalog, store, [reordered, sample_videos / "crowd_overhead_720p.avi"], clip_seconds=2)
     clips = sqlite_catalog.clips()
     assert len(clips) > 4 and {clip.method for clip in clips} == {"copy"}
-    features = compute_batch_features(sqlite_catalog, store, report.batch_key, InProcessBackend())
+    features = compute_batch_features(StageContext(sqlite_catalog, store, Settings()), report.batch_key)
     assert features.from_ingest == features.clips == len(clips), "no clip decoded again"
     for clip in clips:
         cut = read_features(store.fetch(features_key(clip)))
@@ -54,7 +55,7 @@ def test_features_are_stored_once_and_hits_are_catalog_rows(mined: tuple[Catalog
     catalog, store, batch = mined
     assert all(store.exists(features_key(clip)) for clip in catalog.clips())
     assert {clip.status for clip in catalog.clips()} == {ClipState.MINED}
-    assert compute_batch_features(catalog, store, batch, InProcessBackend()).clips == 0, "not decoded again"
+    assert compute_batch_features(StageContext(catalog, store, Settings()), batch).clips == 0, "not decoded again"
     hit = catalog.hits(batch_key=batch)[0]
     assert 0 <= hit.score <= 1 and hit.run_id == "run-m"
     assert catalog.history(hit.clip_id)[-1].detail["hits"]
@@ -63,7 +64,8 @@ def test_features_are_stored_once_and_hits_are_catalog_rows(mined: tuple[Catalog
 def test_selection_respects_the_budget_and_never_selects_near_duplicates(mined: tuple[Catalog, Store, str]) -> None:
     catalog, store, batch = mined
     config = MiningConfig(budget_per_day=5)
-    report = select_batch(catalog, store, batch, config=config, cold_start=True, today="2026-11-21", run_id="s1")
+    day = "2026-11-21"
+    report = select_batch(StageContext(catalog, store, Settings(), run_id="s1", budget_day=day), batch, config=config)
     frames = catalog.selected_frames()
     assert 0 < report.selected == len(frames) <= 5
     hashes = np.array([frame.phash for frame in frames], dtype=np.uint64)
@@ -72,13 +74,13 @@ def test_selection_respects_the_budget_and_never_selects_near_duplicates(mined: 
     assert all(frame.reasons["reasons"] for frame in frames), "every frame records why it was chosen"
     assert {c.status for c in catalog.clips() if c.id in {f.clip_id for f in frames}} == {ClipState.SELECTED}
 
-    again = select_batch(catalog, store, batch, config=config, cold_start=True, today="2026-11-21")
-    assert again.budget_left == 0 and again.selected == 0 and catalog.selected_count("2026-11-21") <= 5
+    again = select_batch(StageContext(catalog, store, Settings(), budget_day=day), batch, config=config)
+    assert again.budget_left == 0 and again.selected == 0 and catalog.selected_count(day) <= 5
 
 
 def test_a_budget_of_zero_selects_nothing(mined: tuple[Catalog, Store, str]) -> None:
     catalog, store, batch = mined
-    report = select_batch(catalog, store, batch, config=MiningConfig(budget_per_day=0), cold_start=True)
+    report = select_batch(StageContext(catalog, store, Settings()), batch, config=MiningConfig(budget_per_day=0))
     assert report.selected == 0 and catalog.selected_frames() == []
 
 

@@ -16,9 +16,11 @@ from data_engine.autolabel import autolabel_clip, read_labels
 from data_engine.catalog import Catalog
 from data_engine.cli import main
 from data_engine.compute import ProcessPoolBackend
+from data_engine.context import StageContext
 from data_engine.detections import Detections
 from data_engine.detectors import UltralyticsDetector
 from data_engine.detectors.stored import read_detections
+from data_engine.settings import Settings
 from data_engine.stages.autolabel import autolabel_clips
 from data_engine.stages.mine import MiningConfig, compute_batch_features, mine_batch_triggers
 from data_engine.store import Store
@@ -146,14 +148,13 @@ def test_a_pool_worker_loads_the_detector_once_for_all_its_clips_of_mining_and_a
     video = make_test_video(tmp_path / "keyframes every second.mp4", frames=150, gop=25)
     os.utime(video, (0, 0))
     (report,) = ingest(sqlite_catalog, store, [video], clip_seconds=2.0)
-    compute_batch_features(sqlite_catalog, store, report.batch_key, ProcessPoolBackend(1))
+    compute_batch_features(StageContext(sqlite_catalog, store, Settings(), ProcessPoolBackend(1)), report.batch_key)
     detector = UltralyticsDetector(tiny_detector_weights, imgsz=TINY_IMGSZ, conf=0.1)
     sampled = MiningConfig(detect_all_frames=False)  # mining infers every 2nd frame, autolabelling the others
     with ProcessPoolBackend(1) as backend:
-        mined = mine_batch_triggers(
-            sqlite_catalog, store, report.batch_key, [detector], config=sampled, backend=backend
-        )
-        labelled = autolabel_clips(sqlite_catalog, store, [detector], sqlite_catalog.clips(), backend=backend)
+        context = StageContext(sqlite_catalog, store, Settings(), backend, [detector])
+        mined = mine_batch_triggers(context, report.batch_key, config=sampled)
+        labelled = autolabel_clips(context, sqlite_catalog.clips())
     assert mined.clips == labelled.clips == len(sqlite_catalog.clips()) >= 3
     (worker,) = mined.models_loaded
     assert worker != os.getpid() and mined.models_loaded == labelled.models_loaded == {worker: 1}, (
@@ -161,7 +162,8 @@ def test_a_pool_worker_loads_the_detector_once_for_all_its_clips_of_mining_and_a
     )
     assert mined.frames_inferred == labelled.frames_inferred == {detector.model_id: 75}, "each frame inferred once"
     with ProcessPoolBackend(1) as fresh:
-        again = autolabel_clips(sqlite_catalog, store, [detector], sqlite_catalog.clips(), backend=fresh)
+        context = StageContext(sqlite_catalog, store, Settings(), fresh, [detector])
+        again = autolabel_clips(context, sqlite_catalog.clips())
     assert list(again.models_loaded.values()) == [0] and sum(again.frames_inferred.values()) == 0, (
         "a fresh worker replays the stored detections of every frame without loading the model"
     )
