@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from data_engine.catalog.database import CatalogDatabase
 from data_engine.catalog.models import AnnotationImport, AnnotationRunRecord, LabelVersion, PushedFrame, utcnow
@@ -75,7 +74,6 @@ class AnnotationRecords(CatalogDatabase):
             }
             for key, clip, frame in frames
         ]
-        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
         with self.session() as session:
             session.add(
                 AnnotationRunRecord(
@@ -86,7 +84,7 @@ class AnnotationRecords(CatalogDatabase):
             claimed: list[str] = []
             for start in range(0, len(rows), 500):
                 statement = (
-                    dialect_insert(PushedFrame).values(rows[start : start + 500]).on_conflict_do_nothing()
+                    self.dialect_insert(PushedFrame).values(rows[start : start + 500]).on_conflict_do_nothing()
                 ).returning(PushedFrame.frame_key)
                 claimed.extend(session.scalars(statement))
             if not claimed:

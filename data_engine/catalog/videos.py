@@ -4,7 +4,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from data_engine.catalog.database import CatalogDatabase, where_given
 from data_engine.catalog.models import Batch, BatchItem, InboxFile, Video, VideoSource, utcnow
@@ -25,10 +24,9 @@ class VideoRecords(CatalogDatabase):
         """Upsert what the watcher learned about inbox files (uri, size, mtime, hash); the batch stays as it was."""
         if not files:
             return
-        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
         with self.session() as session:
             for values in files:
-                statement = dialect_insert(InboxFile).values(seen_at=utcnow(), **values)
+                statement = self.dialect_insert(InboxFile).values(seen_at=utcnow(), **values)
                 changed = {name: statement.excluded[name] for name in values if name != "source_uri"}
                 session.execute(statement.on_conflict_do_update(index_elements=["source_uri"], set_=changed))
 

@@ -1,5 +1,6 @@
 """The catalog on SQLite and on a real PostgreSQL server: schema, clips, state machine, history."""
 
+import json
 import subprocess
 import sys
 
@@ -14,10 +15,12 @@ from data_engine.catalog.upgrade import alembic_config
 VIDEO = "ab" * 32
 
 OPEN_TWICE = """
-import sys
+import json, sys
 from data_engine.catalog import Catalog
-Catalog(sys.argv[1]).dispose()
-print("alembic" in sys.modules)
+catalog = Catalog(sys.argv[1])
+catalog.remember_inbox_files([{"source_uri": "/in/a.mp4", "size_bytes": 1, "mtime_ns": 1, "content_hash": "h"}])
+catalog.dispose()
+print(json.dumps(["alembic" in sys.modules, "sqlalchemy.dialects.postgresql.psycopg2" in sys.modules]))
 """
 
 
@@ -256,14 +259,19 @@ def test_label_versions_and_annotation_runs_round_trip(catalog: Catalog) -> None
     assert (run.status, run.project, run.record) == ("pushed", "bundle-1", {"tasks": {"1": [clip.id, 4]}})
 
 
-def test_opening_a_current_catalog_does_not_load_alembic(catalog_url: str) -> None:
+def test_opening_a_current_catalog_loads_neither_alembic_nor_postgresql_on_sqlite(catalog_url: str) -> None:
     """Alembic (with mako and pygments) loads only to migrate: every command opens the catalog, and a current one
-    is told by one query."""
+    is told by one query. PostgreSQL's dialect, which imports all its drivers, loads only for a catalog there."""
     loaded = [
-        subprocess.run(
-            [sys.executable, "-c", OPEN_TWICE, catalog_url], check=True, capture_output=True, text=True
-        ).stdout.strip()
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", OPEN_TWICE, catalog_url], check=True, capture_output=True, text=True
+            ).stdout
+        )
         for _ in range(2)
     ]
-    assert loaded[1] == "False", "opening a catalog at the newest revision imported Alembic"
+    alembic, postgresql = loaded[1]
+    assert not alembic, "opening a catalog at the newest revision imported Alembic"
+    assert postgresql == catalog_url.startswith("postgresql"), "a catalog on SQLite imported PostgreSQL's drivers"
+    assert Catalog(catalog_url).inbox_index()["/in/a.mp4"].content_hash == "h"
     assert Catalog(catalog_url).schema_revision() == HEAD_REVISION
