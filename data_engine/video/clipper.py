@@ -35,6 +35,10 @@ from data_engine.video.probe import VideoError, VideoProbe, first_video_stream
 Method = Literal["copy", "reencode"]
 Verify = Literal["packets", "auto", "full"]
 
+FINISHERS = 2
+"""Threads checking and publishing written clips while the next ones are copied: opening a clip (FFmpeg decodes
+its first picture to learn the stream) and decoding its head take ~40 ms a 1080p clip, several times its copy, and
+FFmpeg's decoding releases the GIL, so two overlap on two cores."""
 REENCODE_CODEC = "ffv1"
 """Lossless, so a re-encoded clip decodes to the same pixels as the source."""
 
@@ -126,8 +130,8 @@ def extract_clips(
     file is in place, so the caller can record it right away. A span whose file already exists and holds the
     expected number of packets is not rewritten (its clip is still reported): re-running is cheap and safe.
 
-    Checking and publishing a written clip runs on a worker thread while the next one is copied (decoding and
-    fsync release the GIL); `on_clip` is always called from the calling thread, in order.
+    Checking and publishing written clips runs on `FINISHERS` worker threads while the next ones are copied
+    (decoding and fsync release the GIL); `on_clip` is always called from the calling thread, in order.
 
     Verification: the probe already proved that no frame crosses a cut point. After writing, "packets" demuxes the
     clip to check that every packet landed; "auto" (default) also decodes until its first frame comes out, which
@@ -151,7 +155,7 @@ def extract_clips(
             job, copied = finishing.popleft()
             done[job.span.ordinal] = _report(copied.result() or _reencode(src, job.span, job.dest, probe), on_clip)
 
-    with ThreadPoolExecutor(max_workers=1) as finisher:
+    with ThreadPoolExecutor(max_workers=FINISHERS) as finisher:
         for job, packets_written in _copy_all(src, copy_jobs, probe.rotation):
             finishing.append((job, finisher.submit(_finish_copy, job, packets_written, verify)))
             report_finished(wait=False)
