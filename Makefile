@@ -31,6 +31,9 @@ test: setup
 	scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	# The tests start the engine's commands in hundreds of subprocesses; where PYTHONDONTWRITEBYTECODE is set
+	# (CI machines) each would compile its modules from source again, so they are compiled once here.
+	$(BIN)/python -m compileall -q data_engine assets sensors resources
 	$(BIN)/python -m pytest
 
 lint: setup
