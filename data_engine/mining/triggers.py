@@ -275,6 +275,22 @@ def mask_runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
     return [(int(start), int(end)) for start, end in zip(starts, ends, strict=True)]
 
 
+def centered_median(values: np.ndarray, window: int) -> np.ndarray:
+    """The median of the `window` values centred on each (fewer at the ends; an even window reaches one further
+    back than ahead): pandas' `rolling(window, center=True, min_periods=1).median()`, value for value, on NaN-free
+    values, without importing pandas."""
+    count = len(values)
+    if not count:
+        return np.zeros(0, dtype=np.float64)
+    before, after = window // 2, (window - 1) // 2
+    padded = np.concatenate((np.full(before, np.nan), np.asarray(values, dtype=np.float64), np.full(after, np.nan)))
+    ordered = np.sort(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)  # NaN padding sorts last
+    positions = np.arange(count)
+    present = np.minimum(positions + after, count - 1) - np.maximum(positions - before, 0) + 1
+    low, high = ordered[positions, (present - 1) // 2], ordered[positions, present // 2]
+    return np.where(present % 2 == 1, low, (low + high) / 2)
+
+
 def _hit_at(trigger: str, frames: np.ndarray, first: int, last: int, score: float, details: HitDetails) -> Hit:
     """A hit over the feature rows at positions `first..last`, named by their frame indices (`frames`)."""
     return Hit(trigger, int(frames[first]), int(frames[last]), score, details)
@@ -282,7 +298,7 @@ def _hit_at(trigger: str, frames: np.ndarray, first: int, last: int, score: floa
 
 def _texture_spikes(texture_diff: np.ndarray, config: SpikeConfig) -> np.ndarray:
     """Frames whose content changes abruptly, as `config` defines it."""
-    level = pd.Series(texture_diff).rolling(config.level_window, center=True, min_periods=1).median().to_numpy()
+    level = centered_median(texture_diff, config.level_window)
     return (texture_diff >= config.min_texture_diff) & (texture_diff >= config.min_spike_ratio * level)
 
 
@@ -307,7 +323,7 @@ def detect_flicker(features: pd.DataFrame, detections: FrameDetections | None, c
     texture_diff = features["texture_diff_prev"].to_numpy(dtype=np.float64)
     frames = features["frame_index"].to_numpy()
     window = 2 * config.max_frames + 1
-    baseline = pd.Series(brightness).rolling(window, center=True, min_periods=1).median().to_numpy()
+    baseline = centered_median(brightness, window)
     deviation = brightness - baseline
     hits = []
     for first, last in mask_runs(np.abs(deviation) >= config.min_deviation, config.merge_gap):

@@ -16,6 +16,7 @@ from data_engine.mining.triggers import (
     GlitchConfig,
     Hit,
     TriggerError,
+    centered_median,
     register_trigger,
     registered_triggers,
     run_trigger,
@@ -64,6 +65,17 @@ def features_table(
 
 def hits_of(trigger: str, features: pd.DataFrame, config: object | None = None) -> list[tuple[int, int]]:
     return [(hit.first_frame, hit.last_frame) for hit in run_trigger(trigger, features, config=config)]
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 4, 7, 24, 25])
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 24, 26, 200])
+def test_centered_median_is_pandas_rolling_median(window: int, count: int) -> None:
+    """The triggers' baselines are exactly what pandas' centred rolling median gave, also for clips shorter than
+    the window and for even windows and counts (the mean of the two middle values)."""
+    rng = np.random.default_rng(count * 100 + window)
+    for values in (rng.normal(120, 30, count), rng.integers(0, 4, count).astype(np.float64)):
+        expected = pd.Series(values, dtype=np.float64).rolling(window, center=True, min_periods=1).median()
+        assert np.array_equal(centered_median(values, window), expected.to_numpy())
 
 
 def test_image_level_triggers_are_registered() -> None:
