@@ -431,10 +431,13 @@ def _diversity_top_up(
     config: MiningConfig,
 ) -> list:
     taken = np.array([frame.phash for frame in selection.frames], dtype=np.uint64)
-    frames = pd.concat(
-        [features[clip.id][["frame_index", "phash"]].assign(clip_id=clip.id, video_id=clip.video_id) for clip in clips],
-        ignore_index=True,
-    )
+    counts = [len(features[clip.id]) for clip in clips]
+    frames = {
+        "clip_id": np.repeat([clip.id for clip in clips], counts),
+        "video_id": np.repeat([clip.video_id for clip in clips], counts),
+        "frame_index": np.concatenate([features[clip.id]["frame_index"] for clip in clips]),
+        "phash": np.concatenate([features[clip.id]["phash"] for clip in clips]),
+    }
     sample = diversity_sample(
         frames,
         min(budget, per_clip * len(clips)),
