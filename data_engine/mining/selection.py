@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from data_engine.errors import EngineError
-from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE
+from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE, FrameFeatures
 from data_engine.mining.triggers import Hit
 
 DIVERSITY_TRIGGER = "diversity"
@@ -120,7 +119,7 @@ class FrameSelection:
 
 def candidates_from_hits(
     hits: Sequence[Hit],
-    features: pd.DataFrame,
+    features: FrameFeatures,
     clip_id: str,
     video_id: str,
     hit_refs: Sequence[HitRef] | None = None,
@@ -129,8 +128,7 @@ def candidates_from_hits(
     phash. `hit_refs` (one per hit, e.g. catalog row ids) default to the hits' positions."""
     if hit_refs is not None and len(hit_refs) != len(hits):
         raise SelectionError(f"{len(hit_refs)} hit references for {len(hits)} hits; give one per hit")
-    frames = features["frame_index"].to_numpy(dtype=np.int64)
-    hashes = features["phash"].to_numpy(dtype=np.uint64)
+    frames, hashes = features["frame_index"], features["phash"]
     candidates = []
     for position, hit in enumerate(hits):
         inside = np.flatnonzero((frames >= hit.first_frame) & (frames <= hit.last_frame))

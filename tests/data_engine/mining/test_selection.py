@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from data_engine.mining.features import compute_features, hamming
+from data_engine.mining.features import FEATURE_COLUMNS, FrameFeatures, compute_features, hamming
 from data_engine.mining.selection import (
     DEFAULT_DUPLICATE_DISTANCE,
     ChosenFrame,
@@ -198,7 +198,8 @@ def test_cold_start_spreads_frames_evenly_over_real_clips(sample_videos) -> None
 
 
 def test_candidates_from_hits_take_the_middle_frame_and_its_hash() -> None:
-    features = pd.DataFrame({"frame_index": np.arange(10), "phash": np.arange(10, dtype=np.uint64) * 1000})
+    columns = {name: np.zeros(10) for name in FEATURE_COLUMNS}
+    features = FrameFeatures(columns | {"frame_index": np.arange(10), "phash": np.arange(10, dtype=np.uint64) * 1000})
     hits = [Hit("flicker", 2, 6, 0.7), Hit("cut", 9, 9, 1.0)]
     candidates = candidates_from_hits(hits, features, "clip", "video", hit_refs=["h1", "h2"])
     assert [(c.frame, c.phash, c.trigger, c.hit) for c in candidates] == [
