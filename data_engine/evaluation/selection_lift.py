@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from data_engine.mining.config import MiningConfig
+from data_engine.mining.features import FrameFeatures
 from data_engine.mining.selection import candidates_from_hits, select_frames
 from data_engine.mining.triggers import Hit
 
@@ -132,7 +132,7 @@ def budget_frames(share: float, frames: int) -> int:
     return max(1, round(share * frames)) if frames else 0
 
 
-def engine_choice(hits: Sequence[Hit], features: pd.DataFrame, budget: int) -> np.ndarray:
+def engine_choice(hits: Sequence[Hit], features: FrameFeatures, budget: int) -> np.ndarray:
     """The frames the mining stage's selection takes from these hits under `budget` (its defaults; one clip)."""
     config = MiningConfig()
     candidates = candidates_from_hits(hits, features, "sequence", "sequence")

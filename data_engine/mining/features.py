@@ -6,9 +6,9 @@ conversion): brightness, contrast, frame-to-frame differences, sharpness and a p
 
 Ingest already decodes every frame of a video to probe it; `FeatureSink` computes the features of those very frames
 (on a worker thread, overlapping the decoder), and `clip_features` cuts a clip's rows out of them, so a clip copied
-without re-encoding is never decoded again for mining. The per-frame computation, the schema and `FeatureSink` live
-in `data_engine.video.luma_features` (no pandas and no mining package: ingest imports only that) and are re-exported
-here.
+without re-encoding is never decoded again for mining. The per-frame computation and `FeatureSink` live in
+`data_engine.video.luma_features`, the schema and `FrameFeatures` (the features in memory: numpy columns, no pandas)
+in `data_engine.video.feature_table`; ingest imports only those, and they are re-exported here.
 """
 
 from __future__ import annotations
@@ -18,25 +18,27 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_engine.video.feature_table import (
+    FEATURE_COLUMNS,
+    FEATURES_SCHEMA,
+    FeaturesError,
+    FrameFeatures,
+    write_table,
+)
 from data_engine.video.frames import THUMBNAIL_DECODING, iter_frames
 from data_engine.video.luma_features import (
     DIFF_BLOCK,
-    FEATURE_COLUMNS,
-    FEATURES_SCHEMA,
     MIN_WIDTH,
     PHASH_BITS,
     PHASH_IMAGE_SIZE,
     TEXTURE_STD_FLOOR,
     FeatureAccumulator,
-    FeaturesError,
     FeatureSink,
     phash_batch,
     phash_thumbnail,
-    write_table,
 )
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "TEXTURE_STD_FLOOR",
     "FeatureSink",
     "FeaturesError",
+    "FrameFeatures",
     "clip_features",
     "compute_features",
     "hamming",
@@ -64,8 +67,8 @@ def compute_features(
     clip_path: str | Path,
     width: int = 160,
     progress: Callable[[int], None] | None = None,
-) -> pd.DataFrame:
-    """Decode `clip_path` once and return one row of features per frame (columns `FEATURE_COLUMNS`).
+) -> FrameFeatures:
+    """Decode `clip_path` once and return the features of each frame (columns `FEATURE_COLUMNS`).
 
     `width`: the luma is downscaled to this width (aspect kept) before any feature is computed; small is fast.
     `progress`: called with the number of frames done so far, every 100 frames and at the end.
@@ -85,29 +88,29 @@ def compute_features(
         raise FeaturesError(f"cannot decode {path}: {error}; check that it is a readable video file") from error
     if progress is not None:
         progress(accumulator.count)
-    return pd.DataFrame(accumulator.columns())
+    return accumulator.features()
 
 
-def clip_features(video_features: pd.DataFrame, first_frame: int, last_frame: int) -> pd.DataFrame:
+def clip_features(video_features: FrameFeatures, first_frame: int, last_frame: int) -> FrameFeatures:
     """The rows of a clip's frames out of its video's features, as `compute_features` of the clip file gives them.
 
     Valid for clips copied without re-encoding (their decoded frames are the video's, bit for bit). Frame indices
     start at 0 and the differences to the previous frame are 0 on the clip's first frame, as when the clip is
     decoded alone; `pts_s` counts from the clip's first frame.
     """
-    rows = video_features[
-        (video_features["frame_index"] >= first_frame) & (video_features["frame_index"] <= last_frame)
-    ]
+    frames = video_features["frame_index"]
+    rows = video_features.rows((frames >= first_frame) & (frames <= last_frame))
     if len(rows) != last_frame - first_frame + 1:
         raise FeaturesError(
             f"video features hold {len(rows)} of the clip's {last_frame - first_frame + 1} frames "
             f"({first_frame}-{last_frame}); recompute the clip's features from its file"
         )
-    clip = rows.reset_index(drop=True).copy()
-    clip["frame_index"] -= first_frame
-    clip["pts_s"] -= clip["pts_s"].iloc[0]
-    clip.loc[0, ["diff_prev", "block_diff_max", "texture_diff_prev"]] = 0.0
-    return clip
+    columns = dict(rows.items())
+    columns["frame_index"] = columns["frame_index"] - first_frame
+    columns["pts_s"] = columns["pts_s"] - columns["pts_s"][0]
+    for name in ("diff_prev", "block_diff_max", "texture_diff_prev"):
+        columns[name] = np.concatenate(([0.0], columns[name][1:]))
+    return FrameFeatures(columns)
 
 
 DEFAULT_DUPLICATE_DISTANCE = 8
@@ -121,33 +124,23 @@ def hamming(hashes_a: np.ndarray, hashes_b: np.ndarray) -> np.ndarray:
     return np.bitwise_count(np.bitwise_xor(hashes_a.astype(np.uint64), hashes_b.astype(np.uint64))).astype(np.int64)
 
 
-def write_features(features: pd.DataFrame, path: str | Path) -> Path:
-    """Write a features table as Parquet atomically (temporary file + rename): readers never see half a file."""
-    return write_table(_to_table(features), path)
+def write_features(features: FrameFeatures, path: str | Path) -> Path:
+    """Write features as Parquet atomically (temporary file + rename): readers never see half a file."""
+    return write_table(features.to_table(), path)
 
 
-def read_features(path: str | Path) -> pd.DataFrame:
-    """Read a features table written by `write_features`, checking its columns and types."""
+def read_features(path: str | Path) -> FrameFeatures:
+    """Read features written by `write_features`, checking their columns and types. Read with `ParquetFile`:
+    `pq.read_table` goes through pyarrow's datasets, which import pandas."""
     source = Path(path)
     if not source.is_file():
         raise FeaturesError(f"features file {source} does not exist; compute it with compute_features first")
     try:
-        table = pq.read_table(source)
+        with pq.ParquetFile(source) as file:
+            table = file.read()
     except (pa.ArrowException, OSError) as error:
         raise FeaturesError(f"features file {source} is not readable Parquet: {error}") from error
-    if not table.schema.equals(FEATURES_SCHEMA, check_metadata=False):
-        raise FeaturesError(
-            f"features file {source} has columns {table.schema.names} with types {table.schema.types}; "
-            f"expected {FEATURES_SCHEMA.names} (recompute it with compute_features)"
-        )
-    return table.to_pandas()
-
-
-def _to_table(features: pd.DataFrame) -> pa.Table:
-    missing = [column for column in FEATURE_COLUMNS if column not in features.columns]
-    if missing:
-        raise FeaturesError(f"features table lacks columns {missing}; build it with compute_features")
     try:
-        return pa.Table.from_pandas(features[list(FEATURE_COLUMNS)], schema=FEATURES_SCHEMA, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
-        raise FeaturesError(f"features table has values of the wrong type: {error}") from error
+        return FrameFeatures.from_table(table)
+    except FeaturesError as error:
+        raise FeaturesError(f"features file {source}: {error} (recompute it with compute_features)") from error

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from data_engine.detections import Detections
-from data_engine.mining.features import hamming
+from data_engine.mining.features import FrameFeatures, hamming
 
 
 def margin_uncertainty(frames: Sequence[Detections | None], threshold: float) -> np.ndarray:
@@ -31,17 +30,11 @@ def margin_uncertainty(frames: Sequence[Detections | None], threshold: float) ->
     return out
 
 
-def frame_hashes(features: pd.DataFrame | None) -> dict[int, int]:
+def frame_hashes(features: FrameFeatures | None) -> dict[int, int]:
     """Frame index -> phash from a clip's features (empty without them: no near-duplicate check)."""
-    if features is None or "phash" not in features.columns:
+    if features is None:
         return {}
-    return dict(
-        zip(
-            features["frame_index"].to_numpy(dtype=np.int64).tolist(),
-            features["phash"].to_numpy(dtype=np.uint64).tolist(),
-            strict=True,
-        )
-    )
+    return dict(zip(features["frame_index"].tolist(), features["phash"].tolist(), strict=True))
 
 
 def top_frames(

@@ -17,12 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from data_engine.autolabel.fusion import calibrate
 from data_engine.autolabel.hindsight import HindsightParams, apply_hindsight
 from data_engine.detections import Detections, match_boxes
-from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE
+from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE, FrameFeatures
 from data_engine.mining.frame_ranking import frame_hashes, margin_uncertainty, top_frames
 from data_engine.mining.triggers import FrameDetections, Hit, HitDetails, PositiveConfig, register_trigger
 
@@ -87,7 +86,7 @@ def disagreements(
 
 @register_trigger("hindsight_disagreement", HindsightDisagreementConfig, needs="detections")
 def detect_hindsight_disagreement(
-    features: pd.DataFrame | None, detections: FrameDetections, config: HindsightDisagreementConfig
+    features: FrameFeatures | None, detections: FrameDetections, config: HindsightDisagreementConfig
 ) -> list[Hit]:
     """One single-frame hit per flagged frame: the clip's frames with the most estimated errors."""
     frames, scored = disagreements(detections, config.threshold, config.iou_match)

@@ -24,13 +24,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from data_engine.autolabel.hindsight import HindsightParams, link_tracks, suppress_duplicates
 from data_engine.autolabel.stream import StreamedDetections, detect_stream
 from data_engine.detections import Detections, box_iou, match_boxes
 from data_engine.detectors.base import Detector
-from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE
+from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE, FrameFeatures
 from data_engine.mining.frame_ranking import frame_hashes, top_frames
 from data_engine.mining.triggers import (
     FrameDetections,
@@ -239,7 +238,7 @@ def _box_details(box: np.ndarray, track: int) -> dict[str, float | int]:
 
 @register_trigger("detection_flicker", DetectionFlickerConfig, needs="detections", default=False)
 def detect_detection_flicker(
-    features: pd.DataFrame | None, detections: FrameDetections, config: DetectionFlickerConfig
+    features: FrameFeatures | None, detections: FrameDetections, config: DetectionFlickerConfig
 ) -> list[Hit]:
     """Gaps: the sampled frames a supported track misses (score: confidence around the gap, a strong track that
     vanishes is the surest sign). Blips: short tracks (score: their best confidence)."""
@@ -296,7 +295,7 @@ def _missed_frames(
 
 @register_trigger("class_flip", ClassFlipConfig, needs="detections", default=False)
 def detect_class_flips(
-    features: pd.DataFrame | None, detections: FrameDetections, config: ClassFlipConfig
+    features: FrameFeatures | None, detections: FrameDetections, config: ClassFlipConfig
 ) -> list[Hit]:
     """One hit per class change inside a track, spanning the two observations that disagree. Score: twice the
     share of the track's observations outside its majority class (1 = a coin toss between classes)."""
@@ -316,7 +315,7 @@ def detect_class_flips(
 
 
 @register_trigger("box_jump", BoxJumpConfig, needs="detections", default=False)
-def detect_box_jumps(features: pd.DataFrame | None, detections: FrameDetections, config: BoxJumpConfig) -> list[Hit]:
+def detect_box_jumps(features: FrameFeatures | None, detections: FrameDetections, config: BoxJumpConfig) -> list[Hit]:
     """Observations whose box overlaps the constant-velocity prediction from the two observations before by less
     than `max_iou`. Score: 1 - IoU / max_iou."""
     hits = []
@@ -338,7 +337,7 @@ def detect_box_jumps(features: pd.DataFrame | None, detections: FrameDetections,
 
 @register_trigger("count_oscillation", CountOscillationConfig, needs="detections", default=False)
 def detect_count_oscillation(
-    features: pd.DataFrame | None, detections: FrameDetections, config: CountOscillationConfig
+    features: FrameFeatures | None, detections: FrameDetections, config: CountOscillationConfig
 ) -> list[Hit]:
     """Runs of count reversals (up-down or down-up over three consecutive sampled frames). Score: reversals in the
     run over twice `min_reversals`, capped at 1."""
@@ -366,7 +365,7 @@ def detect_count_oscillation(
 
 @register_trigger("confidence_oscillation", ConfidenceOscillationConfig, needs="detections", default=False)
 def detect_confidence_oscillation(
-    features: pd.DataFrame | None, detections: FrameDetections, config: ConfidenceOscillationConfig
+    features: FrameFeatures | None, detections: FrameDetections, config: ConfidenceOscillationConfig
 ) -> list[Hit]:
     """Tracks (unsure boxes included) whose confidence goes above and below the threshold again and again.
     Score: crossings over twice `min_crossings`, capped at 1."""
@@ -470,7 +469,7 @@ def _mapped(found: Detections, lookup: np.ndarray | None) -> Detections:
 
 @register_trigger("model_disagreement", DisagreementConfig, needs="reference")
 def detect_disagreement(
-    features: pd.DataFrame | None,
+    features: FrameFeatures | None,
     detections: FrameDetections,
     config: DisagreementConfig,
     reference: FrameDetections,

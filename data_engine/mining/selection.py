@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from data_engine.errors import EngineError
-from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE
+from data_engine.mining.features import DEFAULT_DUPLICATE_DISTANCE, FrameFeatures
 from data_engine.mining.triggers import Hit
 
 DIVERSITY_TRIGGER = "diversity"
@@ -120,7 +119,7 @@ class FrameSelection:
 
 def candidates_from_hits(
     hits: Sequence[Hit],
-    features: pd.DataFrame,
+    features: FrameFeatures,
     clip_id: str,
     video_id: str,
     hit_refs: Sequence[HitRef] | None = None,
@@ -129,8 +128,7 @@ def candidates_from_hits(
     phash. `hit_refs` (one per hit, e.g. catalog row ids) default to the hits' positions."""
     if hit_refs is not None and len(hit_refs) != len(hits):
         raise SelectionError(f"{len(hit_refs)} hit references for {len(hits)} hits; give one per hit")
-    frames = features["frame_index"].to_numpy(dtype=np.int64)
-    hashes = features["phash"].to_numpy(dtype=np.uint64)
+    frames, hashes = features["frame_index"], features["phash"]
     candidates = []
     for position, hit in enumerate(hits):
         inside = np.flatnonzero((frames >= hit.first_frame) & (frames <= hit.last_frame))
@@ -197,7 +195,7 @@ def select_frames(
 
 
 def diversity_sample(
-    frames: pd.DataFrame,
+    frames: Mapping[str, np.ndarray | Sequence[Any]],
     budget: int,
     existing_hashes: np.ndarray | Sequence[int] | None = None,
     max_distance: int = DEFAULT_DUPLICATE_DISTANCE,
@@ -206,22 +204,21 @@ def diversity_sample(
     """Cold start: choose at most `budget` frames spread evenly over every clip (first frame, middle, quarters,
     eighths, ...), clips and videos taking turns, near-duplicates skipped as in `select_frames`.
 
-    `frames`: one row per frame that may be chosen, columns clip_id, video_id, frame_index, phash (e.g. the
-    clips' feature tables with their ids added)."""
+    `frames`: the frames that may be chosen as columns of one value per frame: clip_id, video_id, frame_index,
+    phash (e.g. the clips' features' frame_index and phash, with their ids repeated)."""
     _check_limits(budget, max_distance, max_per_clip)
-    missing = {"clip_id", "video_id", "frame_index", "phash"} - set(frames.columns)
+    missing = {"clip_id", "video_id", "frame_index", "phash"} - set(frames)
     if missing:
         raise SelectionError(f"frames lack columns {sorted(missing)}; give clip_id, video_id, frame_index, phash")
-    table = frames.sort_values(["clip_id", "frame_index"], kind="stable").reset_index(drop=True)
-    rank = table.groupby("clip_id", sort=False).cumcount().to_numpy()
-    size = table.groupby("clip_id", sort=False)["frame_index"].transform("size").to_numpy()
+    clips, videos = np.asarray(frames["clip_id"]), np.asarray(frames["video_id"])
+    indices, hashes = np.asarray(frames["frame_index"]), np.asarray(frames["phash"]).astype(np.uint64)
+    order = np.lexsort((indices, clips))
+    rank, size = _run_ranks(clips[order])
     pool = [
         ChosenFrame(
             str(clip), str(video), int(frame), int(phash), DIVERSITY_TRIGGER, 0.0, (Reason(DIVERSITY_TRIGGER, 0.0),)
         )
-        for clip, video, frame, phash in zip(
-            table["clip_id"], table["video_id"], table["frame_index"], table["phash"].astype(np.uint64), strict=True
-        )
+        for clip, video, frame, phash in zip(clips[order], videos[order], indices[order], hashes[order], strict=True)
     ]
     picker = _Picker(pool, budget, existing_hashes, max_distance, max_per_clip)
     for index in _diversity_order(pool, _spread_keys(rank, size)):
@@ -290,20 +287,25 @@ def _diversity_order(frames: Sequence[ChosenFrame], keys: Sequence[float] | np.n
     inside a clip."""
     if not frames:
         return []
-    table = pd.DataFrame(
-        {
-            "video": [frame.video_id for frame in frames],
-            "clip": [frame.clip_id for frame in frames],
-            "key": np.asarray(keys, dtype=np.float64),
-            "frame": [frame.frame for frame in frames],
-        }
-    )
-    table = table.sort_values(["clip", "key", "frame"], kind="stable")
-    table["clip_round"] = table.groupby("clip", sort=False).cumcount()
-    table = table.sort_values(["video", "clip_round", "key", "clip", "frame"], kind="stable")
-    table["video_round"] = table.groupby("video", sort=False).cumcount()
-    table = table.sort_values(["video_round", "key", "video", "clip", "frame"], kind="stable")
-    return table.index.to_list()
+    video = np.array([frame.video_id for frame in frames])
+    clip = np.array([frame.clip_id for frame in frames])
+    key = np.asarray(keys, dtype=np.float64)
+    number = np.array([frame.frame for frame in frames])
+    order = np.lexsort((number, key, clip))
+    clip_round = np.empty(len(frames), dtype=np.int64)
+    clip_round[order] = _run_ranks(clip[order])[0]
+    order = order[np.lexsort((number[order], clip[order], key[order], clip_round[order], video[order]))]
+    video_round = _run_ranks(video[order])[0]
+    order = order[np.lexsort((number[order], clip[order], video[order], key[order], video_round))]
+    return order.tolist()
+
+
+def _run_ranks(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's position in its run of equal neighbours and that run's length: on values sorted by group,
+    each one's rank in its group and the group's size."""
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    lengths = np.diff(np.append(starts, len(keys)))
+    return np.arange(len(keys)) - np.repeat(starts, lengths), np.repeat(lengths, lengths)
 
 
 def _spread_keys(rank: np.ndarray, size: np.ndarray) -> np.ndarray:

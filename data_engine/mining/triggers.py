@@ -24,11 +24,10 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from data_engine.detections import Detections
 from data_engine.errors import EngineError
-from data_engine.mining.features import hamming
+from data_engine.mining.features import FrameFeatures, hamming
 
 FrameDetections = Mapping[int, Detections]
 """Detections of a clip keyed by frame index (for model-level triggers; image-level triggers ignore them)."""
@@ -127,20 +126,17 @@ def trigger_spec(name: str) -> TriggerSpec:
     return _REGISTRY[name]
 
 
-def validate_features(features: pd.DataFrame, required_columns: Sequence[str] = ()) -> None:
-    """Raise `TriggerError` if columns are missing, values are NaN/infinite/out of range or frames are unordered."""
+def validate_features(features: FrameFeatures, required_columns: Sequence[str] = ()) -> None:
+    """Raise `TriggerError` if a required column is not a feature, values are NaN/infinite/out of range or frames
+    are unordered (`FrameFeatures` has checked the columns' types)."""
     needed = list(dict.fromkeys(["frame_index", *required_columns]))
-    missing = [column for column in needed if column not in features.columns]
+    missing = [column for column in needed if column not in features]
     if missing:
-        raise TriggerError(
-            f"features lack columns {missing}; compute them with data_engine.mining.features.compute_features"
-        )
+        raise TriggerError(f"features lack columns {missing}; features have {list(features.columns)}")
     for column in needed:
         if column == "phash":
-            if features[column].dtype != np.uint64:
-                raise TriggerError(f"column phash must be uint64, got {features[column].dtype}")
             continue
-        values = features[column].to_numpy(dtype=np.float64)
+        values = np.asarray(features[column], dtype=np.float64)
         low, high = _COLUMN_RANGES.get(column, (-np.inf, np.inf))
         bad = ~np.isfinite(values) | (values < low) | (values > high)
         if bad.any():
@@ -149,7 +145,7 @@ def validate_features(features: pd.DataFrame, required_columns: Sequence[str] = 
                 f"column {column} has {int(bad.sum())} NaN, infinite or out-of-range values (first at row {row}: "
                 f"{values[row]}); expected finite values in [{low}, {high}]"
             )
-    if (np.diff(features["frame_index"].to_numpy()) <= 0).any():
+    if (np.diff(features["frame_index"]) <= 0).any():
         raise TriggerError("frame_index must be strictly increasing; sort the features by frame")
 
 
@@ -183,7 +179,7 @@ def triggers_for(names: Sequence[str] | None, detections: bool, reference: bool)
 
 def run_trigger(
     name: str,
-    features: pd.DataFrame | None,
+    features: FrameFeatures | None,
     detections: FrameDetections | None = None,
     config: object | None = None,
     reference_detections: FrameDetections | None = None,
@@ -193,7 +189,7 @@ def run_trigger(
 
 
 def run_triggers(
-    features: pd.DataFrame | None,
+    features: FrameFeatures | None,
     detections: FrameDetections | None = None,
     configs: Mapping[str, object] | None = None,
     names: Sequence[str] | None = None,
@@ -229,7 +225,7 @@ def run_triggers(
 
 def _run(
     spec: TriggerSpec,
-    features: pd.DataFrame | None,
+    features: FrameFeatures | None,
     detections: FrameDetections | None,
     config: object | None,
     reference: FrameDetections | None,
@@ -275,6 +271,22 @@ def mask_runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
     return [(int(start), int(end)) for start, end in zip(starts, ends, strict=True)]
 
 
+def centered_median(values: np.ndarray, window: int) -> np.ndarray:
+    """The median of the `window` values centred on each (fewer at the ends; an even window reaches one further
+    back than ahead): pandas' `rolling(window, center=True, min_periods=1).median()`, value for value, on NaN-free
+    values, without importing pandas."""
+    count = len(values)
+    if not count:
+        return np.zeros(0, dtype=np.float64)
+    before, after = window // 2, (window - 1) // 2
+    padded = np.concatenate((np.full(before, np.nan), np.asarray(values, dtype=np.float64), np.full(after, np.nan)))
+    ordered = np.sort(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)  # NaN padding sorts last
+    positions = np.arange(count)
+    present = np.minimum(positions + after, count - 1) - np.maximum(positions - before, 0) + 1
+    low, high = ordered[positions, (present - 1) // 2], ordered[positions, present // 2]
+    return np.where(present % 2 == 1, low, (low + high) / 2)
+
+
 def _hit_at(trigger: str, frames: np.ndarray, first: int, last: int, score: float, details: HitDetails) -> Hit:
     """A hit over the feature rows at positions `first..last`, named by their frame indices (`frames`)."""
     return Hit(trigger, int(frames[first]), int(frames[last]), score, details)
@@ -282,7 +294,7 @@ def _hit_at(trigger: str, frames: np.ndarray, first: int, last: int, score: floa
 
 def _texture_spikes(texture_diff: np.ndarray, config: SpikeConfig) -> np.ndarray:
     """Frames whose content changes abruptly, as `config` defines it."""
-    level = pd.Series(texture_diff).rolling(config.level_window, center=True, min_periods=1).median().to_numpy()
+    level = centered_median(texture_diff, config.level_window)
     return (texture_diff >= config.min_texture_diff) & (texture_diff >= config.min_spike_ratio * level)
 
 
@@ -301,13 +313,13 @@ class FlickerConfig(PositiveConfig):
 
 
 @register_trigger("flicker", FlickerConfig, required_columns=("brightness_mean", "texture_diff_prev"))
-def detect_flicker(features: pd.DataFrame, detections: FrameDetections | None, config: FlickerConfig) -> list[Hit]:
+def detect_flicker(features: FrameFeatures, detections: FrameDetections | None, config: FlickerConfig) -> list[Hit]:
     """Frame ranges whose brightness deviates from the rolling median by `min_deviation` grey levels or more."""
-    brightness = features["brightness_mean"].to_numpy(dtype=np.float64)
-    texture_diff = features["texture_diff_prev"].to_numpy(dtype=np.float64)
-    frames = features["frame_index"].to_numpy()
+    brightness = np.asarray(features["brightness_mean"], dtype=np.float64)
+    texture_diff = np.asarray(features["texture_diff_prev"], dtype=np.float64)
+    frames = features["frame_index"]
     window = 2 * config.max_frames + 1
-    baseline = pd.Series(brightness).rolling(window, center=True, min_periods=1).median().to_numpy()
+    baseline = centered_median(brightness, window)
     deviation = brightness - baseline
     hits = []
     for first, last in mask_runs(np.abs(deviation) >= config.min_deviation, config.merge_gap):
@@ -332,12 +344,12 @@ class GlitchConfig(SpikeConfig):
 
 
 @register_trigger("glitch", GlitchConfig, required_columns=("texture_diff_prev", "brightness_std", "phash"))
-def detect_glitches(features: pd.DataFrame, detections: FrameDetections | None, config: GlitchConfig) -> list[Hit]:
+def detect_glitches(features: FrameFeatures, detections: FrameDetections | None, config: GlitchConfig) -> list[Hit]:
     """Short runs of frames that spike away from both neighbours (decoder corruption, dropped-in garbage)."""
-    texture_diff = features["texture_diff_prev"].to_numpy(dtype=np.float64)
-    hashes = features["phash"].to_numpy()
-    std = features["brightness_std"].to_numpy(dtype=np.float64)
-    frames = features["frame_index"].to_numpy()
+    texture_diff = np.asarray(features["texture_diff_prev"], dtype=np.float64)
+    hashes = features["phash"]
+    std = np.asarray(features["brightness_std"], dtype=np.float64)
+    frames = features["frame_index"]
     spikes = _texture_spikes(texture_diff, config)
     hits = []
     first = 1
@@ -380,12 +392,12 @@ class CutConfig(SpikeConfig):
 
 
 @register_trigger("cut", CutConfig, required_columns=("texture_diff_prev", "phash"))
-def detect_cuts(features: pd.DataFrame, detections: FrameDetections | None, config: CutConfig) -> list[Hit]:
+def detect_cuts(features: FrameFeatures, detections: FrameDetections | None, config: CutConfig) -> list[Hit]:
     """One-frame hits at the first frame of each new shot. The new content must differ from the two frames before
     it, so the frame after a glitch (back to the old content) is no cut."""
-    texture_diff = features["texture_diff_prev"].to_numpy(dtype=np.float64)
-    hashes = features["phash"].to_numpy()
-    frames = features["frame_index"].to_numpy()
+    texture_diff = np.asarray(features["texture_diff_prev"], dtype=np.float64)
+    hashes = features["phash"]
+    frames = features["frame_index"]
     hits = []
     spikes = _texture_spikes(texture_diff, config)
     for position in (int(index) for index in np.flatnonzero(spikes)):
@@ -426,10 +438,10 @@ class FrozenConfig(PositiveConfig):
 
 
 @register_trigger("frozen", FrozenConfig, required_columns=("block_diff_max",))
-def detect_frozen(features: pd.DataFrame, detections: FrameDetections | None, config: FrozenConfig) -> list[Hit]:
+def detect_frozen(features: FrameFeatures, detections: FrameDetections | None, config: FrozenConfig) -> list[Hit]:
     """Stretches of one repeated picture; the score grows with the length, 1 at four times `min_frames`."""
-    diff = features["block_diff_max"].to_numpy(dtype=np.float64)
-    frames = features["frame_index"].to_numpy()
+    diff = np.asarray(features["block_diff_max"], dtype=np.float64)
+    frames = features["frame_index"]
     still = diff <= config.max_block_diff
     still[:1] = False
     hits = []

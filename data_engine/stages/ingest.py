@@ -31,7 +31,8 @@ from data_engine.progress import Progress, tracked
 from data_engine.settings import Settings
 from data_engine.store import Store, content_hash, remove_stale_temporaries
 from data_engine.video.clipper import ClipSpan, ExtractedClip, extract_clips, plan_clips
-from data_engine.video.luma_features import FeatureSink, write_table
+from data_engine.video.feature_table import write_table
+from data_engine.video.luma_features import FeatureSink
 from data_engine.video.probe import VideoError, VideoProbe, probe_video
 
 

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 
 from data_engine.annotation.history import review_yield_rates
 from data_engine.autolabel.stream import AutolabelError, detect_clip_once
@@ -40,6 +39,7 @@ from data_engine.leases import take
 from data_engine.mining.config import MiningConfig
 from data_engine.mining.features import (
     FeaturesError,
+    FrameFeatures,
     clip_features,
     compute_features,
     read_features,
@@ -145,7 +145,7 @@ def compute_batch_features(context: StageContext, batch_key: str) -> FeaturesRep
     )
     step, done = f"features {batch_key}", 0
     to_decode: list[Clip] = []
-    video_features: dict[str, pd.DataFrame | None] = {}
+    video_features: dict[str, FrameFeatures | None] = {}
     for clip in todo:
         sliced = _features_from_ingest(store, clip, video_features)
         if sliced is None:
@@ -175,8 +175,8 @@ def compute_batch_features(context: StageContext, batch_key: str) -> FeaturesRep
 
 
 def _features_from_ingest(
-    store: Store, clip: Clip, video_features: dict[str, pd.DataFrame | None]
-) -> pd.DataFrame | None:
+    store: Store, clip: Clip, video_features: dict[str, FrameFeatures | None]
+) -> FrameFeatures | None:
     """The clip's rows of its video's features, or None when they cannot stand for the clip's own frames (a
     re-encoded clip decodes to other pixels; videos ingested before features rode on the probe have none)."""
     if clip.method != "copy":
@@ -423,7 +423,7 @@ def _describe_batch(catalog: Catalog, batch_key: str, report: SelectionReport) -
 
 def _diversity_top_up(
     clips: Sequence[Clip],
-    features: Mapping[str, pd.DataFrame],
+    features: Mapping[str, FrameFeatures],
     selection: FrameSelection,
     existing: np.ndarray,
     budget: int,
@@ -431,10 +431,13 @@ def _diversity_top_up(
     config: MiningConfig,
 ) -> list:
     taken = np.array([frame.phash for frame in selection.frames], dtype=np.uint64)
-    frames = pd.concat(
-        [features[clip.id][["frame_index", "phash"]].assign(clip_id=clip.id, video_id=clip.video_id) for clip in clips],
-        ignore_index=True,
-    )
+    counts = [len(features[clip.id]) for clip in clips]
+    frames = {
+        "clip_id": np.repeat([clip.id for clip in clips], counts),
+        "video_id": np.repeat([clip.video_id for clip in clips], counts),
+        "frame_index": np.concatenate([features[clip.id]["frame_index"] for clip in clips]),
+        "phash": np.concatenate([features[clip.id]["phash"] for clip in clips]),
+    }
     sample = diversity_sample(
         frames,
         min(budget, per_clip * len(clips)),

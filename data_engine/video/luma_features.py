@@ -2,59 +2,25 @@
 
 This is the part of the mining features (`data_engine.mining.features`, which re-exports everything here) that
 ingest needs: the probe's decoding pass hands every frame to a `FeatureSink`, which downscales its luma plane and
-measures it, and the table is written as Parquet straight from numpy columns. Importing it pulls in neither pandas
-nor the mining package (its triggers and their dependencies), which is most of what `data-engine ingest` spent
-starting up.
+measures it, and the table is written as Parquet straight from numpy columns (`data_engine.video.feature_table`
+has the schema and the in-memory form, `FrameFeatures`). Importing it pulls in neither pandas nor the mining
+package (its triggers and their dependencies), which is most of what `data-engine ingest` spent starting up.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import av
 import cv2
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from data_engine.closing import Closing
-from data_engine.errors import EngineError
-from data_engine.store import temporary_path
+from data_engine.video.feature_table import FEATURE_COLUMNS, FeaturesError, FrameFeatures
 from data_engine.video.frames import DecodedFrame, frame_to_array
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-FEATURES_SCHEMA = pa.schema(
-    [
-        ("frame_index", pa.int64()),
-        ("pts_s", pa.float64()),
-        ("brightness_mean", pa.float64()),
-        ("brightness_std", pa.float64()),
-        ("diff_prev", pa.float64()),
-        ("block_diff_max", pa.float64()),
-        ("texture_diff_prev", pa.float64()),
-        ("sharpness", pa.float64()),
-        ("phash", pa.uint64()),
-    ]
-)
-"""Columns, one row per decoded frame:
-
-- brightness_mean / brightness_std: of the luma, in grey levels 0..255.
-- diff_prev: mean absolute luma difference to the previous frame (0 for the first frame).
-- block_diff_max: the largest mean absolute luma difference to the previous frame over blocks of DIFF_BLOCK x
-  DIFF_BLOCK pixels (0 for the first frame): a picture that changed anywhere (one person moving in a still room)
-  has a large value here while its whole-frame mean stays near 0.
-- texture_diff_prev: the same on luma standardised per frame, (y - mean) / max(std, TEXTURE_STD_FLOOR); blind to a
-  global brightness or contrast change (lighting), large when the content changes (cut, glitch). 0 for the first.
-- sharpness: variance of the Laplacian of the luma (low for blurred or flat frames).
-- phash: 64-bit perceptual hash, bit for bit `imagehash.phash` of the 32x32 area-resized luma (`phash_thumbnail`).
-"""
-FEATURE_COLUMNS: tuple[str, ...] = tuple(FEATURES_SCHEMA.names)
 TEXTURE_STD_FLOOR = 8.0
 DIFF_BLOCK = 8
 PHASH_IMAGE_SIZE = 32
@@ -63,16 +29,12 @@ MIN_WIDTH = PHASH_IMAGE_SIZE
 _PHASH_BATCH = 512
 
 
-class FeaturesError(EngineError, ValueError):
-    """A clip whose features cannot be computed, or a features file or table that is not valid."""
-
-
 class FeatureSink(Closing):
     """Features of frames another loop decodes (the ingest probe), so that mining needs no decoding pass of its own.
 
     Call it with each decoded frame in presentation order; a worker thread downscales and measures while the caller
-    decodes the next frames (cv2 and the decoder release the GIL), at most `queue_frames` frames behind. `result()`
-    waits for the last frame and returns the same table `compute_features` gives for the same frames. Use as a
+    decodes the next frames (cv2 and the decoder release the GIL), at most `queue_frames` frames behind. `table()`
+    waits for the last frame and returns the features `compute_features` gives for the same frames. Use as a
     context manager so the thread stops also when decoding fails.
     """
 
@@ -97,11 +59,7 @@ class FeatureSink(Closing):
         self.close()
         if self._error is not None:
             raise FeaturesError(f"computing frame features failed: {self._error}") from self._error
-        return self._accumulator.to_table()
-
-    def result(self) -> pd.DataFrame:
-        """The same features as a DataFrame, the table `compute_features` gives for the same frames."""
-        return self.table().to_pandas()
+        return self._accumulator.features().to_table()
 
     def _work(self) -> None:
         while (item := self._frames.get()) is not None:
@@ -110,7 +68,7 @@ class FeatureSink(Closing):
             index, frame, pts_s = item
             try:
                 self._accumulator.add(index, pts_s, frame_to_array(frame, "gray", self.width))
-            except BaseException as error:  # handed to the decoding thread by __call__ / result
+            except BaseException as error:  # handed to the decoding thread by __call__ / table
                 self._error = error
 
     def close(self) -> None:
@@ -209,41 +167,17 @@ class FeatureAccumulator:
             self.hashes.append(phash_batch(np.stack(self.pending_thumbnails)))
             self.pending_thumbnails = []
 
-    def columns(self) -> dict[str, np.ndarray]:
-        """The features of the frames added so far, one numpy array per column of `FEATURE_COLUMNS`, in order."""
+    def features(self) -> FrameFeatures:
+        """The features of the frames added so far."""
         self._flush_hashes()
         hashes = np.concatenate(self.hashes) if self.hashes else np.zeros(0, dtype=np.uint64)
-        columns = {
-            "frame_index": np.asarray(self.indices, dtype=np.int64),
-            # Containers without presentation timestamps (AVI) give frames their packets' decode-order times;
-            # frames arrive in presentation order, so sorting the times puts each on its frame.
-            "pts_s": np.sort(np.asarray(self.timestamps, dtype=np.float64)),
-            **{name: np.asarray(values, dtype=np.float64) for name, values in self.rows.items()},
-            "phash": hashes,
-        }
-        return {name: columns[name] for name in FEATURE_COLUMNS}
-
-    def to_table(self) -> pa.Table:
-        """The columns as an Arrow table of `FEATURES_SCHEMA`, sharing their memory. Built from the buffers:
-        `pa.array(numpy_array)` would import pandas (~0.3-0.5 s) to check whether it was given a pandas object."""
-        arrays = [
-            pa.Array.from_buffers(field.type, len(values), [None, pa.py_buffer(np.ascontiguousarray(values))])
-            for field, values in zip(FEATURES_SCHEMA, self.columns().values(), strict=True)
-        ]
-        return pa.Table.from_arrays(arrays, schema=FEATURES_SCHEMA)
-
-
-def write_table(table: pa.Table, path: str | Path) -> Path:
-    """Write a features table as Parquet atomically (temporary file + rename): readers never see half a file."""
-    if not table.schema.equals(FEATURES_SCHEMA, check_metadata=False):
-        raise FeaturesError(f"features table has columns {table.schema.names}; expected {FEATURES_SCHEMA.names}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_path(target)
-    try:
-        pq.write_table(table, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+        return FrameFeatures(
+            {
+                "frame_index": np.asarray(self.indices, dtype=np.int64),
+                # Containers without presentation timestamps (AVI) give frames their packets' decode-order times;
+                # frames arrive in presentation order, so sorting the times puts each on its frame.
+                "pts_s": np.sort(np.asarray(self.timestamps, dtype=np.float64)),
+                **{name: np.asarray(values, dtype=np.float64) for name, values in self.rows.items()},
+                "phash": hashes,
+            }
+        )

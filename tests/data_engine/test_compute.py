@@ -5,7 +5,6 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from data_engine.compute import (
@@ -17,13 +16,13 @@ from data_engine.compute import (
     ProcessPoolBackend,
     backend_from_settings,
 )
-from data_engine.mining.features import FeaturesError, compute_features
+from data_engine.mining.features import FeaturesError, FrameFeatures, compute_features
 from data_engine.settings import Settings, SettingsError
 from tests.dask_cluster import dask_cluster, free_port
 from tests.videos import make_test_video
 
 
-def features_and_worker(clip: str) -> tuple[pd.DataFrame, str]:
+def features_and_worker(clip: str) -> tuple[FrameFeatures, str]:
     """The clip's features and the name of the Dask worker that computed them ("local" outside Dask)."""
     from distributed import get_worker
 
@@ -53,17 +52,17 @@ def dask_address() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def expected(clips: list[str]) -> list[pd.DataFrame]:
+def expected(clips: list[str]) -> list[FrameFeatures]:
     return [compute_features(clip, width=96) for clip in clips]
 
 
-def _assert_identical(results: list[pd.DataFrame], expected: list[pd.DataFrame]) -> None:
+def _assert_identical(results: list[FrameFeatures], expected: list[FrameFeatures]) -> None:
     assert len(results) == len(expected)
     for result, wanted in zip(results, expected, strict=True):
-        pd.testing.assert_frame_equal(result, wanted, check_exact=True)
+        assert result == wanted
 
 
-def _run(backend: ComputeBackend, clips: list[str]) -> tuple[list[tuple[pd.DataFrame, str]], list[tuple[int, int]]]:
+def _run(backend: ComputeBackend, clips: list[str]) -> tuple[list[tuple[FrameFeatures, str]], list[tuple[int, int]]]:
     reported: list[tuple[int, int]] = []
     with backend:
         results = backend.map(features_and_worker, clips, progress=lambda done, total: reported.append((done, total)))
@@ -72,7 +71,7 @@ def _run(backend: ComputeBackend, clips: list[str]) -> tuple[list[tuple[pd.DataF
 
 @pytest.mark.parametrize("backend", [InProcessBackend(), ProcessPoolBackend(2)], ids=["inprocess", "processes"])
 def test_local_backends_match_a_plain_loop(
-    backend: ComputeBackend, clips: list[str], expected: list[pd.DataFrame]
+    backend: ComputeBackend, clips: list[str], expected: list[FrameFeatures]
 ) -> None:
     results, reported = _run(backend, clips)
     _assert_identical([features for features, _ in results], expected)
@@ -81,7 +80,7 @@ def test_local_backends_match_a_plain_loop(
 
 
 def test_dask_cluster_gives_identical_results_in_input_order_on_both_workers(
-    dask_address: str, clips: list[str], expected: list[pd.DataFrame]
+    dask_address: str, clips: list[str], expected: list[FrameFeatures]
 ) -> None:
     results, reported = _run(backend_from_settings("dask", workers=1, address=dask_address), clips)
     _assert_identical([features for features, _ in results], expected)
@@ -90,7 +89,7 @@ def test_dask_cluster_gives_identical_results_in_input_order_on_both_workers(
 
 
 def test_gpu_jobs_run_on_any_worker_when_no_worker_offers_a_gpu(
-    dask_address: str, clips: list[str], expected: list[pd.DataFrame]
+    dask_address: str, clips: list[str], expected: list[FrameFeatures]
 ) -> None:
     """Asking for a GPU where no worker has one must not wait forever: the jobs run wherever they can."""
     with DaskBackend(dask_address) as backend:
@@ -117,7 +116,7 @@ def test_partial_of_a_top_level_function_is_accepted(dask_address: str, clips: l
     small = functools.partial(compute_features, width=64)
     with DaskBackend(dask_address) as backend:
         (features,) = backend.map(small, clips[:1])
-    pd.testing.assert_frame_equal(features, compute_features(clips[0], width=64), check_exact=True)
+    assert features == compute_features(clips[0], width=64)
 
 
 def test_no_items_returns_an_empty_list_without_starting_workers() -> None:

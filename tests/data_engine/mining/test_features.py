@@ -5,12 +5,14 @@ from pathlib import Path
 import imagehash
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from PIL import Image
 
 from data_engine.mining.features import (
     FEATURE_COLUMNS,
     FeaturesError,
+    FrameFeatures,
     compute_features,
     hamming,
     phash_batch,
@@ -25,24 +27,24 @@ SAMPLE_FRAME_COUNTS = {"crowd_overhead_720p.avi": 341, "dancer_518x496.avi": 157
 
 
 @pytest.fixture(scope="session")
-def sample_features(sample_videos: Path) -> dict[str, pd.DataFrame]:
+def sample_features(sample_videos: Path) -> dict[str, FrameFeatures]:
     return {name: compute_features(sample_videos / name) for name in SAMPLE_FRAME_COUNTS}
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_FRAME_COUNTS))
-def test_one_row_per_decodable_frame_in_time_order(sample_features: dict[str, pd.DataFrame], name: str) -> None:
+def test_one_row_per_decodable_frame_in_time_order(sample_features: dict[str, FrameFeatures], name: str) -> None:
     features = sample_features[name]
-    assert list(features.columns) == list(FEATURE_COLUMNS)
+    assert features.columns == FEATURE_COLUMNS
     assert len(features) == SAMPLE_FRAME_COUNTS[name]
     assert features["frame_index"].tolist() == list(range(SAMPLE_FRAME_COUNTS[name]))
     assert np.all(np.diff(features["pts_s"]) > 0)
     assert features["phash"].dtype == np.uint64
-    assert features[["brightness_mean", "diff_prev", "sharpness"]].notna().all().all()
-    assert features["brightness_mean"].between(1, 254).all()
-    assert features["diff_prev"].iloc[0] == 0 and features["diff_prev"].iloc[1:].gt(0).any()
+    assert all(np.isfinite(features[name]).all() for name in ("brightness_mean", "diff_prev", "sharpness"))
+    assert ((features["brightness_mean"] >= 1) & (features["brightness_mean"] <= 254)).all()
+    assert features["diff_prev"][0] == 0 and (features["diff_prev"][1:] > 0).any()
 
 
-def test_real_footage_triggers_no_cut_or_glitch(sample_features: dict[str, pd.DataFrame]) -> None:
+def test_real_footage_triggers_no_cut_or_glitch(sample_features: dict[str, FrameFeatures]) -> None:
     for features in sample_features.values():
         assert [hit for hit in run_triggers(features) if hit.trigger in ("cut", "glitch")] == []
 
@@ -70,11 +72,13 @@ def test_hamming_counts_differing_bits() -> None:
     assert hamming(a, b).tolist() == [0, 2, 64]
 
 
-def test_parquet_round_trip_keeps_values_and_types(sample_features: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+def test_parquet_round_trip_keeps_values_and_types(sample_features: dict[str, FrameFeatures], tmp_path: Path) -> None:
     features = sample_features["crowd_overhead_720p.avi"]
     path = write_features(features, tmp_path / "clip" / "features.parquet")
     assert sorted(p.name for p in path.parent.iterdir()) == ["features.parquet"]
-    pd.testing.assert_frame_equal(read_features(path), features)
+    read = read_features(path)
+    assert read == features
+    assert all(read[name].dtype == features[name].dtype for name in FEATURE_COLUMNS)
 
 
 def test_clip_with_injected_events_has_telltale_features(event_clip) -> None:
@@ -86,7 +90,7 @@ def test_clip_with_injected_events_has_telltale_features(event_clip) -> None:
     frozen_blocks = features["block_diff_max"][event_clip.frozen[0] + 1 : event_clip.frozen[1] + 1]
     assert frozen_blocks.max() < 0.3 < features["block_diff_max"][1 : event_clip.frozen[0]].min()
     assert features["texture_diff_prev"][event_clip.glitch] > 0.9
-    assert features["sharpness"][event_clip.glitch] > 50 * features["sharpness"].median()
+    assert features["sharpness"][event_clip.glitch] > 50 * np.median(features["sharpness"])
 
 
 def test_progress_reports_frames_done(event_clip) -> None:
@@ -112,10 +116,33 @@ def test_too_small_width_is_rejected(event_clip) -> None:
         compute_features(event_clip.path, width=16)
 
 
-def test_table_without_feature_columns_cannot_be_written(tmp_path: Path) -> None:
+def test_features_need_every_column_of_one_length_and_type() -> None:
+    columns = {name: np.zeros(3) for name in FEATURE_COLUMNS} | {"frame_index": [0, 1, 2], "phash": [5, 6, 7]}
+    features = FrameFeatures(columns)
+    assert len(features) == 3 and features["frame_index"].dtype == np.int64 and features["phash"].dtype == np.uint64
+    with pytest.raises(ValueError, match="read-only"):
+        features["pts_s"][0] = 1.0
     with pytest.raises(FeaturesError, match="lacks columns"):
-        write_features(pd.DataFrame({"frame_index": [0]}), tmp_path / "f.parquet")
-    assert list(tmp_path.iterdir()) == []
+        FrameFeatures({"frame_index": [0]})
+    with pytest.raises(FeaturesError, match="unknown ones"):
+        FrameFeatures(columns | {"depth": np.zeros(3)})
+    with pytest.raises(FeaturesError, match="differ in length"):
+        FrameFeatures(columns | {"sharpness": np.zeros(2)})
+    with pytest.raises(FeaturesError, match="frame_index holds float64"):
+        FrameFeatures(columns | {"frame_index": np.array([0.0, 1.5, 2.0])})
+    with pytest.raises(FeaturesError, match="phash holds int64"):
+        FrameFeatures(columns | {"phash": np.array([-1, 0, 1])})
+
+
+def test_a_row_slice_and_the_arrow_table_keep_the_features(sample_features: dict[str, FrameFeatures]) -> None:
+    features = sample_features["crowd_overhead_720p.avi"]
+    every_other = features.rows(slice(1, None, 2))
+    assert every_other["frame_index"].tolist() == list(range(1, len(features), 2))
+    assert FrameFeatures.from_table(every_other.to_table()) == every_other
+    table = features.to_table()
+    chunked = pa.concat_tables([table.slice(0, 100), table.slice(100)])
+    assert FrameFeatures.from_table(chunked.slice(50)) == features.rows(slice(50, None))
+    assert FrameFeatures.from_table(table.slice(0, 0)) == features.rows(slice(0, 0))
 
 
 def test_reading_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -195,7 +195,7 @@ def test_image_only_mining_skips_the_model_triggers_and_nothing_found_gives_no_h
     assert set(DETECTION_TRIGGERS) <= set(registered_triggers())
     assert all(hit.trigger not in DETECTION_TRIGGERS for hit in run_triggers(features_table()))
     nothing = frames_of(50, {})
-    assert run_triggers(features_table(50), nothing, reference_detections=nothing) == []
+    assert run_triggers(features_table(count=50), nothing, reference_detections=nothing) == []
     assert run_triggers(None, {}, reference_detections={}) == []
     assert run_triggers(None, frames_of(1, one_object(1)), reference_detections=frames_of(1, {})) != []
 

@@ -1,15 +1,19 @@
 """Selection under a budget: quotas, near-duplicates, diversity, yields, reasons, cold start, bad input."""
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from data_engine.mining.features import compute_features, hamming
+from data_engine.mining.features import FEATURE_COLUMNS, FrameFeatures, compute_features, hamming
 from data_engine.mining.selection import (
     DEFAULT_DUPLICATE_DISTANCE,
+    ChosenFrame,
     FrameCandidate,
     SelectionError,
+    _diversity_order,
     candidates_from_hits,
     diversity_sample,
     select_frames,
@@ -135,7 +139,7 @@ def test_diversity_takes_every_video_and_clip_before_seconds() -> None:
     selection = select_frames(candidates, budget=6)
     assert {frame.clip_id for frame in selection.frames} == {f"clip{index}" for index in range(6)}
     capped = select_frames(candidates, budget=60, max_per_clip=2)
-    assert max(pd.Series([frame.clip_id for frame in capped.frames]).value_counts()) == 2
+    assert max(Counter(frame.clip_id for frame in capped.frames).values()) == 2
     assert len(capped.frames) == 12 and capped.capped_skipped > 0
 
 
@@ -161,14 +165,12 @@ def test_never_over_budget_and_never_two_near_duplicates(budget, bits, max_dista
     if chosen and len(existing[:2]):
         assert hamming(np.array(chosen, dtype=np.uint64)[:, None], existing[:2][None, :]).min() > max_distance
     sample = diversity_sample(
-        pd.DataFrame(
-            {
-                "clip_id": [c.clip_id for c in candidates],
-                "video_id": [c.video_id for c in candidates],
-                "frame_index": [c.frame for c in candidates],
-                "phash": np.array(bits, dtype=np.uint64),
-            }
-        ),
+        {
+            "clip_id": [c.clip_id for c in candidates],
+            "video_id": [c.video_id for c in candidates],
+            "frame_index": [c.frame for c in candidates],
+            "phash": np.array(bits, dtype=np.uint64),
+        },
         budget,
         max_distance=max_distance,
     )
@@ -177,7 +179,13 @@ def test_never_over_budget_and_never_two_near_duplicates(budget, bits, max_dista
 
 def test_cold_start_spreads_frames_evenly_over_real_clips(sample_videos) -> None:
     features = compute_features(sample_videos / "crowd_overhead_720p.avi")
-    frames = features.assign(clip_id="crowd", video_id="crowd_video")[["clip_id", "video_id", "frame_index", "phash"]]
+    count = len(features)
+    frames = {
+        "clip_id": ["crowd"] * count,
+        "video_id": ["crowd_video"] * count,
+        "frame_index": features["frame_index"],
+        "phash": features["phash"],
+    }
     selection = diversity_sample(frames, budget=8)
     chosen = sorted(frame.frame for frame in selection.frames)
     assert len(chosen) == 8 and chosen[0] == 0
@@ -190,7 +198,8 @@ def test_cold_start_spreads_frames_evenly_over_real_clips(sample_videos) -> None
 
 
 def test_candidates_from_hits_take_the_middle_frame_and_its_hash() -> None:
-    features = pd.DataFrame({"frame_index": np.arange(10), "phash": np.arange(10, dtype=np.uint64) * 1000})
+    columns = {name: np.zeros(10) for name in FEATURE_COLUMNS}
+    features = FrameFeatures(columns | {"frame_index": np.arange(10), "phash": np.arange(10, dtype=np.uint64) * 1000})
     hits = [Hit("flicker", 2, 6, 0.7), Hit("cut", 9, 9, 1.0)]
     candidates = candidates_from_hits(hits, features, "clip", "video", hit_refs=["h1", "h2"])
     assert [(c.frame, c.phash, c.trigger, c.hit) for c in candidates] == [
@@ -230,4 +239,32 @@ def test_bad_candidates_are_rejected() -> None:
             [FrameCandidate("a", "v", 1, 5, "cut", 0.5), FrameCandidate("a", "v", 1, 6, "flicker", 0.5)], budget=3
         )
     with pytest.raises(SelectionError, match="columns"):
-        diversity_sample(pd.DataFrame({"clip_id": ["a"]}), budget=3)
+        diversity_sample({"clip_id": ["a"]}, budget=3)
+
+
+def pandas_diversity_order(frames: list[ChosenFrame], keys: np.ndarray) -> list[int]:
+    """The diversity order as selection computed it with pandas (stable sorts and groupby cumcounts)."""
+    table = pd.DataFrame(
+        {
+            "video": [frame.video_id for frame in frames],
+            "clip": [frame.clip_id for frame in frames],
+            "key": keys,
+            "frame": [frame.frame for frame in frames],
+        }
+    )
+    table = table.sort_values(["clip", "key", "frame"], kind="stable")
+    table["clip_round"] = table.groupby("clip", sort=False).cumcount()
+    table = table.sort_values(["video", "clip_round", "key", "clip", "frame"], kind="stable")
+    table["video_round"] = table.groupby("video", sort=False).cumcount()
+    table = table.sort_values(["video_round", "key", "video", "clip", "frame"], kind="stable")
+    return table.index.to_list()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 4), st.integers(0, 6), st.integers(0, 3)), max_size=40))
+def test_diversity_order_is_the_pandas_one(rows: list[tuple[int, int, int, int]]) -> None:
+    """Ties included (equal keys, frames repeated across clips and within one): numpy's stable sorts give the
+    order pandas' did."""
+    frames = [ChosenFrame(f"c{clip}", f"v{video}", frame, 0, "cut", 0.0, ()) for video, clip, frame, _ in rows]
+    keys = np.array([key / 2 for *_, key in rows], dtype=np.float64)
+    assert _diversity_order(frames, keys) == pandas_diversity_order(frames, keys)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from data_engine.mining import triggers
-from data_engine.mining.features import compute_features
+from data_engine.mining.features import FeaturesError, FrameFeatures, compute_features
 from data_engine.mining.triggers import (
     CutConfig,
     FlickerConfig,
@@ -16,6 +16,7 @@ from data_engine.mining.triggers import (
     GlitchConfig,
     Hit,
     TriggerError,
+    centered_median,
     register_trigger,
     registered_triggers,
     run_trigger,
@@ -34,36 +35,51 @@ def scene_hashes(rng: np.random.Generator, count: int) -> np.ndarray:
     return np.array([base ^ flip for flip in flips], dtype=np.uint64)
 
 
-def features_table(
+def feature_columns(
     count: int = 120,
     brightness: np.ndarray | None = None,
     texture_diff: np.ndarray | None = None,
     hashes: np.ndarray | None = None,
     diff: np.ndarray | None = None,
     seed: int = 0,
-) -> pd.DataFrame:
-    """Features of a steady, mildly moving shot (brightness ~120 with noise), with the given columns overridden."""
+) -> dict[str, np.ndarray]:
+    """Feature columns of a steady, mildly moving shot (brightness ~120 with noise), with the given columns
+    overridden; a test changes them further and hands `FrameFeatures(columns)` to the triggers."""
     rng = np.random.default_rng(seed)
     base_diff = rng.uniform(1.5, 3.0, count)
     base_texture = rng.uniform(0.05, 0.12, count)
     base_diff[:1] = base_texture[:1] = 0.0
-    return pd.DataFrame(
-        {
-            "frame_index": np.arange(count, dtype=np.int64),
-            "pts_s": np.arange(count) / 25.0,
-            "brightness_mean": 120 + rng.normal(0, 0.8, count) if brightness is None else brightness,
-            "brightness_std": np.full(count, 35.0),
-            "diff_prev": base_diff if diff is None else diff,
-            "block_diff_max": 4 * base_diff if diff is None else diff,
-            "texture_diff_prev": base_texture if texture_diff is None else texture_diff,
-            "sharpness": np.full(count, 80.0),
-            "phash": scene_hashes(rng, count) if hashes is None else hashes,
-        }
-    )
+    return {
+        "frame_index": np.arange(count, dtype=np.int64),
+        "pts_s": np.arange(count) / 25.0,
+        "brightness_mean": 120 + rng.normal(0, 0.8, count) if brightness is None else brightness,
+        "brightness_std": np.full(count, 35.0),
+        "diff_prev": base_diff if diff is None else diff,
+        "block_diff_max": 4 * base_diff if diff is None else diff,
+        "texture_diff_prev": base_texture if texture_diff is None else texture_diff,
+        "sharpness": np.full(count, 80.0),
+        "phash": scene_hashes(rng, count) if hashes is None else hashes,
+    }
 
 
-def hits_of(trigger: str, features: pd.DataFrame, config: object | None = None) -> list[tuple[int, int]]:
-    return [(hit.first_frame, hit.last_frame) for hit in run_trigger(trigger, features, config=config)]
+def features_table(**overrides) -> FrameFeatures:
+    """`FrameFeatures` of `feature_columns(**overrides)`, for tests that change nothing else."""
+    return FrameFeatures(feature_columns(**overrides))
+
+
+def hits_of(trigger: str, columns: dict[str, np.ndarray], config: object | None = None) -> list[tuple[int, int]]:
+    return [(hit.first_frame, hit.last_frame) for hit in run_trigger(trigger, FrameFeatures(columns), config=config)]
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 4, 7, 24, 25])
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 24, 26, 200])
+def test_centered_median_is_pandas_rolling_median(window: int, count: int) -> None:
+    """The triggers' baselines are exactly what pandas' centred rolling median gave, also for clips shorter than
+    the window and for even windows and counts (the mean of the two middle values)."""
+    rng = np.random.default_rng(count * 100 + window)
+    for values in (rng.normal(120, 30, count), rng.integers(0, 4, count).astype(np.float64)):
+        expected = pd.Series(values, dtype=np.float64).rolling(window, center=True, min_periods=1).median()
+        assert np.array_equal(centered_median(values, window), expected.to_numpy())
 
 
 def test_image_level_triggers_are_registered() -> None:
@@ -75,24 +91,24 @@ def test_steady_shot_triggers_nothing() -> None:
 
 
 def test_flicker_burst_is_found() -> None:
-    features = features_table()
-    features.loc[40:42, "brightness_mean"] += 50
-    features.loc[40, "texture_diff_prev"] = 0.2
-    features.loc[43, "texture_diff_prev"] = 0.2
-    (hit,) = run_trigger("flicker", features)
+    features = feature_columns()
+    features["brightness_mean"][40:43] += 50
+    features["texture_diff_prev"][40] = 0.2
+    features["texture_diff_prev"][43] = 0.2
+    (hit,) = run_trigger("flicker", FrameFeatures(features))
     assert (hit.first_frame, hit.last_frame) == (40, 42)
     assert hit.score == 1.0 and hit.details["peak_deviation"] > 45
 
 
 def test_oscillating_flicker_is_one_hit() -> None:
-    features = features_table()
-    features.loc[[50, 52, 54, 56], "brightness_mean"] -= 40
+    features = feature_columns()
+    features["brightness_mean"][[50, 52, 54, 56]] -= 40
     assert hits_of("flicker", features) == [(50, 56)]
 
 
 def test_small_brightness_wobble_is_no_flicker() -> None:
-    features = features_table()
-    features.loc[30:32, "brightness_mean"] += 5
+    features = feature_columns()
+    features["brightness_mean"][30:33] += 5
     assert hits_of("flicker", features) == []
 
 
@@ -109,31 +125,31 @@ def test_jump_without_revert_is_a_cut_not_a_flicker() -> None:
 
 
 def test_lighting_step_that_stays_is_no_flicker() -> None:
-    features = features_table()
-    features.loc[70:, "brightness_mean"] += 60
+    features = feature_columns()
+    features["brightness_mean"][70:] += 60
     assert hits_of("flicker", features) == []
 
 
 def test_brightness_burst_with_new_content_is_no_flicker() -> None:
-    features = features_table()
-    features.loc[40:41, "brightness_mean"] += 50
-    features.loc[[40, 42], "texture_diff_prev"] = 1.0
+    features = feature_columns()
+    features["brightness_mean"][40:42] += 50
+    features["texture_diff_prev"][[40, 42]] = 1.0
     assert hits_of("flicker", features) == []
 
 
 def test_corrupted_frame_is_a_glitch_and_not_a_cut() -> None:
     rng = np.random.default_rng(5)
-    features = features_table()
-    features.loc[80, "phash"] = np.uint64(int(rng.integers(0, 2**63)))
-    features.loc[[80, 81], "texture_diff_prev"] = 1.2
-    hits = run_triggers(features, names=IMAGE_TRIGGERS)
+    features = feature_columns()
+    features["phash"][80] = np.uint64(int(rng.integers(0, 2**63)))
+    features["texture_diff_prev"][[80, 81]] = 1.2
+    hits = run_triggers(FrameFeatures(features), names=IMAGE_TRIGGERS)
     assert [(hit.trigger, hit.first_frame, hit.last_frame) for hit in hits] == [("glitch", 80, 80)]
 
 
 def test_two_frame_glitch_is_one_hit() -> None:
-    features = features_table()
-    features.loc[[80, 81], "phash"] = ~features.loc[79, "phash"]
-    features.loc[[80, 82], "texture_diff_prev"] = 1.2
+    features = feature_columns()
+    features["phash"][[80, 81]] = ~features["phash"][79]
+    features["texture_diff_prev"][[80, 82]] = 1.2
     assert hits_of("glitch", features) == [(80, 81)]
 
 
@@ -146,9 +162,9 @@ def test_busy_shot_with_high_texture_difference_everywhere_has_no_spikes() -> No
 
 
 def test_frozen_stretch_is_found() -> None:
-    features = features_table()
-    features.loc[20:49, "block_diff_max"] = 0.05
-    (hit,) = run_trigger("frozen", features)
+    features = feature_columns()
+    features["block_diff_max"][20:50] = 0.05
+    (hit,) = run_trigger("frozen", FrameFeatures(features))
     assert (hit.first_frame, hit.last_frame) == (19, 49)
     assert hit.details["frames"] == 31
     assert hits_of("frozen", features, FrozenConfig(min_frames=40)) == []
@@ -156,9 +172,9 @@ def test_frozen_stretch_is_found() -> None:
 
 def test_a_still_room_with_one_moving_person_is_not_frozen() -> None:
     """The whole-frame mean difference is near 0, but one block changes: the picture is live."""
-    features = features_table()
-    features.loc[20:49, "diff_prev"] = 0.05
-    features.loc[20:49, "block_diff_max"] = 12.0
+    features = feature_columns()
+    features["diff_prev"][20:50] = 0.05
+    features["block_diff_max"][20:50] = 12.0
     assert hits_of("frozen", features) == []
 
 
@@ -172,15 +188,15 @@ def test_empty_features_trigger_nothing() -> None:
 
 def test_all_black_clip_is_frozen_and_nothing_else() -> None:
     count = 100
-    features = features_table(
+    features = feature_columns(
         count=count,
         brightness=np.zeros(count),
         texture_diff=np.zeros(count),
         hashes=np.full(count, 0x8000000000000000, dtype=np.uint64),
         diff=np.zeros(count),
     )
-    features["brightness_std"] = 0.0
-    hits = run_triggers(features, names=IMAGE_TRIGGERS)
+    features["brightness_std"] = np.zeros(count)
+    hits = run_triggers(FrameFeatures(features), names=IMAGE_TRIGGERS)
     assert [(hit.trigger, hit.first_frame, hit.last_frame) for hit in hits] == [("frozen", 0, count - 1)]
 
 
@@ -209,9 +225,9 @@ def test_real_clip_events_are_found_by_the_right_trigger(event_clip) -> None:
 
 
 def test_frame_indices_of_hits_are_the_clip_frame_numbers() -> None:
-    features = features_table()
+    features = feature_columns()
     features["frame_index"] += 1000
-    features.loc[40:42, "brightness_mean"] += 50
+    features["brightness_mean"][40:43] += 50
     assert hits_of("flicker", features) == [(1040, 1042)]
 
 
@@ -226,26 +242,32 @@ def test_frame_indices_of_hits_are_the_clip_frame_numbers() -> None:
     ],
 )
 def test_nan_and_out_of_range_features_are_rejected(column: str, value: float, message: str) -> None:
-    features = features_table()
-    features.loc[10, column] = value
+    features = feature_columns()
+    features[column][10] = value
     with pytest.raises(TriggerError, match=message):
-        run_triggers(features)
+        run_triggers(FrameFeatures(features))
 
 
-def test_missing_columns_are_rejected() -> None:
-    with pytest.raises(TriggerError, match=r"lack columns \['phash'\]"):
-        run_triggers(features_table().drop(columns="phash"))
+def test_missing_columns_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    columns = feature_columns()
+    del columns["phash"]
+    with pytest.raises(FeaturesError, match=r"lacks columns \['phash'\]"):
+        FrameFeatures(columns)
+    monkeypatch.setattr(triggers, "_REGISTRY", dict(triggers._REGISTRY))
+    register_trigger("test_needs_depth", DarkConfig, required_columns=("depth",))(lambda *arguments: [])
+    with pytest.raises(TriggerError, match=r"lack columns \['depth'\]"):
+        run_trigger("test_needs_depth", features_table())
 
 
 def test_phash_of_the_wrong_type_is_rejected() -> None:
-    features = features_table()
-    features["phash"] = features["phash"].astype(np.float64)
-    with pytest.raises(TriggerError, match="uint64"):
-        run_trigger("cut", features)
+    columns = feature_columns()
+    columns["phash"] = columns["phash"].astype(np.float64)
+    with pytest.raises(FeaturesError, match="phash holds float64"):
+        FrameFeatures(columns)
 
 
 def test_unordered_frames_are_rejected() -> None:
-    features = features_table().iloc[::-1]
+    features = features_table().rows(slice(None, None, -1))
     with pytest.raises(TriggerError, match="strictly increasing"):
         run_triggers(features)
 
@@ -293,12 +315,12 @@ def test_teams_can_register_their_own_trigger(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(triggers, "_REGISTRY", dict(triggers._REGISTRY))
 
     @register_trigger("test_too_dark", DarkConfig, required_columns=("brightness_mean",))
-    def too_dark(features: pd.DataFrame, detections, config: DarkConfig) -> list[Hit]:
-        dark = features.loc[features["brightness_mean"] < config.below, "frame_index"]
+    def too_dark(features: FrameFeatures, detections, config: DarkConfig) -> list[Hit]:
+        dark = features["frame_index"][features["brightness_mean"] < config.below]
         return [Hit("test_too_dark", int(frame), int(frame), 1.0) for frame in dark]
 
-    features = features_table()
-    features.loc[7, "brightness_mean"] = 10.0
+    features = feature_columns()
+    features["brightness_mean"][7] = 10.0
     assert "test_too_dark" in registered_triggers()
     assert hits_of("test_too_dark", features) == [(7, 7)]
     assert hits_of("test_too_dark", features, DarkConfig(below=5.0)) == []

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -47,7 +46,7 @@ def test_features_ride_on_the_ingest_probe_and_equal_decoding_each_clip(
     for clip in clips:
         cut = read_features(store.fetch(features_key(clip)))
         decoded = compute_features(store.fetch(clip.path))
-        pd.testing.assert_frame_equal(cut.drop(columns="pts_s"), decoded.drop(columns="pts_s"))
+        assert all(np.array_equal(cut[name], decoded[name]) for name in cut.columns if name != "pts_s")
         np.testing.assert_allclose(np.diff(cut["pts_s"]), np.diff(decoded["pts_s"]), atol=2e-3)
 
 
