@@ -1,6 +1,6 @@
 """The `data-engine` group: its options, the engine's errors as one line, and which module holds each command.
 
-The command modules import the stages they call at their top, and the stages import pandas, OpenCV and the
+The command modules import the stages they call at their top, and the stages import PyAV, OpenCV, pyarrow and the
 catalog. So this module imports none of them: `COMMANDS` names each command's module and the first sentence of
 its help, `--help` lists the commands from it, and only the module of the command that runs is imported (by
 name, below). This is the one place where imports are deferred, for start-up speed, not to dodge a loop.
