@@ -211,7 +211,7 @@ def diversity_sample(
     if missing:
         raise SelectionError(f"frames lack columns {sorted(missing)}; give clip_id, video_id, frame_index, phash")
     clips, videos = np.asarray(frames["clip_id"]), np.asarray(frames["video_id"])
-    indices, hashes = np.asarray(frames["frame_index"]), np.asarray(frames["phash"]).astype(np.uint64)
+    indices, hashes = np.asarray(frames["frame_index"]), np.asarray(frames["phash"], dtype=np.uint64)
     order = np.lexsort((indices, clips))
     rank, size = _run_ranks(clips[order])
     pool = [

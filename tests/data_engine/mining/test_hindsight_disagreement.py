@@ -50,6 +50,14 @@ def test_near_duplicates_are_not_flagged_twice() -> None:
     assert top_frames(frames, scores, 0.5, 3.5, {}, 8) == [0, 1]  # the share and the minimum score both cap
 
 
+def test_near_duplicates_are_found_among_hashes_above_two_to_the_63() -> None:
+    """Half of all phashes are at least 2**63: kept beside a small one, they stay exact 64-bit integers (a list of
+    both made a float array, and frame 2, one bit from frame 0, was flagged again)."""
+    scores, frames = np.array([5.0, 4.0, 3.0]), np.arange(3)
+    hashes = {0: (1 << 64) - 1, 1: 0, 2: (1 << 64) - 1 - (1 << 40)}
+    assert top_frames(frames, scores, 1.0, 1.0, hashes, 8) == [0, 1]
+
+
 def test_the_stretch_flagging_triggers_run_only_when_named() -> None:
     defaults = triggers_for(None, detections=True, reference=True)
     assert "hindsight_disagreement" in defaults and "model_disagreement" in defaults and "flicker" in defaults
