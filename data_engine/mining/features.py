@@ -13,7 +13,7 @@ in `data_engine.video.feature_table`; ingest imports only those, and they are re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import av
@@ -119,9 +119,11 @@ DEFAULT_DUPLICATE_DISTANCE = 8
 data_engine/mining/selection.py's docstring."""
 
 
-def hamming(hashes_a: np.ndarray, hashes_b: np.ndarray) -> np.ndarray:
-    """Number of differing bits between two arrays of uint64 hashes (element-wise)."""
-    return np.bitwise_count(np.bitwise_xor(hashes_a.astype(np.uint64), hashes_b.astype(np.uint64))).astype(np.int64)
+def hamming(hashes_a: np.ndarray | Sequence[int], hashes_b: np.ndarray | Sequence[int]) -> np.ndarray:
+    """Number of differing bits between two arrays of uint64 hashes (element-wise). Python ints are converted
+    straight to uint64: `np.array` of a list holding one >= 2**63 beside smaller ones would make it floats."""
+    a, b = np.asarray(hashes_a, dtype=np.uint64), np.asarray(hashes_b, dtype=np.uint64)
+    return np.bitwise_count(np.bitwise_xor(a, b)).astype(np.int64)
 
 
 def write_features(features: FrameFeatures, path: str | Path) -> Path:

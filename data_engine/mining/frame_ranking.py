@@ -56,11 +56,7 @@ def top_frames(
             break
         phash = hashes.get(int(frames[position]))
         if phash is not None:
-            if (
-                kept_hashes
-                and hamming(np.array(kept_hashes, dtype=np.uint64), np.array([phash], dtype=np.uint64)).min()
-                <= max_distance
-            ):
+            if kept_hashes and hamming(kept_hashes, [phash]).min() <= max_distance:
                 continue
             kept_hashes.append(phash)
         kept.append(int(position))
