@@ -315,8 +315,8 @@ class FlickerConfig(PositiveConfig):
 @register_trigger("flicker", FlickerConfig, required_columns=("brightness_mean", "texture_diff_prev"))
 def detect_flicker(features: FrameFeatures, detections: FrameDetections | None, config: FlickerConfig) -> list[Hit]:
     """Frame ranges whose brightness deviates from the rolling median by `min_deviation` grey levels or more."""
-    brightness = np.asarray(features["brightness_mean"], dtype=np.float64)
-    texture_diff = np.asarray(features["texture_diff_prev"], dtype=np.float64)
+    brightness = features["brightness_mean"]
+    texture_diff = features["texture_diff_prev"]
     frames = features["frame_index"]
     window = 2 * config.max_frames + 1
     baseline = centered_median(brightness, window)
@@ -346,9 +346,9 @@ class GlitchConfig(SpikeConfig):
 @register_trigger("glitch", GlitchConfig, required_columns=("texture_diff_prev", "brightness_std", "phash"))
 def detect_glitches(features: FrameFeatures, detections: FrameDetections | None, config: GlitchConfig) -> list[Hit]:
     """Short runs of frames that spike away from both neighbours (decoder corruption, dropped-in garbage)."""
-    texture_diff = np.asarray(features["texture_diff_prev"], dtype=np.float64)
+    texture_diff = features["texture_diff_prev"]
     hashes = features["phash"]
-    std = np.asarray(features["brightness_std"], dtype=np.float64)
+    std = features["brightness_std"]
     frames = features["frame_index"]
     spikes = _texture_spikes(texture_diff, config)
     hits = []
@@ -395,7 +395,7 @@ class CutConfig(SpikeConfig):
 def detect_cuts(features: FrameFeatures, detections: FrameDetections | None, config: CutConfig) -> list[Hit]:
     """One-frame hits at the first frame of each new shot. The new content must differ from the two frames before
     it, so the frame after a glitch (back to the old content) is no cut."""
-    texture_diff = np.asarray(features["texture_diff_prev"], dtype=np.float64)
+    texture_diff = features["texture_diff_prev"]
     hashes = features["phash"]
     frames = features["frame_index"]
     hits = []
@@ -440,7 +440,7 @@ class FrozenConfig(PositiveConfig):
 @register_trigger("frozen", FrozenConfig, required_columns=("block_diff_max",))
 def detect_frozen(features: FrameFeatures, detections: FrameDetections | None, config: FrozenConfig) -> list[Hit]:
     """Stretches of one repeated picture; the score grows with the length, 1 at four times `min_frames`."""
-    diff = np.asarray(features["block_diff_max"], dtype=np.float64)
+    diff = features["block_diff_max"]
     frames = features["frame_index"]
     still = diff <= config.max_block_diff
     still[:1] = False
