@@ -72,8 +72,9 @@ def assign_splits(
 ) -> dict[str, Split]:
     """The split of every group: earlier versions' choice if any (test is frozen), else the explicit assignment,
     else the hash draw against the fractions (train and val only once `test_frozen`). When a split that should get
-    groups got none, the new group drawn closest to it is moved there from a split that keeps another group (small
-    builds would otherwise lack val or test)."""
+    groups got none (test first, then val, then train), the new group drawn closest to it is moved there from a
+    split that keeps another group: small builds would otherwise lack val or test, or even train (three groups all
+    drawn above train's share)."""
     groups = sorted(set(groups))
     for group, split in config.assign.items():
         if previous.get(group) == "test" and split != "test":
@@ -100,7 +101,7 @@ def assign_splits(
         else:
             draws[group] = hash_unit(group, config.salt)
             assigned[group] = "train" if draws[group] < bounds[0] else "val" if draws[group] < bounds[1] else "test"
-    for split, target in (("test", 1.0), ("val", (bounds[0] + bounds[1]) / 2)):
+    for split, target in (("test", 1.0), ("val", (bounds[0] + bounds[1]) / 2), ("train", 0.0)):
         if fractions[SPLITS.index(split)] <= 0 or split in assigned.values():
             continue
         counts = Counter(assigned.values())

@@ -30,6 +30,8 @@ def test_small_builds_still_get_val_and_test_when_they_can():
     assert sorted(three.values()) == ["test", "train", "val"]
     assert sorted(assign_splits(["x", "y"], {}, SplitConfig()).values()) == ["test", "train"]
     assert set(assign_splits(["x", "y", "z"], {}, SplitConfig(fractions=(1, 0, 0))).values()) == {"train"}
+    drawn_above_train = ["g3", "g6", "g10"]  # hash draws 0.88, 0.91, 0.72: none below train's 0.7
+    assert sorted(assign_splits(drawn_above_train, {}, SplitConfig()).values()) == ["test", "train", "val"]
     with pytest.raises(SplitError, match="three non-negative"):
         SplitConfig(fractions=(1, -1, 0))
     with pytest.raises(SplitError, match="unknown splits"):
